@@ -1,0 +1,17 @@
+//! Logging: `LIFEHOOK_LOG` sets the filter (default `info`), `LIFEHOOK_LOG_FORMAT=json`
+//! switches to JSON lines. Logs go to stderr.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_env("LIFEHOOK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("LIFEHOOK_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(false).try_init()
+    };
+}

@@ -1,0 +1,128 @@
+//! `lifehook`: the one binary. Subcommands are thin shells over the library crates.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod logging;
+
+/// EC2 Auto Scaling lifecycle hooks, easy to get right.
+#[derive(Debug, Parser)]
+#[command(name = "lifehook", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the local lifecycle engine: EC2 Auto Scaling with lifecycle hooks, SQS, SNS and
+    /// EventBridge on one port, speaking the AWS wire protocols, on a virtual clock.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxArgs {
+    /// Address to listen on. Loopback by default; any other address exposes the sandbox.
+    #[arg(long, env = "LIFEHOOK_SANDBOX_LISTEN", default_value = lifehook_sandbox::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// How virtual time moves: `real`, `fast:N` (N virtual seconds per real second) or
+    /// `manual` (only `POST /_sandbox/clock/advance` moves it).
+    #[arg(long, env = "LIFEHOOK_SANDBOX_CLOCK", default_value = "real")]
+    clock: lifehook_sandbox::ClockMode,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    logging::init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Sandbox(args) => run_sandbox(args).await,
+    }
+}
+
+async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+    let config = lifehook_sandbox::SandboxConfig {
+        listen: args.listen,
+        clock: args.clock,
+        ..Default::default()
+    };
+    let running = lifehook_sandbox::start(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    if !args.listen.ip().is_loopback() {
+        tracing::warn!(listen = %args.listen, "the sandbox accepts any credentials and is reachable beyond this machine");
+    }
+    tracing::info!(endpoint = %running.endpoint(), clock = %args.clock, "sandbox listening");
+    println!(
+        "lifehook sandbox listening on {} (clock: {})",
+        running.endpoint(),
+        args.clock
+    );
+    println!(
+        "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
+        running.endpoint()
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

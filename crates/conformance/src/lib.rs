@@ -1,0 +1,134 @@
+//! Test harness: a sandbox on an ephemeral loopback port and real aws-sdk-rust clients
+//! configured for it in code (fake credentials, a region, the endpoint), so that no client
+//! ever probes the real instance metadata address.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use lifehook_sandbox::{ClockMode, RunningSandbox, SandboxConfig};
+
+/// A running sandbox with clients for it.
+pub struct Harness {
+    pub sandbox: RunningSandbox,
+    pub sdk: SdkConfig,
+    pub asg: aws_sdk_autoscaling::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    http: reqwest::Client,
+}
+
+pub const REGION: &str = "us-east-1";
+
+impl Harness {
+    /// A sandbox with a manual clock: time moves only when the test advances it.
+    pub async fn manual() -> Harness {
+        Harness::with_clock(ClockMode::Manual).await
+    }
+
+    pub async fn with_clock(clock: ClockMode) -> Harness {
+        let sandbox = lifehook_sandbox::start(SandboxConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            clock,
+            ..Default::default()
+        })
+        .await
+        .expect("start sandbox");
+        let sdk = sdk_config(&sandbox.endpoint()).await;
+        Harness {
+            asg: aws_sdk_autoscaling::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
+            events: aws_sdk_eventbridge::Client::new(&sdk),
+            sdk,
+            sandbox,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.sandbox.endpoint()
+    }
+
+    /// Advances the virtual clock through the control API.
+    pub async fn advance(&self, seconds: f64) {
+        let r = self
+            .http
+            .post(format!("{}/_sandbox/clock/advance", self.endpoint()))
+            .json(&serde_json::json!({ "seconds": seconds }))
+            .send()
+            .await
+            .expect("advance");
+        assert!(
+            r.status().is_success(),
+            "advance failed: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// `GET /_sandbox/state`.
+    pub async fn state(&self) -> serde_json::Value {
+        self.control_get("state").await
+    }
+
+    pub async fn control_get(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}/_sandbox/{path}", self.endpoint()))
+            .send()
+            .await
+            .expect("control get")
+            .json()
+            .await
+            .expect("control json")
+    }
+
+    pub async fn control_post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/_sandbox/{path}", self.endpoint()))
+            .json(&body)
+            .send()
+            .await
+            .expect("control post")
+    }
+
+    /// A raw HTTP client, for malformed-request tests.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+/// SDK configuration for a sandbox endpoint: fake static credentials, a fixed region.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "lifehook-tests",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+/// Waits until `check` returns `Some`, polling a bounded number of times. Each poll yields
+/// to the runtime for a moment; the bound is in attempts, not wall-clock sleeps, and the
+/// behaviour under test is driven by the virtual clock, never by waiting.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    for _ in 0..500 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}

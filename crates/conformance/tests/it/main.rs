@@ -1,0 +1,4 @@
+//! The sandbox driven by the real aws-sdk-rust clients over loopback HTTP. One test binary,
+//! one module per area.
+
+mod smoke;

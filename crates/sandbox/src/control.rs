@@ -1,0 +1,139 @@
+//! The control API under `/_sandbox/` (documented in `docs/sandbox.md`).
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/_sandbox/health` | `{"status":"ok"}` |
+//! | GET | `/_sandbox/clock` | the virtual time and clock mode |
+//! | POST | `/_sandbox/clock/advance` | `{"seconds": N}`: move time, firing every due timeout in order |
+//! | GET | `/_sandbox/state` | groups, instances and their states, open lifecycle actions and deadlines |
+//! | POST | `/_sandbox/reset` | forget every resource |
+//! | GET/POST/DELETE | `/_sandbox/faults` | list, add (`{"rules":[...]}`) or clear fault rules |
+//! | GET/PUT | `/_sandbox/behaviour` | the options for unconfirmed behaviour (spec §7) |
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::clock::iso_millis;
+use crate::faults::FaultRule;
+use crate::world::Behaviour;
+use crate::{Sandbox, autoscaling};
+
+/// The longest single advance: 30 days of virtual time.
+pub const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
+
+pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> Response {
+    let route = path.trim_start_matches("/_sandbox").trim_end_matches('/');
+    match (method.clone(), route) {
+        (Method::GET, "/health") => {
+            ok(json!({"status": "ok", "mode": sb.clock.mode().to_string()}))
+        }
+        (Method::GET, "/clock") => ok(clock_json(sb)),
+        (Method::POST, "/clock/advance") => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Advance {
+                seconds: f64,
+            }
+            let a: Advance = match parse(body) {
+                Ok(a) => a,
+                Err(e) => return e,
+            };
+            if !a.seconds.is_finite() || a.seconds < 0.0 || a.seconds > MAX_ADVANCE_SECS {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "seconds must be between 0 and {MAX_ADVANCE_SECS} (30 days), got {}",
+                        a.seconds
+                    ),
+                );
+            }
+            sb.advance((a.seconds * 1000.0).round() as u64);
+            ok(clock_json(sb))
+        }
+        (Method::GET, "/state") => {
+            let w = sb.lock();
+            let regions: serde_json::Map<String, Value> = w
+                .regions
+                .iter()
+                .map(|(name, r)| (name.clone(), autoscaling::state_json(r, w.now)))
+                .collect();
+            ok(json!({"now": iso_millis(w.now), "now_ms": w.now, "regions": regions}))
+        }
+        (Method::POST, "/reset") => {
+            sb.lock().reset();
+            sb.faults().clear();
+            ok(json!({"status": "reset"}))
+        }
+        (Method::GET, "/faults") => ok(json!({"rules": *sb.faults()})),
+        (Method::DELETE, "/faults") => {
+            sb.faults().clear();
+            ok(json!({"rules": []}))
+        }
+        (Method::POST, "/faults") => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Rules {
+                rules: Vec<FaultRule>,
+            }
+            let r: Rules = match parse(body) {
+                Ok(r) => r,
+                Err(e) => return e,
+            };
+            for (i, rule) in r.rules.iter().enumerate() {
+                if let Err(e) = rule.validate() {
+                    return err(StatusCode::BAD_REQUEST, format!("rules[{i}]: {e}"));
+                }
+            }
+            let mut f = sb.faults();
+            f.extend(r.rules);
+            ok(json!({"rules": *f}))
+        }
+        (Method::GET, "/behaviour") => {
+            ok(serde_json::to_value(&sb.lock().behaviour).unwrap_or(Value::Null))
+        }
+        (Method::PUT, "/behaviour") => {
+            let b: Behaviour = match parse(body) {
+                Ok(b) => b,
+                Err(e) => return e,
+            };
+            let mut w = sb.lock();
+            w.behaviour = b;
+            ok(serde_json::to_value(&w.behaviour).unwrap_or(Value::Null))
+        }
+        _ => err(
+            StatusCode::NOT_FOUND,
+            format!("no control endpoint {method} {path}; see docs/sandbox.md"),
+        ),
+    }
+}
+
+fn clock_json(sb: &Sandbox) -> Value {
+    let now = sb.lock().now;
+    json!({"now": iso_millis(now), "now_ms": now, "mode": sb.clock.mode().to_string()})
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(body)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+fn ok(v: Value) -> Response {
+    respond(StatusCode::OK, v)
+}
+
+fn err(status: StatusCode, message: String) -> Response {
+    respond(status, json!({"error": message}))
+}
+
+fn respond(status: StatusCode, v: Value) -> Response {
+    let mut r = Response::new(Body::from(v.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -1,0 +1,138 @@
+//! The AWS wire protocols the sandbox speaks: AWS Query and EC2 Query (form bodies, XML
+//! responses), JSON 1.0/1.1 (`X-Amz-Target`), and how errors are shaped for each
+//! (spec §4.2–§4.4, §4.6).
+
+pub mod error;
+pub mod json;
+pub mod query;
+pub mod xml;
+
+pub use error::{AwsError, Fault};
+pub use query::Params;
+pub use xml::XmlWriter;
+
+/// The services the sandbox answers, and how each is addressed on the wire.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    #[serde(rename = "autoscaling")]
+    AutoScaling,
+    Sqs,
+    Sns,
+    Events,
+    Ec2,
+    Ecs,
+    #[serde(rename = "elasticloadbalancing")]
+    Elbv2,
+    S3,
+    Ssm,
+    Sts,
+}
+
+impl Service {
+    /// The SigV4 signing name (the service in the credential scope).
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Service::AutoScaling => "autoscaling",
+            Service::Sqs => "sqs",
+            Service::Sns => "sns",
+            Service::Events => "events",
+            Service::Ec2 => "ec2",
+            Service::Ecs => "ecs",
+            Service::Elbv2 => "elasticloadbalancing",
+            Service::S3 => "s3",
+            Service::Ssm => "ssm",
+            Service::Sts => "sts",
+        }
+    }
+
+    pub fn from_signing_name(s: &str) -> Option<Service> {
+        Some(match s {
+            "autoscaling" => Service::AutoScaling,
+            "sqs" => Service::Sqs,
+            "sns" => Service::Sns,
+            "events" => Service::Events,
+            "ec2" => Service::Ec2,
+            "ecs" => Service::Ecs,
+            "elasticloadbalancing" => Service::Elbv2,
+            "s3" => Service::S3,
+            "ssm" => Service::Ssm,
+            "sts" => Service::Sts,
+            _ => return None,
+        })
+    }
+
+    /// The service a Query `Version=` belongs to.
+    pub fn from_query_version(v: &str) -> Option<Service> {
+        Some(match v {
+            "2011-01-01" => Service::AutoScaling,
+            "2012-11-05" => Service::Sqs,
+            "2010-03-31" => Service::Sns,
+            "2016-11-15" => Service::Ec2,
+            "2015-12-01" => Service::Elbv2,
+            "2011-06-15" => Service::Sts,
+            _ => return None,
+        })
+    }
+
+    /// The service an `X-Amz-Target` prefix belongs to.
+    pub fn from_target_prefix(p: &str) -> Option<Service> {
+        Some(match p {
+            "AmazonSQS" => Service::Sqs,
+            "AWSEvents" => Service::Events,
+            "AmazonEC2ContainerServiceV20141113" => Service::Ecs,
+            "AmazonSSM" => Service::Ssm,
+            _ => return None,
+        })
+    }
+
+    /// The XML namespace of a Query service's responses.
+    pub fn xml_namespace(self) -> &'static str {
+        match self {
+            Service::AutoScaling => "http://autoscaling.amazonaws.com/doc/2011-01-01/",
+            Service::Sqs => "http://queue.amazonaws.com/doc/2012-11-05/",
+            Service::Sns => "http://sns.amazonaws.com/doc/2010-03-31/",
+            Service::Ec2 => "http://ec2.amazonaws.com/doc/2016-11-15/",
+            Service::Elbv2 => "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
+            Service::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+            Service::S3 => "http://s3.amazonaws.com/doc/2006-03-01/",
+            Service::Events | Service::Ecs | Service::Ssm => "",
+        }
+    }
+
+    pub fn all() -> &'static [Service] {
+        &[
+            Service::AutoScaling,
+            Service::Sqs,
+            Service::Sns,
+            Service::Events,
+            Service::Ec2,
+            Service::Ecs,
+            Service::Elbv2,
+            Service::S3,
+            Service::Ssm,
+            Service::Sts,
+        ]
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.signing_name())
+    }
+}
+
+/// How a request arrived, which decides how its answer and its errors are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// AWS Query: form body, XML answer, `<ErrorResponse>` errors.
+    Query,
+    /// EC2 Query: like Query, but `<Response><Errors>` errors.
+    Ec2Query,
+    /// JSON 1.0 (SQS) or 1.1: `X-Amz-Target`, JSON answer, `__type` errors.
+    Json { version: &'static str },
+    /// REST-XML (S3).
+    RestXml,
+}

@@ -1,0 +1,485 @@
+//! One port for every service: how a request is recognised and dispatched.
+//!
+//! 1. `/_sandbox/...` is the control API.
+//! 2. A request with `X-Amz-Target` is a JSON-protocol call; the prefix names the service
+//!    (`AmazonSQS.`, `AWSEvents.`, `AmazonEC2ContainerServiceV20141113.`, `AmazonSSM.`).
+//! 3. A form-encoded `POST` (or a `GET` with `Action=`) is a Query call; the service comes
+//!    from the SigV4 credential scope, else from `Version=`.
+//! 4. Anything else is refused with an AWS-shaped error.
+//!
+//! The region is read from the credential scope (`Credential=AKID/date/REGION/service/...`),
+//! defaulting to `us-east-1`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
+
+use crate::protocol::json::JsonBody;
+use crate::protocol::{AwsError, Params, Service, Wire};
+use crate::{DEFAULT_REGION, Sandbox, autoscaling, control, events, faults, ids, sns, sqs};
+
+/// The largest request body accepted by the API services.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What a request is, once recognised.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub region: String,
+    /// `host:port` the client used, for URLs the sandbox hands out (queue URLs).
+    pub host: String,
+    /// The request path (SQS Query clients may post to the queue URL itself).
+    pub path: String,
+    pub service: Service,
+    pub wire: Wire,
+    pub op: String,
+}
+
+/// A request's decoded input.
+#[derive(Debug)]
+pub enum Input {
+    Query(Params),
+    Json(JsonBody),
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub enum Reply {
+    /// A Query/EC2 XML document.
+    Xml(String),
+    /// A JSON-protocol answer.
+    Json(serde_json::Value),
+    /// A fully formed response (REST services).
+    Raw(Response),
+}
+
+#[derive(Clone)]
+struct AppState {
+    sandbox: Arc<Sandbox>,
+    addr: SocketAddr,
+}
+
+pub fn router(sandbox: Arc<Sandbox>, addr: SocketAddr) -> Router {
+    Router::new()
+        .fallback(handle)
+        .with_state(AppState { sandbox, addr })
+}
+
+async fn handle(State(app): State<AppState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let request_id = ids::uuid();
+    if parts.uri.path().starts_with("/_sandbox/") || parts.uri.path() == "/_sandbox" {
+        let bytes = match read_body(body).await {
+            Ok(b) => b,
+            Err(e) => return e.render(Service::AutoScaling, Wire::Query, &request_id),
+        };
+        return control::handle(&app.sandbox, &parts.method, parts.uri.path(), &bytes).await;
+    }
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return e.render(guess_service(&parts.headers), Wire::Query, &request_id),
+    };
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| app.addr.to_string());
+    let (ctx, input) = match recognise(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &bytes,
+        request_id.clone(),
+        host,
+    ) {
+        Ok(x) => x,
+        Err((service, wire, e)) => return e.render(service, wire, &request_id),
+    };
+    tracing::debug!(service = %ctx.service, op = %ctx.op, region = %ctx.region, "request");
+
+    let verdict = {
+        let mut rules = app.sandbox.faults();
+        if rules.is_empty() {
+            faults::Verdict::default()
+        } else {
+            faults::judge(
+                &mut rules,
+                ctx.service,
+                &ctx.op,
+                matches!(ctx.wire, Wire::Json { .. }),
+            )
+        }
+    };
+    if let Some(d) = verdict.delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(e) = verdict.error {
+        return e.render(ctx.service, ctx.wire, &ctx.request_id);
+    }
+
+    let result = match ctx.service {
+        Service::AutoScaling => autoscaling::handle(&app.sandbox, &ctx, input).await,
+        Service::Sqs => sqs::handle(&app.sandbox, &ctx, input).await,
+        Service::Sns => sns::handle(&app.sandbox, &ctx, input).await,
+        Service::Events => events::handle(&app.sandbox, &ctx, input).await,
+        other => Err(AwsError::unknown_operation(other, &ctx.op)),
+    };
+    app.sandbox.poke();
+    match result {
+        Ok(reply) => render(reply, &ctx),
+        Err(e) => e.render(ctx.service, ctx.wire, &ctx.request_id),
+    }
+}
+
+fn render(reply: Reply, ctx: &RequestCtx) -> Response {
+    let (ct, body) = match reply {
+        Reply::Raw(r) => return r,
+        Reply::Xml(s) => ("text/xml", s),
+        Reply::Json(v) => {
+            let ct = match ctx.wire {
+                Wire::Json { version: "1.0" } => "application/x-amz-json-1.0",
+                _ => "application/x-amz-json-1.1",
+            };
+            (ct, v.to_string())
+        }
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+async fn read_body(body: Body) -> Result<Bytes, AwsError> {
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) => {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(AwsError::new(
+                    400,
+                    "RequestEntityTooLarge",
+                    format!(
+                        "Request body is larger than the {MAX_BODY_BYTES} bytes the sandbox accepts"
+                    ),
+                ))
+            } else {
+                Err(AwsError::new(
+                    400,
+                    "IncompleteBody",
+                    format!("Could not read the request body: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+/// The credential scope of a SigV4 `Authorization` header: (region, service).
+pub fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
+    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    let cred = cred.split([',', ' ']).next()?;
+    let mut parts = cred.split('/');
+    let _akid = parts.next()?;
+    let _date = parts.next()?;
+    let region = parts.next()?.to_owned();
+    let service = parts.next()?.to_owned();
+    Some((region, service))
+}
+
+fn guess_service(headers: &HeaderMap) -> Service {
+    credential_scope(headers)
+        .and_then(|(_, s)| Service::from_signing_name(&s))
+        .unwrap_or(Service::AutoScaling)
+}
+
+type Recognised = Result<(RequestCtx, Input), (Service, Wire, AwsError)>;
+
+/// Works out the service, operation and region of a request, and decodes its input.
+pub fn recognise(
+    method: &Method,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: String,
+    host: String,
+) -> Recognised {
+    let scope = credential_scope(headers);
+    let region = scope
+        .as_ref()
+        .map(|(r, _)| r.clone())
+        .filter(|r| {
+            !r.is_empty()
+                && r.len() <= 64
+                && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+    let scope_service = scope
+        .as_ref()
+        .and_then(|(_, s)| Service::from_signing_name(s));
+    let path = uri.path().to_owned();
+    let ctx = |service, wire, op: String| RequestCtx {
+        request_id: request_id.clone(),
+        region: region.clone(),
+        host: host.clone(),
+        path: path.clone(),
+        service,
+        wire,
+        op,
+    };
+
+    // JSON protocols.
+    if let Some(target) = headers.get("x-amz-target") {
+        let target = target.to_str().unwrap_or_default();
+        let (prefix, op) = target.split_once('.').unwrap_or((target, ""));
+        let service = Service::from_target_prefix(prefix)
+            .or(scope_service)
+            .unwrap_or(Service::Sqs);
+        let version = if service == Service::Sqs {
+            "1.0"
+        } else {
+            "1.1"
+        };
+        let wire = Wire::Json { version };
+        if Service::from_target_prefix(prefix).is_none() || op.is_empty() {
+            return Err((
+                service,
+                wire,
+                AwsError::new(
+                    400,
+                    "UnknownOperationException",
+                    format!("Unknown X-Amz-Target {target:?}"),
+                ),
+            ));
+        }
+        let body = JsonBody::parse(body).map_err(|e| (service, wire, e))?;
+        return Ok((ctx(service, wire, op.to_owned()), Input::Json(body)));
+    }
+
+    // Query protocols: form body, or the query string of a GET.
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    let query_has_action = uri.query().is_some_and(|q| q.contains("Action="));
+    if (*method == Method::POST && is_form) || query_has_action {
+        let fallback = scope_service.unwrap_or(Service::AutoScaling);
+        let fallback_wire = if fallback == Service::Ec2 {
+            Wire::Ec2Query
+        } else {
+            Wire::Query
+        };
+        let mut params = Params::default();
+        if let Some(q) = uri.query() {
+            params = Params::parse(q.as_bytes()).map_err(|e| (fallback, fallback_wire, e))?;
+        }
+        if is_form {
+            let body_params = Params::parse(body).map_err(|e| (fallback, fallback_wire, e))?;
+            for (k, v) in body_params.iter() {
+                params.insert(k, v);
+            }
+        }
+        let service = scope_service
+            .or_else(|| params.get("Version").and_then(Service::from_query_version))
+            .unwrap_or(Service::AutoScaling);
+        let wire = if service == Service::Ec2 {
+            Wire::Ec2Query
+        } else {
+            Wire::Query
+        };
+        let Some(op) = params.get_nonempty("Action").map(str::to_owned) else {
+            return Err((
+                service,
+                wire,
+                AwsError::new(
+                    400,
+                    "MissingAction",
+                    "The request must contain the parameter Action.",
+                ),
+            ));
+        };
+        if op.len() > 128 || !op.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err((
+                service,
+                wire,
+                AwsError::new(400, "InvalidAction", "The action is not a valid name."),
+            ));
+        }
+        return Ok((ctx(service, wire, op), Input::Query(params)));
+    }
+
+    let service = scope_service.unwrap_or(Service::AutoScaling);
+    let wire = match service {
+        Service::S3 => Wire::RestXml,
+        Service::Ec2 => Wire::Ec2Query,
+        s if Service::from_target_prefix(match s {
+            Service::Sqs => "AmazonSQS",
+            Service::Events => "AWSEvents",
+            Service::Ecs => "AmazonEC2ContainerServiceV20141113",
+            Service::Ssm => "AmazonSSM",
+            _ => "",
+        })
+        .is_some() =>
+        {
+            Wire::Json {
+                version: if s == Service::Sqs { "1.0" } else { "1.1" },
+            }
+        }
+        _ => Wire::Query,
+    };
+    Err((
+        service,
+        wire,
+        AwsError::new(
+            400,
+            "MissingAction",
+            format!(
+                "Cannot tell which operation this is: {method} {} with content-type {content_type:?} carries neither X-Amz-Target nor Action",
+                uri.path()
+            ),
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20261122/eu-west-1/autoscaling/aws4_request, SignedHeaders=host, Signature=x";
+
+    #[test]
+    fn query_by_scope() {
+        let h = headers(&[
+            ("authorization", AUTH),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ]);
+        let (ctx, input) = recognise(
+            &Method::POST,
+            &"/".parse().unwrap(),
+            &h,
+            b"Action=DescribeAutoScalingGroups&Version=2011-01-01",
+            "r".into(),
+            "h".into(),
+        )
+        .unwrap();
+        assert_eq!(ctx.service, Service::AutoScaling);
+        assert_eq!(ctx.region, "eu-west-1");
+        assert_eq!(ctx.op, "DescribeAutoScalingGroups");
+        assert!(matches!(input, Input::Query(_)));
+    }
+
+    #[test]
+    fn query_by_version_without_auth() {
+        let h = headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )]);
+        let (ctx, _) = recognise(
+            &Method::POST,
+            &"/".parse().unwrap(),
+            &h,
+            b"Action=Publish&Version=2010-03-31",
+            "r".into(),
+            "h".into(),
+        )
+        .unwrap();
+        assert_eq!(ctx.service, Service::Sns);
+        assert_eq!(ctx.region, "us-east-1");
+    }
+
+    #[test]
+    fn json_by_target() {
+        let h = headers(&[
+            ("x-amz-target", "AmazonSQS.ReceiveMessage"),
+            ("content-type", "application/x-amz-json-1.0"),
+        ]);
+        let (ctx, _) = recognise(
+            &Method::POST,
+            &"/".parse().unwrap(),
+            &h,
+            br#"{"QueueUrl":"x"}"#,
+            "r".into(),
+            "h".into(),
+        )
+        .unwrap();
+        assert_eq!(ctx.service, Service::Sqs);
+        assert_eq!(ctx.op, "ReceiveMessage");
+    }
+
+    #[test]
+    fn broken_inputs_are_errors_not_panics() {
+        let h = headers(&[("x-amz-target", "AmazonSQS.ReceiveMessage")]);
+        assert!(
+            recognise(
+                &Method::POST,
+                &"/".parse().unwrap(),
+                &h,
+                b"{not json",
+                "r".into(),
+                "h".into()
+            )
+            .is_err()
+        );
+        let h = headers(&[("x-amz-target", "Nope.Op")]);
+        assert!(
+            recognise(
+                &Method::POST,
+                &"/".parse().unwrap(),
+                &h,
+                b"{}",
+                "r".into(),
+                "h".into()
+            )
+            .is_err()
+        );
+        let h = headers(&[("content-type", "application/x-www-form-urlencoded")]);
+        assert!(
+            recognise(
+                &Method::POST,
+                &"/".parse().unwrap(),
+                &h,
+                b"Version=2011-01-01",
+                "r".into(),
+                "h".into()
+            )
+            .is_err()
+        );
+        assert!(
+            recognise(
+                &Method::PUT,
+                &"/b/k".parse().unwrap(),
+                &HeaderMap::new(),
+                b"",
+                "r".into(),
+                "h".into()
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The sandbox's state: every region's services, the timers of virtual time, and the
+//! options that choose between unconfirmed behaviours (spec §7).
+//!
+//! All state lives in one [`World`] behind one mutex. Services that act on one another
+//! (Auto Scaling publishing to SQS, SNS or EventBridge; SNS delivering to SQS; EventBridge
+//! rules targeting queues) do so synchronously under that lock, so every request sees a
+//! consistent world and every cross-service effect is atomic.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+use crate::{autoscaling, events, sns, sqs};
+
+/// Options for behaviour the spec marks unconfirmed (§7), with the documented defaults.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct Behaviour {
+    pub autoscaling: autoscaling::Options,
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            autoscaling: autoscaling::Options::default(),
+        }
+    }
+}
+
+/// One region's services.
+#[derive(Debug, Default)]
+pub struct Region {
+    pub name: String,
+    pub autoscaling: autoscaling::State,
+    pub sqs: sqs::State,
+    pub sns: sns::State,
+    pub events: events::State,
+}
+
+/// Something to do at a point of virtual time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    AutoScaling(autoscaling::Timer),
+    Sqs(sqs::Timer),
+}
+
+/// The whole sandbox state.
+#[derive(Debug)]
+pub struct World {
+    /// The virtual time this state has been brought up to.
+    pub now: Millis,
+    pub behaviour: Behaviour,
+    pub regions: BTreeMap<String, Region>,
+    timers: BTreeMap<(Millis, u64), (String, Timer)>,
+    next_seq: u64,
+}
+
+impl World {
+    pub fn new(now: Millis, behaviour: Behaviour) -> Self {
+        World {
+            now,
+            behaviour,
+            regions: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// The region named `name`, created empty on first use.
+    pub fn region(&mut self, name: &str) -> &mut Region {
+        self.regions
+            .entry(name.to_owned())
+            .or_insert_with(|| Region {
+                name: name.to_owned(),
+                ..Region::default()
+            })
+    }
+
+    /// Schedules `timer` for `region` at virtual time `at`.
+    pub fn schedule(&mut self, at: Millis, region: &str, timer: Timer) {
+        self.next_seq += 1;
+        self.timers
+            .insert((at, self.next_seq), (region.to_owned(), timer));
+    }
+
+    /// When the next timer falls due.
+    pub fn next_due(&self) -> Option<Millis> {
+        self.timers.keys().next().map(|(at, _)| *at)
+    }
+
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Brings the world up to virtual time `to`, firing every timer due by then in order
+    /// of due time (and of scheduling, for equal times). Each timer runs with `now` set to
+    /// its own due time, so deadlines are exact however far the clock jumps. Returns how
+    /// many timers fired.
+    pub fn run_until(&mut self, to: Millis) -> usize {
+        let mut fired = 0;
+        loop {
+            let Some((&key, _)) = self.timers.iter().next() else {
+                break;
+            };
+            if key.0 > to {
+                break;
+            }
+            let Some((region, timer)) = self.timers.remove(&key) else {
+                break;
+            };
+            self.now = self.now.max(key.0);
+            self.fire(&region, timer);
+            fired += 1;
+        }
+        self.now = self.now.max(to);
+        fired
+    }
+
+    fn fire(&mut self, region: &str, timer: Timer) {
+        match timer {
+            Timer::AutoScaling(t) => autoscaling::on_timer(self, region, t),
+            Timer::Sqs(t) => sqs::on_timer(self, region, t),
+        }
+    }
+
+    /// Forgets every resource of every region (the clock and the options stay).
+    pub fn reset(&mut self) {
+        self.regions.clear();
+        self.timers.clear();
+    }
+}
+
+/// Why a service could not deliver a message to a target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("target {0} does not exist")]
+    NoSuchTarget(String),
+    #[error("target {arn} refused the message: {reason}")]
+    Refused { arn: String, reason: String },
+}
