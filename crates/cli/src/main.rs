@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod logging;
+mod ops;
 
 /// EC2 Auto Scaling lifecycle hooks, easy to get right.
 #[derive(Debug, Parser)]
@@ -24,6 +26,17 @@ enum Command {
     /// Run the local lifecycle engine: EC2 Auto Scaling with lifecycle hooks, SQS, SNS and
     /// EventBridge on one port, speaking the AWS wire protocols, on a virtual clock.
     Sandbox(SandboxArgs),
+    /// Validate a configuration file: print every problem as `path:line:col: message` and
+    /// exit 2, or print a summary and exit 0.
+    Check(check::CheckArgs),
+    /// List every instance waiting on a lifecycle hook: group, instance, state, hooks,
+    /// time waited and time left to the hook's global timeout.
+    Status(ops::StatusArgs),
+    /// Complete a lifecycle action (by instance id or token). Exits 1 if the action is
+    /// already resolved (completed, timed out, or never existed).
+    Complete(ops::CompleteArgs),
+    /// Record a heartbeat for a lifecycle action, restarting its heartbeat timeout.
+    Heartbeat(ops::HeartbeatArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +85,10 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sandbox(args) => run_sandbox(args).await,
+        Command::Check(args) => check::run(args),
+        Command::Status(args) => ops::exit(ops::status(args).await),
+        Command::Complete(args) => ops::exit(ops::complete(args).await),
+        Command::Heartbeat(args) => ops::exit(ops::heartbeat(args).await),
     }
 }
 

@@ -1,0 +1,78 @@
+//! `lifehook check CONFIG`: validate a configuration file.
+//!
+//! Prints every problem as `path:line:col: message` on stderr and exits 2; prints a short
+//! summary on stdout and exits 0 when the file is valid. Environment overrides
+//! (`LIFEHOOK_QUEUE_URL`, `LIFEHOOK_CONCURRENCY`, ...) are applied and checked as they
+//! would be at run time.
+
+use std::path::PathBuf;
+
+use lifehook_core::config::{self, DeadlinePolicy, Source, format_duration};
+
+/// Exit code for a configuration error.
+const EXIT_INVALID: i32 = 2;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The configuration file (TOML) to validate.
+    pub config: PathBuf,
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<()> {
+    match config::load(&args.config) {
+        Ok(cfg) => {
+            println!("{}: OK", args.config.display());
+            println!("  source: {}", describe_source(&cfg.source));
+            println!(
+                "  keepalive: heartbeat at {} of the heartbeat timeout (at least every {}), stop {} before the deadline",
+                cfg.keepalive.heartbeat_fraction,
+                format_duration(cfg.keepalive.min_interval),
+                format_duration(cfg.keepalive.deadline_margin)
+            );
+            println!("  {} pipeline(s), first match wins:", cfg.pipelines.len());
+            for p in &cfg.pipelines {
+                let steps: Vec<String> = p
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} ({})", s.name, s.kind.type_name()))
+                    .collect();
+                let deadline = match p.policy.on_deadline {
+                    DeadlinePolicy::Complete(r) => r.as_str().to_owned(),
+                    DeadlinePolicy::Hold => "HOLD".to_owned(),
+                };
+                println!(
+                    "    {}: {} → success {}, failure {}, deadline {}",
+                    p.name,
+                    steps.join(", "),
+                    p.policy.on_success,
+                    p.policy.on_failure,
+                    deadline
+                );
+            }
+            Ok(())
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "{}: {} problem(s) found",
+                args.config.display(),
+                problems.len()
+            );
+            std::process::exit(EXIT_INVALID);
+        }
+    }
+}
+
+fn describe_source(s: &Source) -> String {
+    match (&s.queue_url, s.imds) {
+        (Some(q), _) => format!(
+            "SQS {q} (concurrency {}, visibility {})",
+            s.concurrency,
+            format_duration(s.visibility_timeout)
+        ),
+        (None, true) => "IMDS target-lifecycle-state (no queue)".to_owned(),
+        (None, false) => "none (Lambda events, or LIFEHOOK_QUEUE_URL at run time)".to_owned(),
+    }
+}

@@ -1,0 +1,326 @@
+//! Operator commands: `status`, `complete`, `heartbeat`. Thin shells over `lifehook-aws`,
+//! using only AWS APIs (so they work against AWS and the sandbox alike).
+//!
+//! Exit codes: 0 success; 1 the call failed, or the lifecycle action is already resolved
+//! (completed, timed out, or never existed: Auto Scaling cannot tell these apart, and a
+//! mistyped group, hook or instance looks the same); 2 usage or configuration error.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime};
+
+use lifehook_aws::lifecycle::{ActionKey, ActionTarget, LifecycleApi, LifecycleError, RetryPolicy};
+use lifehook_aws::{Clients, WaitingInstance};
+use lifehook_model::LifecycleResult;
+
+/// Exit code: the call failed or the action is already resolved.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Operator commands retry a throttled call once more than the SDK does, briefly.
+const OPERATOR_RETRY: RetryPolicy = RetryPolicy {
+    extra_attempts: 1,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(2),
+};
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Only this group (repeatable). Default: every group in the region.
+    #[arg(long = "group", short = 'g', value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which lifecycle action: a group, a hook, and an instance id or a token (or both).
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("action").required(true).multiple(true).args(["instance_id", "token"]))]
+pub struct ActionArgs {
+    /// The Auto Scaling group.
+    #[arg(long, short = 'g')]
+    pub group: String,
+    /// The lifecycle hook.
+    #[arg(long)]
+    pub hook: String,
+    /// The instance waiting on the hook.
+    #[arg(long)]
+    pub instance_id: Option<String>,
+    /// The lifecycle action token (from the notification).
+    #[arg(long)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 completed; 1 failed, or the action is already resolved (completed, timed out, or never existed: check the group, hook and instance); 2 usage or configuration error."
+)]
+pub struct CompleteArgs {
+    #[command(flatten)]
+    pub action: ActionArgs,
+    /// CONTINUE lets the transition go on; ABANDON fails a launch (the instance is
+    /// terminated) or ends the terminate wait early.
+    #[arg(long, default_value = "CONTINUE", value_parser = parse_result)]
+    pub result: LifecycleResult,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 recorded; 1 failed, or the action is already resolved (completed, timed out, or never existed); 2 usage or configuration error."
+)]
+pub struct HeartbeatArgs {
+    #[command(flatten)]
+    pub action: ActionArgs,
+}
+
+fn parse_result(s: &str) -> Result<LifecycleResult, String> {
+    s.to_ascii_uppercase().parse()
+}
+
+impl ActionArgs {
+    fn target(&self) -> ActionTarget {
+        let key = match (&self.token, &self.instance_id) {
+            (Some(t), Some(i)) => ActionKey::Both {
+                token: t.clone(),
+                instance_id: i.clone(),
+            },
+            (Some(t), None) => ActionKey::Token(t.clone()),
+            (None, Some(i)) => ActionKey::InstanceId(i.clone()),
+            // clap requires one of the two.
+            (None, None) => ActionKey::InstanceId(String::new()),
+        };
+        ActionTarget::new(&self.group, &self.hook, key)
+    }
+}
+
+/// Loads the AWS configuration, or explains what is missing (exit 2).
+async fn api() -> Result<LifecycleApi, u8> {
+    match Clients::load().await {
+        Ok(c) => Ok(LifecycleApi::new(c.autoscaling().clone()).with_retry(OPERATOR_RETRY)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+fn report_action_error(e: &LifecycleError) -> u8 {
+    match e {
+        LifecycleError::AlreadyResolved {
+            target, message, ..
+        } => {
+            eprintln!("lifecycle action already resolved ({target}): {message}");
+            eprintln!(
+                "  It was completed, timed out, or never existed; check the group, hook and instance."
+            );
+        }
+        other => eprintln!("error: {other}"),
+    }
+    EXIT_FAILURE
+}
+
+/// Ends the process with `code` unless it is 0 (the binary's boundary maps `Err` to 1 only,
+/// and these commands also need 2), flushing stdout first.
+pub fn exit(code: u8) -> anyhow::Result<()> {
+    if code == 0 {
+        return Ok(());
+    }
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(i32::from(code))
+}
+
+pub async fn complete(args: CompleteArgs) -> u8 {
+    let api = match api().await {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let target = args.action.target();
+    match api.complete(&target, args.result).await {
+        Ok(()) => {
+            println!("completed lifecycle action ({target}) with {}", args.result);
+            0
+        }
+        Err(e) => report_action_error(&e),
+    }
+}
+
+pub async fn heartbeat(args: HeartbeatArgs) -> u8 {
+    let api = match api().await {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let target = args.action.target();
+    match api.heartbeat(&target).await {
+        Ok(()) => {
+            println!("recorded heartbeat for lifecycle action ({target})");
+            0
+        }
+        Err(e) => report_action_error(&e),
+    }
+}
+
+pub async fn status(args: StatusArgs) -> u8 {
+    let api = match api().await {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let waiting = match api.waiting_instances(&args.groups).await {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let now = SystemTime::now();
+    if args.json {
+        println!("{}", status_json(&waiting, now));
+    } else {
+        print!("{}", status_table(&waiting, now));
+    }
+    0
+}
+
+fn status_json(waiting: &[WaitingInstance], now: SystemTime) -> serde_json::Value {
+    let instances: Vec<serde_json::Value> = waiting
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "group": w.group,
+                "instance_id": w.instance_id,
+                "state": w.state.as_str(),
+                "hooks": w.hooks.iter().map(|h| serde_json::json!({
+                    "name": h.name,
+                    "transition": h.transition.map(|t| t.as_str()),
+                    "heartbeat_timeout_secs": h.heartbeat_timeout.as_secs(),
+                    "global_timeout_secs": h.global_timeout.as_secs(),
+                    "default_result": h.default_result.as_str(),
+                })).collect::<Vec<_>>(),
+                "waiting_secs": w.waited(now).map(|d| d.as_secs()),
+                "time_left_secs": w.time_left(now).map(|d| d.as_secs()),
+            })
+        })
+        .collect();
+    serde_json::json!({ "instances": instances })
+}
+
+fn status_table(waiting: &[WaitingInstance], now: SystemTime) -> String {
+    if waiting.is_empty() {
+        return "no instances are waiting on lifecycle hooks\n".to_owned();
+    }
+    let header = [
+        "GROUP",
+        "INSTANCE",
+        "STATE",
+        "HOOKS",
+        "WAITING",
+        "TIME LEFT",
+    ];
+    let rows: Vec<[String; 6]> = waiting
+        .iter()
+        .map(|w| {
+            let hooks = if w.hooks.is_empty() {
+                "-".to_owned()
+            } else {
+                w.hooks
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            [
+                w.group.clone(),
+                w.instance_id.clone(),
+                w.state.as_str().to_owned(),
+                hooks,
+                w.waited(now).map_or("-".into(), human),
+                w.time_left(now).map_or("-".into(), human),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[&str]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}  ", w = widths[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, &header);
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        line(&mut out, &cells);
+    }
+    out
+}
+
+/// `1h02m`, `5m07s`, `42s`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lifehook_aws::HookInfo;
+    use lifehook_model::{LifecycleState, LifecycleTransition};
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(Duration::from_secs(42)), "42s");
+        assert_eq!(human(Duration::from_secs(307)), "5m07s");
+        assert_eq!(human(Duration::from_secs(3720)), "1h02m");
+    }
+
+    #[test]
+    fn table_has_a_row_per_instance() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+        let w = WaitingInstance {
+            group: "web".into(),
+            instance_id: "i-1".into(),
+            state: LifecycleState::PendingWait,
+            hooks: vec![HookInfo {
+                group: "web".into(),
+                name: "launch".into(),
+                transition: Some(LifecycleTransition::Launching),
+                heartbeat_timeout: Duration::from_secs(60),
+                global_timeout: Duration::from_secs(6000),
+                default_result: LifecycleResult::Abandon,
+            }],
+            since: Some(now - Duration::from_secs(120)),
+        };
+        let t = status_table(&[w.clone()], now);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2, "{t}");
+        assert!(lines[0].starts_with("GROUP"));
+        assert!(lines[1].contains("i-1") && lines[1].contains("Pending:Wait"));
+        assert!(
+            lines[1].contains("2m00s") && lines[1].ends_with("1h38m"),
+            "{t}"
+        );
+        let j = status_json(&[w], now);
+        assert_eq!(j["instances"][0]["time_left_secs"], 5880);
+        assert_eq!(
+            status_table(&[], now),
+            "no instances are waiting on lifecycle hooks\n"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Black-box tests of `lifehook check CONFIG`: the real binary on real files.
+
+use std::path::Path;
+use std::process::Command;
+
+fn check(path: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lifehook"))
+        .arg("check")
+        .arg(path)
+        .env_remove("LIFEHOOK_QUEUE_URL")
+        .env_remove("LIFEHOOK_CONCURRENCY")
+        .env_remove("LIFEHOOK_VISIBILITY_TIMEOUT")
+        .env_remove("LIFEHOOK_IMDS")
+        .output()
+        .expect("run lifehook")
+}
+
+#[test]
+fn valid_example_exits_0_with_a_summary() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/controller-minimal.toml");
+    let out = check(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": OK"), "{stdout}");
+    assert!(stdout.contains("web-terminate"), "{stdout}");
+}
+
+#[test]
+fn invalid_file_exits_2_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"[source]
+concurrency = 0
+
+[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "shell"
+"#,
+    )
+    .unwrap();
+    let out = check(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let p = path.display().to_string();
+    assert!(
+        stderr.contains(&format!("{p}:2:15: `concurrency` = 0 is out of range")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{p}:7:8: unknown step type \"shell\"")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+}
+
+#[test]
+fn syntax_error_exits_2_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("syntax.toml");
+    std::fs::write(
+        &path,
+        "[[pipeline]]\nname = \"p\"\nmatch = { groups = [\"a\" }\n",
+    )
+    .unwrap();
+    let out = check(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("{}:3:", path.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_file_exits_2() {
+    let out = check(Path::new("/nonexistent/lifehook.toml"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}

@@ -1,0 +1,487 @@
+//! Operator commands (`status`, `complete`, `heartbeat`) run as the real binary against an
+//! in-process sandbox, and the `lifehook-aws` queue consumer against the sandbox's SQS.
+//! Time moves only through the sandbox's virtual clock; waits are bounded polls.
+
+use std::process::Output;
+use std::time::Duration;
+
+use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, LifecycleHookSpecification};
+use lifehook_aws::Clients;
+use lifehook_aws::lifecycle::{ActionTarget, LifecycleApi};
+use lifehook_aws::queue::{QueueConfig, QueueConsumer};
+use lifehook_conformance::{Harness, eventually};
+use lifehook_model::LifecycleResult;
+
+const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+
+/// Runs `lifehook <args>` against the sandbox with fake credentials and no metadata.
+async fn lifehook(h: &Harness, args: &[&str]) -> Output {
+    lifehook_env(args, Some(&h.endpoint()), true).await
+}
+
+async fn lifehook_env(args: &[&str], endpoint: Option<&str>, region: bool) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifehook"));
+    cmd.args(args)
+        .env_clear()
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/lifehook-test-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/lifehook-test-credentials",
+        )
+        .env("LIFEHOOK_LOG", "warn");
+    if let Some(e) = endpoint {
+        cmd.env("AWS_ENDPOINT_URL", e);
+    }
+    if region {
+        cmd.env("AWS_REGION", "us-east-1");
+    }
+    cmd.kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("lifehook finished within a minute")
+        .expect("run lifehook")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn hook(name: &str, hb: i32) -> LifecycleHookSpecification {
+    LifecycleHookSpecification::builder()
+        .lifecycle_hook_name(name)
+        .lifecycle_transition(LAUNCHING)
+        .heartbeat_timeout(hb)
+        .default_result("ABANDON")
+        .build()
+}
+
+async fn create_group(
+    h: &Harness,
+    name: &str,
+    desired: i32,
+    hooks: Vec<LifecycleHookSpecification>,
+) {
+    h.asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(0)
+        .max_size(4)
+        .desired_capacity(desired)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name("lt-web")
+                .version("$Latest")
+                .build(),
+        )
+        .vpc_zone_identifier("subnet-1,subnet-2")
+        .set_lifecycle_hook_specification_list(Some(hooks))
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+async fn instances(h: &Harness, name: &str) -> Vec<(String, String)> {
+    let out = h
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .expect("DescribeAutoScalingGroups");
+    out.auto_scaling_groups()
+        .iter()
+        .flat_map(|g| g.instances())
+        .map(|i| {
+            (
+                i.instance_id().unwrap_or_default().to_owned(),
+                i.lifecycle_state()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn waiting_instance(h: &Harness, group: &str) -> String {
+    eventually("an instance in Pending:Wait", || async {
+        instances(h, group)
+            .await
+            .into_iter()
+            .find(|(_, s)| s == "Pending:Wait")
+            .map(|(i, _)| i)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_lists_a_waiting_instance() {
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
+    let id = waiting_instance(&h, "web").await;
+    h.advance(30.0).await;
+
+    let out = lifehook(&h, &["status"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("GROUP"), "{table}");
+    let row = lines
+        .iter()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("{id} not listed:\n{table}"));
+    assert!(row.starts_with("web"), "{row}");
+    assert!(
+        row.contains("Pending:Wait") && row.contains("launch"),
+        "{row}"
+    );
+
+    let out = lifehook(&h, &["status", "--group", "web", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let list = v["instances"].as_array().expect("instances");
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!(list[0]["instance_id"], id.as_str());
+    assert_eq!(list[0]["state"], "Pending:Wait");
+    assert_eq!(list[0]["hooks"][0]["name"], "launch");
+    assert_eq!(list[0]["hooks"][0]["heartbeat_timeout_secs"], 300);
+    assert_eq!(list[0]["hooks"][0]["global_timeout_secs"], 30_000);
+    // Time left, where the scaling activity gives the start: never more than the global
+    // timeout.
+    if let Some(left) = list[0]["time_left_secs"].as_u64() {
+        assert!(left <= 30_000, "{v}");
+    }
+
+    // Another group: nothing waits there.
+    let out = lifehook(&h, &["status", "--group", "other"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "no instances are waiting on lifecycle hooks\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_by_instance_id_moves_the_instance_on() {
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
+    let id = waiting_instance(&h, "web").await;
+
+    let out = lifehook(
+        &h,
+        &[
+            "heartbeat",
+            "--group",
+            "web",
+            "--hook",
+            "launch",
+            "--instance-id",
+            &id,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "heartbeat: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("recorded heartbeat"));
+
+    let out = lifehook(
+        &h,
+        &[
+            "complete",
+            "--group",
+            "web",
+            "--hook",
+            "launch",
+            "--instance-id",
+            &id,
+            "--result",
+            "continue",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "complete: {}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("with CONTINUE"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    eventually("the instance leaves Pending:Wait", || async {
+        instances(&h, "web")
+            .await
+            .into_iter()
+            .find(|(i, s)| i == &id && s != "Pending:Wait")
+    })
+    .await;
+
+    // Completing again: the action is already resolved, exit 1 with a clear message.
+    let out = lifehook(
+        &h,
+        &[
+            "complete",
+            "--group",
+            "web",
+            "--hook",
+            "launch",
+            "--instance-id",
+            &id,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already resolved"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn complete_with_an_unknown_token_reports_already_resolved() {
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
+    waiting_instance(&h, "web").await;
+    let token = "00000000-0000-4000-8000-000000000000";
+    for cmd in ["complete", "heartbeat"] {
+        let out = lifehook(
+            &h,
+            &[cmd, "--group", "web", "--hook", "launch", "--token", token],
+        )
+        .await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {err}");
+        assert!(err.contains("already resolved"), "{cmd}: {err}");
+        assert!(err.contains(token), "{cmd}: {err}");
+        assert!(
+            !err.contains("ServiceError {"),
+            "Debug output leaked: {err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_arguments_exit_2() {
+    for args in [
+        &["complete", "--group", "g", "--hook", "h"][..],
+        &[
+            "complete",
+            "--group",
+            "g",
+            "--hook",
+            "h",
+            "--instance-id",
+            "i-1",
+            "--result",
+            "MAYBE",
+        ],
+        &["heartbeat", "--hook", "h", "--token", "t"],
+        &["status", "--no-such-flag"],
+    ] {
+        // No endpoint: a parse error must come before any request.
+        let out = lifehook_env(args, None, true).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_region_is_a_configuration_error() {
+    let out = lifehook_env(&["status"], Some("http://127.0.0.1:9"), false).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("AWS_REGION"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+// ---- the queue consumer against the sandbox's SQS ----
+
+async fn create_queue(h: &Harness, name: &str, dlq_arn: Option<&str>) -> String {
+    let mut req = h.sqs.create_queue().queue_name(name);
+    if let Some(arn) = dlq_arn {
+        req = req.attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": "5"}).to_string(),
+        );
+    }
+    req.send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("url")
+}
+
+async fn queue_len(h: &Harness, url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = h
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let a = out.attributes.unwrap_or_default();
+    let n = |k: &A| a.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (
+        n(&A::ApproximateNumberOfMessages),
+        n(&A::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+fn lifecycle_body(token: &str, instance: &str) -> String {
+    serde_json::json!({
+        "Origin": "EC2", "LifecycleHookName": "launch", "Destination": "AutoScalingGroup",
+        "AccountId": "000000000000", "RequestId": "r",
+        "LifecycleTransition": LAUNCHING, "AutoScalingGroupName": "web",
+        "Service": "AWS Auto Scaling", "Time": "2026-01-01T00:00:00.000Z",
+        "EC2InstanceId": instance, "LifecycleActionToken": token,
+    })
+    .to_string()
+}
+
+fn consumer(h: &Harness, url: &str) -> QueueConsumer {
+    let clients = Clients::from_sdk_config(h.sdk.clone()).expect("clients");
+    let mut cfg = QueueConfig::new(url);
+    cfg.wait_time = Duration::from_secs(1);
+    QueueConsumer::new(clients.sqs().clone(), cfg)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_consumer_sorts_actions_tests_and_poison() {
+    let h = Harness::manual().await;
+    let dlq = create_queue(&h, "lifecycle-dlq", None).await;
+    let url = create_queue(
+        &h,
+        "lifecycle",
+        Some("arn:aws:sqs:us-east-1:000000000000:lifecycle-dlq"),
+    )
+    .await;
+    let send = |body: String| {
+        let sqs = h.sqs.clone();
+        let url = url.clone();
+        async move {
+            sqs.send_message()
+                .queue_url(url)
+                .message_body(body)
+                .send()
+                .await
+                .expect("SendMessage");
+        }
+    };
+    send(lifecycle_body("tok-1", "i-1")).await;
+    send(lifecycle_body("tok-1", "i-1")).await; // a duplicate delivery of the same action
+    send(serde_json::json!({"Event": "autoscaling:TEST_NOTIFICATION", "AutoScalingGroupName": "web"}).to_string()).await;
+    send("not json at all".to_owned()).await;
+    send(serde_json::json!({"hello": "world"}).to_string()).await;
+
+    let c = consumer(&h, &url);
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.extend(c.next_batch().await.expect("receive"));
+        if queue_len(&h, &url).await == (0, held.len() as u64) {
+            break;
+        }
+    }
+    assert_eq!(held.len(), 1, "one action, the duplicate suppressed");
+    assert_eq!(held[0].event.token, "tok-1");
+    assert_eq!(c.in_flight(), 1);
+    // The poison went to the dead-letter queue; the test notification and the duplicate
+    // were deleted; only the held action is left, invisible.
+    assert_eq!(queue_len(&h, &dlq).await, (2, 0));
+    assert_eq!(queue_len(&h, &url).await, (0, 1));
+
+    // Visibility is extended on real time; on the manual virtual clock the message
+    // reappears after its timeout. The redelivery of a held message is not handed out
+    // again: it only refreshes the receipt handle the held copy uses.
+    h.advance(90.0).await;
+    let first_receipt = held[0].receipt_handle();
+    let again = c.next_batch().await.expect("receive");
+    assert!(again.is_empty(), "a held message was handed out twice");
+    assert_ne!(held[0].receipt_handle(), first_receipt);
+
+    let msg = held.pop().expect("held");
+    c.ack(msg).await.expect("ack");
+    assert_eq!(c.in_flight(), 0);
+    assert_eq!(queue_len(&h, &url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_consumer_hands_back_on_shutdown() {
+    let h = Harness::manual().await;
+    let url = create_queue(&h, "lifecycle", None).await;
+    h.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body(lifecycle_body("tok-2", "i-2"))
+        .send()
+        .await
+        .expect("SendMessage");
+    let c = consumer(&h, &url);
+    let msg = eventually("the action is received", || async {
+        c.next_batch().await.expect("receive").pop()
+    })
+    .await;
+    c.hand_back(msg).await.expect("hand back");
+    assert_eq!(c.in_flight(), 0);
+    let again = eventually("the action is received again", || async {
+        c.next_batch().await.expect("receive").pop()
+    })
+    .await;
+    assert_eq!(again.event.token, "tok-2");
+    assert!(
+        again.receive_count >= 2,
+        "receive count {}",
+        again.receive_count
+    );
+    // A poison message without a dead-letter queue is deleted with a log line.
+    h.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body("{")
+        .send()
+        .await
+        .expect("SendMessage");
+    let none = c.next_batch().await.expect("receive");
+    assert!(none.is_empty());
+    assert_eq!(queue_len(&h, &url).await, (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lifecycle_api_completes_and_classifies_against_the_sandbox() {
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 60)]).await;
+    let id = waiting_instance(&h, "web").await;
+    let clients = Clients::from_sdk_config(h.sdk.clone()).expect("clients");
+    let api = LifecycleApi::new(clients.autoscaling().clone());
+    let info = api.hook("web", "launch").await.expect("hook");
+    assert_eq!(info.heartbeat_timeout, Duration::from_secs(60));
+    assert_eq!(info.global_timeout, Duration::from_secs(6000));
+    assert_eq!(info.default_result, LifecycleResult::Abandon);
+    let waiting = api.waiting_instances(&[]).await.expect("waiting");
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].instance_id, id);
+    let target = ActionTarget::new(
+        "web",
+        "launch",
+        lifehook_aws::ActionKey::InstanceId(id.clone()),
+    );
+    api.heartbeat(&target).await.expect("heartbeat");
+    api.complete(&target, LifecycleResult::Continue)
+        .await
+        .expect("complete");
+    let err = api
+        .complete(&target, LifecycleResult::Continue)
+        .await
+        .unwrap_err();
+    assert!(err.is_already_resolved(), "{err}");
+    let err = api.hook("web", "nope").await.unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}

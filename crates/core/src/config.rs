@@ -1,0 +1,1911 @@
+//! Configuration: one TOML file, parsed then validated into typed values.
+//!
+//! `load(path)` returns a [`Config`] or every [`Problem`] found, each with file, line and
+//! column. Syntax and type errors come from `toml` with their spans; semantic checks (step
+//! types, durations, globs, URLs, templates, duplicate names ...) keep spans through
+//! `toml::Spanned`. See `docs/configuration.md` for every option.
+//!
+//! ```toml
+//! [source]
+//! queue_url = "https://sqs.us-east-1.amazonaws.com/000000000000/lifecycle"
+//!
+//! [[pipeline]]
+//! name = "deregister"
+//! match = { groups = ["web-*"], transitions = ["terminating"] }
+//!
+//! [[pipeline.step]]
+//! type = "http"
+//! method = "DELETE"
+//! url = "http://registry.internal/instances/{{ instance_id | urlencode }}"
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lifehook_model::{LifecycleEvent, LifecycleResult, LifecycleTransition};
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeValue;
+
+use crate::template::Template;
+
+/// SQS long-poll wait (seconds); 20 is the SQS maximum and the cheapest.
+pub const DEFAULT_WAIT_TIME_SECONDS: u32 = 20;
+/// Messages per ReceiveMessage call (SQS maximum 10).
+pub const DEFAULT_MAX_MESSAGES: u32 = 10;
+/// Lifecycle actions handled at once by one process.
+pub const DEFAULT_CONCURRENCY: u32 = 16;
+/// How long a received message stays invisible before it is extended again.
+pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Heartbeat after this fraction of the hook's HeartbeatTimeout.
+pub const DEFAULT_HEARTBEAT_FRACTION: f64 = 0.5;
+/// Never heartbeat more often than this.
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// Stop steps and apply `on_deadline` this long before the global deadline.
+pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_secs(60);
+/// A step's timeout when none is given.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
+/// First retry delay; doubles each attempt (with jitter) up to [`MAX_BACKOFF`].
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest delay between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Retries of `exec` and `probe` steps when none is given.
+pub const DEFAULT_RETRIES_LOCAL: u32 = 0;
+/// Retries of `http` and `notify` steps when none is given.
+pub const DEFAULT_RETRIES_NETWORK: u32 = 3;
+/// Captured bytes of each of stdout and stderr of an `exec` step.
+pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
+/// How often a `probe` step checks.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// The longest a step may be given: the global timeout cap of a lifecycle action.
+pub const MAX_STEP_TIMEOUT: Duration = Duration::from_secs(172_800);
+/// SQS caps visibility at 12 hours.
+pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(43_200);
+/// The largest `max_concurrency` accepted.
+pub const MAX_CONCURRENCY: u32 = 4096;
+
+/// Environment variables that override the file (applied by [`load`]).
+pub const ENV_QUEUE_URL: &str = "LIFEHOOK_QUEUE_URL";
+pub const ENV_CONCURRENCY: &str = "LIFEHOOK_CONCURRENCY";
+pub const ENV_VISIBILITY_TIMEOUT: &str = "LIFEHOOK_VISIBILITY_TIMEOUT";
+pub const ENV_IMDS: &str = "LIFEHOOK_IMDS";
+
+// ---------------------------------------------------------------------------------------
+// Typed configuration
+// ---------------------------------------------------------------------------------------
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub keepalive: Keepalive,
+    /// In file order; [`Config::route`] picks the first that matches.
+    pub pipelines: Vec<Pipeline>,
+}
+
+/// Where lifecycle actions come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    /// The SQS queue the controller or agent reads; `None` for the Lambda or IMDS mode.
+    pub queue_url: Option<String>,
+    /// Queue-less agent mode: watch IMDS `autoscaling/target-lifecycle-state`.
+    pub imds: bool,
+    pub wait_time_seconds: u32,
+    pub max_messages: u32,
+    pub concurrency: u32,
+    pub visibility_timeout: Duration,
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source {
+            queue_url: None,
+            imds: false,
+            wait_time_seconds: DEFAULT_WAIT_TIME_SECONDS,
+            max_messages: DEFAULT_MAX_MESSAGES,
+            concurrency: DEFAULT_CONCURRENCY,
+            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+        }
+    }
+}
+
+/// Heartbeat planning parameters (see [`crate::keepalive`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Keepalive {
+    pub heartbeat_fraction: f64,
+    pub min_interval: Duration,
+    pub deadline_margin: Duration,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            heartbeat_fraction: DEFAULT_HEARTBEAT_FRACTION,
+            min_interval: DEFAULT_MIN_INTERVAL,
+            deadline_margin: DEFAULT_DEADLINE_MARGIN,
+        }
+    }
+}
+
+/// A named, ordered list of steps for the actions its [`Match`] selects.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub matcher: Match,
+    pub steps: Vec<Step>,
+    pub policy: Policy,
+}
+
+/// Which actions a pipeline handles. Empty lists match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Match {
+    pub groups: Vec<glob::Pattern>,
+    pub hooks: Vec<glob::Pattern>,
+    pub transitions: Vec<LifecycleTransition>,
+    /// Every key must be a tag of the instance (or group) with a value matching the glob.
+    pub tags: BTreeMap<String, glob::Pattern>,
+}
+
+impl Match {
+    /// Whether this matcher selects `event` on an instance with `tags`.
+    pub fn matches(&self, event: &LifecycleEvent, tags: &BTreeMap<String, String>) -> bool {
+        let any =
+            |pats: &[glob::Pattern], s: &str| pats.is_empty() || pats.iter().any(|p| p.matches(s));
+        any(&self.groups, &event.group)
+            && any(&self.hooks, &event.hook)
+            && (self.transitions.is_empty() || self.transitions.contains(&event.transition))
+            && self
+                .tags
+                .iter()
+                .all(|(k, p)| tags.get(k).is_some_and(|v| p.matches(v)))
+    }
+}
+
+/// What the outcome of a pipeline means for the lifecycle action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub on_success: LifecycleResult,
+    pub on_failure: LifecycleResult,
+    pub on_deadline: DeadlinePolicy,
+    /// Overrides `[keepalive] deadline_margin` for this pipeline.
+    pub deadline_margin: Option<Duration>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            on_success: LifecycleResult::Continue,
+            on_failure: LifecycleResult::Abandon,
+            on_deadline: DeadlinePolicy::Hold,
+            deadline_margin: None,
+        }
+    }
+}
+
+/// What to do when the global deadline approaches with steps still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadlinePolicy {
+    Complete(LifecycleResult),
+    /// Keep heartbeating to the end and let the hook's DefaultResult apply.
+    Hold,
+}
+
+/// One step of a pipeline.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub backoff: Duration,
+    pub kind: StepKind,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Exec(ExecStep),
+    Http(HttpStep),
+    Probe(ProbeStep),
+    Notify(NotifyStep),
+}
+
+impl StepKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StepKind::Exec(_) => "exec",
+            StepKind::Http(_) => "http",
+            StepKind::Probe(_) => "probe",
+            StepKind::Notify(_) => "notify",
+        }
+    }
+}
+
+/// Run a program: `command` is argv, never a shell string.
+#[derive(Debug, Clone)]
+pub struct ExecStep {
+    pub command: Vec<Template>,
+    pub env: BTreeMap<String, Template>,
+    pub working_dir: Option<PathBuf>,
+    pub output_limit: usize,
+    pub reboot_exit_code: Option<i32>,
+}
+
+/// Call an HTTP endpoint.
+#[derive(Debug, Clone)]
+pub struct HttpStep {
+    pub method: reqwest::Method,
+    pub url: Template,
+    pub headers: BTreeMap<String, Template>,
+    pub body: Option<Template>,
+    pub expect_status: StatusSet,
+}
+
+/// Repeat a check every `interval` until it succeeds or the step's time runs out.
+#[derive(Debug, Clone)]
+pub struct ProbeStep {
+    pub interval: Duration,
+    pub check: ProbeCheck,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProbeCheck {
+    /// `GET url` with the expected status.
+    Http {
+        url: Template,
+        headers: BTreeMap<String, Template>,
+        expect_status: StatusSet,
+    },
+    /// A program that exits 0 when ready.
+    Exec {
+        command: Vec<Template>,
+        env: BTreeMap<String, Template>,
+        working_dir: Option<PathBuf>,
+    },
+}
+
+/// POST a JSON message to a webhook.
+#[derive(Debug, Clone)]
+pub struct NotifyStep {
+    pub url: Template,
+    pub format: NotifyFormat,
+    pub message: Template,
+    pub headers: BTreeMap<String, Template>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyFormat {
+    /// `{"text": message, "group": ..., "hook": ..., "instance_id": ..., "transition": ...,
+    /// "pipeline": ...}`
+    Json,
+    /// `{"text": message}`, which Slack incoming webhooks (and Mattermost, Teams
+    /// connectors for Slack) accept.
+    Slack,
+}
+
+/// Accepted HTTP status codes: inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSet(pub Vec<(u16, u16)>);
+
+impl Default for StatusSet {
+    fn default() -> Self {
+        StatusSet(vec![(200, 299)])
+    }
+}
+
+impl StatusSet {
+    pub fn contains(&self, code: u16) -> bool {
+        self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&code))
+    }
+
+    fn parse_one(s: &str) -> Option<(u16, u16)> {
+        let s = s.trim();
+        if let Some(d) = s.strip_suffix("xx").or_else(|| s.strip_suffix("XX")) {
+            let d: u16 = d.parse().ok().filter(|d| (1..=5).contains(d))?;
+            return Some((d * 100, d * 100 + 99));
+        }
+        if let Some((a, b)) = s.split_once('-') {
+            let a: u16 = a.trim().parse().ok()?;
+            let b: u16 = b.trim().parse().ok()?;
+            return ((100..=599).contains(&a) && (a..=599).contains(&b)).then_some((a, b));
+        }
+        let c: u16 = s.parse().ok()?;
+        (100..=599).contains(&c).then_some((c, c))
+    }
+}
+
+impl fmt::Display for StatusSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+impl Config {
+    /// The pipeline for an action: the **first** pipeline, in file order, whose `match`
+    /// selects it. `tags` are the instance's tags (empty when unknown; a pipeline that
+    /// matches on tags then does not match). `None`: no pipeline handles the action, and
+    /// the caller leaves it to the hook's DefaultResult (or its own fallback).
+    pub fn route(
+        &self,
+        event: &LifecycleEvent,
+        tags: &BTreeMap<String, String>,
+    ) -> Option<&Pipeline> {
+        self.pipelines
+            .iter()
+            .find(|p| p.matcher.matches(event, tags))
+    }
+
+    /// Whether routing looks at tags (so the runtime needs to fetch them).
+    pub fn needs_tags(&self) -> bool {
+        self.pipelines.iter().any(|p| !p.matcher.tags.is_empty())
+    }
+
+    /// Parses and validates TOML text; `file` names it in problems. No environment
+    /// overrides are applied.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Config, Vec<Problem>> {
+        let mut cx = Cx {
+            file: file.to_path_buf(),
+            text,
+            problems: Vec::new(),
+        };
+        let Some(raw) = cx.parse() else {
+            return Err(cx.problems);
+        };
+        let cfg = cx.validate(raw);
+        // File order reads best; problems without a position go last.
+        cx.problems
+            .sort_by_key(|p| (p.line.is_none(), p.line, p.col));
+        if cx.problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(cx.problems)
+        }
+    }
+}
+
+/// Reads and validates `path`, then applies the environment overrides
+/// (`LIFEHOOK_QUEUE_URL`, `LIFEHOOK_CONCURRENCY`, `LIFEHOOK_VISIBILITY_TIMEOUT`,
+/// `LIFEHOOK_IMDS`).
+pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
+    load_with_env(path, |k| std::env::var(k).ok())
+}
+
+/// [`load`] with an injectable environment.
+pub fn load_with_env(
+    path: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Problem {
+            file: path.display().to_string(),
+            line: None,
+            col: None,
+            message: format!("cannot read the configuration: {e}"),
+        }]
+    })?;
+    let mut cfg = Config::from_toml(&text, path)?;
+    apply_env(&mut cfg, env)?;
+    Ok(cfg)
+}
+
+fn apply_env(cfg: &mut Config, env: impl Fn(&str) -> Option<String>) -> Result<(), Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut bad = |var: &str, message: String| {
+        problems.push(Problem {
+            file: format!("environment variable {var}"),
+            line: None,
+            col: None,
+            message,
+        })
+    };
+    if let Some(v) = env(ENV_QUEUE_URL).filter(|v| !v.is_empty()) {
+        match reqwest::Url::parse(&v) {
+            Ok(_) => cfg.source.queue_url = Some(v),
+            Err(e) => bad(ENV_QUEUE_URL, format!("`{v}` is not a URL: {e}")),
+        }
+    }
+    if let Some(v) = env(ENV_CONCURRENCY).filter(|v| !v.is_empty()) {
+        match v.trim().parse::<u32>() {
+            Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => cfg.source.concurrency = n,
+            _ => bad(
+                ENV_CONCURRENCY,
+                format!("`{v}` is not a number between 1 and {MAX_CONCURRENCY}"),
+            ),
+        }
+    }
+    if let Some(v) = env(ENV_VISIBILITY_TIMEOUT).filter(|v| !v.is_empty()) {
+        match parse_duration(&v) {
+            Ok(d) if d >= Duration::from_secs(1) && d <= MAX_VISIBILITY_TIMEOUT => {
+                cfg.source.visibility_timeout = d
+            }
+            Ok(_) => bad(
+                ENV_VISIBILITY_TIMEOUT,
+                "must be between 1s and 12h (the SQS maximum)".into(),
+            ),
+            Err(e) => bad(ENV_VISIBILITY_TIMEOUT, e),
+        }
+    }
+    if let Some(v) = env(ENV_IMDS).filter(|v| !v.is_empty()) {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => cfg.source.imds = true,
+            "0" | "false" | "no" => cfg.source.imds = false,
+            _ => bad(ENV_IMDS, format!("`{v}` is not true or false")),
+        }
+    }
+    if cfg.source.imds && cfg.source.queue_url.is_some() {
+        bad(
+            ENV_IMDS,
+            "`imds` and `queue_url` exclude each other: choose the queue or IMDS".into(),
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Problems
+// ---------------------------------------------------------------------------------------
+
+/// One thing wrong with a configuration, located in its file where possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    /// 1-based.
+    pub line: Option<usize>,
+    /// 1-based, in characters.
+    pub col: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.col) {
+            (Some(l), Some(c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = text[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+// ---------------------------------------------------------------------------------------
+// Durations
+// ---------------------------------------------------------------------------------------
+
+/// A duration written as an integer number of seconds or a humane string: `"500ms"`,
+/// `"30s"`, `"10m"`, `"2h"`, `"1d"`, or a sum such as `"1h30m"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = HumanDuration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration: seconds as an integer, or a string such as \"30s\", \"10m\", \"2h\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(|s| HumanDuration(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a duration cannot be negative"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(HumanDuration(Duration::from_secs(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                parse_duration(v).map(HumanDuration).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses `"1h30m"`, `"30s"`, `"500ms"`, `"2d"` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!(
+                "invalid duration {s:?}: expected a number then a unit (ms, s, m, h, d), e.g. \"30s\" or \"1h30m\""
+            ));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86_400)),
+            "" => {
+                return Err(format!(
+                    "invalid duration {s:?}: missing unit after {n} (ms, s, m, h, d)"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "invalid duration {s:?}: unknown unit {other:?} (ms, s, m, h, d)"
+                ));
+            }
+        };
+        total = total.saturating_add(part);
+    }
+    Ok(total)
+}
+
+/// Formats a duration humanely (`90s` → `1m30s`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.subsec_millis();
+    let mut s = d.as_secs();
+    if s == 0 && ms > 0 {
+        return format!("{ms}ms");
+    }
+    let mut out = String::new();
+    for (unit, len) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= len {
+            out.push_str(&format!("{}{unit}", s / len));
+            s %= len;
+        }
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw (as written) configuration
+// ---------------------------------------------------------------------------------------
+
+/// The file as parsed. Each `[[pipeline]]` and each `[[pipeline.step]]` is deserialized on
+/// its own, so that one bad step does not hide the problems of the others.
+struct RawConfig {
+    source: Option<RawSource>,
+    keepalive: Option<RawKeepalive>,
+    pipelines: Vec<Spanned<RawPipeline>>,
+    /// A `pipeline` key was present (even if no entry could be parsed).
+    pipelines_declared: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTop {
+    source: Option<RawSource>,
+    keepalive: Option<RawKeepalive>,
+    /// Taken out before deserializing; listed so that messages name it.
+    #[serde(default, rename = "pipeline")]
+    _pipelines: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipelineHead {
+    name: Spanned<String>,
+    #[serde(rename = "match")]
+    matcher: Option<RawMatch>,
+    policy: Option<RawPolicy>,
+    /// Taken out before deserializing; listed so that messages name it.
+    #[serde(default, rename = "step")]
+    _steps: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    queue_url: Option<Spanned<String>>,
+    imds: Option<Spanned<bool>>,
+    wait_time_seconds: Option<Spanned<i64>>,
+    max_messages: Option<Spanned<i64>>,
+    concurrency: Option<Spanned<i64>>,
+    visibility_timeout: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeepalive {
+    heartbeat_fraction: Option<Spanned<f64>>,
+    min_interval: Option<Spanned<HumanDuration>>,
+    deadline_margin: Option<Spanned<HumanDuration>>,
+}
+
+struct RawPipeline {
+    name: Spanned<String>,
+    matcher: Option<RawMatch>,
+    steps: Vec<Spanned<RawStep>>,
+    policy: Option<RawPolicy>,
+    /// A `step` key was present (even if no entry could be parsed).
+    steps_declared: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
+    #[serde(default)]
+    hooks: Vec<Spanned<String>>,
+    #[serde(default)]
+    transitions: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    on_success: Option<Spanned<String>>,
+    on_failure: Option<Spanned<String>>,
+    on_deadline: Option<Spanned<String>>,
+    deadline_margin: Option<Spanned<HumanDuration>>,
+}
+
+/// Every field any step type has; [`Cx::step`] rejects fields of other types.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    name: Option<Spanned<String>>,
+    timeout: Option<Spanned<HumanDuration>>,
+    retries: Option<Spanned<i64>>,
+    backoff: Option<Spanned<HumanDuration>>,
+    // exec, probe
+    command: Option<Spanned<Argv>>,
+    env: Option<BTreeMap<String, Spanned<String>>>,
+    working_dir: Option<Spanned<String>>,
+    output_limit: Option<Spanned<i64>>,
+    reboot_exit_code: Option<Spanned<i64>>,
+    // http, probe, notify
+    method: Option<Spanned<String>>,
+    url: Option<Spanned<String>>,
+    headers: Option<BTreeMap<String, Spanned<String>>>,
+    body: Option<Spanned<String>>,
+    expect_status: Option<Spanned<toml::Value>>,
+    // probe
+    interval: Option<Spanned<HumanDuration>>,
+    // notify
+    format: Option<Spanned<String>>,
+    message: Option<Spanned<String>>,
+}
+
+/// argv: an array of strings; a string is refused with a pointed message.
+struct Argv(Vec<Spanned<String>>);
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Argv;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of strings (argv)")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Err(E::custom(
+                    "`command` is an argv array, not a shell string: write [\"program\", \"arg\", ...] \
+                     (use [\"/bin/sh\", \"-c\", \"...\"] only if you need a shell, and never put \
+                     templates inside the script)",
+                ))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = a.next_element::<Spanned<String>>()? {
+                    v.push(s);
+                }
+                Ok(Argv(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------
+
+struct Cx<'a> {
+    file: PathBuf,
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+const STEP_TYPES: &[&str] = &["exec", "http", "probe", "notify"];
+
+impl Cx<'_> {
+    fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let (line, col) = match span {
+            Some(s) => {
+                let (l, c) = line_col(self.text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        self.problems.push(Problem {
+            file: self.file.display().to_string(),
+            line,
+            col,
+            message: message.into(),
+        });
+    }
+
+    fn at<T>(&mut self, s: &Spanned<T>, message: impl Into<String>) {
+        self.push(Some(s.span()), message)
+    }
+
+    fn duration(
+        &mut self,
+        d: &Option<Spanned<HumanDuration>>,
+        what: &str,
+        default: Duration,
+        min: Duration,
+        max: Duration,
+    ) -> Duration {
+        match d {
+            None => default,
+            Some(s) => {
+                let v = s.get_ref().0;
+                if v < min || v > max {
+                    self.at(
+                        s,
+                        format!(
+                            "`{what}` = {} is out of range: it must be between {} and {}",
+                            format_duration(v),
+                            format_duration(min),
+                            format_duration(max)
+                        ),
+                    );
+                }
+                v
+            }
+        }
+    }
+
+    fn int(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        what: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> i64 {
+        match v {
+            None => default,
+            Some(s) => {
+                let n = *s.get_ref();
+                if n < min || n > max {
+                    self.at(
+                        s,
+                        format!(
+                            "`{what}` = {n} is out of range: it must be between {min} and {max}"
+                        ),
+                    );
+                }
+                n.clamp(min, max)
+            }
+        }
+    }
+
+    fn template(&mut self, s: &Spanned<String>, what: &str) -> Template {
+        match Template::parse(s.get_ref()) {
+            Ok(t) => t,
+            Err(e) => {
+                // The span covers the quoted string; point inside it when it is a basic
+                // string without escapes before the error.
+                let span = s.span();
+                let raw = &self.text[span.clone()];
+                let basic = raw.starts_with('"')
+                    && !raw.starts_with("\"\"\"")
+                    && !raw[..raw.len().min(e.offset + 1)].contains('\\');
+                let literal = raw.starts_with('\'') && !raw.starts_with("\'\'\'");
+                let start = if basic || literal {
+                    span.start + 1 + e.offset
+                } else {
+                    span.start
+                };
+                self.push(Some(start..start), format!("`{what}`: {e}"));
+                Template::empty()
+            }
+        }
+    }
+
+    fn templates(
+        &mut self,
+        m: &Option<BTreeMap<String, Spanned<String>>>,
+        what: &str,
+    ) -> BTreeMap<String, Template> {
+        m.iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), self.template(v, &format!("{what}.{k}"))))
+            .collect()
+    }
+
+    fn url(&mut self, s: &Spanned<String>, what: &str) -> Template {
+        let t = self.template(s, what);
+        if !t.source().is_empty() {
+            let sample = t.render_sample();
+            match reqwest::Url::parse(&sample) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                Ok(u) => self.at(
+                    s,
+                    format!(
+                        "`{what}` must be an http or https URL with a host, not `{}:`",
+                        u.scheme()
+                    ),
+                ),
+                Err(e) => self.at(
+                    s,
+                    format!("`{what}` = {:?} is not a valid URL: {e}", t.source()),
+                ),
+            }
+        }
+        t
+    }
+
+    fn status(&mut self, v: &Option<Spanned<toml::Value>>) -> StatusSet {
+        let Some(s) = v else {
+            return StatusSet::default();
+        };
+        let one = |v: &toml::Value| match v {
+            toml::Value::Integer(i) => u16::try_from(*i)
+                .ok()
+                .and_then(|c| StatusSet::parse_one(&c.to_string())),
+            toml::Value::String(s) => StatusSet::parse_one(s),
+            _ => None,
+        };
+        let parsed: Option<Vec<(u16, u16)>> = match s.get_ref() {
+            toml::Value::Array(a) if !a.is_empty() => a.iter().map(one).collect(),
+            toml::Value::Array(_) => None,
+            other => one(other).map(|r| vec![r]),
+        };
+        match parsed {
+            Some(r) => StatusSet(r),
+            None => {
+                self.at(s, "`expect_status` must be a status code (204), a range (\"200-299\", \"2xx\") or an array of them, with codes in 100..=599");
+                StatusSet::default()
+            }
+        }
+    }
+
+    fn argv(&mut self, a: &Spanned<Argv>, what: &str) -> Vec<Template> {
+        if a.get_ref().0.is_empty() {
+            self.at(
+                a,
+                format!("`{what}` is empty: give at least the program to run"),
+            );
+        }
+        let mut out = Vec::new();
+        for (i, arg) in a.get_ref().0.iter().enumerate() {
+            if i == 0 && arg.get_ref().is_empty() {
+                self.at(arg, "the program (first element of `command`) is empty");
+            }
+            if i == 0
+                && !Template::parse(arg.get_ref())
+                    .map(|t| t.is_literal())
+                    .unwrap_or(true)
+            {
+                self.at(
+                    arg,
+                    "the program (first element of `command`) must not be a template",
+                );
+            }
+            out.push(self.template(arg, what));
+        }
+        out
+    }
+
+    fn result(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        what: &str,
+        default: LifecycleResult,
+    ) -> LifecycleResult {
+        match v {
+            None => default,
+            Some(s) => match s.get_ref().to_ascii_lowercase().as_str() {
+                "continue" => LifecycleResult::Continue,
+                "abandon" => LifecycleResult::Abandon,
+                other => {
+                    self.at(
+                        s,
+                        format!("`{what}` = {other:?}: expected \"continue\" or \"abandon\""),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    /// Deserializes one value, recording its problem.
+    fn de<T: serde::de::DeserializeOwned>(&mut self, v: Spanned<DeValue<'_>>) -> Option<T> {
+        match T::deserialize(toml::de::ValueDeserializer::from(v)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let msg = e.message().trim_end().to_owned();
+                self.push(e.span(), msg);
+                None
+            }
+        }
+    }
+
+    /// Parses the document piece by piece; `None` only on a syntax error.
+    fn parse(&mut self) -> Option<RawConfig> {
+        let root = match toml::de::DeTable::parse(self.text) {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = e.message().trim_end().to_owned();
+                self.push(e.span(), msg);
+                return None;
+            }
+        };
+        let root_span = root.span();
+        let mut table = root.into_inner();
+        let pipelines_val = table.remove("pipeline");
+        let top: Option<RawTop> = self.de(Spanned::new(root_span, DeValue::Table(table)));
+        let (source, keepalive) = top.map_or((None, None), |t| (t.source, t.keepalive));
+        let pipelines_declared = pipelines_val.is_some();
+        let mut pipelines = Vec::new();
+        if let Some(pv) = pipelines_val {
+            let span = pv.span();
+            match pv.into_inner() {
+                DeValue::Array(items) => {
+                    for item in items {
+                        if let Some(p) = self.raw_pipeline(item) {
+                            pipelines.push(p);
+                        }
+                    }
+                }
+                _ => self.push(
+                    Some(span),
+                    "`pipeline` must be an array of tables: write `[[pipeline]]`",
+                ),
+            }
+        }
+        Some(RawConfig {
+            source,
+            keepalive,
+            pipelines,
+            pipelines_declared,
+        })
+    }
+
+    fn raw_pipeline(&mut self, item: Spanned<DeValue<'_>>) -> Option<Spanned<RawPipeline>> {
+        let span = item.span();
+        let DeValue::Table(mut t) = item.into_inner() else {
+            self.push(
+                Some(span),
+                "each `pipeline` must be a table: write `[[pipeline]]`",
+            );
+            return None;
+        };
+        let steps_val = t.remove("step");
+        let steps_declared = steps_val.is_some();
+        let mut steps = Vec::new();
+        if let Some(sv) = steps_val {
+            let sspan = sv.span();
+            match sv.into_inner() {
+                DeValue::Array(items) => {
+                    for s in items {
+                        if let Some(st) = self.de::<Spanned<RawStep>>(s) {
+                            steps.push(st);
+                        }
+                    }
+                }
+                _ => self.push(
+                    Some(sspan),
+                    "`step` must be an array of tables: write `[[pipeline.step]]`",
+                ),
+            }
+        }
+        let head: RawPipelineHead = self.de(Spanned::new(span.clone(), DeValue::Table(t)))?;
+        Some(Spanned::new(
+            span,
+            RawPipeline {
+                name: head.name,
+                matcher: head.matcher,
+                steps,
+                policy: head.policy,
+                steps_declared,
+            },
+        ))
+    }
+
+    fn validate(&mut self, raw: RawConfig) -> Config {
+        let source = match raw.source {
+            None => Source::default(),
+            Some(s) => self.source(s),
+        };
+        let keepalive = match raw.keepalive {
+            None => Keepalive::default(),
+            Some(k) => {
+                let heartbeat_fraction = match &k.heartbeat_fraction {
+                    None => DEFAULT_HEARTBEAT_FRACTION,
+                    Some(f) => {
+                        let v = *f.get_ref();
+                        if !(v > 0.0 && v < 1.0) {
+                            self.at(f, format!("`heartbeat_fraction` = {v} must be strictly between 0 and 1 (a heartbeat at or after the timeout is too late)"));
+                        }
+                        v
+                    }
+                };
+                Keepalive {
+                    heartbeat_fraction,
+                    min_interval: self.duration(
+                        &k.min_interval,
+                        "min_interval",
+                        DEFAULT_MIN_INTERVAL,
+                        Duration::from_secs(1),
+                        Duration::from_secs(3600),
+                    ),
+                    deadline_margin: self.duration(
+                        &k.deadline_margin,
+                        "deadline_margin",
+                        DEFAULT_DEADLINE_MARGIN,
+                        Duration::ZERO,
+                        Duration::from_secs(6 * 3600),
+                    ),
+                }
+            }
+        };
+        if !raw.pipelines_declared {
+            self.push(
+                Some(0..0),
+                "no `[[pipeline]]`: the configuration must define at least one pipeline",
+            );
+        }
+        let mut names = HashSet::new();
+        let mut pipelines = Vec::new();
+        for p in raw.pipelines {
+            let span = p.span();
+            let p = p.into_inner();
+            if !names.insert(p.name.get_ref().clone()) {
+                self.at(
+                    &p.name,
+                    format!("duplicate pipeline name {:?}", p.name.get_ref()),
+                );
+            }
+            pipelines.push(self.pipeline(p, span));
+        }
+        Config {
+            source,
+            keepalive,
+            pipelines,
+        }
+    }
+
+    fn source(&mut self, s: RawSource) -> Source {
+        let imds = s.imds.as_ref().is_some_and(|b| *b.get_ref());
+        if let Some(q) = &s.queue_url {
+            if let Err(e) = reqwest::Url::parse(q.get_ref()) {
+                self.at(
+                    q,
+                    format!("`queue_url` = {:?} is not a URL: {e}", q.get_ref()),
+                );
+            }
+            if imds {
+                self.at(
+                    q,
+                    "`queue_url` and `imds = true` exclude each other: choose the queue or IMDS",
+                );
+            }
+        }
+        Source {
+            queue_url: s.queue_url.map(Spanned::into_inner),
+            imds,
+            wait_time_seconds: self.int(
+                &s.wait_time_seconds,
+                "wait_time_seconds",
+                DEFAULT_WAIT_TIME_SECONDS.into(),
+                0,
+                20,
+            ) as u32,
+            max_messages: self.int(
+                &s.max_messages,
+                "max_messages",
+                DEFAULT_MAX_MESSAGES.into(),
+                1,
+                10,
+            ) as u32,
+            concurrency: self.int(
+                &s.concurrency,
+                "concurrency",
+                DEFAULT_CONCURRENCY.into(),
+                1,
+                MAX_CONCURRENCY.into(),
+            ) as u32,
+            visibility_timeout: self.duration(
+                &s.visibility_timeout,
+                "visibility_timeout",
+                DEFAULT_VISIBILITY_TIMEOUT,
+                Duration::from_secs(1),
+                MAX_VISIBILITY_TIMEOUT,
+            ),
+        }
+    }
+
+    fn pipeline(&mut self, p: RawPipeline, span: Range<usize>) -> Pipeline {
+        let name = p.name.get_ref().clone();
+        if name.trim().is_empty() {
+            self.at(&p.name, "pipeline `name` is empty");
+        }
+        let matcher = match p.matcher {
+            None => Match::default(),
+            Some(m) => {
+                let globs =
+                    |cx: &mut Self, v: &[Spanned<String>], what: &str| -> Vec<glob::Pattern> {
+                        v.iter()
+                            .filter_map(|g| match glob::Pattern::new(g.get_ref()) {
+                                Ok(p) => Some(p),
+                                Err(e) => {
+                                    cx.at(
+                                        g,
+                                        format!("`match.{what}`: bad glob {:?}: {e}", g.get_ref()),
+                                    );
+                                    None
+                                }
+                            })
+                            .collect()
+                    };
+                let groups = globs(self, &m.groups, "groups");
+                let hooks = globs(self, &m.hooks, "hooks");
+                let mut transitions = Vec::new();
+                for t in &m.transitions {
+                    match t.get_ref().to_ascii_lowercase().as_str() {
+                        "launching" | "launch" | "autoscaling:ec2_instance_launching" => transitions.push(LifecycleTransition::Launching),
+                        "terminating" | "terminate" | "autoscaling:ec2_instance_terminating" => transitions.push(LifecycleTransition::Terminating),
+                        other => self.at(t, format!("`match.transitions`: unknown transition {other:?}: expected \"launching\" or \"terminating\"")),
+                    }
+                }
+                let mut tags = BTreeMap::new();
+                for (k, v) in &m.tags {
+                    match glob::Pattern::new(v.get_ref()) {
+                        Ok(p) => {
+                            tags.insert(k.clone(), p);
+                        }
+                        Err(e) => self.at(
+                            v,
+                            format!("`match.tags.{k}`: bad glob {:?}: {e}", v.get_ref()),
+                        ),
+                    }
+                }
+                Match {
+                    groups,
+                    hooks,
+                    transitions,
+                    tags,
+                }
+            }
+        };
+        if !p.steps_declared {
+            self.push(
+                Some(span),
+                format!("pipeline {name:?} has no steps: add at least one `[[pipeline.step]]`"),
+            );
+        }
+        let mut step_names = HashSet::new();
+        let mut steps = Vec::new();
+        for (i, s) in p.steps.into_iter().enumerate() {
+            let span = s.span();
+            if let Some(step) = self.step(s.into_inner(), i, span.clone()) {
+                if !step_names.insert(step.name.clone()) {
+                    self.push(
+                        Some(span),
+                        format!("pipeline {name:?}: duplicate step name {:?}", step.name),
+                    );
+                }
+                steps.push(step);
+            }
+        }
+        let policy = match p.policy {
+            None => Policy::default(),
+            Some(r) => {
+                let d = Policy::default();
+                let on_deadline = match &r.on_deadline {
+                    None => d.on_deadline,
+                    Some(s) => match s.get_ref().to_ascii_lowercase().as_str() {
+                        "continue" => DeadlinePolicy::Complete(LifecycleResult::Continue),
+                        "abandon" => DeadlinePolicy::Complete(LifecycleResult::Abandon),
+                        "hold" => DeadlinePolicy::Hold,
+                        other => {
+                            self.at(s, format!("`on_deadline` = {other:?}: expected \"continue\", \"abandon\" or \"hold\""));
+                            d.on_deadline
+                        }
+                    },
+                };
+                Policy {
+                    on_success: self.result(&r.on_success, "on_success", d.on_success),
+                    on_failure: self.result(&r.on_failure, "on_failure", d.on_failure),
+                    on_deadline,
+                    deadline_margin: r.deadline_margin.as_ref().map(|_| {
+                        self.duration(
+                            &r.deadline_margin,
+                            "deadline_margin",
+                            DEFAULT_DEADLINE_MARGIN,
+                            Duration::ZERO,
+                            Duration::from_secs(6 * 3600),
+                        )
+                    }),
+                }
+            }
+        };
+        Pipeline {
+            name,
+            matcher,
+            steps,
+            policy,
+        }
+    }
+
+    fn step(&mut self, s: RawStep, index: usize, span: Range<usize>) -> Option<Step> {
+        let ty = s.kind.get_ref().as_str();
+        if !STEP_TYPES.contains(&ty) {
+            self.at(
+                &s.kind,
+                format!(
+                    "unknown step type {ty:?} (step types: {})",
+                    STEP_TYPES.join(", ")
+                ),
+            );
+            return None;
+        }
+        let present: [(&str, bool); 13] = [
+            ("command", s.command.is_some()),
+            ("env", s.env.is_some()),
+            ("working_dir", s.working_dir.is_some()),
+            ("output_limit", s.output_limit.is_some()),
+            ("reboot_exit_code", s.reboot_exit_code.is_some()),
+            ("method", s.method.is_some()),
+            ("url", s.url.is_some()),
+            ("headers", s.headers.is_some()),
+            ("body", s.body.is_some()),
+            ("expect_status", s.expect_status.is_some()),
+            ("interval", s.interval.is_some()),
+            ("format", s.format.is_some()),
+            ("message", s.message.is_some()),
+        ];
+        let allowed: &[&str] = match ty {
+            "exec" => &[
+                "command",
+                "env",
+                "working_dir",
+                "output_limit",
+                "reboot_exit_code",
+            ],
+            "http" => &["method", "url", "headers", "body", "expect_status"],
+            "probe" => &[
+                "command",
+                "env",
+                "working_dir",
+                "url",
+                "headers",
+                "expect_status",
+                "interval",
+            ],
+            _ => &["url", "headers", "format", "message"],
+        };
+        for (field, is) in present {
+            if is && !allowed.contains(&field) {
+                self.push(
+                    Some(span.clone()),
+                    format!(
+                        "a step of type {ty:?} has no field `{field}` (its fields: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        let name = match &s.name {
+            Some(n) if n.get_ref().trim().is_empty() => {
+                self.at(n, "step `name` is empty");
+                n.get_ref().clone()
+            }
+            Some(n) => n.get_ref().clone(),
+            None => format!("{ty}-{}", index + 1),
+        };
+        if let Some(t) = s
+            .timeout
+            .as_ref()
+            .filter(|t| t.get_ref().0 > MAX_STEP_TIMEOUT)
+        {
+            self.at(
+                t,
+                format!(
+                    "`timeout` = {} is longer than 48h, the longest a lifecycle action can wait",
+                    format_duration(t.get_ref().0)
+                ),
+            );
+        }
+        let timeout = match &s.timeout {
+            Some(t) if t.get_ref().0 > MAX_STEP_TIMEOUT => MAX_STEP_TIMEOUT,
+            other => self.duration(
+                other,
+                "timeout",
+                DEFAULT_STEP_TIMEOUT,
+                Duration::from_millis(1),
+                MAX_STEP_TIMEOUT,
+            ),
+        };
+        let default_retries = if matches!(ty, "http" | "notify") {
+            DEFAULT_RETRIES_NETWORK
+        } else {
+            DEFAULT_RETRIES_LOCAL
+        };
+        let retries = self.int(&s.retries, "retries", default_retries.into(), 0, 100) as u32;
+        let backoff = self.duration(
+            &s.backoff,
+            "backoff",
+            DEFAULT_BACKOFF,
+            Duration::ZERO,
+            MAX_BACKOFF,
+        );
+        let missing = |cx: &mut Self, field: &str| {
+            cx.push(
+                Some(span.clone()),
+                format!("a step of type {ty:?} needs `{field}`"),
+            );
+        };
+        let working_dir = s.working_dir.as_ref().map(|w| PathBuf::from(w.get_ref()));
+        let kind = match ty {
+            "exec" => {
+                let command = match &s.command {
+                    Some(c) => self.argv(c, "command"),
+                    None => {
+                        missing(self, "command");
+                        Vec::new()
+                    }
+                };
+                let output_limit = self.int(
+                    &s.output_limit,
+                    "output_limit",
+                    DEFAULT_OUTPUT_LIMIT as i64,
+                    0,
+                    64 * 1024 * 1024,
+                ) as usize;
+                let reboot_exit_code = s.reboot_exit_code.as_ref().map(|c| {
+                    let v = *c.get_ref();
+                    if !(1..=255).contains(&v) {
+                        self.at(
+                            c,
+                            format!("`reboot_exit_code` = {v} must be between 1 and 255"),
+                        );
+                    }
+                    v as i32
+                });
+                StepKind::Exec(ExecStep {
+                    command,
+                    env: self.templates(&s.env, "env"),
+                    working_dir,
+                    output_limit,
+                    reboot_exit_code,
+                })
+            }
+            "http" => {
+                let method = match &s.method {
+                    None => reqwest::Method::POST,
+                    Some(m) => match reqwest::Method::from_bytes(
+                        m.get_ref().to_ascii_uppercase().as_bytes(),
+                    ) {
+                        Ok(m) => m,
+                        Err(_) => {
+                            self.at(
+                                m,
+                                format!("`method` = {:?} is not an HTTP method", m.get_ref()),
+                            );
+                            reqwest::Method::POST
+                        }
+                    },
+                };
+                let url = match &s.url {
+                    Some(u) => self.url(u, "url"),
+                    None => {
+                        missing(self, "url");
+                        Template::empty()
+                    }
+                };
+                let body = s.body.as_ref().map(|b| self.template(b, "body"));
+                StepKind::Http(HttpStep {
+                    method,
+                    url,
+                    headers: self.templates(&s.headers, "headers"),
+                    body,
+                    expect_status: self.status(&s.expect_status),
+                })
+            }
+            "probe" => {
+                let interval = self.duration(
+                    &s.interval,
+                    "interval",
+                    DEFAULT_PROBE_INTERVAL,
+                    Duration::from_millis(10),
+                    Duration::from_secs(3600),
+                );
+                let check = match (&s.command, &s.url) {
+                    (Some(c), None) => ProbeCheck::Exec {
+                        command: self.argv(c, "command"),
+                        env: self.templates(&s.env, "env"),
+                        working_dir,
+                    },
+                    (None, Some(u)) => {
+                        if s.env.is_some() || s.working_dir.is_some() {
+                            self.push(
+                                Some(span.clone()),
+                                "an HTTP probe has no `env` or `working_dir`",
+                            );
+                        }
+                        ProbeCheck::Http {
+                            url: self.url(u, "url"),
+                            headers: self.templates(&s.headers, "headers"),
+                            expect_status: self.status(&s.expect_status),
+                        }
+                    }
+                    _ => {
+                        self.push(Some(span.clone()), "a step of type \"probe\" needs exactly one of `url` (HTTP GET) or `command` (argv)");
+                        ProbeCheck::Exec {
+                            command: Vec::new(),
+                            env: BTreeMap::new(),
+                            working_dir: None,
+                        }
+                    }
+                };
+                StepKind::Probe(ProbeStep { interval, check })
+            }
+            _ => {
+                let url = match &s.url {
+                    Some(u) => self.url(u, "url"),
+                    None => {
+                        missing(self, "url");
+                        Template::empty()
+                    }
+                };
+                let message = match &s.message {
+                    Some(m) => self.template(m, "message"),
+                    None => {
+                        missing(self, "message");
+                        Template::empty()
+                    }
+                };
+                let format = match &s.format {
+                    None => NotifyFormat::Json,
+                    Some(f) => match f.get_ref().as_str() {
+                        "json" => NotifyFormat::Json,
+                        "slack" => NotifyFormat::Slack,
+                        other => {
+                            self.at(
+                                f,
+                                format!("`format` = {other:?}: expected \"json\" or \"slack\""),
+                            );
+                            NotifyFormat::Json
+                        }
+                    },
+                };
+                StepKind::Notify(NotifyStep {
+                    url,
+                    format,
+                    message,
+                    headers: self.templates(&s.headers, "headers"),
+                })
+            }
+        };
+        Some(Step {
+            name,
+            timeout,
+            retries,
+            backoff,
+            kind,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::event;
+
+    fn parse(text: &str) -> Result<Config, Vec<Problem>> {
+        Config::from_toml(text, Path::new("c.toml"))
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(text)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    const MIN: &str = r#"
+[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+"#;
+
+    #[test]
+    fn minimal_defaults() {
+        let c = parse(MIN).unwrap();
+        assert_eq!(c.source, Source::default());
+        assert_eq!(c.keepalive, Keepalive::default());
+        let p = &c.pipelines[0];
+        assert_eq!(p.policy, Policy::default());
+        assert_eq!(p.steps[0].name, "exec-1");
+        assert_eq!(p.steps[0].timeout, DEFAULT_STEP_TIMEOUT);
+        assert_eq!(p.steps[0].retries, DEFAULT_RETRIES_LOCAL);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
+        assert!(parse_duration("10 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5").is_ok());
+        assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let p = problems("[source]\nqueue_url = \n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("c.toml:2:"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let p = problems("[source]\nqueue_urll = \"x\"\n");
+        assert!(
+            p.iter()
+                .any(|p| p.starts_with("c.toml:2:1: ") && p.contains("queue_urll")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn type_errors_in_several_steps_are_all_reported() {
+        let p = problems(
+            r#"[oops]
+[[pipeline]]
+name = "a"
+[[pipeline.step]]
+type = "exec"
+command = "rm -rf /"
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+timeout = "5 parsecs"
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+retries = "many"
+
+[[pipeline]]
+name = "b"
+mtach = {}
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+"#,
+        );
+        let want = [
+            "c.toml:1:2: unknown field `oops`, expected one of `source`, `keepalive`, `pipeline`",
+            "c.toml:6:11: `command` is an argv array",
+            "c.toml:10:11: invalid duration",
+            "c.toml:14:11: invalid type: string \"many\"",
+            "c.toml:18:1: unknown field `mtach`",
+        ];
+        for w in want {
+            assert!(
+                p.iter().any(|x| x.starts_with(w)),
+                "missing {w:?} in {p:#?}"
+            );
+        }
+        assert_eq!(p.len(), want.len(), "{p:#?}");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_with_positions() {
+        let text = r#"[keepalive]
+heartbeat_fraction = 1.5
+
+[[pipeline]]
+name = "a"
+match = { groups = ["web-[*"], transitions = ["rebooting"] }
+[[pipeline.step]]
+type = "shell"
+[[pipeline.step]]
+type = "exec"
+command = ["x"]
+timeout = "49h"
+[[pipeline.step]]
+type = "http"
+url = "not a url {{ instance_id }}"
+[[pipeline.step]]
+type = "notify"
+url = "https://hooks.example/{{ instanceid }}"
+message = "hi"
+
+[[pipeline]]
+name = "a"
+"#;
+        let p = problems(text);
+        let want = [
+            "c.toml:2:22: `heartbeat_fraction` = 1.5",
+            "c.toml:6:21: `match.groups`: bad glob",
+            "c.toml:6:47: `match.transitions`: unknown transition \"rebooting\"",
+            "c.toml:8:8: unknown step type \"shell\"",
+            "c.toml:12:11: `timeout` = 2d1h is longer than 48h",
+            "c.toml:15:7: `url` = \"not a url {{ instance_id }}\" is not a valid URL",
+            "c.toml:18:30: `url`: unknown template variable `instanceid`",
+            "c.toml:22:8: duplicate pipeline name \"a\"",
+            "has no steps",
+        ];
+        for w in want {
+            assert!(p.iter().any(|x| x.contains(w)), "missing {w:?} in {p:#?}");
+        }
+    }
+
+    #[test]
+    fn fields_of_other_step_types_are_refused() {
+        let p = problems(
+            r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+url = "http://x"
+"#,
+        );
+        assert!(
+            p[0].contains("c.toml:3:1: a step of type \"exec\" has no field `url`"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn shell_string_command_is_refused() {
+        let p = problems(
+            r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "exec"
+command = "rm -rf /tmp/x"
+"#,
+        );
+        assert!(p[0].starts_with("c.toml:5:11: "), "{p:?}");
+        assert!(p[0].contains("argv array"), "{p:?}");
+    }
+
+    #[test]
+    fn template_errors_point_into_the_string() {
+        let p = problems(
+            "[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"http\"\nurl = \"http://h/\"\nbody = '{\"a\": {{ tags.x | upper }}}'\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("c.toml:6:15: `body`: unknown template filter `upper`"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn empty_config_needs_a_pipeline() {
+        let p = problems("");
+        assert!(p[0].contains("at least one pipeline"), "{p:?}");
+    }
+
+    #[test]
+    fn policy_and_status_parse() {
+        let c = parse(
+            r#"[[pipeline]]
+name = "p"
+policy = { on_success = "continue", on_failure = "continue", on_deadline = "abandon", deadline_margin = "2m" }
+[[pipeline.step]]
+type = "http"
+method = "put"
+url = "http://127.0.0.1/x"
+expect_status = [204, "3xx", "400-404"]
+"#,
+        )
+        .unwrap();
+        let p = &c.pipelines[0];
+        assert_eq!(p.policy.on_failure, LifecycleResult::Continue);
+        assert_eq!(
+            p.policy.on_deadline,
+            DeadlinePolicy::Complete(LifecycleResult::Abandon)
+        );
+        assert_eq!(p.policy.deadline_margin, Some(Duration::from_secs(120)));
+        let StepKind::Http(h) = &p.steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(h.method, reqwest::Method::PUT);
+        assert!(
+            h.expect_status.contains(204)
+                && h.expect_status.contains(302)
+                && h.expect_status.contains(404)
+        );
+        assert!(!h.expect_status.contains(200) && !h.expect_status.contains(405));
+        assert_eq!(p.steps[0].retries, DEFAULT_RETRIES_NETWORK);
+    }
+
+    #[test]
+    fn routing_first_match_wins() {
+        let c = parse(
+            r#"[[pipeline]]
+name = "tagged"
+match = { groups = ["web-*"], tags = { role = "api*" } }
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+
+[[pipeline]]
+name = "web-terminate"
+match = { groups = ["web-*"], hooks = ["drain"], transitions = ["terminating"] }
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+
+[[pipeline]]
+name = "catch-all"
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+"#,
+        )
+        .unwrap();
+        let ev = event(None);
+        let mut tags = BTreeMap::new();
+        assert!(c.needs_tags());
+        assert_eq!(c.route(&ev, &tags).unwrap().name, "web-terminate");
+        tags.insert("role".to_owned(), "api-v2".to_owned());
+        assert_eq!(c.route(&ev, &tags).unwrap().name, "tagged");
+        let mut other = ev.clone();
+        other.group = "batch".into();
+        assert_eq!(c.route(&other, &tags).unwrap().name, "catch-all");
+        let mut launch = ev.clone();
+        launch.transition = LifecycleTransition::Launching;
+        tags.clear();
+        assert_eq!(c.route(&launch, &tags).unwrap().name, "catch-all");
+    }
+
+    #[test]
+    fn no_route() {
+        let c = parse(
+            r#"[[pipeline]]
+name = "x"
+match = { groups = ["other"] }
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+"#,
+        )
+        .unwrap();
+        assert!(c.route(&event(None), &BTreeMap::new()).is_none());
+    }
+
+    #[test]
+    fn env_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, MIN).unwrap();
+        let c = load_with_env(&f, |k| match k {
+            ENV_QUEUE_URL => Some("https://sqs.eu-west-1.amazonaws.com/1/q".into()),
+            ENV_CONCURRENCY => Some("3".into()),
+            ENV_VISIBILITY_TIMEOUT => Some("5m".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            c.source.queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/1/q")
+        );
+        assert_eq!(c.source.concurrency, 3);
+        assert_eq!(c.source.visibility_timeout, Duration::from_secs(300));
+        let e = load_with_env(&f, |k| (k == ENV_CONCURRENCY).then(|| "0".into())).unwrap_err();
+        assert!(e[0].to_string().contains("LIFEHOOK_CONCURRENCY"), "{e:?}");
+        let e = load_with_env(&dir.path().join("missing.toml"), |_| None).unwrap_err();
+        assert!(e[0].to_string().contains("cannot read"), "{e:?}");
+    }
+
+    #[test]
+    fn line_col_counts_chars() {
+        assert_eq!(line_col("ab\ncé\nx", 0), (1, 1));
+        assert_eq!(line_col("ab\ncé\nx", 3), (2, 1));
+        assert_eq!(line_col("ab\ncé\nx", 7), (3, 1));
+        assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
+    }
+
+    #[test]
+    fn examples_are_valid() {
+        for name in ["controller-minimal.toml", "agent-collect-logs.toml"] {
+            example_is_valid(name);
+        }
+    }
+
+    fn example_is_valid(name: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let c = Config::from_toml(&text, &path).unwrap_or_else(|p| {
+            panic!(
+                "{}",
+                p.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert!(!c.pipelines.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_duration_never_panics(s in "\\PC{0,20}") {
+            let _ = parse_duration(&s);
+        }
+
+        #[test]
+        fn duration_round_trips(secs in 0u64..10_000_000) {
+            let d = Duration::from_secs(secs);
+            proptest::prop_assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+
+        #[test]
+        fn config_parser_never_panics(s in "\\PC{0,200}") {
+            let _ = Config::from_toml(&s, Path::new("f.toml"));
+        }
+    }
+}

@@ -1,0 +1,1082 @@
+//! The Auto Scaling data model and the lifecycle state machine of spec §1.11, driven by
+//! virtual time. Every function here works on a [`World`] and a region name, so that the
+//! engine can call SQS, SNS and EventBridge (spec §2.8) under the same lock.
+//!
+//! Simplifications (documented, deliberate):
+//! - Instances are simulated: `Pending`, `Pending:Proceed`, `Terminating` and
+//!   `Terminating:Proceed` are passed through at once (there is no EC2 boot time, no ELB
+//!   registration or draining delay); only the hook waits (`Pending:Wait`,
+//!   `Terminating:Wait`) take virtual time.
+//! - Terminated and detached instances leave the group at once but stay in the state (and in
+//!   `GET /_sandbox/state`) for [`super::Options::terminated_visible_secs`].
+
+use std::collections::BTreeMap;
+
+use lifehook_model::{Endpoint, LifecycleResult, LifecycleState as S, LifecycleTransition as T};
+
+use super::{Timer, notify};
+use crate::clock::{Millis, iso_secs};
+use crate::ids;
+use crate::world::{Timer as WorldTimer, World};
+
+/// The largest MaxSize a group may have in the sandbox (keeps every request bounded).
+pub const MAX_GROUP_SIZE: i64 = 1000;
+/// At most 50 lifecycle hooks per group (spec §2.1).
+pub const MAX_HOOKS_PER_GROUP: usize = 50;
+/// At most 50 tags per group (spec §4.5).
+pub const MAX_TAGS_PER_GROUP: usize = 50;
+/// Default instance type of simulated instances when the group does not name one.
+pub const DEFAULT_INSTANCE_TYPE: &str = "t3.micro";
+
+/// A launch template reference.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LtSpec {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+
+/// The launch template part of a MixedInstancesPolicy (the rest is not simulated).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MixedPolicy {
+    pub launch_template: LtSpec,
+    pub instance_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+    pub propagate: bool,
+}
+
+/// A lifecycle hook (spec §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub name: String,
+    pub transition: T,
+    pub target: Option<String>,
+    pub role: Option<String>,
+    pub metadata: Option<String>,
+    pub heartbeat_secs: u64,
+    pub default_result: LifecycleResult,
+}
+
+/// An Auto Scaling group.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub uuid: String,
+    pub arn: String,
+    pub created: Millis,
+    pub min: i64,
+    pub max: i64,
+    pub desired: i64,
+    pub default_cooldown: i64,
+    pub azs: Vec<String>,
+    pub subnets: Vec<String>,
+    pub vpc_zone_identifier: Option<String>,
+    pub launch_template: Option<LtSpec>,
+    pub launch_config: Option<String>,
+    pub mixed: Option<MixedPolicy>,
+    pub health_check_type: String,
+    pub grace: i64,
+    pub termination_policies: Vec<String>,
+    pub new_protected: bool,
+    pub target_groups: Vec<String>,
+    pub load_balancers: Vec<String>,
+    pub tags: Vec<Tag>,
+    /// In creation order.
+    pub hooks: Vec<Hook>,
+    /// `InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon = retain` (§1.8).
+    pub retain_on_abandon: bool,
+    pub deletion_protection: Option<String>,
+    pub max_instance_lifetime: Option<i64>,
+    pub capacity_rebalance: bool,
+    /// Consecutive launch ABANDONs, for the replacement back-off (§2.5).
+    pub consecutive_abandons: u32,
+    /// No launches before this time (back-off after consecutive ABANDONs).
+    pub next_launch_at: Millis,
+    /// The earliest pending Reconcile timer, if any (avoids piling up timers).
+    pub reconcile_at: Option<Millis>,
+    /// The first half of the next activity's Cause (what the user asked for).
+    pub pending_cause: Option<String>,
+}
+
+impl Group {
+    pub fn hook(&self, name: &str) -> Option<&Hook> {
+        self.hooks.iter().find(|h| h.name == name)
+    }
+
+    pub fn instance_type(&self) -> String {
+        self.mixed
+            .as_ref()
+            .and_then(|m| m.instance_types.first().cloned())
+            .unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.to_owned())
+    }
+
+    pub fn effective_launch_template(&self) -> Option<LtSpec> {
+        self.launch_template
+            .clone()
+            .or_else(|| self.mixed.as_ref().map(|m| m.launch_template.clone()))
+    }
+}
+
+/// A simulated EC2 instance that is or was in a group.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: String,
+    pub group: String,
+    /// False once the instance is `Terminated` or `Detached` (it left the group).
+    pub in_group: bool,
+    pub az: String,
+    pub subnet: Option<String>,
+    pub state: S,
+    pub healthy: bool,
+    pub protected: bool,
+    pub launch_template: Option<LtSpec>,
+    pub launch_config: Option<String>,
+    pub instance_type: String,
+    pub launched_at: Millis,
+    pub seq: u64,
+    /// When it left the group.
+    pub ended_at: Option<Millis>,
+    /// The launch or terminate activity in progress.
+    pub activity: Option<String>,
+}
+
+/// One outstanding lifecycle action (spec §2.2).
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub token: String,
+    pub group: String,
+    pub hook: String,
+    pub instance: String,
+    pub transition: T,
+    pub started: Millis,
+    pub heartbeat_deadline: Millis,
+    pub global_deadline: Millis,
+    /// The launch/terminate activity, also the notification's RequestId (§7.7).
+    pub activity: String,
+    /// DefaultResult of the hook when the action began (used if the hook is gone).
+    pub default_result: LifecycleResult,
+}
+
+impl Action {
+    pub fn deadline(&self) -> Millis {
+        self.heartbeat_deadline.min(self.global_deadline)
+    }
+}
+
+/// A scaling activity (spec §1.10).
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub id: String,
+    pub group: String,
+    pub group_arn: String,
+    pub description: String,
+    pub cause: String,
+    pub start: Millis,
+    pub end: Option<Millis>,
+    /// Only `ScalingActivityStatusCode` enum values.
+    pub status: &'static str,
+    pub message: Option<String>,
+    pub progress: i64,
+    pub details: String,
+    pub group_deleted: bool,
+    pub seq: u64,
+}
+
+/// An instance refresh (only `Rolling`).
+#[derive(Debug, Clone)]
+pub struct Refresh {
+    pub id: String,
+    pub group: String,
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub start: Millis,
+    pub end: Option<Millis>,
+    pub min_healthy: i64,
+    pub max_healthy: i64,
+    pub warmup: Option<i64>,
+    pub skip_matching: bool,
+    pub scale_in_protected: String,
+    pub standby: String,
+    pub desired_config: Option<LtSpec>,
+    pub total: usize,
+    /// Instances still to replace.
+    pub remaining: Vec<String>,
+    /// Instances of this refresh being terminated now.
+    pub in_flight: Vec<String>,
+}
+
+impl Refresh {
+    pub fn is_active(&self) -> bool {
+        matches!(self.status, "Pending" | "InProgress" | "Cancelling")
+    }
+
+    pub fn percentage(&self) -> i64 {
+        if self.total == 0 {
+            return 100;
+        }
+        let done = self
+            .total
+            .saturating_sub(self.remaining.len() + self.in_flight.len());
+        (done * 100 / self.total) as i64
+    }
+}
+
+/// Auto Scaling state of one region.
+#[derive(Debug, Default)]
+pub struct State {
+    pub groups: BTreeMap<String, Group>,
+    pub instances: BTreeMap<String, Instance>,
+    /// By token.
+    pub actions: BTreeMap<String, Action>,
+    pub activities: Vec<Activity>,
+    pub refreshes: Vec<Refresh>,
+    pub seq: u64,
+}
+
+impl State {
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Instances that are members of `group`.
+    pub fn members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
+        self.instances
+            .values()
+            .filter(move |i| i.in_group && i.group == group)
+    }
+
+    /// Instances that count toward desired capacity (§1.2 note 5): `Pending*` and
+    /// `InService`.
+    pub fn counted(&self, group: &str) -> i64 {
+        self.members(group).filter(|i| counts(i.state)).count() as i64
+    }
+
+    pub fn activity_mut(&mut self, id: &str) -> Option<&mut Activity> {
+        self.activities.iter_mut().rev().find(|a| a.id == id)
+    }
+
+    pub fn active_refresh(&self, group: &str) -> Option<&Refresh> {
+        self.refreshes
+            .iter()
+            .rev()
+            .find(|r| r.group == group && r.is_active())
+    }
+
+    fn active_refresh_mut(&mut self, group: &str) -> Option<&mut Refresh> {
+        self.refreshes
+            .iter_mut()
+            .rev()
+            .find(|r| r.group == group && r.is_active())
+    }
+
+    pub fn open_actions_of(&self, instance: &str) -> Vec<String> {
+        self.actions
+            .values()
+            .filter(|a| a.instance == instance)
+            .map(|a| a.token.clone())
+            .collect()
+    }
+}
+
+/// Whether an instance in `state` counts toward desired capacity (§1.2 note 5).
+pub fn counts(state: S) -> bool {
+    state.is_pending() || state == S::InService
+}
+
+pub fn group_arn(region: &str, uuid: &str, name: &str) -> String {
+    format!(
+        "arn:aws:autoscaling:{region}:{}:autoScalingGroup:{uuid}:autoScalingGroupName/{name}",
+        crate::ACCOUNT_ID
+    )
+}
+
+pub fn instance_arn(region: &str, id: &str) -> String {
+    format!("arn:aws:ec2:{region}:{}:instance/{id}", crate::ACCOUNT_ID)
+}
+
+fn st<'a>(w: &'a mut World, region: &str) -> &'a mut State {
+    &mut w.region(region).autoscaling
+}
+
+fn schedule(w: &mut World, at: Millis, region: &str, t: Timer) {
+    w.schedule(at, region, WorldTimer::AutoScaling(t));
+}
+
+/// Creates an activity and returns its id.
+#[allow(clippy::too_many_arguments)]
+pub fn new_activity(
+    w: &mut World,
+    region: &str,
+    group: &str,
+    description: String,
+    cause: String,
+    status: &'static str,
+    progress: i64,
+    details: String,
+) -> String {
+    let now = w.now;
+    let s = st(w, region);
+    let arn = s
+        .groups
+        .get(group)
+        .map(|g| g.arn.clone())
+        .unwrap_or_default();
+    let seq = s.next_seq();
+    let id = ids::uuid();
+    s.activities.push(Activity {
+        id: id.clone(),
+        group: group.to_owned(),
+        group_arn: arn,
+        description,
+        cause,
+        start: now,
+        end: None,
+        status,
+        message: None,
+        progress,
+        details,
+        group_deleted: false,
+        seq,
+    });
+    // Keep the history bounded (six weeks in AWS; here: the last 10 000).
+    if s.activities.len() > 10_000 {
+        let drop = s.activities.len() - 10_000;
+        s.activities.drain(..drop);
+    }
+    id
+}
+
+fn set_activity(
+    w: &mut World,
+    region: &str,
+    id: &str,
+    status: &'static str,
+    progress: i64,
+    message: Option<String>,
+    finished: bool,
+) {
+    let now = w.now;
+    if let Some(a) = st(w, region).activity_mut(id) {
+        a.status = status;
+        a.progress = progress;
+        if message.is_some() {
+            a.message = message;
+        }
+        if finished {
+            a.end = Some(now);
+        }
+    }
+}
+
+fn details_json(az: &str, subnet: Option<&str>) -> String {
+    let mut m = serde_json::Map::new();
+    if let Some(s) = subnet {
+        m.insert("Subnet ID".into(), s.into());
+    }
+    m.insert("Availability Zone".into(), az.into());
+    serde_json::Value::Object(m).to_string()
+}
+
+/// Sets what the user asked for, as the first sentence of the next activity's Cause.
+pub fn set_cause(w: &mut World, region: &str, group: &str, cause: String) {
+    if let Some(g) = st(w, region).groups.get_mut(group) {
+        g.pending_cause = Some(cause);
+    }
+}
+
+fn full_cause(prefix: Option<&str>, rest: String) -> String {
+    match prefix {
+        // Two spaces between sentences, as AWS writes them (§1.10).
+        Some(p) => format!("{p}  {rest}"),
+        None => rest,
+    }
+}
+
+/// Asks for a reconcile of `group` at `at` (from inside the state machine, where a direct
+/// call could recurse). Nothing is scheduled when one is already due by then.
+pub fn request_reconcile(w: &mut World, region: &str, group: &str, at: Millis) {
+    let needed = match st(w, region).groups.get_mut(group) {
+        Some(g) if g.reconcile_at.is_none_or(|t| t > at) => {
+            g.reconcile_at = Some(at);
+            true
+        }
+        _ => false,
+    };
+    if needed {
+        schedule(
+            w,
+            at,
+            region,
+            Timer::Reconcile {
+                group: group.to_owned(),
+            },
+        );
+    }
+}
+
+/// Brings the group to its desired capacity (§1.2 note 5): launches while
+/// `count(Pending*, InService) < desired` (subject to the ABANDON back-off, §2.5), and
+/// scales in when above.
+///
+/// **Default termination policy** (the sandbox's simplification of AWS's `Default`):
+/// only unprotected `InService` instances are candidates (§2.7); each victim is taken from
+/// the Availability Zone that has the most counted instances, then the oldest instance
+/// (earliest launch), then the lowest instance id. Instances still in `Pending*` are not
+/// scaled in; the group reconciles again when they reach `InService`. If every candidate is
+/// protected, nothing is terminated and the group stays above desired.
+pub fn reconcile(w: &mut World, region: &str, group: &str) {
+    let now = w.now;
+    let s = st(w, region);
+    let Some(g) = s.groups.get_mut(group) else {
+        return;
+    };
+    g.reconcile_at = None;
+    let desired = g.desired;
+    let next_launch_at = g.next_launch_at;
+    let prefix = g.pending_cause.take();
+    let have = s.counted(group);
+    if have < desired {
+        if now < next_launch_at {
+            if let Some(g) = st(w, region).groups.get_mut(group) {
+                g.pending_cause = prefix;
+            }
+            request_reconcile(w, region, group, next_launch_at);
+            return;
+        }
+        for k in 0..(desired - have).min(MAX_GROUP_SIZE) {
+            let rest = format!(
+                "At {} an instance was started in response to a difference between desired and actual capacity, increasing the capacity from {} to {}.",
+                iso_secs(now),
+                have + k,
+                have + k + 1
+            );
+            launch(w, region, group, full_cause(prefix.as_deref(), rest));
+        }
+    } else if have > desired {
+        let victims = choose_victims(st(w, region), group, (have - desired) as usize);
+        let n = victims.len() as i64;
+        for (k, v) in victims.into_iter().enumerate() {
+            let rest = format!(
+                "At {} an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from {} to {}.",
+                iso_secs(now),
+                have,
+                have - n
+            );
+            let cause = if k == 0 {
+                full_cause(prefix.as_deref(), rest)
+            } else {
+                rest
+            };
+            begin_termination(w, region, &v, cause, true);
+        }
+    }
+}
+
+/// The victims of a scale-in by the default termination policy (see [`reconcile`]).
+pub fn choose_victims(s: &State, group: &str, n: usize) -> Vec<String> {
+    let mut az_count: BTreeMap<String, i64> = BTreeMap::new();
+    for i in s.members(group).filter(|i| counts(i.state)) {
+        *az_count.entry(i.az.clone()).or_default() += 1;
+    }
+    let mut candidates: Vec<&Instance> = s
+        .members(group)
+        .filter(|i| i.state == S::InService && !i.protected)
+        .collect();
+    let mut out = Vec::new();
+    while out.len() < n && !candidates.is_empty() {
+        let best = candidates
+            .iter()
+            .enumerate()
+            .max_by(|(_, a), (_, b)| {
+                let ca = az_count.get(&a.az).copied().unwrap_or(0);
+                let cb = az_count.get(&b.az).copied().unwrap_or(0);
+                ca.cmp(&cb)
+                    .then(b.launched_at.cmp(&a.launched_at))
+                    .then(b.seq.cmp(&a.seq))
+                    .then(b.id.cmp(&a.id))
+            })
+            .map(|(k, _)| k);
+        let Some(k) = best else { break };
+        let v = candidates.remove(k);
+        if let Some(c) = az_count.get_mut(&v.az) {
+            *c -= 1;
+        }
+        out.push(v.id.clone());
+    }
+    out
+}
+
+/// The AZ (and subnet) for a new instance: the group's AZ with the fewest counted
+/// instances, the first listed on a tie.
+pub fn pick_az(s: &State, g: &Group, region: &str) -> (String, Option<String>) {
+    let zones: Vec<(String, Option<String>)> = if !g.subnets.is_empty() {
+        g.subnets
+            .iter()
+            .enumerate()
+            .map(|(k, sn)| (subnet_az(region, k), Some(sn.clone())))
+            .collect()
+    } else if !g.azs.is_empty() {
+        g.azs.iter().map(|a| (a.clone(), None)).collect()
+    } else {
+        vec![(format!("{region}a"), None)]
+    };
+    let mut best: Option<(i64, (String, Option<String>))> = None;
+    for z in zones {
+        let c = s
+            .members(&g.name)
+            .filter(|i| counts(i.state) && i.az == z.0)
+            .count() as i64;
+        if best.as_ref().is_none_or(|(bc, _)| c < *bc) {
+            best = Some((c, z));
+        }
+    }
+    best.map(|(_, z)| z)
+        .unwrap_or_else(|| (format!("{region}a"), None))
+}
+
+/// The simulated AZ of the `k`th subnet of `VPCZoneIdentifier`: `<region>a`, `b`, `c`...
+pub fn subnet_az(region: &str, k: usize) -> String {
+    let letters = b"abcdef";
+    let c = letters.get(k % letters.len()).copied().unwrap_or(b'a') as char;
+    format!("{region}{c}")
+}
+
+/// Launches one instance into `group` (spec §1.11 `on launch`).
+pub fn launch(w: &mut World, region: &str, group: &str, cause: String) -> Option<String> {
+    let now = w.now;
+    let s = st(w, region);
+    let g = s.groups.get(group)?.clone();
+    let (az, subnet) = pick_az(s, &g, region);
+    let id = ids::hex_id("i");
+    let seq = s.next_seq();
+    s.instances.insert(
+        id.clone(),
+        Instance {
+            id: id.clone(),
+            group: group.to_owned(),
+            in_group: true,
+            az: az.clone(),
+            subnet: subnet.clone(),
+            state: S::Pending,
+            healthy: true,
+            protected: g.new_protected,
+            launch_template: g.effective_launch_template(),
+            launch_config: g.launch_config.clone(),
+            instance_type: g.instance_type(),
+            launched_at: now,
+            seq,
+            ended_at: None,
+            activity: None,
+        },
+    );
+    let activity = new_activity(
+        w,
+        region,
+        group,
+        format!("Launching a new EC2 instance: {id}"),
+        cause,
+        "PreInService",
+        30,
+        details_json(&az, subnet.as_deref()),
+    );
+    if let Some(i) = st(w, region).instances.get_mut(&id) {
+        i.activity = Some(activity.clone());
+    }
+    let hooks: Vec<Hook> = g
+        .hooks
+        .iter()
+        .filter(|h| h.transition == T::Launching)
+        .cloned()
+        .collect();
+    if hooks.is_empty() {
+        finish_launch(w, region, &id);
+    } else {
+        if let Some(i) = st(w, region).instances.get_mut(&id) {
+            i.state = S::PendingWait;
+        }
+        set_activity(w, region, &activity, "MidLifecycleAction", 40, None, false);
+        start_actions(w, region, &id, &hooks, T::Launching, &activity);
+    }
+    Some(id)
+}
+
+/// Creates one action per hook, all at once (§2.5), and delivers the notifications (§2.8).
+fn start_actions(
+    w: &mut World,
+    region: &str,
+    instance: &str,
+    hooks: &[Hook],
+    transition: T,
+    activity: &str,
+) {
+    let now = w.now;
+    let group = match st(w, region).instances.get(instance) {
+        Some(i) => i.group.clone(),
+        None => return,
+    };
+    let mut tokens = Vec::new();
+    for h in hooks {
+        let token = ids::uuid();
+        let hb = h.heartbeat_secs * 1000;
+        let global = lifehook_model::global_timeout_secs(h.heartbeat_secs) * 1000;
+        let a = Action {
+            token: token.clone(),
+            group: group.clone(),
+            hook: h.name.clone(),
+            instance: instance.to_owned(),
+            transition,
+            started: now,
+            heartbeat_deadline: now.saturating_add(hb),
+            global_deadline: now.saturating_add(global),
+            activity: activity.to_owned(),
+            default_result: h.default_result,
+        };
+        let at = a.deadline();
+        st(w, region).actions.insert(token.clone(), a);
+        schedule(
+            w,
+            at,
+            region,
+            Timer::ActionTimeout {
+                token: token.clone(),
+            },
+        );
+        tokens.push(token);
+    }
+    for t in tokens {
+        let delivered = notify::notify_action(w, region, &t);
+        if !delivered
+            && w.behaviour
+                .autoscaling
+                .notification_failure_applies_default_result
+        {
+            // §7.6 option: a failed delivery applies the DefaultResult at once.
+            if let Some(a) = st(w, region).actions.get_mut(&t) {
+                a.heartbeat_deadline = now;
+            }
+            schedule(w, now, region, Timer::ActionTimeout { token: t });
+        }
+    }
+}
+
+/// `Pending` (or `Pending:Wait` resolved CONTINUE) → `Pending:Proceed` → `InService`.
+fn finish_launch(w: &mut World, region: &str, id: &str) {
+    let s = st(w, region);
+    let Some(i) = s.instances.get_mut(id) else {
+        return;
+    };
+    i.state = S::InService;
+    let group = i.group.clone();
+    let activity = i.activity.take();
+    if let Some(g) = s.groups.get_mut(&group) {
+        g.consecutive_abandons = 0;
+    }
+    if let Some(a) = &activity {
+        set_activity(w, region, a, "Successful", 100, None, true);
+        notify::instance_event(w, region, id, a, true);
+    }
+    after_change(w, region, &group);
+}
+
+/// Something changed that an instance refresh or an over-capacity group may be waiting on.
+fn after_change(w: &mut World, region: &str, group: &str) {
+    let now = w.now;
+    let s = st(w, region);
+    let Some(g) = s.groups.get(group) else {
+        return;
+    };
+    let desired = g.desired;
+    let refresh = s.active_refresh(group).is_some();
+    if s.counted(group) != desired {
+        request_reconcile(w, region, group, now);
+    }
+    if refresh {
+        schedule(
+            w,
+            now,
+            region,
+            Timer::RefreshStep {
+                group: group.to_owned(),
+            },
+        );
+    }
+}
+
+/// Starts the terminate path (§1.11 `on terminate`): `Terminating`, then the terminate
+/// hooks (when `run_hooks`), else straight to `Terminated`. Open actions of the instance
+/// (a terminate from `Pending:Wait`) are dropped.
+pub fn begin_termination(w: &mut World, region: &str, id: &str, cause: String, run_hooks: bool) {
+    let s = st(w, region);
+    for t in s.open_actions_of(id) {
+        s.actions.remove(&t);
+    }
+    let Some(i) = s.instances.get_mut(id) else {
+        return;
+    };
+    if !i.in_group {
+        return;
+    }
+    // An unfinished launch activity ends here.
+    let old_activity = i.activity.take();
+    i.state = S::Terminating;
+    let group = i.group.clone();
+    let (az, subnet) = (i.az.clone(), i.subnet.clone());
+    let hooks: Vec<Hook> = s
+        .groups
+        .get(&group)
+        .map(|g| {
+            g.hooks
+                .iter()
+                .filter(|h| h.transition == T::Terminating)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(a) = old_activity {
+        let open = st(w, region)
+            .activity_mut(&a)
+            .is_some_and(|a| a.end.is_none());
+        if open {
+            set_activity(w, region, &a, "Cancelled", 100, None, true);
+        }
+    }
+    let activity = new_activity(
+        w,
+        region,
+        &group,
+        format!("Terminating EC2 instance: {id}"),
+        cause,
+        "InProgress",
+        50,
+        details_json(&az, subnet.as_deref()),
+    );
+    if let Some(i) = st(w, region).instances.get_mut(id) {
+        i.activity = Some(activity.clone());
+    }
+    // The instance no longer counts toward desired capacity: replace it if needed.
+    let now = w.now;
+    request_reconcile(w, region, &group, now);
+    if run_hooks && !hooks.is_empty() {
+        if let Some(i) = st(w, region).instances.get_mut(id) {
+            i.state = S::TerminatingWait;
+        }
+        set_activity(w, region, &activity, "MidLifecycleAction", 60, None, false);
+        start_actions(w, region, id, &hooks, T::Terminating, &activity);
+    } else {
+        finish_termination(w, region, id, false);
+    }
+}
+
+/// `Terminating:Proceed` → `Terminated` (the instance leaves the group), or
+/// `Terminating:Retained` when `retain` (§1.8).
+pub fn finish_termination(w: &mut World, region: &str, id: &str, retain: bool) {
+    let now = w.now;
+    let s = st(w, region);
+    for t in s.open_actions_of(id) {
+        s.actions.remove(&t);
+    }
+    let Some(i) = s.instances.get_mut(id) else {
+        return;
+    };
+    let group = i.group.clone();
+    let activity = i.activity.take();
+    if retain {
+        i.state = S::TerminatingRetained;
+        if let Some(a) = &activity {
+            set_activity(
+                w,
+                region,
+                a,
+                "Cancelled",
+                100,
+                Some("Instance retained: the terminate lifecycle action was abandoned and the group's retention policy is retain.".into()),
+                true,
+            );
+        }
+    } else {
+        i.state = S::Terminated;
+        i.in_group = false;
+        i.ended_at = Some(now);
+        if let Some(a) = &activity {
+            set_activity(w, region, a, "Successful", 100, None, true);
+            notify::instance_event(w, region, id, a, false);
+        }
+    }
+    let s = st(w, region);
+    if let Some(r) = s.active_refresh_mut(&group) {
+        r.in_flight.retain(|x| x != id);
+    }
+    after_change(w, region, &group);
+    prune(w, region);
+}
+
+/// Forgets terminated/detached instances older than the visibility window.
+pub fn prune(w: &mut World, region: &str) {
+    let now = w.now;
+    let keep = w
+        .behaviour
+        .autoscaling
+        .terminated_visible_secs
+        .saturating_mul(1000);
+    st(w, region)
+        .instances
+        .retain(|_, i| i.in_group || i.ended_at.is_none_or(|e| now.saturating_sub(e) <= keep));
+}
+
+/// How an action was resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// `CompleteLifecycleAction`.
+    Explicit,
+    /// The heartbeat timeout elapsed: DefaultResult.
+    Timeout,
+    /// The global timeout elapsed: DefaultResult, but ABANDON for retention (§7.3).
+    GlobalTimeout,
+    /// The hook was deleted (§2.6).
+    HookDeleted,
+}
+
+/// Resolves one action with `result` and moves the instance on when its wait is over
+/// (§1.11, §2.5).
+pub fn resolve_action(
+    w: &mut World,
+    region: &str,
+    token: &str,
+    result: LifecycleResult,
+    how: Resolution,
+) {
+    let s = st(w, region);
+    let Some(a) = s.actions.remove(token) else {
+        return;
+    };
+    let remaining = s.open_actions_of(&a.instance);
+    match (a.transition, result) {
+        (T::Launching, LifecycleResult::Abandon) => {
+            // §2.5: the first ABANDON cancels the other actions.
+            for t in &remaining {
+                s.actions.remove(t);
+            }
+            let group = a.group.clone();
+            let (backoff_base, backoff_max, run_hooks) = {
+                let o = &w.behaviour.autoscaling;
+                (
+                    o.abandon_backoff_base_secs,
+                    o.abandon_backoff_max_secs,
+                    o.launch_abandon_runs_terminate_hooks,
+                )
+            };
+            let now = w.now;
+            let s = st(w, region);
+            if let Some(g) = s.groups.get_mut(&group) {
+                g.consecutive_abandons = g.consecutive_abandons.saturating_add(1);
+                // §2.5 rate limiting: the first replacement is immediate, then
+                // base, 2×base, 4×base ... up to max.
+                if g.consecutive_abandons >= 2 && backoff_base > 0 {
+                    let exp = (g.consecutive_abandons - 2).min(30);
+                    let delay = backoff_base
+                        .saturating_mul(1u64 << exp)
+                        .min(backoff_max.max(backoff_base));
+                    g.next_launch_at = now.saturating_add(delay.saturating_mul(1000));
+                }
+            }
+            let why = match how {
+                Resolution::Explicit | Resolution::HookDeleted => {
+                    "Lifecycle Action Completed with ABANDON Result"
+                }
+                Resolution::Timeout => "Lifecycle Action timed out with ABANDON Result",
+                Resolution::GlobalTimeout => {
+                    "Lifecycle Action reached the global timeout with ABANDON Result"
+                }
+            };
+            let msg = format!(
+                "Instance failed to complete user's Lifecycle Action: Lifecycle Action with token {} was abandoned: {why}",
+                a.token
+            );
+            set_activity(w, region, &a.activity, "Cancelled", 100, Some(msg), true);
+            if let Some(i) = st(w, region).instances.get_mut(&a.instance) {
+                i.activity = None;
+            }
+            let cause = format!(
+                "At {} an instance was taken out of service in response to a launch lifecycle action being abandoned.",
+                iso_secs(now)
+            );
+            // §1.2 note 3 / §7.2: terminate hooks run by default (configurable).
+            begin_termination(w, region, &a.instance, cause, run_hooks);
+            request_reconcile(w, region, &group, now);
+        }
+        (T::Launching, LifecycleResult::Continue) => {
+            if remaining.is_empty() {
+                if let Some(i) = st(w, region).instances.get_mut(&a.instance) {
+                    i.state = S::PendingProceed;
+                }
+                finish_launch(w, region, &a.instance);
+            }
+        }
+        (T::Terminating, result) => {
+            let abandon = result == LifecycleResult::Abandon || how == Resolution::GlobalTimeout;
+            if result == LifecycleResult::Abandon {
+                // §2.5: ABANDON stops the remaining terminate hooks.
+                for t in &remaining {
+                    s.actions.remove(t);
+                }
+            }
+            let done = result == LifecycleResult::Abandon || remaining.is_empty();
+            if done {
+                let retain_policy = st(w, region)
+                    .groups
+                    .get(&a.group)
+                    .is_some_and(|g| g.retain_on_abandon);
+                // §1.8: ABANDON, a DefaultResult=ABANDON timeout or a global timeout
+                // retains; a hook deletion completes with CONTINUE.
+                let retain = retain_policy && abandon && how != Resolution::HookDeleted;
+                if !retain && let Some(i) = st(w, region).instances.get_mut(&a.instance) {
+                    i.state = S::TerminatingProceed;
+                }
+                finish_termination(w, region, &a.instance, retain);
+            }
+        }
+    }
+}
+
+/// `RecordLifecycleActionHeartbeat`: restarts the timer with the hook's current
+/// HeartbeatTimeout, never past the global deadline (§2.4).
+pub fn heartbeat(w: &mut World, region: &str, token: &str) {
+    let now = w.now;
+    let s = st(w, region);
+    let Some(a) = s.actions.get(token) else {
+        return;
+    };
+    let hb = s
+        .groups
+        .get(&a.group)
+        .and_then(|g| g.hook(&a.hook))
+        .map(|h| h.heartbeat_secs)
+        .unwrap_or(lifehook_model::timeout::DEFAULT_HEARTBEAT_TIMEOUT_SECS);
+    let Some(a) = s.actions.get_mut(token) else {
+        return;
+    };
+    a.heartbeat_deadline = now.saturating_add(hb * 1000).min(a.global_deadline);
+    let at = a.deadline();
+    schedule(
+        w,
+        at,
+        region,
+        Timer::ActionTimeout {
+            token: token.to_owned(),
+        },
+    );
+}
+
+/// A timer fired.
+pub fn on_timer(w: &mut World, region: &str, t: Timer) {
+    let now = w.now;
+    match t {
+        Timer::ActionTimeout { token } => {
+            let s = st(w, region);
+            let Some(a) = s.actions.get(&token) else {
+                return;
+            };
+            // A heartbeat moved the deadline: this timer is stale.
+            if a.deadline() > now {
+                return;
+            }
+            let global = a.global_deadline <= now;
+            // §7.13: the hook's current DefaultResult applies at the timeout.
+            let result = s
+                .groups
+                .get(&a.group)
+                .and_then(|g| g.hook(&a.hook))
+                .map(|h| h.default_result)
+                .unwrap_or(a.default_result);
+            let how = if global {
+                Resolution::GlobalTimeout
+            } else {
+                Resolution::Timeout
+            };
+            resolve_action(w, region, &token, result, how);
+        }
+        Timer::Reconcile { group } => reconcile(w, region, &group),
+        Timer::RefreshStep { group } => refresh_step(w, region, &group),
+    }
+}
+
+/// Origin and Destination of an action (§1.7), when the options include them.
+pub fn endpoints(w: &World, transition: T) -> (Option<Endpoint>, Option<Endpoint>) {
+    if !w.behaviour.autoscaling.include_origin_destination {
+        return (None, None);
+    }
+    match transition {
+        T::Launching => (Some(Endpoint::EC2), Some(Endpoint::AutoScalingGroup)),
+        T::Terminating => (Some(Endpoint::AutoScalingGroup), Some(Endpoint::EC2)),
+    }
+}
+
+/// Advances a Rolling instance refresh: when the group is back at full healthy capacity,
+/// terminates the next batch (through the terminate hooks; the replacements go through the
+/// launch hooks). The batch keeps at least `MinHealthyPercentage` of desired capacity in
+/// service: `max(1, desired - ceil(desired × MinHealthy / 100))` instances at a time.
+pub fn refresh_step(w: &mut World, region: &str, group: &str) {
+    let now = w.now;
+    let s = st(w, region);
+    let Some(g) = s.groups.get(group) else {
+        return;
+    };
+    let desired = g.desired;
+    let in_service = s
+        .members(group)
+        .filter(|i| i.state == S::InService && i.healthy)
+        .count() as i64;
+    let pending = s.members(group).any(|i| i.state.is_pending());
+    let live: Vec<String> = s
+        .members(group)
+        .filter(|i| counts(i.state))
+        .map(|i| i.id.clone())
+        .collect();
+    let Some(r) = s.active_refresh_mut(group) else {
+        return;
+    };
+    if r.status == "Pending" {
+        r.status = "InProgress";
+    }
+    // Instances that left by other means are no longer to be replaced.
+    r.remaining.retain(|x| live.contains(x));
+    if r.status == "Cancelling" {
+        if r.in_flight.is_empty() {
+            r.status = "Cancelled";
+            r.end = Some(now);
+            r.reason = Some("The instance refresh was cancelled by a user request.".into());
+        }
+        return;
+    }
+    if r.remaining.is_empty() && r.in_flight.is_empty() {
+        if !pending && in_service >= desired {
+            r.status = "Successful";
+            r.end = Some(now);
+            r.reason = None;
+        }
+        return;
+    }
+    if !r.in_flight.is_empty() || pending || in_service < desired {
+        return;
+    }
+    let keep = (desired * r.min_healthy + 99) / 100;
+    let batch = (desired - keep).max(1) as usize;
+    let take = batch.min(r.remaining.len());
+    let victims: Vec<String> = r.remaining.drain(..take).collect();
+    r.in_flight.extend(victims.iter().cloned());
+    let rid = r.id.clone();
+    for v in victims {
+        let cause = format!(
+            "At {} an instance was taken out of service in response to an instance refresh.  At {} instance {v} was selected for termination (instance refresh {rid}).",
+            iso_secs(now),
+            iso_secs(now)
+        );
+        begin_termination(w, region, &v, cause, true);
+    }
+}

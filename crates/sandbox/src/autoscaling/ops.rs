@@ -1,0 +1,2041 @@
+//! The Auto Scaling Query operations: request parameters per spec Appendix A, responses per
+//! §4.3 (`<OpResult>` first, absent fields omitted), errors per §2.3 and §4.4.
+
+use base64::Engine as _;
+use lifehook_model::{LifecycleResult, LifecycleState as S, LifecycleTransition as T};
+
+use super::engine::{
+    self, Activity, Group, Hook, Instance, LtSpec, MAX_GROUP_SIZE, MAX_HOOKS_PER_GROUP,
+    MAX_TAGS_PER_GROUP, MixedPolicy, Refresh, Resolution, State, Tag, counts,
+};
+use super::notify::{self, TargetKind, target_kind};
+use crate::clock::{iso_millis, iso_secs};
+use crate::ids;
+use crate::protocol::query::check_len;
+use crate::protocol::{AwsError, Params, Service, XmlWriter};
+use crate::server::RequestCtx;
+use crate::world::World;
+
+type R = Result<String, AwsError>;
+
+struct Cx<'a> {
+    op: &'a str,
+    rid: &'a str,
+    region: &'a str,
+}
+
+impl Cx<'_> {
+    fn writer(&self) -> XmlWriter {
+        XmlWriter::response(self.op, ns(), true)
+    }
+    /// Ops with no output shape: only `ResponseMetadata` (§4.3).
+    fn no_result(&self) -> String {
+        XmlWriter::response(self.op, ns(), false).finish(self.rid)
+    }
+    /// Ops whose output has no members: an empty `<OpResult/>` (§4.3).
+    fn empty_result(&self) -> String {
+        XmlWriter::empty_result(self.op, ns(), self.rid)
+    }
+}
+
+fn ns() -> &'static str {
+    Service::AutoScaling.xml_namespace()
+}
+
+/// Runs one Auto Scaling operation on the world.
+pub fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
+    let cx = Cx {
+        op: &ctx.op,
+        rid: &ctx.request_id,
+        region: &ctx.region,
+    };
+    match ctx.op.as_str() {
+        "CreateAutoScalingGroup" => create_group(w, &cx, p),
+        "UpdateAutoScalingGroup" => update_group(w, &cx, p),
+        "DeleteAutoScalingGroup" => delete_group(w, &cx, p),
+        "DescribeAutoScalingGroups" => describe_groups(w, &cx, p),
+        "DescribeAutoScalingInstances" => describe_instances(w, &cx, p),
+        "SetDesiredCapacity" => set_desired(w, &cx, p),
+        "TerminateInstanceInAutoScalingGroup" => terminate_instance(w, &cx, p),
+        "PutLifecycleHook" => put_hook(w, &cx, p),
+        "DescribeLifecycleHooks" => describe_hooks(w, &cx, p),
+        "DeleteLifecycleHook" => delete_hook(w, &cx, p),
+        "DescribeLifecycleHookTypes" => {
+            let mut x = cx.writer();
+            x.string_list("LifecycleHookTypes", [T::LAUNCHING, T::TERMINATING]);
+            Ok(x.finish(cx.rid))
+        }
+        "CompleteLifecycleAction" => complete_action(w, &cx, p),
+        "RecordLifecycleActionHeartbeat" => record_heartbeat(w, &cx, p),
+        "DescribeScalingActivities" => describe_activities(w, &cx, p),
+        "EnterStandby" => enter_standby(w, &cx, p),
+        "ExitStandby" => exit_standby(w, &cx, p),
+        "DetachInstances" => detach_instances(w, &cx, p),
+        "AttachInstances" => attach_instances(w, &cx, p),
+        "SetInstanceProtection" => set_protection(w, &cx, p),
+        "SetInstanceHealth" => set_health(w, &cx, p),
+        "CreateOrUpdateTags" => create_tags(w, &cx, p),
+        "DeleteTags" => delete_tags(w, &cx, p),
+        "DescribeTags" => describe_tags(w, &cx, p),
+        "StartInstanceRefresh" => start_refresh(w, &cx, p),
+        "DescribeInstanceRefreshes" => describe_refreshes(w, &cx, p),
+        "CancelInstanceRefresh" => cancel_refresh(w, &cx, p),
+        op => Err(AwsError::unknown_operation(Service::AutoScaling, op)),
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn st<'a>(w: &'a mut World, region: &str) -> &'a mut State {
+    &mut w.region(region).autoscaling
+}
+
+fn group_not_found(name: &str) -> AwsError {
+    // §2.3/§4.4: observed prefix "AutoScalingGroup name not found - ".
+    AwsError::validation(format!(
+        "AutoScalingGroup name not found - AutoScalingGroup {name} not found"
+    ))
+}
+
+fn instance_not_found(id: &str) -> AwsError {
+    AwsError::validation(format!(
+        "Instance Id not found - No managed instance found for instance ID: {id}"
+    ))
+}
+
+fn limit_exceeded(what: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "LimitExceeded",
+        format!(
+            "You have already reached a limit for your Amazon EC2 Auto Scaling resources: {what}"
+        ),
+    )
+}
+
+fn group_name<'a>(p: &'a Params, param: &str) -> Result<&'a str, AwsError> {
+    p.required_len(param, 1, 255)
+}
+
+fn existing_group<'a>(
+    w: &'a mut World,
+    region: &str,
+    name: &str,
+) -> Result<&'a mut Group, AwsError> {
+    st(w, region)
+        .groups
+        .get_mut(name)
+        .ok_or_else(|| group_not_found(name))
+}
+
+fn check_hook_name(param: &str, v: &str) -> Result<(), AwsError> {
+    check_len(param, v, 1, 255)?;
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'/')
+    {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{v}' at '{}' failed to satisfy constraint: Member must satisfy regular expression pattern: [A-Za-z0-9\\-_\\/]+",
+            lower_first(param)
+        )));
+    }
+    Ok(())
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// An optional integer within `lo..=hi`.
+fn int_in(p: &Params, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, AwsError> {
+    match p.int(name)? {
+        Some(v) if v < lo || v > hi => Err(AwsError::validation(format!(
+            "Invalid value for parameter {name}: {v} (must be between {lo} and {hi})"
+        ))),
+        v => Ok(v),
+    }
+}
+
+fn one_of<'a>(p: &'a Params, name: &str, allowed: &[&str]) -> Result<Option<&'a str>, AwsError> {
+    match p.get(name) {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v) => Ok(Some(v)),
+        Some(v) => Err(AwsError::validation(format!(
+            "Invalid value for parameter {name}: {v:?} (valid values: {})",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+/// `Min ≤ Desired ≤ Max` with the §4.4 message.
+fn check_bounds(min: i64, max: i64, desired: i64) -> Result<(), AwsError> {
+    if min < 0 || max < 0 || desired < 0 {
+        return Err(AwsError::validation(
+            "MinSize, MaxSize and DesiredCapacity must not be negative",
+        ));
+    }
+    if max > MAX_GROUP_SIZE {
+        return Err(AwsError::validation(format!(
+            "Invalid value for parameter MaxSize: {max} (the sandbox allows at most {MAX_GROUP_SIZE} instances per group)"
+        )));
+    }
+    if min > max {
+        return Err(AwsError::validation(format!(
+            "Max bound, {max}, must be greater than or equal to min bound, {min}"
+        )));
+    }
+    if desired < min || desired > max {
+        return Err(AwsError::validation(format!(
+            "Desired capacity:{desired} must be between the specified min size:{min} and max size:{max}"
+        )));
+    }
+    Ok(())
+}
+
+/// Opaque pagination (§4.5): the token is the base64 of an offset.
+fn paginate<T: Clone>(
+    items: &[T],
+    p: &Params,
+    default: i64,
+    max: i64,
+) -> Result<(Vec<T>, Option<String>), AwsError> {
+    let n = int_in(p, "MaxRecords", 1, max)?.unwrap_or(default) as usize;
+    let start = match p.get_nonempty("NextToken") {
+        None => 0,
+        Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| {
+                s.strip_prefix("lifehook:")
+                    .and_then(|n| n.parse::<usize>().ok())
+            })
+            .filter(|&o| o <= items.len())
+            .ok_or_else(|| {
+                AwsError::new(400, "InvalidNextToken", "The NextToken value is not valid.")
+            })?,
+    };
+    let end = start.saturating_add(n).min(items.len());
+    let page = items.get(start..end).unwrap_or_default().to_vec();
+    let next = (end < items.len()).then(|| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("lifehook:{end}"))
+    });
+    Ok((page, next))
+}
+
+fn parse_lt(p: &Params, prefix: &str) -> Result<Option<LtSpec>, AwsError> {
+    let sub = p.sub(prefix);
+    if sub.is_empty() {
+        return Ok(None);
+    }
+    let id = sub.get_nonempty("LaunchTemplateId").map(str::to_owned);
+    let name = sub.get_nonempty("LaunchTemplateName").map(str::to_owned);
+    if let Some(n) = &name {
+        check_len(&format!("{prefix}.LaunchTemplateName"), n, 3, 128)?;
+    }
+    if id.is_none() && name.is_none() {
+        return Err(AwsError::validation(format!(
+            "Valid requests must contain either {prefix}.LaunchTemplateId or {prefix}.LaunchTemplateName"
+        )));
+    }
+    Ok(Some(LtSpec {
+        id,
+        name,
+        version: sub.get_nonempty("Version").map(str::to_owned),
+    }))
+}
+
+fn parse_mixed(p: &Params) -> Result<Option<MixedPolicy>, AwsError> {
+    if p.sub("MixedInstancesPolicy").is_empty() {
+        return Ok(None);
+    }
+    let lt = parse_lt(
+        p,
+        "MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification",
+    )?
+    .ok_or_else(|| {
+        AwsError::missing("MixedInstancesPolicy.LaunchTemplate.LaunchTemplateSpecification")
+    })?;
+    let types = p
+        .struct_list("MixedInstancesPolicy.LaunchTemplate.Overrides")
+        .iter()
+        .filter_map(|o| o.get_nonempty("InstanceType").map(str::to_owned))
+        .collect();
+    Ok(Some(MixedPolicy {
+        launch_template: lt,
+        instance_types: types,
+    }))
+}
+
+fn parse_subnets(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_retention(p: &Params) -> Result<Option<bool>, AwsError> {
+    Ok(one_of(
+        p,
+        "InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon",
+        &["retain", "terminate"],
+    )?
+    .map(|v| v == "retain"))
+}
+
+/// Parses the fields of a hook (PutLifecycleHook or a LifecycleHookSpecification) over
+/// `existing` (upsert, §2.1).
+fn parse_hook(p: &Params, name: &str, existing: Option<&Hook>) -> Result<Hook, AwsError> {
+    let transition = match p.get("LifecycleTransition") {
+        Some(v) => v.parse::<T>().map_err(|_| {
+            AwsError::validation(format!(
+                "Invalid value for parameter LifecycleTransition: {v:?} (valid values: {}, {})",
+                T::LAUNCHING,
+                T::TERMINATING
+            ))
+        })?,
+        None => match existing {
+            Some(h) => h.transition,
+            None => return Err(AwsError::missing("LifecycleTransition")),
+        },
+    };
+    let heartbeat_secs = match p.int("HeartbeatTimeout")? {
+        Some(v) => lifehook_model::HeartbeatTimeout::new(v)
+            .map_err(|_| {
+                AwsError::validation(format!(
+                    "Invalid value for parameter HeartbeatTimeout: {v} (must be between 30 and 7200 seconds)"
+                ))
+            })?
+            .secs(),
+        None => existing
+            .map(|h| h.heartbeat_secs)
+            .unwrap_or(lifehook_model::timeout::DEFAULT_HEARTBEAT_TIMEOUT_SECS),
+    };
+    let default_result = match p.get("DefaultResult") {
+        Some(v) => v.parse::<LifecycleResult>().map_err(|_| {
+            AwsError::validation(format!(
+                "Invalid value for parameter DefaultResult: {v:?} (valid values: CONTINUE, ABANDON)"
+            ))
+        })?,
+        None => existing
+            .map(|h| h.default_result)
+            .unwrap_or(LifecycleResult::Abandon),
+    };
+    let target = match p.get("NotificationTargetARN") {
+        Some(v) => {
+            check_len("NotificationTargetARN", v, 0, 255)?;
+            if v.is_empty() {
+                None
+            } else if target_kind(v).is_none() {
+                return Err(AwsError::validation(format!(
+                    "Invalid value for parameter NotificationTargetARN: {v:?} is not an SQS queue, SNS topic or Lambda function ARN"
+                )));
+            } else {
+                Some(v.to_owned())
+            }
+        }
+        None => existing.and_then(|h| h.target.clone()),
+    };
+    let role = match p.get("RoleARN") {
+        Some(v) => {
+            check_len("RoleARN", v, 1, 255)?;
+            Some(v.to_owned())
+        }
+        None => existing.and_then(|h| h.role.clone()),
+    };
+    // §2.1: RoleARN is required iff the target is an SNS topic or SQS queue.
+    if matches!(
+        target.as_deref().and_then(target_kind),
+        Some(TargetKind::Sqs | TargetKind::Sns)
+    ) && role.is_none()
+    {
+        return Err(AwsError::validation(
+            "RoleARN is required when NotificationTargetARN is an Amazon SQS queue or Amazon SNS topic",
+        ));
+    }
+    let metadata = match p.get("NotificationMetadata") {
+        Some(v) => {
+            check_len("NotificationMetadata", v, 1, 4000)?;
+            if !v
+                .chars()
+                .all(|c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}'))
+            {
+                return Err(AwsError::validation(
+                    "1 validation error detected: Value at 'notificationMetadata' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u007e]+",
+                ));
+            }
+            Some(v.to_owned())
+        }
+        None => existing.and_then(|h| h.metadata.clone()),
+    };
+    Ok(Hook {
+        name: name.to_owned(),
+        transition,
+        target,
+        role,
+        metadata,
+        heartbeat_secs,
+        default_result,
+    })
+}
+
+/// Parses and validates `Tags.member.N` (for Create: ResourceId optional).
+fn parse_tags(p: &Params, group: Option<&str>) -> Result<Vec<(String, Tag)>, AwsError> {
+    let mut out = Vec::new();
+    for (k, t) in p.struct_list("Tags").iter().enumerate() {
+        let n = k + 1;
+        let key = t
+            .get("Key")
+            .ok_or_else(|| AwsError::missing(&format!("Tags.member.{n}.Key")))?;
+        check_len(&format!("Tags.member.{n}.Key"), key, 1, 128)?;
+        if key.starts_with("aws:") {
+            return Err(AwsError::validation(format!(
+                "Tag keys starting with 'aws:' are reserved for AWS use: {key}"
+            )));
+        }
+        let value = t.get("Value").unwrap_or("");
+        check_len(&format!("Tags.member.{n}.Value"), value, 0, 256)?;
+        if let Some(rt) = t.get("ResourceType")
+            && rt != "auto-scaling-group"
+        {
+            return Err(AwsError::validation(format!(
+                "Invalid value for parameter Tags.member.{n}.ResourceType: {rt:?} (must be auto-scaling-group)"
+            )));
+        }
+        let resource = match (t.get_nonempty("ResourceId"), group) {
+            (Some(r), _) => r.to_owned(),
+            (None, Some(g)) => g.to_owned(),
+            (None, None) => return Err(AwsError::missing(&format!("Tags.member.{n}.ResourceId"))),
+        };
+        let propagate = t.bool("PropagateAtLaunch")?.unwrap_or(false);
+        out.push((
+            resource,
+            Tag {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                propagate,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn upsert_tag(tags: &mut Vec<Tag>, t: Tag) {
+    match tags.iter_mut().find(|x| x.key == t.key) {
+        Some(x) => *x = t,
+        None => tags.push(t),
+    }
+}
+
+fn instance_ids(p: &Params, max: usize) -> Result<Vec<String>, AwsError> {
+    let ids = p.list("InstanceIds");
+    if ids.len() > max {
+        return Err(AwsError::validation(format!(
+            "Invalid value for parameter InstanceIds: at most {max} instance IDs may be given, got {}",
+            ids.len()
+        )));
+    }
+    for (k, id) in ids.iter().enumerate() {
+        check_len(&format!("InstanceIds.member.{}", k + 1), id, 1, 19)?;
+    }
+    Ok(ids)
+}
+
+fn write_lt(x: &mut XmlWriter, name: &str, lt: &LtSpec) {
+    x.start(name);
+    x.opt("LaunchTemplateId", lt.id.as_deref());
+    x.opt("LaunchTemplateName", lt.name.as_deref());
+    x.opt("Version", lt.version.as_deref());
+    x.end();
+}
+
+fn write_activity(x: &mut XmlWriter, a: &Activity) {
+    x.elem("ActivityId", &a.id);
+    x.elem("AutoScalingGroupName", &a.group);
+    x.elem("Description", &a.description);
+    x.elem("Cause", &a.cause);
+    x.elem("StartTime", iso_millis(a.start));
+    x.opt("EndTime", a.end.map(iso_millis));
+    x.elem("StatusCode", a.status);
+    x.opt("StatusMessage", a.message.as_deref());
+    x.elem("Progress", a.progress);
+    x.elem("Details", &a.details);
+    if a.group_deleted {
+        x.elem("AutoScalingGroupState", "Deleted");
+    }
+    if !a.group_arn.is_empty() {
+        x.elem("AutoScalingGroupARN", &a.group_arn);
+    }
+}
+
+fn write_activities(x: &mut XmlWriter, name: &str, acts: &[Activity]) {
+    if acts.is_empty() {
+        x.empty(name);
+        return;
+    }
+    x.start(name);
+    for a in acts {
+        x.start("member");
+        write_activity(x, a);
+        x.end();
+    }
+    x.end();
+}
+
+fn find_activity(w: &mut World, region: &str, id: &str) -> Option<Activity> {
+    st(w, region)
+        .activities
+        .iter()
+        .rev()
+        .find(|a| a.id == id)
+        .cloned()
+}
+
+/// Creates an activity that completes at once; returns its snapshot as it was in progress
+/// (`status`, `progress`), which is what the API response shows.
+#[allow(clippy::too_many_arguments)]
+fn instant_activity(
+    w: &mut World,
+    region: &str,
+    group: &str,
+    description: String,
+    cause: String,
+    status: &'static str,
+    progress: i64,
+    inst: &Instance,
+) -> Activity {
+    let details = serde_json::json!({"Availability Zone": inst.az}).to_string();
+    let id = engine::new_activity(
+        w,
+        region,
+        group,
+        description,
+        cause,
+        status,
+        progress,
+        details,
+    );
+    let snapshot = find_activity(w, region, &id);
+    let now = w.now;
+    if let Some(a) = st(w, region).activity_mut(&id) {
+        a.status = "Successful";
+        a.progress = 100;
+        a.end = Some(now);
+    }
+    snapshot.unwrap_or_else(|| Activity {
+        id,
+        group: group.to_owned(),
+        group_arn: String::new(),
+        description: String::new(),
+        cause: String::new(),
+        start: now,
+        end: None,
+        status,
+        message: None,
+        progress,
+        details: String::new(),
+        group_deleted: false,
+        seq: 0,
+    })
+}
+
+// ---------------------------------------------------------------- groups
+
+fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let name = group_name(p, "AutoScalingGroupName")?.to_owned();
+    if st(w, cx.region).groups.contains_key(&name) {
+        return Err(AwsError::new(
+            400,
+            "AlreadyExists",
+            format!(
+                "AutoScalingGroup by this name already exists - A group with the name {name} already exists"
+            ),
+        ));
+    }
+    let min = p.required_int("MinSize")?;
+    let max = p.required_int("MaxSize")?;
+    let desired = p.int("DesiredCapacity")?.unwrap_or(min);
+    check_bounds(min, max, desired)?;
+    let lt = parse_lt(p, "LaunchTemplate")?;
+    let lc = match p.get("LaunchConfigurationName") {
+        Some(v) => {
+            check_len("LaunchConfigurationName", v, 1, 255)?;
+            Some(v.to_owned())
+        }
+        None => None,
+    };
+    let mixed = parse_mixed(p)?;
+    let source_instance = p.get_nonempty("InstanceId");
+    let sources = [lt.is_some(), lc.is_some(), mixed.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if sources == 0 && source_instance.is_none() {
+        return Err(AwsError::validation(
+            "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.",
+        ));
+    }
+    if sources > 1 {
+        return Err(AwsError::validation(
+            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
+        ));
+    }
+    let azs = p.list("AvailabilityZones");
+    let vpc = match p.get("VPCZoneIdentifier") {
+        Some(v) => {
+            check_len("VPCZoneIdentifier", v, 1, 5000)?;
+            Some(v.to_owned())
+        }
+        None => None,
+    };
+    let subnets = vpc.as_deref().map(parse_subnets).unwrap_or_default();
+    let health_check_type = match p.get("HealthCheckType") {
+        Some(v) => {
+            check_len("HealthCheckType", v, 1, 32)?;
+            v.to_owned()
+        }
+        None => "EC2".to_owned(),
+    };
+    let grace = int_in(p, "HealthCheckGracePeriod", 0, 7 * 86_400)?.unwrap_or(0);
+    let cooldown = int_in(p, "DefaultCooldown", 0, 86_400)?.unwrap_or(300);
+    let lifetime = p.int("MaxInstanceLifetime")?;
+    if let Some(l) = lifetime
+        && l != 0
+        && !(86_400..=31_536_000).contains(&l)
+    {
+        return Err(AwsError::validation(
+            "Invalid value for parameter MaxInstanceLifetime: must be 0 or between 86400 and 31536000 seconds",
+        ));
+    }
+    let deletion_protection = one_of(
+        p,
+        "DeletionProtection",
+        &["none", "prevent-force-deletion", "prevent-all-deletion"],
+    )?
+    .map(str::to_owned);
+    let retain = parse_retention(p)?.unwrap_or(false);
+
+    // Hooks exist before the first launch (§2.1).
+    let specs = p.struct_list("LifecycleHookSpecificationList");
+    if specs.len() > MAX_HOOKS_PER_GROUP {
+        return Err(limit_exceeded(
+            "at most 50 lifecycle hooks per Auto Scaling group",
+        ));
+    }
+    let mut hooks: Vec<Hook> = Vec::new();
+    for (k, spec) in specs.iter().enumerate() {
+        let param = format!(
+            "LifecycleHookSpecificationList.member.{}.LifecycleHookName",
+            k + 1
+        );
+        let hname = spec
+            .get("LifecycleHookName")
+            .ok_or_else(|| AwsError::missing(&param))?;
+        check_hook_name(&param, hname)?;
+        if spec.get("LifecycleTransition").is_none() {
+            return Err(AwsError::missing(&format!(
+                "LifecycleHookSpecificationList.member.{}.LifecycleTransition",
+                k + 1
+            )));
+        }
+        if hooks.iter().any(|h| h.name == hname) {
+            return Err(AwsError::validation(format!(
+                "Duplicate lifecycle hook name {hname} in LifecycleHookSpecificationList"
+            )));
+        }
+        hooks.push(parse_hook(spec, hname, None)?);
+    }
+    // §2.1: every spec of one list shares the same target and role.
+    if let Some(first) = hooks.first()
+        && hooks
+            .iter()
+            .any(|h| h.target != first.target || h.role != first.role)
+    {
+        return Err(AwsError::validation(
+            "All lifecycle hooks in LifecycleHookSpecificationList must use the same NotificationTargetARN and RoleARN",
+        ));
+    }
+    let mut tags: Vec<Tag> = Vec::new();
+    for (res, t) in parse_tags(p, Some(&name))? {
+        if res != name {
+            return Err(AwsError::validation(format!(
+                "Tag ResourceId {res} does not match the AutoScalingGroupName {name}"
+            )));
+        }
+        upsert_tag(&mut tags, t);
+    }
+    if tags.len() > MAX_TAGS_PER_GROUP {
+        return Err(limit_exceeded("at most 50 tags per Auto Scaling group"));
+    }
+    let uuid = ids::uuid();
+    let arn = engine::group_arn(cx.region, &uuid, &name);
+    // §7.5: the test notification is sent for hooks created with the group too.
+    if let Some(h) = hooks.first()
+        && let (Some(t), Some(role)) = (&h.target, &h.role)
+        && matches!(target_kind(t), Some(TargetKind::Sqs | TargetKind::Sns))
+    {
+        notify::test_notification(w, cx.region, &name, &arn, t, role)?;
+    }
+    let g = Group {
+        name: name.clone(),
+        uuid,
+        arn,
+        created: now,
+        min,
+        max,
+        desired,
+        default_cooldown: cooldown,
+        azs,
+        subnets,
+        vpc_zone_identifier: vpc,
+        launch_template: lt,
+        launch_config: lc,
+        mixed,
+        health_check_type,
+        grace,
+        termination_policies: p.list("TerminationPolicies"),
+        new_protected: p.bool("NewInstancesProtectedFromScaleIn")?.unwrap_or(false),
+        target_groups: p.list("TargetGroupARNs"),
+        load_balancers: p.list("LoadBalancerNames"),
+        tags,
+        hooks,
+        retain_on_abandon: retain,
+        deletion_protection,
+        max_instance_lifetime: lifetime,
+        capacity_rebalance: p.bool("CapacityRebalance")?.unwrap_or(false),
+        consecutive_abandons: 0,
+        next_launch_at: 0,
+        reconcile_at: None,
+        pending_cause: Some(format!(
+            "At {} a user request created an AutoScalingGroup changing the desired capacity from 0 to {desired}.",
+            iso_secs(now)
+        )),
+    };
+    st(w, cx.region).groups.insert(name.clone(), g);
+    engine::reconcile(w, cx.region, &name);
+    Ok(cx.no_result())
+}
+
+fn update_group(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let name = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let g = existing_group(w, cx.region, &name)?.clone();
+    let new_min = p.int("MinSize")?;
+    let new_max = p.int("MaxSize")?;
+    let new_desired = p.int("DesiredCapacity")?;
+    let min = new_min.unwrap_or(g.min);
+    let max = new_max.unwrap_or(g.max);
+    let mut desired = new_desired.unwrap_or(g.desired);
+    if new_desired.is_none() {
+        // AWS: a new MinSize above desired raises desired; a new MaxSize below lowers it.
+        if new_min.is_some() && desired < min {
+            desired = min;
+        }
+        if new_max.is_some() && desired > max {
+            desired = max;
+        }
+    }
+    check_bounds(min, max, desired)?;
+    let lt = parse_lt(p, "LaunchTemplate")?;
+    let mixed = parse_mixed(p)?;
+    let lc = p.get_nonempty("LaunchConfigurationName").map(str::to_owned);
+    if [lt.is_some(), lc.is_some(), mixed.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
+        return Err(AwsError::validation(
+            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
+        ));
+    }
+    let grace = int_in(p, "HealthCheckGracePeriod", 0, 7 * 86_400)?;
+    let cooldown = int_in(p, "DefaultCooldown", 0, 86_400)?;
+    let hct = p.get("HealthCheckType").map(str::to_owned);
+    if let Some(h) = &hct {
+        check_len("HealthCheckType", h, 1, 32)?;
+    }
+    let vpc = p.get("VPCZoneIdentifier").map(str::to_owned);
+    if let Some(v) = &vpc {
+        check_len("VPCZoneIdentifier", v, 1, 5000)?;
+    }
+    let protect = p.bool("NewInstancesProtectedFromScaleIn")?;
+    let rebalance = p.bool("CapacityRebalance")?;
+    let lifetime = p.int("MaxInstanceLifetime")?;
+    let retain = parse_retention(p)?;
+    let dp = one_of(
+        p,
+        "DeletionProtection",
+        &["none", "prevent-force-deletion", "prevent-all-deletion"],
+    )?
+    .map(str::to_owned);
+    let azs = p.list("AvailabilityZones");
+    let tp = p.get("TerminationPolicies").is_some() || !p.list("TerminationPolicies").is_empty();
+    let tps = p.list("TerminationPolicies");
+
+    let gm = existing_group(w, cx.region, &name)?;
+    let old_desired = gm.desired;
+    gm.min = min;
+    gm.max = max;
+    gm.desired = desired;
+    if lt.is_some() || lc.is_some() || mixed.is_some() {
+        gm.launch_template = lt;
+        gm.launch_config = lc;
+        gm.mixed = mixed;
+    }
+    if let Some(v) = grace {
+        gm.grace = v;
+    }
+    if let Some(v) = cooldown {
+        gm.default_cooldown = v;
+    }
+    if let Some(v) = hct {
+        gm.health_check_type = v;
+    }
+    if let Some(v) = vpc {
+        gm.subnets = parse_subnets(&v);
+        gm.vpc_zone_identifier = Some(v);
+    }
+    if !azs.is_empty() {
+        gm.azs = azs;
+    }
+    if let Some(v) = protect {
+        gm.new_protected = v;
+    }
+    if let Some(v) = rebalance {
+        gm.capacity_rebalance = v;
+    }
+    if let Some(v) = lifetime {
+        gm.max_instance_lifetime = Some(v);
+    }
+    if let Some(v) = retain {
+        gm.retain_on_abandon = v;
+    }
+    if let Some(v) = dp {
+        gm.deletion_protection = Some(v);
+    }
+    if tp {
+        gm.termination_policies = tps;
+    }
+    if desired != old_desired {
+        gm.pending_cause = Some(format!(
+            "At {} a user request update of AutoScalingGroup constraints to min: {min}, max: {max}, desired: {desired} changing the desired capacity from {old_desired} to {desired}.",
+            iso_secs(now)
+        ));
+    }
+    engine::reconcile(w, cx.region, &name);
+    Ok(cx.no_result())
+}
+
+fn delete_group(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let name = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let force = p.bool("ForceDelete")?.unwrap_or(false);
+    let g = existing_group(w, cx.region, &name)?.clone();
+    match g.deletion_protection.as_deref() {
+        Some("prevent-all-deletion") => {
+            return Err(AwsError::validation(format!(
+                "Deletion protection (prevent-all-deletion) is enabled for AutoScalingGroup {name}"
+            )));
+        }
+        Some("prevent-force-deletion") if force => {
+            return Err(AwsError::validation(format!(
+                "Deletion protection (prevent-force-deletion) is enabled for AutoScalingGroup {name}"
+            )));
+        }
+        _ => {}
+    }
+    let s = st(w, cx.region);
+    let members: Vec<String> = s.members(&name).map(|i| i.id.clone()).collect();
+    if !members.is_empty() && !force {
+        return Err(AwsError::new(
+            400,
+            "ResourceInUse",
+            "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.",
+        ));
+    }
+    // §2.6: force delete deletes outstanding actions; no terminate hooks (§1.3).
+    s.actions.retain(|_, a| a.group != name);
+    for id in &members {
+        if let Some(i) = s.instances.get_mut(id) {
+            i.state = S::Terminated;
+            i.in_group = false;
+            i.ended_at = Some(now);
+            i.activity = None;
+        }
+    }
+    for r in s
+        .refreshes
+        .iter_mut()
+        .filter(|r| r.group == name && r.is_active())
+    {
+        r.status = "Cancelled";
+        r.end = Some(now);
+        r.reason = Some("The Auto Scaling group was deleted.".into());
+    }
+    for a in s.activities.iter_mut().filter(|a| a.group == name) {
+        a.group_deleted = true;
+        if a.end.is_none() {
+            a.end = Some(now);
+            a.status = "Cancelled";
+        }
+    }
+    s.groups.remove(&name);
+    Ok(cx.no_result())
+}
+
+fn write_group(x: &mut XmlWriter, g: &Group, s: &State, include_instances: bool, region: &str) {
+    x.start("member");
+    x.elem("AutoScalingGroupName", &g.name);
+    x.elem("AutoScalingGroupARN", &g.arn);
+    x.opt("LaunchConfigurationName", g.launch_config.as_deref());
+    if let Some(lt) = &g.launch_template {
+        write_lt(x, "LaunchTemplate", lt);
+    }
+    if let Some(m) = &g.mixed {
+        x.start("MixedInstancesPolicy").start("LaunchTemplate");
+        write_lt(x, "LaunchTemplateSpecification", &m.launch_template);
+        if m.instance_types.is_empty() {
+            x.empty("Overrides");
+        } else {
+            x.start("Overrides");
+            for t in &m.instance_types {
+                x.start("member").elem("InstanceType", t).end();
+            }
+            x.end();
+        }
+        x.end().end();
+    }
+    x.elem("MinSize", g.min);
+    x.elem("MaxSize", g.max);
+    x.elem("DesiredCapacity", g.desired);
+    x.elem("DefaultCooldown", g.default_cooldown);
+    let azs: Vec<String> = if !g.subnets.is_empty() {
+        let mut v: Vec<String> = (0..g.subnets.len())
+            .map(|k| engine::subnet_az(region, k))
+            .collect();
+        v.dedup();
+        v
+    } else if g.azs.is_empty() {
+        vec![format!("{region}a")]
+    } else {
+        g.azs.clone()
+    };
+    x.string_list("AvailabilityZones", &azs);
+    x.string_list("LoadBalancerNames", &g.load_balancers);
+    x.string_list("TargetGroupARNs", &g.target_groups);
+    x.elem("HealthCheckType", &g.health_check_type);
+    x.elem("HealthCheckGracePeriod", g.grace);
+    if include_instances {
+        let members: Vec<&Instance> = s.members(&g.name).collect();
+        if members.is_empty() {
+            x.empty("Instances");
+        } else {
+            x.start("Instances");
+            for i in members {
+                x.start("member");
+                x.elem("InstanceId", &i.id);
+                x.elem("InstanceType", &i.instance_type);
+                x.elem("AvailabilityZone", &i.az);
+                x.elem("LifecycleState", i.state.as_str());
+                x.elem(
+                    "HealthStatus",
+                    if i.healthy { "Healthy" } else { "Unhealthy" },
+                );
+                x.opt("LaunchConfigurationName", i.launch_config.as_deref());
+                if let Some(lt) = &i.launch_template {
+                    write_lt(x, "LaunchTemplate", lt);
+                }
+                x.elem("ProtectedFromScaleIn", i.protected);
+                x.end();
+            }
+            x.end();
+        }
+    }
+    x.elem("CreatedTime", iso_millis(g.created));
+    x.empty("SuspendedProcesses");
+    x.opt("VPCZoneIdentifier", g.vpc_zone_identifier.as_deref());
+    x.empty("EnabledMetrics");
+    if g.tags.is_empty() {
+        x.empty("Tags");
+    } else {
+        x.start("Tags");
+        for t in &g.tags {
+            write_tag(x, &g.name, t);
+        }
+        x.end();
+    }
+    if g.termination_policies.is_empty() {
+        x.string_list("TerminationPolicies", ["Default"]);
+    } else {
+        x.string_list("TerminationPolicies", &g.termination_policies);
+    }
+    x.elem("NewInstancesProtectedFromScaleIn", g.new_protected);
+    x.opt("MaxInstanceLifetime", g.max_instance_lifetime);
+    x.elem("CapacityRebalance", g.capacity_rebalance);
+    if g.retain_on_abandon {
+        x.start("InstanceLifecyclePolicy")
+            .start("RetentionTriggers")
+            .elem("TerminateHookAbandon", "retain")
+            .end()
+            .end();
+    }
+    x.opt("DeletionProtection", g.deletion_protection.as_deref());
+    x.end();
+}
+
+fn write_tag(x: &mut XmlWriter, group: &str, t: &Tag) {
+    x.start("member");
+    x.elem("ResourceId", group);
+    x.elem("ResourceType", "auto-scaling-group");
+    x.elem("Key", &t.key);
+    x.elem("Value", &t.value);
+    x.elem("PropagateAtLaunch", t.propagate);
+    x.end();
+}
+
+fn describe_groups(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let names = p.list("AutoScalingGroupNames");
+    let include = p.bool("IncludeInstances")?.unwrap_or(true);
+    let filters = p.struct_list("Filters");
+    let mut fs: Vec<(String, Vec<String>)> = Vec::new();
+    for f in &filters {
+        let n = f.get("Name").unwrap_or("").to_owned();
+        if n != "tag-key" && n != "tag-value" && !n.starts_with("tag:") {
+            return Err(AwsError::validation(format!(
+                "Invalid value for parameter Filters: unknown filter name {n:?} (valid: tag-key, tag-value, tag:<key>)"
+            )));
+        }
+        fs.push((n, f.list("Values")));
+    }
+    let s = st(w, cx.region);
+    let matching: Vec<String> = s
+        .groups
+        .values()
+        .filter(|g| names.is_empty() || names.contains(&g.name))
+        .filter(|g| {
+            fs.iter().all(|(n, vals)| match n.as_str() {
+                "tag-key" => g.tags.iter().any(|t| vals.contains(&t.key)),
+                "tag-value" => g.tags.iter().any(|t| vals.contains(&t.value)),
+                other => {
+                    let key = other.trim_start_matches("tag:");
+                    g.tags
+                        .iter()
+                        .any(|t| t.key == key && vals.contains(&t.value))
+                }
+            })
+        })
+        .map(|g| g.name.clone())
+        .collect();
+    let (page, next) = paginate(&matching, p, 50, 100)?;
+    let mut x = cx.writer();
+    if page.is_empty() {
+        x.empty("AutoScalingGroups");
+    } else {
+        x.start("AutoScalingGroups");
+        for n in &page {
+            if let Some(g) = s.groups.get(n) {
+                write_group(&mut x, g, s, include, cx.region);
+            }
+        }
+        x.end();
+    }
+    x.opt("NextToken", next);
+    Ok(x.finish(cx.rid))
+}
+
+fn describe_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let ids = instance_ids(p, 50)?;
+    let s = st(w, cx.region);
+    let all: Vec<Instance> = s
+        .instances
+        .values()
+        .filter(|i| i.in_group && (ids.is_empty() || ids.contains(&i.id)))
+        .cloned()
+        .collect();
+    let (page, next) = paginate(&all, p, 50, 50)?;
+    let mut x = cx.writer();
+    if page.is_empty() {
+        x.empty("AutoScalingInstances");
+    } else {
+        x.start("AutoScalingInstances");
+        for i in &page {
+            x.start("member");
+            x.elem("InstanceId", &i.id);
+            x.elem("InstanceType", &i.instance_type);
+            x.elem("AutoScalingGroupName", &i.group);
+            x.elem("AvailabilityZone", &i.az);
+            x.elem("LifecycleState", i.state.as_str());
+            // §4.3: uppercase here, unlike DescribeAutoScalingGroups.
+            x.elem(
+                "HealthStatus",
+                if i.healthy { "HEALTHY" } else { "UNHEALTHY" },
+            );
+            x.opt("LaunchConfigurationName", i.launch_config.as_deref());
+            if let Some(lt) = &i.launch_template {
+                write_lt(&mut x, "LaunchTemplate", lt);
+            }
+            x.elem("ProtectedFromScaleIn", i.protected);
+            x.end();
+        }
+        x.end();
+    }
+    x.opt("NextToken", next);
+    Ok(x.finish(cx.rid))
+}
+
+fn set_desired(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let name = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let d = p.required_int("DesiredCapacity")?;
+    let _ = p.bool("HonorCooldown")?;
+    let g = existing_group(w, cx.region, &name)?;
+    if d > g.max {
+        return Err(AwsError::validation(format!(
+            "New SetDesiredCapacity value {d} is above max value {} for the AutoScalingGroup.",
+            g.max
+        )));
+    }
+    if d < g.min {
+        return Err(AwsError::validation(format!(
+            "New SetDesiredCapacity value {d} is below min value {} for the AutoScalingGroup.",
+            g.min
+        )));
+    }
+    let old = g.desired;
+    g.desired = d;
+    if d != old {
+        g.pending_cause = Some(format!(
+            "At {} a user request explicitly set group desired capacity changing the desired capacity from {old} to {d}.",
+            iso_secs(now)
+        ));
+    }
+    engine::reconcile(w, cx.region, &name);
+    Ok(cx.no_result())
+}
+
+fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let id = p.required_len("InstanceId", 1, 19)?.to_owned();
+    let decrement = p
+        .bool("ShouldDecrementDesiredCapacity")?
+        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
+    let s = st(w, cx.region);
+    let inst = s
+        .instances
+        .get(&id)
+        .filter(|i| i.in_group)
+        .cloned()
+        .ok_or_else(|| instance_not_found(&id))?;
+    let group = inst.group.clone();
+    // Already on its way out: report the termination in progress.
+    if matches!(
+        inst.state,
+        S::Terminating | S::TerminatingWait | S::TerminatingProceed
+    ) {
+        let mut x = cx.writer();
+        if let Some(a) = inst
+            .activity
+            .as_deref()
+            .and_then(|a| find_activity(w, cx.region, a))
+        {
+            x.start("Activity");
+            write_activity(&mut x, &a);
+            x.end();
+        }
+        return Ok(x.finish(cx.rid));
+    }
+    let s = st(w, cx.region);
+    let Some(g) = s.groups.get_mut(&group) else {
+        return Err(instance_not_found(&id));
+    };
+    let counted = counts(inst.state);
+    let cause = if decrement && counted {
+        if g.desired <= g.min {
+            return Err(AwsError::validation(format!(
+                "Currently, desiredSize equals minSize ({}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
+                g.min
+            )));
+        }
+        g.desired -= 1;
+        format!(
+            "At {} instance {id} was taken out of service in response to a user request, shrinking the capacity from {} to {}.",
+            iso_secs(now),
+            g.desired + 1,
+            g.desired
+        )
+    } else {
+        format!(
+            "At {} instance {id} was taken out of service in response to a user request.",
+            iso_secs(now)
+        )
+    };
+    let before = s.activities.len();
+    if inst.state == S::TerminatingRetained {
+        // A retained instance already ran its terminate hooks (§1.8).
+        if let Some(i) = s.instances.get_mut(&id) {
+            i.state = S::TerminatingProceed;
+        }
+        engine::begin_termination(w, cx.region, &id, cause, false);
+    } else {
+        engine::begin_termination(w, cx.region, &id, cause, true);
+    }
+    let desc = format!("Terminating EC2 instance: {id}");
+    let act = st(w, cx.region)
+        .activities
+        .get(before..)
+        .and_then(|v| v.iter().rev().find(|a| a.description == desc).cloned());
+    engine::reconcile(w, cx.region, &group);
+    let mut x = cx.writer();
+    if let Some(a) = act {
+        x.start("Activity");
+        write_activity(&mut x, &a);
+        x.end();
+    }
+    Ok(x.finish(cx.rid))
+}
+
+// ---------------------------------------------------------------- hooks
+
+fn put_hook(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let hname = p.required("LifecycleHookName")?.to_owned();
+    check_hook_name("LifecycleHookName", &hname)?;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let g = existing_group(w, cx.region, &gname)?.clone();
+    let existing = g.hook(&hname);
+    if existing.is_none() && g.hooks.len() >= MAX_HOOKS_PER_GROUP {
+        return Err(limit_exceeded(
+            "at most 50 lifecycle hooks per Auto Scaling group",
+        ));
+    }
+    let hook = parse_hook(p, &hname, existing)?;
+    // §2.1/§7.5: a synchronous test notification on every call that carries a target.
+    if let Some(t) = p.get_nonempty("NotificationTargetARN")
+        && matches!(target_kind(t), Some(TargetKind::Sqs | TargetKind::Sns))
+    {
+        let role = hook.role.clone().unwrap_or_default();
+        notify::test_notification(w, cx.region, &gname, &g.arn, t, &role)?;
+    }
+    let gm = existing_group(w, cx.region, &gname)?;
+    match gm.hooks.iter_mut().find(|h| h.name == hname) {
+        Some(h) => *h = hook,
+        None => gm.hooks.push(hook),
+    }
+    Ok(cx.empty_result())
+}
+
+fn describe_hooks(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let names = p.list("LifecycleHookNames");
+    if names.len() > 50 {
+        return Err(AwsError::validation(
+            "Invalid value for parameter LifecycleHookNames: at most 50 names may be given",
+        ));
+    }
+    let g = existing_group(w, cx.region, &gname)?;
+    let mut x = cx.writer();
+    let hooks: Vec<&Hook> = g
+        .hooks
+        .iter()
+        .filter(|h| names.is_empty() || names.contains(&h.name))
+        .collect();
+    if hooks.is_empty() {
+        x.empty("LifecycleHooks");
+    } else {
+        x.start("LifecycleHooks");
+        for h in hooks {
+            x.start("member");
+            x.elem("LifecycleHookName", &h.name);
+            x.elem("AutoScalingGroupName", &g.name);
+            x.elem("LifecycleTransition", h.transition.as_str());
+            x.opt("NotificationTargetARN", h.target.as_deref());
+            x.opt("RoleARN", h.role.as_deref());
+            x.opt("NotificationMetadata", h.metadata.as_deref());
+            x.elem("HeartbeatTimeout", h.heartbeat_secs);
+            x.elem(
+                "GlobalTimeout",
+                lifehook_model::global_timeout_secs(h.heartbeat_secs),
+            );
+            x.elem("DefaultResult", h.default_result.as_str());
+            x.end();
+        }
+        x.end();
+    }
+    Ok(x.finish(cx.rid))
+}
+
+fn delete_hook(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let hname = p.required("LifecycleHookName")?.to_owned();
+    check_hook_name("LifecycleHookName", &hname)?;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let g = existing_group(w, cx.region, &gname)?;
+    // §7.14: an unknown hook is a silent success.
+    g.hooks.retain(|h| h.name != hname);
+    let open: Vec<(String, T)> = st(w, cx.region)
+        .actions
+        .values()
+        .filter(|a| a.group == gname && a.hook == hname)
+        .map(|a| (a.token.clone(), a.transition))
+        .collect();
+    // §2.6: outstanding actions complete: ABANDON for launching, CONTINUE for terminating.
+    for (token, tr) in open {
+        let result = match tr {
+            T::Launching => LifecycleResult::Abandon,
+            T::Terminating => LifecycleResult::Continue,
+        };
+        engine::resolve_action(w, cx.region, &token, result, Resolution::HookDeleted);
+    }
+    Ok(cx.empty_result())
+}
+
+/// Finds the action named by (group, hook) plus token and/or instance (§2.2, §2.3).
+fn find_action(w: &mut World, cx: &Cx, p: &Params) -> Result<String, AwsError> {
+    let hname = p.required("LifecycleHookName")?.to_owned();
+    check_hook_name("LifecycleHookName", &hname)?;
+    let graw = p.required_len("AutoScalingGroupName", 1, 1600)?;
+    // The 1600-character shape also accepts a group ARN (§2.2).
+    let gname = graw
+        .split_once(":autoScalingGroupName/")
+        .map(|(_, n)| n)
+        .unwrap_or(graw)
+        .to_owned();
+    let token = match p.get("LifecycleActionToken") {
+        Some(t) => {
+            check_len("LifecycleActionToken", t, 36, 36)?;
+            Some(t.to_owned())
+        }
+        None => None,
+    };
+    let instance = match p.get("InstanceId") {
+        Some(i) => {
+            check_len("InstanceId", i, 1, 19)?;
+            Some(i.to_owned())
+        }
+        None => None,
+    };
+    let s = st(w, cx.region);
+    match (token, instance) {
+        (None, None) => Err(AwsError::validation(
+            "Either LifecycleActionToken or InstanceId must be specified.",
+        )),
+        // §2.2: match on the token; an instance that disagrees is the token error.
+        (Some(t), inst) => s
+            .actions
+            .get(&t)
+            .filter(|a| a.group == gname && a.hook == hname)
+            .filter(|a| inst.as_ref().is_none_or(|i| *i == a.instance))
+            .map(|a| a.token.clone())
+            .ok_or_else(|| {
+                AwsError::validation(format!("No active Lifecycle Action found with token {t}"))
+            }),
+        (None, Some(i)) => s
+            .actions
+            .values()
+            .find(|a| a.group == gname && a.hook == hname && a.instance == i)
+            .map(|a| a.token.clone())
+            .ok_or_else(|| {
+                AwsError::validation(format!(
+                    "No active Lifecycle Action found with instance ID {i}"
+                ))
+            }),
+    }
+}
+
+fn complete_action(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let result = p.required("LifecycleActionResult")?;
+    let result = result.parse::<LifecycleResult>().map_err(|_| {
+        AwsError::validation(format!(
+            "Invalid value for parameter LifecycleActionResult: {result:?} (valid values: CONTINUE, ABANDON)"
+        ))
+    })?;
+    let token = find_action(w, cx, p)?;
+    engine::resolve_action(w, cx.region, &token, result, Resolution::Explicit);
+    Ok(cx.empty_result())
+}
+
+fn record_heartbeat(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let token = find_action(w, cx, p)?;
+    engine::heartbeat(w, cx.region, &token);
+    Ok(cx.empty_result())
+}
+
+// ---------------------------------------------------------------- activities
+
+fn describe_activities(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let ids = p.list("ActivityIds");
+    let group = match p.get("AutoScalingGroupName") {
+        Some(g) => {
+            check_len("AutoScalingGroupName", g, 1, 255)?;
+            Some(g.to_owned())
+        }
+        None => None,
+    };
+    let include_deleted = p.bool("IncludeDeletedGroups")?.unwrap_or(false);
+    let s = st(w, cx.region);
+    let mut acts: Vec<Activity> = s
+        .activities
+        .iter()
+        .filter(|a| ids.is_empty() || ids.contains(&a.id))
+        .filter(|a| group.as_ref().is_none_or(|g| *g == a.group))
+        .filter(|a| include_deleted || !a.group_deleted)
+        .cloned()
+        .collect();
+    // Newest first (§4.5).
+    acts.sort_by(|a, b| b.start.cmp(&a.start).then(b.seq.cmp(&a.seq)));
+    let (page, next) = paginate(&acts, p, 100, 100)?;
+    let mut x = cx.writer();
+    write_activities(&mut x, "Activities", &page);
+    x.opt("NextToken", next);
+    Ok(x.finish(cx.rid))
+}
+
+// ---------------------------------------------------------------- standby, attach, detach
+
+fn member(s: &State, group: &str, id: &str) -> Result<Instance, AwsError> {
+    s.instances
+        .get(id)
+        .filter(|i| i.in_group && i.group == group)
+        .cloned()
+        .ok_or_else(|| {
+            AwsError::validation(format!(
+                "The instance {id} is not part of Auto Scaling group {group}."
+            ))
+        })
+}
+
+fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let ids = instance_ids(p, 20)?;
+    let decrement = p
+        .bool("ShouldDecrementDesiredCapacity")?
+        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
+    let g = existing_group(w, cx.region, &gname)?.clone();
+    let s = st(w, cx.region);
+    let mut insts = Vec::new();
+    for id in &ids {
+        let i = member(s, &gname, id)?;
+        if i.state != S::InService {
+            return Err(AwsError::validation(format!(
+                "The instance {id} is not in InService."
+            )));
+        }
+        insts.push(i);
+    }
+    let n = insts.len() as i64;
+    if decrement && g.desired - n < g.min {
+        return Err(AwsError::validation(format!(
+            "Currently, desiredSize equals minSize ({}). Moving instances to standby without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
+            g.min
+        )));
+    }
+    let mut acts = Vec::new();
+    let mut cap = g.desired;
+    for i in &insts {
+        if let Some(x) = st(w, cx.region).instances.get_mut(&i.id) {
+            // §1.4: no hooks; EnteringStandby is passed through at once.
+            x.state = S::Standby;
+        }
+        let cause = if decrement {
+            cap -= 1;
+            if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
+                gm.desired = cap;
+            }
+            format!(
+                "At {} instance {} was moved to standby in response to a user request, shrinking the capacity from {} to {}.",
+                iso_secs(now),
+                i.id,
+                cap + 1,
+                cap
+            )
+        } else {
+            format!(
+                "At {} instance {} was moved to standby in response to a user request.",
+                iso_secs(now),
+                i.id
+            )
+        };
+        acts.push(instant_activity(
+            w,
+            cx.region,
+            &gname,
+            format!("Moving EC2 instance to Standby: {}", i.id),
+            cause,
+            "InProgress",
+            50,
+            i,
+        ));
+    }
+    engine::reconcile(w, cx.region, &gname);
+    let mut x = cx.writer();
+    write_activities(&mut x, "Activities", &acts);
+    Ok(x.finish(cx.rid))
+}
+
+fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let ids = instance_ids(p, 20)?;
+    let g = existing_group(w, cx.region, &gname)?.clone();
+    let s = st(w, cx.region);
+    let mut insts = Vec::new();
+    for id in &ids {
+        let i = member(s, &gname, id)?;
+        if i.state != S::Standby {
+            return Err(AwsError::validation(format!(
+                "The instance {id} is not in Standby."
+            )));
+        }
+        insts.push(i);
+    }
+    let n = insts.len() as i64;
+    if g.desired + n > g.max {
+        return Err(AwsError::validation(format!(
+            "Exiting standby would raise the desired capacity to {}, above the group's max size {}.",
+            g.desired + n,
+            g.max
+        )));
+    }
+    let mut acts = Vec::new();
+    let mut cap = g.desired;
+    for i in &insts {
+        cap += 1;
+        if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
+            gm.desired = cap;
+        }
+        // §1.4: Standby → Pending → InService, no hooks.
+        if let Some(x) = st(w, cx.region).instances.get_mut(&i.id) {
+            x.state = S::InService;
+        }
+        let cause = format!(
+            "At {} instance {} was moved out of standby in response to a user request, increasing the capacity from {} to {}.",
+            iso_secs(now),
+            i.id,
+            cap - 1,
+            cap
+        );
+        acts.push(instant_activity(
+            w,
+            cx.region,
+            &gname,
+            format!("Moving EC2 instance out of Standby: {}", i.id),
+            cause,
+            "PreInService",
+            30,
+            i,
+        ));
+    }
+    engine::reconcile(w, cx.region, &gname);
+    let mut x = cx.writer();
+    write_activities(&mut x, "Activities", &acts);
+    Ok(x.finish(cx.rid))
+}
+
+fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let ids = instance_ids(p, 20)?;
+    let decrement = p
+        .bool("ShouldDecrementDesiredCapacity")?
+        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
+    let g = existing_group(w, cx.region, &gname)?.clone();
+    let s = st(w, cx.region);
+    let mut insts = Vec::new();
+    for id in &ids {
+        let i = member(s, &gname, id)?;
+        if !matches!(i.state, S::InService | S::Standby) {
+            return Err(AwsError::validation(format!(
+                "The instance {id} is not in InService or Standby."
+            )));
+        }
+        insts.push(i);
+    }
+    let n_counted = insts.iter().filter(|i| counts(i.state)).count() as i64;
+    if decrement && g.desired - n_counted < g.min {
+        return Err(AwsError::validation(format!(
+            "Currently, desiredSize equals minSize ({}). Detaching instance(s) without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
+            g.min
+        )));
+    }
+    let mut acts = Vec::new();
+    let mut cap = g.desired;
+    for i in &insts {
+        let was_counted = counts(i.state);
+        if let Some(x) = st(w, cx.region).instances.get_mut(&i.id) {
+            // §1.5: Detaching → Detached, no hooks.
+            x.state = S::Detached;
+            x.in_group = false;
+            x.ended_at = Some(now);
+        }
+        let cause = if decrement && was_counted {
+            cap -= 1;
+            if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
+                gm.desired = cap;
+            }
+            format!(
+                "At {} instance {} was detached in response to a user request, shrinking the capacity from {} to {}.",
+                iso_secs(now),
+                i.id,
+                cap + 1,
+                cap
+            )
+        } else {
+            format!(
+                "At {} instance {} was detached in response to a user request.",
+                iso_secs(now),
+                i.id
+            )
+        };
+        acts.push(instant_activity(
+            w,
+            cx.region,
+            &gname,
+            format!("Detaching EC2 instance: {}", i.id),
+            cause,
+            "InProgress",
+            50,
+            i,
+        ));
+    }
+    engine::reconcile(w, cx.region, &gname);
+    let mut x = cx.writer();
+    write_activities(&mut x, "Activities", &acts);
+    Ok(x.finish(cx.rid))
+}
+
+fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let ids = instance_ids(p, 20)?;
+    let g = existing_group(w, cx.region, &gname)?.clone();
+    let mut unique: Vec<String> = Vec::new();
+    for id in ids {
+        if !unique.contains(&id) {
+            unique.push(id);
+        }
+    }
+    let s = st(w, cx.region);
+    for id in &unique {
+        if let Some(i) = s.instances.get(id) {
+            if i.in_group {
+                return Err(AwsError::validation(format!(
+                    "The instance {id} is already part of Auto Scaling group {}.",
+                    i.group
+                )));
+            }
+            if i.state == S::Terminated {
+                return Err(AwsError::validation(format!(
+                    "Instance {id} is not in a running state."
+                )));
+            }
+        }
+    }
+    let n = unique.len() as i64;
+    if g.desired + n > g.max {
+        return Err(AwsError::validation(format!(
+            "Attaching {n} instance(s) would raise the desired capacity to {}, above the group's max size {}.",
+            g.desired + n,
+            g.max
+        )));
+    }
+    let mut cap = g.desired;
+    for id in &unique {
+        // The sandbox does not know every EC2 instance: unknown ids are created (§1.5).
+        let s = st(w, cx.region);
+        let (az, subnet) = engine::pick_az(s, &g, cx.region);
+        let seq = s.next_seq();
+        let inst = Instance {
+            id: id.clone(),
+            group: gname.clone(),
+            in_group: true,
+            az,
+            subnet,
+            // §1.5: Pending → InService, no hooks.
+            state: S::InService,
+            healthy: true,
+            protected: g.new_protected,
+            launch_template: g.effective_launch_template(),
+            launch_config: g.launch_config.clone(),
+            instance_type: g.instance_type(),
+            launched_at: now,
+            seq,
+            ended_at: None,
+            activity: None,
+        };
+        s.instances.insert(id.clone(), inst.clone());
+        cap += 1;
+        if let Some(gm) = s.groups.get_mut(&gname) {
+            gm.desired = cap;
+        }
+        let cause = format!(
+            "At {} an instance was added to the group in response to a user request (AttachInstances), increasing the capacity from {} to {}.",
+            iso_secs(now),
+            cap - 1,
+            cap
+        );
+        instant_activity(
+            w,
+            cx.region,
+            &gname,
+            format!("Attaching an existing EC2 instance: {id}"),
+            cause,
+            "InProgress",
+            50,
+            &inst,
+        );
+    }
+    engine::reconcile(w, cx.region, &gname);
+    Ok(cx.no_result())
+}
+
+fn set_protection(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let ids = p.list("InstanceIds");
+    if ids.is_empty() && p.get("InstanceIds").is_none() {
+        return Err(AwsError::missing("InstanceIds"));
+    }
+    if ids.len() > 50 {
+        return Err(limit_exceeded(
+            "SetInstanceProtection accepts at most 50 instance IDs",
+        ));
+    }
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let protect = p
+        .bool("ProtectedFromScaleIn")?
+        .ok_or_else(|| AwsError::missing("ProtectedFromScaleIn"))?;
+    existing_group(w, cx.region, &gname)?;
+    let s = st(w, cx.region);
+    for id in &ids {
+        member(s, &gname, id)?;
+    }
+    for id in &ids {
+        if let Some(i) = s.instances.get_mut(id) {
+            i.protected = protect;
+        }
+    }
+    // Unprotected instances may now be scaled in if the group is above desired.
+    engine::reconcile(w, cx.region, &gname);
+    Ok(cx.empty_result())
+}
+
+fn set_health(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let id = p.required_len("InstanceId", 1, 19)?.to_owned();
+    let status = p.required_len("HealthStatus", 1, 32)?;
+    let healthy = match status {
+        "Healthy" => true,
+        "Unhealthy" => false,
+        other => {
+            return Err(AwsError::validation(format!(
+                "Invalid value for parameter HealthStatus: {other:?} (valid values: Healthy, Unhealthy)"
+            )));
+        }
+    };
+    let _ = p.bool("ShouldRespectGracePeriod")?;
+    let s = st(w, cx.region);
+    let inst = s
+        .instances
+        .get_mut(&id)
+        .filter(|i| i.in_group)
+        .ok_or_else(|| instance_not_found(&id))?;
+    // §1.4: health is frozen in standby.
+    if inst.state == S::Standby {
+        return Ok(cx.no_result());
+    }
+    inst.healthy = healthy;
+    let replace = !healthy && inst.state == S::InService;
+    let group = inst.group.clone();
+    if replace {
+        // §1.3: an unhealthy instance is an ordinary termination (hooks run) and is replaced.
+        let cause = format!(
+            "At {} an instance was taken out of service in response to a user health-check.",
+            iso_secs(now)
+        );
+        engine::begin_termination(w, cx.region, &id, cause, true);
+        engine::reconcile(w, cx.region, &group);
+    }
+    Ok(cx.no_result())
+}
+
+// ---------------------------------------------------------------- tags
+
+fn tags_group_not_found(name: &str) -> AwsError {
+    AwsError::validation(format!(
+        "AutoScalingGroup not found - AutoScaling Group {name} not found"
+    ))
+}
+
+fn create_tags(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let tags = parse_tags(p, None)?;
+    if tags.is_empty() {
+        return Err(AwsError::missing("Tags"));
+    }
+    let s = st(w, cx.region);
+    // Validate everything first: the call applies all tags or none.
+    let mut staged: std::collections::BTreeMap<String, Vec<Tag>> = Default::default();
+    for (res, t) in &tags {
+        let g = s.groups.get(res).ok_or_else(|| tags_group_not_found(res))?;
+        let e = staged.entry(res.clone()).or_insert_with(|| g.tags.clone());
+        upsert_tag(e, t.clone());
+        if e.len() > MAX_TAGS_PER_GROUP {
+            return Err(limit_exceeded("at most 50 tags per Auto Scaling group"));
+        }
+    }
+    for (res, t) in staged {
+        if let Some(g) = s.groups.get_mut(&res) {
+            g.tags = t;
+        }
+    }
+    Ok(cx.no_result())
+}
+
+fn delete_tags(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let tags = parse_tags(p, None)?;
+    if tags.is_empty() {
+        return Err(AwsError::missing("Tags"));
+    }
+    let s = st(w, cx.region);
+    for (res, _) in &tags {
+        if !s.groups.contains_key(res) {
+            return Err(tags_group_not_found(res));
+        }
+    }
+    for (res, t) in tags {
+        if let Some(g) = s.groups.get_mut(&res) {
+            g.tags.retain(|x| x.key != t.key);
+        }
+    }
+    Ok(cx.no_result())
+}
+
+fn describe_tags(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let mut fs: Vec<(String, Vec<String>)> = Vec::new();
+    for f in p.struct_list("Filters") {
+        let n = f.get("Name").unwrap_or("").to_owned();
+        if !["auto-scaling-group", "key", "value", "propagate-at-launch"].contains(&n.as_str()) {
+            return Err(AwsError::validation(format!(
+                "Invalid value for parameter Filters: unknown filter name {n:?} (valid: auto-scaling-group, key, value, propagate-at-launch)"
+            )));
+        }
+        let vals = f.list("Values");
+        if vals.len() > 1000 {
+            return Err(AwsError::validation(
+                "Invalid value for parameter Filters: at most 1000 values per filter",
+            ));
+        }
+        fs.push((n, vals));
+    }
+    let s = st(w, cx.region);
+    let all: Vec<(String, Tag)> = s
+        .groups
+        .values()
+        .flat_map(|g| g.tags.iter().map(move |t| (g.name.clone(), t.clone())))
+        .filter(|(g, t)| {
+            fs.iter().all(|(n, vals)| match n.as_str() {
+                "auto-scaling-group" => vals.contains(g),
+                "key" => vals.contains(&t.key),
+                "value" => vals.contains(&t.value),
+                _ => vals
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(&t.propagate.to_string())),
+            })
+        })
+        .collect();
+    let (page, next) = paginate(&all, p, 50, 100)?;
+    let mut x = cx.writer();
+    if page.is_empty() {
+        x.empty("Tags");
+    } else {
+        x.start("Tags");
+        for (g, t) in &page {
+            write_tag(&mut x, g, t);
+        }
+        x.end();
+    }
+    x.opt("NextToken", next);
+    Ok(x.finish(cx.rid))
+}
+
+// ---------------------------------------------------------------- instance refresh
+
+fn start_refresh(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let now = w.now;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    existing_group(w, cx.region, &gname)?;
+    match p.get("Strategy").unwrap_or("Rolling") {
+        "Rolling" => {}
+        "ReplaceRootVolume" => {
+            // §1.9: out of scope.
+            return Err(AwsError::validation(
+                "Strategy ReplaceRootVolume is not supported by the lifehook sandbox; use Rolling.",
+            ));
+        }
+        other => {
+            return Err(AwsError::validation(format!(
+                "Invalid value for parameter Strategy: {other:?} (valid values: Rolling, ReplaceRootVolume)"
+            )));
+        }
+    }
+    let prefs = p.sub("Preferences");
+    let min_healthy = int_in(&prefs, "MinHealthyPercentage", 0, 100)?.unwrap_or(90);
+    let max_healthy = int_in(&prefs, "MaxHealthyPercentage", 100, 200)?.unwrap_or(100);
+    let warmup = int_in(&prefs, "InstanceWarmup", 0, i64::from(i32::MAX))?;
+    let _ = int_in(&prefs, "CheckpointDelay", 0, 172_800)?;
+    let _ = int_in(&prefs, "BakeTime", 0, 172_800)?;
+    let skip_matching = prefs.bool("SkipMatching")?.unwrap_or(false);
+    let _ = prefs.bool("AutoRollback")?;
+    let sip = one_of(
+        &prefs,
+        "ScaleInProtectedInstances",
+        &["Refresh", "Ignore", "Wait"],
+    )?
+    .unwrap_or("Wait")
+    .to_owned();
+    let sb = one_of(&prefs, "StandbyInstances", &["Terminate", "Ignore", "Wait"])?
+        .unwrap_or("Wait")
+        .to_owned();
+    let desired_config = parse_lt(p, "DesiredConfiguration.LaunchTemplate")?;
+    let s = st(w, cx.region);
+    if s.active_refresh(&gname).is_some() {
+        return Err(AwsError::new(
+            400,
+            "InstanceRefreshInProgress",
+            format!(
+                "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh for Auto Scaling group {gname}."
+            ),
+        ));
+    }
+    // The desired configuration applies to every instance launched from now on.
+    if let (Some(lt), Some(g)) = (&desired_config, s.groups.get_mut(&gname)) {
+        g.launch_template = Some(lt.clone());
+        g.launch_config = None;
+        if let Some(m) = g.mixed.as_mut() {
+            m.launch_template = lt.clone();
+            g.launch_template = None;
+        }
+    }
+    // Protected instances are replaced only with ScaleInProtectedInstances=Refresh; standby
+    // instances are left alone (the sandbox treats Wait like Ignore for both).
+    let remaining: Vec<String> = s
+        .members(&gname)
+        .filter(|i| counts(i.state))
+        .filter(|i| !i.protected || sip == "Refresh")
+        .filter(|i| {
+            !(skip_matching
+                && desired_config
+                    .as_ref()
+                    .is_some_and(|d| i.launch_template.as_ref() == Some(d)))
+        })
+        .map(|i| i.id.clone())
+        .collect();
+    let id = ids::uuid();
+    s.refreshes.push(Refresh {
+        id: id.clone(),
+        group: gname.clone(),
+        status: "Pending",
+        reason: None,
+        start: now,
+        end: None,
+        min_healthy,
+        max_healthy,
+        warmup,
+        skip_matching,
+        scale_in_protected: sip,
+        standby: sb,
+        desired_config,
+        total: remaining.len(),
+        remaining,
+        in_flight: Vec::new(),
+    });
+    engine::refresh_step(w, cx.region, &gname);
+    let mut x = cx.writer();
+    x.elem("InstanceRefreshId", &id);
+    Ok(x.finish(cx.rid))
+}
+
+fn describe_refreshes(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let ids = p.list("InstanceRefreshIds");
+    let s = st(w, cx.region);
+    let mut rs: Vec<Refresh> = s
+        .refreshes
+        .iter()
+        .filter(|r| r.group == gname && (ids.is_empty() || ids.contains(&r.id)))
+        .cloned()
+        .collect();
+    rs.reverse();
+    let (page, next) = paginate(&rs, p, 50, 100)?;
+    let mut x = cx.writer();
+    if page.is_empty() {
+        x.empty("InstanceRefreshes");
+    } else {
+        x.start("InstanceRefreshes");
+        for r in &page {
+            let to_update = (r.remaining.len() + r.in_flight.len()) as i64;
+            x.start("member");
+            x.elem("InstanceRefreshId", &r.id);
+            x.elem("AutoScalingGroupName", &r.group);
+            x.elem("Status", r.status);
+            x.opt("StatusReason", r.reason.as_deref());
+            x.elem("StartTime", iso_millis(r.start));
+            x.opt("EndTime", r.end.map(iso_millis));
+            x.elem("PercentageComplete", r.percentage());
+            x.elem("InstancesToUpdate", to_update);
+            x.start("ProgressDetails").start("LivePoolProgress");
+            x.elem("PercentageComplete", r.percentage());
+            x.elem("InstancesToUpdate", to_update);
+            x.end().end();
+            x.start("Preferences");
+            x.elem("MinHealthyPercentage", r.min_healthy);
+            x.opt("InstanceWarmup", r.warmup);
+            x.elem("SkipMatching", r.skip_matching);
+            x.elem("ScaleInProtectedInstances", &r.scale_in_protected);
+            x.elem("StandbyInstances", &r.standby);
+            x.elem("MaxHealthyPercentage", r.max_healthy);
+            x.end();
+            if let Some(lt) = &r.desired_config {
+                x.start("DesiredConfiguration");
+                write_lt(&mut x, "LaunchTemplate", lt);
+                x.end();
+            }
+            x.elem("Strategy", "Rolling");
+            x.end();
+        }
+        x.end();
+    }
+    x.opt("NextToken", next);
+    Ok(x.finish(cx.rid))
+}
+
+fn cancel_refresh(w: &mut World, cx: &Cx, p: &Params) -> R {
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let _ = p.bool("WaitForTransitioningInstances")?;
+    existing_group(w, cx.region, &gname)?;
+    let s = st(w, cx.region);
+    let Some(r) = s
+        .refreshes
+        .iter_mut()
+        .rev()
+        .find(|r| r.group == gname && r.is_active())
+    else {
+        return Err(AwsError::new(
+            400,
+            "ActiveInstanceRefreshNotFound",
+            format!(
+                "No in progress or pending Instance Refresh found for Auto Scaling group {gname}"
+            ),
+        ));
+    };
+    r.status = "Cancelling";
+    r.remaining.clear();
+    let id = r.id.clone();
+    engine::refresh_step(w, cx.region, &gname);
+    let mut x = cx.writer();
+    x.elem("InstanceRefreshId", &id);
+    Ok(x.finish(cx.rid))
+}
