@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 ROLE = "arn:aws:iam::000000000000:role/asg-notify"
-LT = {"LaunchTemplateName": "lt", "Version": "$Latest"}
+LT = {"LaunchTemplateName": "lt-web", "Version": "$Latest"}
 
 asg = boto3.client("autoscaling")
 sqs = boto3.client("sqs")
@@ -40,7 +40,8 @@ def reset():
 
 
 def aws(*args):
-    out = subprocess.run(["aws", *args, "--output", "json"], capture_output=True, text=True, timeout=60)
+    # AWS CLI v1 does not read AWS_ENDPOINT_URL for every service; pass it explicitly.
+    out = subprocess.run(["aws", *args, "--endpoint-url", ENDPOINT, "--output", "json"], capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise AssertionError(f"aws {' '.join(args)} failed ({out.returncode}): {out.stderr}")
     return json.loads(out.stdout) if out.stdout.strip() else {}
@@ -201,7 +202,7 @@ def test_aws_cli_lifecycle_flow():
     aws(
         "autoscaling", "create-auto-scaling-group", "--auto-scaling-group-name", "cli-web",
         "--min-size", "0", "--max-size", "2", "--desired-capacity", "0",
-        "--launch-template", "LaunchTemplateName=lt,Version=$Latest", "--availability-zones", "us-east-1a",
+        "--launch-template", "LaunchTemplateName=lt-web,Version=$Latest", "--availability-zones", "us-east-1a",
     )
     aws(
         "autoscaling", "put-lifecycle-hook", "--auto-scaling-group-name", "cli-web", "--lifecycle-hook-name", "launch",

@@ -10,6 +10,32 @@
 //!
 //! Talks to: EC2 Auto Scaling, SQS and instance metadata over HTTPS (or whatever endpoint
 //! the standard `AWS_ENDPOINT_URL*` / `AWS_EC2_METADATA_SERVICE_ENDPOINT` variables name).
+//! Configuration is the standard AWS environment only (credentials, `AWS_REGION`,
+//! endpoints); nothing sets an endpoint in code.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use lifehook_aws::queue::{QueueConfig, QueueConsumer};
+//! use lifehook_aws::{ActionTarget, Clients, LifecycleApi};
+//! use lifehook_model::LifecycleResult;
+//!
+//! let clients = Clients::load().await?;
+//! let api = LifecycleApi::new(clients.autoscaling().clone());
+//! let url = "https://sqs.us-east-1.amazonaws.com/123456789012/lifecycle";
+//! let queue = QueueConsumer::new(clients.sqs().clone(), QueueConfig::new(url));
+//! for msg in queue.next_batch().await? {
+//!     let target = ActionTarget::from_event(&msg.event);
+//!     match api.complete(&target, LifecycleResult::Continue).await {
+//!         Ok(()) => queue.ack(msg).await?,
+//!         Err(e) if e.is_already_resolved() => queue.ack(msg).await?,
+//!         Err(e) => {
+//!             queue.hand_back(msg).await?;
+//!             return Err(e.into());
+//!         }
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod clients;
 pub mod identity;

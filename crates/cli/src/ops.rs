@@ -307,7 +307,7 @@ mod tests {
             }],
             since: Some(now - Duration::from_secs(120)),
         };
-        let t = status_table(&[w.clone()], now);
+        let t = status_table(std::slice::from_ref(&w), now);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2, "{t}");
         assert!(lines[0].starts_with("GROUP"));

@@ -485,3 +485,241 @@ async fn lifecycle_api_completes_and_classifies_against_the_sandbox() {
     let err = api.hook("web", "nope").await.unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// The building blocks end to end: hook → SQS → consumer → keepalive → complete → ack.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hook_notification_is_consumed_and_completed() {
+    use lifehook_aws::keepalive::{Keepalive, KeepaliveConfig, KeepaliveEnd, parse_message_time};
+
+    let h = Harness::manual().await;
+    let url = create_queue(&h, "lifecycle", None).await;
+    let spec = LifecycleHookSpecification::builder()
+        .lifecycle_hook_name("launch")
+        .lifecycle_transition(LAUNCHING)
+        .heartbeat_timeout(120)
+        .default_result("ABANDON")
+        .notification_target_arn("arn:aws:sqs:us-east-1:000000000000:lifecycle")
+        .role_arn("arn:aws:iam::000000000000:role/lifecycle")
+        .build();
+    create_group(&h, "web", 1, vec![spec]).await;
+    let id = waiting_instance(&h, "web").await;
+
+    let out = lifehook(&h, &["status"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    println!("{}", text(&out.stdout));
+
+    let c = consumer(&h, &url);
+    let msg = eventually("the lifecycle action arrives", || async {
+        c.next_batch().await.expect("receive").pop()
+    })
+    .await;
+    assert_eq!(msg.event.instance_id, id);
+    assert_eq!(msg.event.hook, "launch");
+
+    let clients = Clients::from_sdk_config(h.sdk.clone()).expect("clients");
+    let api = LifecycleApi::new(clients.autoscaling().clone());
+    let info = api.hook("web", "launch").await.expect("hook");
+    let target = ActionTarget::from_event(&msg.event);
+    let started = msg.event.time.as_deref().and_then(parse_message_time);
+    assert!(started.is_some(), "message time {:?}", msg.event.time);
+    let keepalive = Keepalive::start(
+        api.clone(),
+        target.clone(),
+        &info,
+        started,
+        KeepaliveConfig::default(),
+    );
+    api.complete(&target, LifecycleResult::Continue)
+        .await
+        .expect("complete");
+    let report = keepalive.stop().await;
+    assert_eq!(report.end, KeepaliveEnd::Stopped);
+    c.ack(msg).await.expect("ack");
+    assert_eq!(queue_len(&h, &url).await, (0, 0));
+    eventually("the instance leaves Pending:Wait", || async {
+        instances(&h, "web")
+            .await
+            .into_iter()
+            .find(|(i, s)| i == &id && s != "Pending:Wait")
+    })
+    .await;
+}
+
+/// A minimal IMDSv2 on loopback: the token PUT (with its TTL header) and a few items; any
+/// other path is 404. Each connection serves one request.
+async fn fake_imds(items: Vec<(&'static str, String)>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let items = items.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).into_owned();
+                let mut parts = head.split_whitespace();
+                let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let (status, body) = if method == "PUT" && path == "/latest/api/token" {
+                    ("200 OK", "fake-token".to_owned())
+                } else if let Some((_, v)) = items.iter().find(|(p, _)| *p == path) {
+                    ("200 OK", v.clone())
+                } else {
+                    ("404 Not Found", String::new())
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-aws-ec2-metadata-token-ttl-seconds: 21600\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_falls_back_to_auto_scaling_for_the_group() {
+    use lifehook_aws::identity::{GroupSource, Imds, discover, paths};
+
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
+    let id = waiting_instance(&h, "web").await;
+    let clients = Clients::from_sdk_config(h.sdk.clone()).expect("clients");
+
+    // Metadata tags disabled (404 on the tag): the group comes from Auto Scaling.
+    let imds = Imds::with_endpoint(
+        &fake_imds(vec![
+            (paths::INSTANCE_ID, id.clone()),
+            (paths::REGION, "us-east-1".into()),
+            (paths::TARGET_LIFECYCLE_STATE, "InService".into()),
+        ])
+        .await,
+    )
+    .expect("imds");
+    let me = discover(&imds, clients.autoscaling())
+        .await
+        .expect("discover");
+    assert_eq!(me.instance_id, id);
+    assert_eq!(me.region, "us-east-1");
+    assert_eq!(me.group, Some(("web".to_owned(), GroupSource::AutoScaling)));
+    assert_eq!(me.target_lifecycle_state.as_deref(), Some("InService"));
+
+    // With the tag, and no target state yet (404 → None).
+    let imds = Imds::with_endpoint(
+        &fake_imds(vec![
+            (paths::INSTANCE_ID, "i-0000000000000000a".into()),
+            (paths::REGION, "us-east-1".into()),
+            (paths::GROUP_TAG, "tagged".into()),
+        ])
+        .await,
+    )
+    .expect("imds");
+    let me = discover(&imds, clients.autoscaling())
+        .await
+        .expect("discover");
+    assert_eq!(
+        me.group,
+        Some(("tagged".to_owned(), GroupSource::MetadataTag))
+    );
+    assert_eq!(me.target_lifecycle_state, None);
+
+    // An instance in no group.
+    let imds = Imds::with_endpoint(
+        &fake_imds(vec![
+            (paths::INSTANCE_ID, "i-0000000000000000b".into()),
+            (paths::REGION, "us-east-1".into()),
+        ])
+        .await,
+    )
+    .expect("imds");
+    let me = discover(&imds, clients.autoscaling())
+        .await
+        .expect("discover");
+    assert_eq!(me.group, None);
+}
+
+/// Throttling and server errors are retried (the SDK's attempts, then bounded extra
+/// rounds) and reported as transient when they persist.
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_then_reported() {
+    use lifehook_aws::lifecycle::{ErrorClass, RetryPolicy};
+
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
+    let id = waiting_instance(&h, "web").await;
+    // The SDK's own backoff, shortened: the test is about the classification and the rounds.
+    let sdk = h
+        .sdk
+        .to_builder()
+        .retry_config(
+            aws_sdk_autoscaling::config::retry::RetryConfig::standard()
+                .with_initial_backoff(Duration::from_millis(5))
+                .with_max_backoff(Duration::from_millis(20)),
+        )
+        .build();
+    let clients = Clients::from_sdk_config(sdk).expect("clients");
+    let api = LifecycleApi::new(clients.autoscaling().clone()).with_retry(RetryPolicy {
+        extra_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    });
+    let target = ActionTarget::new(
+        "web",
+        "launch",
+        lifehook_aws::ActionKey::InstanceId(id.clone()),
+    );
+
+    // Four throttles: more than the SDK's three attempts, fewer than ours on top.
+    let r = h
+        .control_post(
+            "faults",
+            serde_json::json!({"rules": [{"service": "autoscaling",
+                "operation": "RecordLifecycleActionHeartbeat", "kind": "throttle", "count": 4}]}),
+        )
+        .await;
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    api.heartbeat(&target)
+        .await
+        .expect("heartbeat after throttling");
+
+    // Persistent server errors: transient, with the code, after the extra rounds.
+    let r = h
+        .control_post(
+            "faults",
+            serde_json::json!({"rules": [{"service": "autoscaling",
+                "operation": "CompleteLifecycleAction", "kind": "server-error"}]}),
+        )
+        .await;
+    assert!(
+        r.status().is_success(),
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let err = api
+        .complete(&target, LifecycleResult::Continue)
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("after 3 attempts") && msg.contains(&id),
+        "{msg}"
+    );
+}

@@ -18,6 +18,10 @@ pub struct Harness {
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub events: aws_sdk_eventbridge::Client,
+    /// S3 with path-style addressing (the sandbox is reached by host:port).
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub ecs: aws_sdk_ecs::Client,
     http: reqwest::Client,
 }
 
@@ -43,6 +47,13 @@ impl Harness {
             sqs: aws_sdk_sqs::Client::new(&sdk),
             sns: aws_sdk_sns::Client::new(&sdk),
             events: aws_sdk_eventbridge::Client::new(&sdk),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(true)
+                    .build(),
+            ),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
+            ecs: aws_sdk_ecs::Client::new(&sdk),
             sdk,
             sandbox,
             http: reqwest::Client::new(),

@@ -104,6 +104,21 @@ pub enum Decision {
     Interrupted { resume_from: usize },
 }
 
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Decision::Complete(r) => write!(f, "complete with {r}"),
+            Decision::Hold => f.write_str("hold until the hook's DefaultResult applies"),
+            Decision::Reboot { resume_from } => {
+                write!(f, "reboot, then resume at step {resume_from}")
+            }
+            Decision::Interrupted { resume_from } => {
+                write!(f, "interrupted; resume at step {resume_from}")
+            }
+        }
+    }
+}
+
 /// How one step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepStatus {

@@ -9,6 +9,8 @@
 //! | POST | `/_sandbox/reset` | forget every resource |
 //! | GET/POST/DELETE | `/_sandbox/faults` | list, add (`{"rules":[...]}`) or clear fault rules |
 //! | GET/PUT | `/_sandbox/behaviour` | the options for unconfirmed behaviour (spec §7) |
+//! | GET/POST/DELETE | `/_sandbox/ssm/outcomes` | scripted SSM command outcomes ([`crate::ssm`]) |
+//! | GET | `/_sandbox/ssm/commands` | every SSM command sent, with its invocations |
 
 use axum::body::Body;
 use axum::response::Response;
@@ -19,7 +21,8 @@ use serde_json::{Value, json};
 use crate::clock::iso_millis;
 use crate::faults::FaultRule;
 use crate::world::Behaviour;
-use crate::{Sandbox, autoscaling};
+use crate::world::Region;
+use crate::{Sandbox, autoscaling, events, s3, sns, sqs, ssm};
 
 /// The longest single advance: 30 days of virtual time.
 pub const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
@@ -58,7 +61,7 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
             let regions: serde_json::Map<String, Value> = w
                 .regions
                 .iter()
-                .map(|(name, r)| (name.clone(), autoscaling::state_json(r, w.now)))
+                .map(|(name, r)| (name.clone(), region_json(r, w.now)))
                 .collect();
             ok(json!({"now": iso_millis(w.now), "now_ms": w.now, "regions": regions}))
         }
@@ -103,11 +106,32 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
             w.behaviour = b;
             ok(serde_json::to_value(&w.behaviour).unwrap_or(Value::Null))
         }
+        (_, r) if r.starts_with("/ssm/") => match ssm::control(sb, method, r, body) {
+            Ok(v) => ok(v),
+            Err((status, m)) => err(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                m,
+            ),
+        },
         _ => err(
             StatusCode::NOT_FOUND,
             format!("no control endpoint {method} {path}; see docs/sandbox.md"),
         ),
     }
+}
+
+/// One region in `GET /_sandbox/state`: Auto Scaling's view (groups, instances, open
+/// lifecycle actions) plus the queues, topics and rules.
+fn region_json(r: &Region, now: crate::clock::Millis) -> Value {
+    let mut v = autoscaling::state_json(r, now);
+    if let Value::Object(m) = &mut v {
+        m.insert("sqs".into(), sqs::state_json(&r.sqs, now));
+        m.insert("sns".into(), sns::state_json(&r.sns));
+        m.insert("events".into(), events::state_json(&r.events));
+        m.insert("s3".into(), s3::state_json(&r.s3));
+        m.insert("ssm".into(), ssm::state_json(&r.ssm));
+    }
+    v
 }
 
 fn clock_json(sb: &Sandbox) -> Value {

@@ -27,9 +27,11 @@ pub mod events;
 pub mod faults;
 pub mod ids;
 pub mod protocol;
+pub mod s3;
 pub mod server;
 pub mod sns;
 pub mod sqs;
+pub mod ssm;
 pub mod world;
 
 use std::net::SocketAddr;

@@ -23,7 +23,7 @@ use http_body_util::BodyExt;
 
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Params, Service, Wire};
-use crate::{DEFAULT_REGION, Sandbox, autoscaling, control, events, faults, ids, sns, sqs};
+use crate::{DEFAULT_REGION, Sandbox, autoscaling, control, events, faults, ids, s3, sns, sqs, ssm};
 
 /// The largest request body accepted by the API services.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -82,6 +82,16 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         };
         return control::handle(&app.sandbox, &parts.method, parts.uri.path(), &bytes).await;
     }
+    // S3 (REST-XML) is routed before the JSON/Query dispatch and reads larger bodies.
+    if s3::is_s3_request(&parts.method, &parts.uri, &parts.headers) {
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| app.addr.to_string());
+        return s3::serve(&app.sandbox, parts, body, request_id, host).await;
+    }
     let bytes = match read_body(body).await {
         Ok(b) => b,
         Err(e) => return e.render(guess_service(&parts.headers), Wire::Query, &request_id),
@@ -130,6 +140,7 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Service::Sqs => sqs::handle(&app.sandbox, &ctx, input).await,
         Service::Sns => sns::handle(&app.sandbox, &ctx, input).await,
         Service::Events => events::handle(&app.sandbox, &ctx, input).await,
+        Service::Ssm => ssm::handle(&app.sandbox, &ctx, input).await,
         other => Err(AwsError::unknown_operation(other, &ctx.op)),
     };
     app.sandbox.poke();

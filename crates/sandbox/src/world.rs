@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::{autoscaling, events, sns, sqs};
+use crate::{autoscaling, events, s3, sns, sqs, ssm};
 
 /// Options for behaviour the spec marks unconfirmed (§7), with the documented defaults.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -37,6 +37,8 @@ pub struct Region {
     pub sqs: sqs::State,
     pub sns: sns::State,
     pub events: events::State,
+    pub s3: s3::State,
+    pub ssm: ssm::State,
 }
 
 /// Something to do at a point of virtual time.
@@ -44,6 +46,7 @@ pub struct Region {
 pub enum Timer {
     AutoScaling(autoscaling::Timer),
     Sqs(sqs::Timer),
+    Ssm(ssm::Timer),
 }
 
 /// The whole sandbox state.
@@ -122,6 +125,7 @@ impl World {
         match timer {
             Timer::AutoScaling(t) => autoscaling::on_timer(self, region, t),
             Timer::Sqs(t) => sqs::on_timer(self, region, t),
+            Timer::Ssm(t) => ssm::on_timer(self, region, t),
         }
     }
 

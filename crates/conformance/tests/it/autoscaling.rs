@@ -804,3 +804,282 @@ async fn force_delete_drops_outstanding_actions_without_terminate_hooks() {
         .unwrap();
     assert!(out.auto_scaling_groups().is_empty());
 }
+
+/// Receives every message now in the queue (no waiting: virtual time drives delivery).
+async fn drain_queue(h: &Harness, url: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    loop {
+        let r = h
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        let msgs = r.messages();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("JSON body"));
+            h.sqs
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqs_target_gets_the_test_notification_and_lifecycle_messages() {
+    let h = Harness::manual().await;
+    let url = h
+        .sqs
+        .create_queue()
+        .queue_name("hooks")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = h
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("QueueArn");
+    create_group(&h, "web", (0, 2, 0), vec![]).await;
+    h.asg
+        .put_lifecycle_hook()
+        .auto_scaling_group_name("web")
+        .lifecycle_hook_name("launch")
+        .lifecycle_transition(LAUNCHING)
+        .notification_target_arn(&arn)
+        .role_arn("arn:aws:iam::000000000000:role/asg-notify")
+        .notification_metadata("{\"team\":\"web\"}")
+        .heartbeat_timeout(60)
+        .send()
+        .await
+        .expect("PutLifecycleHook with an existing queue");
+    let msgs = drain_queue(&h, &url).await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let t = &msgs[0];
+    assert_eq!(t["Event"], "autoscaling:TEST_NOTIFICATION");
+    assert_eq!(t["AutoScalingGroupName"], "web");
+    assert_eq!(t["AccountId"], "000000000000");
+    assert!(t.get("LifecycleActionToken").is_none());
+    assert!(
+        t["AutoScalingGroupARN"]
+            .as_str()
+            .unwrap()
+            .ends_with(":autoScalingGroupName/web")
+    );
+
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    let id = in_state(&h, "web", "Pending:Wait").await.remove(0);
+    let msgs = drain_queue(&h, &url).await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let m = &msgs[0];
+    assert_eq!(m["LifecycleTransition"], LAUNCHING);
+    assert_eq!(m["LifecycleHookName"], "launch");
+    assert_eq!(m["AutoScalingGroupName"], "web");
+    assert_eq!(m["EC2InstanceId"], id.as_str());
+    assert_eq!(m["Service"], "AWS Auto Scaling");
+    assert_eq!(m["Origin"], "EC2");
+    assert_eq!(m["Destination"], "AutoScalingGroup");
+    assert_eq!(m["NotificationMetadata"], "{\"team\":\"web\"}");
+    let token = m["LifecycleActionToken"].as_str().unwrap().to_owned();
+    assert_eq!(token, token_for(&h, &id, "launch").await);
+    // RequestId is the launch activity's id (§7.7).
+    let acts = h
+        .asg
+        .describe_scaling_activities()
+        .auto_scaling_group_name("web")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acts.activities()[0].activity_id(), m["RequestId"].as_str());
+    assert_eq!(
+        acts.activities()[0].status_code().map(|s| s.as_str()),
+        Some("MidLifecycleAction")
+    );
+    // The handler completes with the token from the message.
+    complete(&h, "web", "launch", &token, "CONTINUE").await;
+    assert_eq!(in_state(&h, "web", "InService").await, vec![id]);
+    assert!(drain_queue(&h, &url).await.is_empty());
+}
+
+#[tokio::test]
+async fn eventbridge_rule_receives_lifecycle_and_successful_events() {
+    let h = Harness::manual().await;
+    let url = h
+        .sqs
+        .create_queue()
+        .queue_name("events")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = "arn:aws:sqs:us-east-1:000000000000:events";
+    h.events
+        .put_rule()
+        .name("asg")
+        .event_pattern(
+            r#"{"source":["aws.autoscaling"],"detail":{"AutoScalingGroupName":["web"]}}"#,
+        )
+        .send()
+        .await
+        .expect("PutRule");
+    h.events
+        .put_targets()
+        .rule("asg")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("PutTargets");
+    // No NotificationTargetARN: EventBridge is the only path (§2.8).
+    create_group(
+        &h,
+        "web",
+        (1, 1, 1),
+        vec![hook("launch", LAUNCHING, 60, "CONTINUE")],
+    )
+    .await;
+    let id = in_state(&h, "web", "Pending:Wait").await.remove(0);
+    let evs = drain_queue(&h, &url).await;
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    let ev = &evs[0];
+    assert_eq!(ev["detail-type"], "EC2 Instance-launch Lifecycle Action");
+    assert_eq!(ev["source"], "aws.autoscaling");
+    assert_eq!(ev["account"], "000000000000");
+    assert_eq!(ev["region"], "us-east-1");
+    assert!(
+        ev["resources"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:")
+    );
+    assert_eq!(ev["detail"]["EC2InstanceId"], id.as_str());
+    assert_eq!(ev["detail"]["LifecycleHookName"], "launch");
+    assert_eq!(
+        ev["detail"]["LifecycleActionToken"],
+        token_for(&h, &id, "launch").await.as_str()
+    );
+    assert!(ev["detail"].get("AccountId").is_none());
+    // Timeout → CONTINUE → "EC2 Instance Launch Successful".
+    h.advance(60.0).await;
+    let evs = drain_queue(&h, &url).await;
+    assert_eq!(evs.len(), 1, "{evs:?}");
+    assert_eq!(evs[0]["detail-type"], "EC2 Instance Launch Successful");
+    assert_eq!(evs[0]["detail"]["EC2InstanceId"], id.as_str());
+    assert_eq!(
+        evs[0]["resources"][1],
+        format!("arn:aws:ec2:us-east-1:000000000000:instance/{id}").as_str()
+    );
+}
+
+#[tokio::test]
+async fn sns_target_publishes_with_the_lifecycle_subject() {
+    let h = Harness::manual().await;
+    let url = h
+        .sqs
+        .create_queue()
+        .queue_name("via-sns")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let topic = h
+        .sns
+        .create_topic()
+        .name("hooks")
+        .send()
+        .await
+        .expect("CreateTopic")
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    h.sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint("arn:aws:sqs:us-east-1:000000000000:via-sns")
+        .send()
+        .await
+        .expect("Subscribe");
+    create_group(&h, "web", (0, 1, 0), vec![]).await;
+    h.asg
+        .put_lifecycle_hook()
+        .auto_scaling_group_name("web")
+        .lifecycle_hook_name("drain")
+        .lifecycle_transition(TERMINATING)
+        .notification_target_arn(&topic)
+        .role_arn("arn:aws:iam::000000000000:role/asg-notify")
+        .send()
+        .await
+        .expect("PutLifecycleHook with an SNS topic");
+    let msgs = drain_queue(&h, &url).await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(
+        msgs[0]["Subject"],
+        "Auto Scaling: test notification for group \"web\""
+    );
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    let id = in_state(&h, "web", "InService").await.remove(0);
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web")
+        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
+    let msgs = drain_queue(&h, &url).await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(msgs[0]["Type"], "Notification");
+    assert_eq!(
+        msgs[0]["Subject"],
+        format!("Auto Scaling:  Lifecycle action 'TERMINATING' for instance {id} in progress.")
+            .as_str()
+    );
+    let inner: serde_json::Value =
+        serde_json::from_str(msgs[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["LifecycleTransition"], TERMINATING);
+    assert_eq!(inner["Origin"], "AutoScalingGroup");
+    assert_eq!(inner["Destination"], "EC2");
+    assert_eq!(inner["EC2InstanceId"], id.as_str());
+}

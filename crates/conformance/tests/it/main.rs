@@ -2,7 +2,10 @@
 //! one module per area.
 
 mod autoscaling;
+mod ecs;
 mod events;
+mod s3;
 mod smoke;
 mod sns;
 mod sqs;
+mod ssm;

@@ -20,7 +20,7 @@ use crate::ids;
 use crate::world::{Timer as WorldTimer, World};
 
 /// The largest MaxSize a group may have in the sandbox (keeps every request bounded).
-pub const MAX_GROUP_SIZE: i64 = 1000;
+pub const MAX_GROUP_SIZE: i64 = 50_000;
 /// At most 50 lifecycle hooks per group (spec §2.1).
 pub const MAX_HOOKS_PER_GROUP: usize = 50;
 /// At most 50 tags per group (spec §4.5).

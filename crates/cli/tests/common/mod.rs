@@ -1,0 +1,203 @@
+//! Shared helpers for black-box tests of the `lifehook` binary against an in-process sandbox.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, LifecycleHookSpecification};
+use lifehook_conformance::Harness;
+
+pub const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+pub const ROLE: &str = "arn:aws:iam::000000000000:role/asg-notify";
+
+/// A `lifehook` command with fake credentials, a region, the sandbox endpoint, no metadata
+/// service and no user AWS configuration.
+pub fn lifehook_cmd(endpoint: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifehook"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/lifehook-test-config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/lifehook-test-credentials")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("LIFEHOOK_LOG", "info,aws=warn,hyper=warn")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A running controller process.
+pub struct Proc {
+    pub child: tokio::process::Child,
+    pub admin: String,
+}
+
+impl Proc {
+    /// Starts `lifehook controller --config <config>` with its admin server on a free port.
+    pub fn controller(endpoint: &str, config: &Path, log: &Path) -> Proc {
+        let port = free_port();
+        let admin = format!("127.0.0.1:{port}");
+        let log = std::fs::File::create(log).expect("log file");
+        let child = lifehook_cmd(endpoint)
+            .args(["controller", "--config"])
+            .arg(config)
+            .args(["--admin-listen", &admin, "--grace-seconds", "5"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn controller");
+        Proc { child, admin }
+    }
+
+    /// The value of a counter line in `/metrics` whose text starts with `prefix`.
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        let text = match reqwest::get(format!("http://{}/metrics", self.admin)).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => return 0.0,
+        };
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    }
+
+    pub async fn ready(&self) -> bool {
+        matches!(reqwest::get(format!("http://{}/healthz", self.admin)).await, Ok(r) if r.status().is_success())
+    }
+
+    pub fn sigterm(&self) {
+        signal(&self.child, "-TERM");
+    }
+
+    pub fn sigkill(&self) {
+        signal(&self.child, "-KILL");
+    }
+}
+
+fn signal(child: &tokio::process::Child, sig: &str) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill").args([sig, &pid.to_string()]).status();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Polls `check` until it returns `Some`, for at most `limit` of real time. Behaviour is
+/// driven by the sandbox's virtual clock; the limit only bounds how long the processes
+/// under test may take to react.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn hook(name: &str, transition: &str, hb: i32, default: &str, target: Option<&str>) -> LifecycleHookSpecification {
+    let b = LifecycleHookSpecification::builder()
+        .lifecycle_hook_name(name)
+        .lifecycle_transition(transition)
+        .heartbeat_timeout(hb)
+        .default_result(default);
+    match target {
+        Some(t) => b.notification_target_arn(t).role_arn(ROLE).build(),
+        None => b.build(),
+    }
+    .expect("hook spec")
+}
+
+pub async fn create_group(h: &Harness, name: &str, desired: i32, hooks: Vec<LifecycleHookSpecification>) {
+    h.asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(0)
+        .max_size(10)
+        .desired_capacity(desired)
+        .launch_template(LaunchTemplateSpecification::builder().launch_template_name("lt").version("$Latest").build())
+        .availability_zones("us-east-1a")
+        .set_lifecycle_hook_specification_list(Some(hooks))
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+/// Creates a queue (with a dead-letter queue after `max_receives`) and returns (url, arn).
+pub async fn queue_with_dlq(h: &Harness, name: &str, max_receives: u32) -> (String, String, String) {
+    let dlq = h.sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.expect("dlq");
+    let dlq_url = dlq.queue_url().expect("url").to_owned();
+    let dlq_arn = queue_arn(h, &dlq_url).await;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
+    let q = h
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .expect("queue");
+    let url = q.queue_url().expect("url").to_owned();
+    let arn = queue_arn(h, &url).await;
+    (url, arn, dlq_url)
+}
+
+pub async fn queue_arn(h: &Harness, url: &str) -> String {
+    h.sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .expect("arn")
+}
+
+/// Instance ids of a group with their lifecycle states.
+pub async fn instances(h: &Harness, group: &str) -> Vec<(String, String)> {
+    let out = h.asg.describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.expect("describe");
+    out.auto_scaling_groups()
+        .first()
+        .map(|g| {
+            g.instances()
+                .iter()
+                .map(|i| {
+                    (i.instance_id().unwrap_or_default().to_owned(), i.lifecycle_state().map(|s| s.as_str().to_owned()).unwrap_or_default())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Messages visible + in flight in a queue.
+pub async fn queue_depth(h: &Harness, url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = h
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("attributes");
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    let get = |k: &A| attrs.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (get(&A::ApproximateNumberOfMessages), get(&A::ApproximateNumberOfMessagesNotVisible))
+}

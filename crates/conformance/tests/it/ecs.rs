@@ -1,0 +1,1 @@
+//! ECS through aws-sdk-ecs.
