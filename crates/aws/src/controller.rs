@@ -44,7 +44,7 @@ pub enum ControllerError {
 }
 
 /// What happened to one action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ActionOutcome {
     Completed(LifecycleResult),
     AlreadyResolved,

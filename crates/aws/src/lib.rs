@@ -7,6 +7,8 @@
 //! - [`keepalive`]: heartbeats while an action runs, bounded by the global timeout.
 //! - [`queue`]: an SQS consumer of lifecycle notifications.
 //! - [`identity`]: who this instance is, from IMDSv2 (with an Auto Scaling fallback).
+//! - [`controller`]: the fleet mode — queue → pipeline → keepalive → completion.
+//! - [`metrics`]: Prometheus metrics and the loopback admin server.
 //!
 //! Talks to: EC2 Auto Scaling, SQS and instance metadata over HTTPS (or whatever endpoint
 //! the standard `AWS_ENDPOINT_URL*` / `AWS_EC2_METADATA_SERVICE_ENDPOINT` variables name).
@@ -38,9 +40,11 @@
 //! ```
 
 pub mod clients;
+pub mod controller;
 pub mod identity;
 pub mod keepalive;
 pub mod lifecycle;
+pub mod metrics;
 pub mod queue;
 
 pub use clients::{Clients, ConfigError};

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod controller;
 mod logging;
 mod ops;
 
@@ -26,6 +27,9 @@ enum Command {
     /// Run the local lifecycle engine: EC2 Auto Scaling with lifecycle hooks, SQS, SNS and
     /// EventBridge on one port, speaking the AWS wire protocols, on a virtual clock.
     Sandbox(SandboxArgs),
+    /// Run the fleet handler: receive lifecycle actions from an SQS queue, run the
+    /// configured pipeline for each, keep the action alive, and complete it.
+    Controller(controller::ControllerArgs),
     /// Validate a configuration file: print every problem as `path:line:col: message` and
     /// exit 2, or print a summary and exit 0.
     Check(check::CheckArgs),
@@ -86,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Check(args) => check::run(args),
+        Command::Controller(args) => controller::run(args).await,
         Command::Status(args) => ops::exit(ops::status(args).await),
         Command::Complete(args) => ops::exit(ops::complete(args).await),
         Command::Heartbeat(args) => ops::exit(ops::heartbeat(args).await),

@@ -73,8 +73,10 @@ async fn direct_sqs_launch_and_terminate_complete_continue() {
     // The test notifications were acknowledged, nothing was set aside, nothing is left.
     wait_for("queue drained", LIMIT, || async { (queue_depth(&h, &url).await == (0, 0)).then_some(()) }).await;
     assert_eq!(queue_depth(&h, &dlq).await, (0, 0));
+    let term = "lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}";
+    wait_for("terminations counted", LIMIT, || async { (c.metric(term).await >= 2.0).then_some(()) }).await;
     assert_eq!(c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}").await, 2.0);
-    assert_eq!(c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}").await, 2.0);
+    assert_eq!(c.metric(term).await, 2.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,8 +142,10 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
     .await;
     assert_ne!(replacement, first);
     assert!(instances(&h, "app-1").await.iter().all(|(i, _)| i != &first), "the abandoned instance is gone");
+    let cont = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
+    wait_for("the replacement counted", LIMIT, || async { (c.metric(cont).await >= 1.0).then_some(()) }).await;
     assert_eq!(c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"abandon\"}").await, 1.0);
-    assert_eq!(c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}").await, 1.0);
+    assert_eq!(c.metric(cont).await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,8 +192,14 @@ async fn two_replicas_on_one_queue_complete_every_action_exactly_once() {
     create_group(&h, "web-1", 8, vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))]).await;
     let ids = wait_for("8 instances InService", LIMIT, || all_in_state(&h, "web-1", 8, "InService")).await;
 
+    // Outcomes are counted once the message is deleted, just after the completion.
     let key = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
-    assert_eq!(a.metric(key).await + b.metric(key).await, 8.0, "each action completed once across replicas");
+    let total = wait_for("8 completions counted", LIMIT, || async {
+        let n = a.metric(key).await + b.metric(key).await;
+        (n >= 8.0).then_some(n)
+    })
+    .await;
+    assert_eq!(total, 8.0, "each action completed once across replicas");
     let resolved = "lifehook_actions_total{transition=\"launching\",outcome=\"already-resolved\"}";
     assert_eq!(a.metric(resolved).await + b.metric(resolved).await, 0.0, "no action handled twice");
     let mut m = marks(dir.path());
@@ -220,7 +230,9 @@ async fn sigkill_mid_step_then_restart_completes_the_action_once() {
     h.advance(120.0).await;
     let second = Proc::controller(&h.endpoint(), &config, &dir.path().join("second.log"));
     wait_for("InService after the restart", LIMIT, || all_in_state(&h, "web-1", 1, "InService")).await;
-    assert_eq!(second.metric("lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}").await, 1.0);
+    let cont = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
+    wait_for("the completion counted", LIMIT, || async { (second.metric(cont).await >= 1.0).then_some(()) }).await;
+    assert_eq!(second.metric(cont).await, 1.0);
     assert_eq!(std::fs::read_to_string(dir.path().join("finished")).unwrap().lines().count(), 1);
     wait_for("queue drained", LIMIT, || async { (queue_depth(&h, &url).await == (0, 0)).then_some(()) }).await;
 }

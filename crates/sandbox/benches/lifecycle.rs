@@ -109,7 +109,7 @@ async fn main() {
     client
         .call(format!(
             "Action=CreateAutoScalingGroup&Version=2011-01-01&AutoScalingGroupName=bench&MinSize=0&MaxSize={n}&DesiredCapacity=0\
-             &LaunchTemplate.LaunchTemplateName=lt&LaunchTemplate.Version=%24Latest&AvailabilityZones.member.1=us-east-1a\
+             &LaunchTemplate.LaunchTemplateName=lt-bench&LaunchTemplate.Version=%24Latest&AvailabilityZones.member.1=us-east-1a\
              &AvailabilityZones.member.2=us-east-1b\
              &LifecycleHookSpecificationList.member.1.LifecycleHookName=launch\
              &LifecycleHookSpecificationList.member.1.LifecycleTransition=autoscaling%3AEC2_INSTANCE_LAUNCHING\

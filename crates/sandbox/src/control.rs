@@ -11,6 +11,7 @@
 //! | GET/PUT | `/_sandbox/behaviour` | the options for unconfirmed behaviour (spec §7) |
 //! | GET/POST/DELETE | `/_sandbox/ssm/outcomes` | scripted SSM command outcomes ([`crate::ssm`]) |
 //! | GET | `/_sandbox/ssm/commands` | every SSM command sent, with its invocations |
+//! | POST | `/_sandbox/ecs/container-instances` | register a container instance without an agent ([`crate::ecs`]) |
 
 use axum::body::Body;
 use axum::response::Response;
@@ -22,7 +23,7 @@ use crate::clock::iso_millis;
 use crate::faults::FaultRule;
 use crate::world::Behaviour;
 use crate::world::Region;
-use crate::{Sandbox, autoscaling, events, s3, sns, sqs, ssm};
+use crate::{Sandbox, autoscaling, ecs, events, s3, sns, sqs, ssm};
 
 /// The longest single advance: 30 days of virtual time.
 pub const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
@@ -106,13 +107,8 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
             w.behaviour = b;
             ok(serde_json::to_value(&w.behaviour).unwrap_or(Value::Null))
         }
-        (_, r) if r.starts_with("/ssm/") => match ssm::control(sb, method, r, body) {
-            Ok(v) => ok(v),
-            Err((status, m)) => err(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                m,
-            ),
-        },
+        (_, r) if r.starts_with("/ssm/") => service_control(ssm::control(sb, method, r, body)),
+        (_, r) if r.starts_with("/ecs/") => service_control(ecs::control(sb, method, r, body)),
         _ => err(
             StatusCode::NOT_FOUND,
             format!("no control endpoint {method} {path}; see docs/sandbox.md"),
@@ -130,8 +126,20 @@ fn region_json(r: &Region, now: crate::clock::Millis) -> Value {
         m.insert("events".into(), events::state_json(&r.events));
         m.insert("s3".into(), s3::state_json(&r.s3));
         m.insert("ssm".into(), ssm::state_json(&r.ssm));
+        m.insert("ecs".into(), ecs::state_json(&r.ecs));
     }
     v
+}
+
+/// The answer of a service's own control endpoint (`/_sandbox/ssm/…`, `/_sandbox/ecs/…`).
+fn service_control(r: Result<Value, (u16, String)>) -> Response {
+    match r {
+        Ok(v) => ok(v),
+        Err((status, m)) => err(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            m,
+        ),
+    }
 }
 
 fn clock_json(sb: &Sandbox) -> Value {

@@ -23,6 +23,7 @@
 pub mod autoscaling;
 pub mod clock;
 pub mod control;
+pub mod ecs;
 pub mod events;
 pub mod faults;
 pub mod ids;

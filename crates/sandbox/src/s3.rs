@@ -316,7 +316,11 @@ pub async fn serve(
                         ),
                     )
                 } else {
-                    AwsError::new(400, "IncompleteBody", format!("Could not read the body: {e}"))
+                    AwsError::new(
+                        400,
+                        "IncompleteBody",
+                        format!("Could not read the body: {e}"),
+                    )
                 },
             );
         }
@@ -344,7 +348,13 @@ pub async fn serve(
         }
     };
     let q = query_map(&parts.uri);
-    let op = operation(&parts.method, bucket.is_some(), !key.is_empty(), &q, &parts.headers);
+    let op = operation(
+        &parts.method,
+        bucket.is_some(),
+        !key.is_empty(),
+        &q,
+        &parts.headers,
+    );
 
     let verdict = {
         let mut rules = sb.faults();
@@ -371,9 +381,13 @@ pub async fn serve(
         body,
         region: &region,
     };
+    let prepared = (op == "PutObject").then(|| prepare_put(&req));
     let result = {
         let mut w = sb.lock();
-        run(&mut w, op, &req)
+        match prepared {
+            Some(p) => p.and_then(|o| put_object(&mut w, &req, o)),
+            None => run(&mut w, op, &req),
+        }
     };
     sb.poke();
     match result {
@@ -510,10 +524,10 @@ fn run(world: &mut World, op: &str, r: &Req<'_>) -> Result<Response, AwsError> {
             }
             let mut location = r.region.to_owned();
             let body = String::from_utf8_lossy(&r.body);
-            if let Some(c) = tag_text(&body, "LocationConstraint") {
-                if !c.is_empty() {
-                    location = c;
-                }
+            if let Some(c) = tag_text(&body, "LocationConstraint")
+                && !c.is_empty()
+            {
+                location = c;
             }
             if let Some(existing) = bucket_region(world, r.bucket) {
                 // us-east-1 answers 200 to re-creating one's own bucket there (legacy).
@@ -570,7 +584,7 @@ fn run(world: &mut World, op: &str, r: &Req<'_>) -> Result<Response, AwsError> {
             Ok(response(StatusCode::NO_CONTENT, Body::empty()))
         }
         "ListObjectsV2" | "ListObjects" => list_objects(world, op == "ListObjectsV2", r),
-        "PutObject" => put_object(world, r),
+        "PutObject" => prepare_put(r).and_then(|o| put_object(world, r, o)),
         "CopyObject" => copy_object(world, r),
         "GetObject" | "HeadObject" => get_object(world, op == "HeadObject", r),
         "DeleteObject" => {
@@ -584,7 +598,11 @@ fn run(world: &mut World, op: &str, r: &Req<'_>) -> Result<Response, AwsError> {
             format!(
                 "The sandbox does not implement {} {} for S3",
                 r.method,
-                if r.key.is_empty() { "on a bucket" } else { "on an object" }
+                if r.key.is_empty() {
+                    "on a bucket"
+                } else {
+                    "on an object"
+                }
             ),
         )),
     }
@@ -599,21 +617,21 @@ fn tag_text(doc: &str, tag: &str) -> Option<String> {
     Some(doc[start..end].trim().to_owned())
 }
 
-fn put_object(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
-    let now = world.now;
+/// Decodes, verifies and hashes a PutObject body, outside the world lock.
+fn prepare_put(r: &Req<'_>) -> Result<Object, AwsError> {
     let chunked = r
         .header("content-encoding")
         .is_some_and(|e| e.split(',').any(|p| p.trim() == "aws-chunked"))
-        || r
-            .header("x-amz-content-sha256")
+        || r.header("x-amz-content-sha256")
             .is_some_and(|s| s.starts_with("STREAMING-"));
     let (data, trailers) = if chunked {
         let d = decode_aws_chunked(&r.body)
             .map_err(|e| invalid_request(format!("Malformed aws-chunked body: {e}")))?;
         if let Some(n) = r.header("x-amz-decoded-content-length") {
-            let n: usize = n.trim().parse().map_err(|_| {
-                invalid_request("x-amz-decoded-content-length is not a number")
-            })?;
+            let n: usize = n
+                .trim()
+                .parse()
+                .map_err(|_| invalid_request("x-amz-decoded-content-length is not a number"))?;
             if n != d.data.len() {
                 return Err(AwsError::new(
                     400,
@@ -635,14 +653,14 @@ fn put_object(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
         .map(|(_, v)| v.clone())
         .or_else(|| r.header("x-amz-checksum-crc32").map(str::to_owned));
     let crc = crc32_b64(&data);
-    if let Some(sent) = &sent_crc {
-        if *sent != crc {
-            return Err(AwsError::new(
-                400,
-                "BadDigest",
-                "The CRC32 you specified did not match the calculated checksum.",
-            ));
-        }
+    if let Some(sent) = &sent_crc
+        && *sent != crc
+    {
+        return Err(AwsError::new(
+            400,
+            "BadDigest",
+            "The CRC32 you specified did not match the calculated checksum.",
+        ));
     }
     if let Some(md5) = r.header("content-md5") {
         let got = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data));
@@ -662,14 +680,18 @@ fn put_object(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
             Some((k.to_owned(), v.to_str().ok()?.to_owned()))
         })
         .collect();
-    let obj = Object {
+    Ok(Object {
         etag: format!("\"{}\"", hex(&Md5::digest(&data))),
         data,
-        modified: now,
+        modified: 0,
         content_type: r.header("content-type").map(str::to_owned),
         crc32: sent_crc.map(|_| crc),
         meta,
-    };
+    })
+}
+
+fn put_object(world: &mut World, r: &Req<'_>, mut obj: Object) -> Result<Response, AwsError> {
+    obj.modified = world.now;
     let b = bucket_mut(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
     let mut resp = response(StatusCode::OK, Body::empty());
     let h = resp.headers_mut();
@@ -764,7 +786,14 @@ fn get_object(world: &mut World, head: bool, r: &Req<'_>) -> Result<Response, Aw
         None => (StatusCode::OK, obj.data.clone()),
     };
     let n = data.len();
-    let mut resp = response(status, if head { Body::empty() } else { Body::from(data) });
+    let mut resp = response(
+        status,
+        if head {
+            Body::empty()
+        } else {
+            Body::from(data)
+        },
+    );
     let h = resp.headers_mut();
     set(h, "etag", &obj.etag);
     set(h, "content-length", &n.to_string());
@@ -782,10 +811,9 @@ fn get_object(world: &mut World, head: bool, r: &Req<'_>) -> Result<Response, Aw
     } else if r
         .header("x-amz-checksum-mode")
         .is_some_and(|m| m.eq_ignore_ascii_case("enabled"))
+        && let Some(c) = &obj.crc32
     {
-        if let Some(c) = &obj.crc32 {
-            set(h, "x-amz-checksum-crc32", c);
-        }
+        set(h, "x-amz-checksum-crc32", c);
     }
     for (k, v) in &obj.meta {
         if let (Ok(name), Ok(val)) = (
@@ -845,10 +873,13 @@ fn list_objects(world: &mut World, v2: bool, r: &Req<'_>) -> Result<Response, Aw
                 .find(d.as_str())
                 .map(|i| k[..prefix.len() + i + d.len()].to_owned())
         });
-        if let Some(cp) = &common {
-            if prefixes.last() == Some(cp) || after.as_ref().is_some_and(|a| a.starts_with(cp.as_str()) && a >= cp) {
-                continue;
-            }
+        if let Some(cp) = &common
+            && (prefixes.last() == Some(cp)
+                || after
+                    .as_ref()
+                    .is_some_and(|a| a.starts_with(cp.as_str()) && a >= cp))
+        {
+            continue;
         }
         if contents.len() + prefixes.len() >= max_keys {
             truncated = true;
@@ -866,8 +897,7 @@ fn list_objects(world: &mut World, v2: bool, r: &Req<'_>) -> Result<Response, Aw
             }
         }
     }
-    let root = if v2 { "ListBucketResult" } else { "ListBucketResult" };
-    let mut w = XmlWriter::root(root, Some(NS));
+    let mut w = XmlWriter::root("ListBucketResult", Some(NS));
     w.elem("Name", r.bucket)
         .elem("Prefix", &prefix)
         .elem("MaxKeys", max_keys)
@@ -877,18 +907,19 @@ fn list_objects(world: &mut World, v2: bool, r: &Req<'_>) -> Result<Response, Aw
         w.elem("KeyCount", contents.len() + prefixes.len());
         w.opt("ContinuationToken", token.as_deref());
         w.opt("StartAfter", q.get("start-after"));
-        if truncated {
-            if let Some(l) = &last {
-                w.elem(
-                    "NextContinuationToken",
-                    base64::engine::general_purpose::STANDARD.encode(l),
-                );
-            }
+        if truncated && let Some(l) = &last {
+            w.elem(
+                "NextContinuationToken",
+                base64::engine::general_purpose::STANDARD.encode(l),
+            );
         }
     } else {
         w.elem("Marker", q.get("marker").cloned().unwrap_or_default());
         if truncated {
-            w.opt("NextMarker", last.as_deref().map(|l| l.trim_end_matches('\u{10ffff}')));
+            w.opt(
+                "NextMarker",
+                last.as_deref().map(|l| l.trim_end_matches('\u{10ffff}')),
+            );
         }
     }
     for (k, o) in contents {
@@ -921,7 +952,10 @@ pub fn state_json(state: &State) -> Value {
                 .iter()
                 .map(|(k, o)| json!({"key": k, "size": o.data.len(), "etag": o.etag}))
                 .collect();
-            (n.clone(), json!({"created": iso_millis(b.created), "objects": objects}))
+            (
+                n.clone(),
+                json!({"created": iso_millis(b.created), "objects": objects}),
+            )
         })
         .collect();
     json!({ "buckets": buckets })
@@ -932,7 +966,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SIG: &str = "chunk-signature=aedc9d602d726e381dde2ee89f7222a7d21958df984b5ce48c35d29ec2200415";
+    const SIG: &str =
+        "chunk-signature=aedc9d602d726e381dde2ee89f7222a7d21958df984b5ce48c35d29ec2200415";
 
     #[test]
     fn decodes_sdk_streamed_body() {
@@ -974,7 +1009,11 @@ mod tests {
             b"0\r\nno-colon-here\r\n\r\n",
             b"3\r\nabc",
         ] {
-            assert!(decode_aws_chunked(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode_aws_chunked(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -997,10 +1036,21 @@ mod tests {
     #[test]
     fn recognition_and_hosts() {
         let mut h = HeaderMap::new();
-        assert!(is_s3_request(&Method::PUT, &"/my-bucket/k".parse().unwrap(), &h));
+        assert!(is_s3_request(
+            &Method::PUT,
+            &"/my-bucket/k".parse().unwrap(),
+            &h
+        ));
         assert!(!is_s3_request(&Method::POST, &"/".parse().unwrap(), &h));
-        h.insert("x-amz-target", HeaderValue::from_static("AmazonSSM.SendCommand"));
-        assert!(!is_s3_request(&Method::POST, &"/my-bucket".parse().unwrap(), &h));
+        h.insert(
+            "x-amz-target",
+            HeaderValue::from_static("AmazonSSM.SendCommand"),
+        );
+        assert!(!is_s3_request(
+            &Method::POST,
+            &"/my-bucket".parse().unwrap(),
+            &h
+        ));
         let mut h = HeaderMap::new();
         h.insert(
             http::header::AUTHORIZATION,

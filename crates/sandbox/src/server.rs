@@ -5,7 +5,10 @@
 //!    (`AmazonSQS.`, `AWSEvents.`, `AmazonEC2ContainerServiceV20141113.`, `AmazonSSM.`).
 //! 3. A form-encoded `POST` (or a `GET` with `Action=`) is a Query call; the service comes
 //!    from the SigV4 credential scope, else from `Version=`.
-//! 4. Anything else is refused with an AWS-shaped error.
+//! 4. Anything else that is signed for `s3`, or unsigned with a bucket-like path or a
+//!    virtual-hosted bucket `Host`, is S3 (REST-XML, [`crate::s3`]); it is recognised
+//!    before the body is read, so S3 may accept larger bodies.
+//! 5. Anything else is refused with an AWS-shaped error.
 //!
 //! The region is read from the credential scope (`Credential=AKID/date/REGION/service/...`),
 //! defaulting to `us-east-1`.
@@ -23,7 +26,9 @@ use http_body_util::BodyExt;
 
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Params, Service, Wire};
-use crate::{DEFAULT_REGION, Sandbox, autoscaling, control, events, faults, ids, s3, sns, sqs, ssm};
+use crate::{
+    DEFAULT_REGION, Sandbox, autoscaling, control, ecs, events, faults, ids, s3, sns, sqs, ssm,
+};
 
 /// The largest request body accepted by the API services.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -141,6 +146,7 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Service::Sns => sns::handle(&app.sandbox, &ctx, input).await,
         Service::Events => events::handle(&app.sandbox, &ctx, input).await,
         Service::Ssm => ssm::handle(&app.sandbox, &ctx, input).await,
+        Service::Ecs => ecs::handle(&app.sandbox, &ctx, input).await,
         other => Err(AwsError::unknown_operation(other, &ctx.op)),
     };
     app.sandbox.poke();

@@ -147,10 +147,10 @@ impl OutcomeRule {
                 self.status
             ));
         }
-        if let Some(d) = self.delay_seconds {
-            if !d.is_finite() || !(0.0..=86_400.0 * 30.0).contains(&d) {
-                return Err(format!("delay_seconds must be 0..30 days, got {d}"));
-            }
+        if let Some(d) = self.delay_seconds
+            && (!d.is_finite() || !(0.0..=86_400.0 * 30.0).contains(&d))
+        {
+            return Err(format!("delay_seconds must be 0..30 days, got {d}"));
         }
         Ok(())
     }
@@ -277,7 +277,11 @@ fn validation(m: impl Into<String>) -> AwsError {
 }
 
 fn invalid_command(id: &str) -> AwsError {
-    AwsError::new(400, "InvalidCommandId", format!("Command {id} does not exist"))
+    AwsError::new(
+        400,
+        "InvalidCommandId",
+        format!("Command {id} does not exist"),
+    )
 }
 
 fn secs(ms: Millis) -> f64 {
@@ -297,9 +301,9 @@ fn max_results(b: &JsonBody) -> Result<usize, AwsError> {
 fn page<T>(items: Vec<T>, b: &JsonBody) -> Result<(Vec<T>, Option<String>), AwsError> {
     let max = max_results(b)?;
     let start = match b.str("NextToken")? {
-        Some(t) => t
-            .parse::<usize>()
-            .map_err(|_| AwsError::new(400, "InvalidNextToken", "The specified token is invalid"))?,
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            AwsError::new(400, "InvalidNextToken", "The specified token is invalid")
+        })?,
         None => 0,
     };
     let total = items.len();
@@ -357,10 +361,10 @@ fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsEr
             let instance = b.str("InstanceId")?;
             let detailed = b.bool("Details")?.unwrap_or(false);
             let ssm = &world.region(&ctx.region).ssm;
-            if let Some(id) = id {
-                if !ssm.commands.iter().any(|c| c.id == id) {
-                    return Err(invalid_command(id));
-                }
+            if let Some(id) = id
+                && !ssm.commands.iter().any(|c| c.id == id)
+            {
+                return Err(invalid_command(id));
             }
             let items: Vec<Value> = ssm
                 .commands
@@ -385,10 +389,10 @@ fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsEr
             let id = b.str("CommandId")?;
             let instance = b.str("InstanceId")?;
             let ssm = &world.region(&ctx.region).ssm;
-            if let Some(id) = id {
-                if !ssm.commands.iter().any(|c| c.id == id) {
-                    return Err(invalid_command(id));
-                }
+            if let Some(id) = id
+                && !ssm.commands.iter().any(|c| c.id == id)
+            {
+                return Err(invalid_command(id));
             }
             let items: Vec<Value> = ssm
                 .commands
@@ -492,7 +496,11 @@ fn send_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
     instances.dedup();
     for i in &instances {
         if !(i.starts_with("i-") || i.starts_with("mi-")) || i.len() > 40 {
-            return Err(AwsError::new(400, "InvalidInstanceId", format!("Instances [{i}] not in a valid state")));
+            return Err(AwsError::new(
+                400,
+                "InvalidInstanceId",
+                format!("Instances [{i}] not in a valid state"),
+            ));
         }
     }
     let now = world.now;
@@ -517,7 +525,10 @@ fn send_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
                         .unwrap_or(DEFAULT_DELAY_MS),
                 )
             }
-            None => (("Success", 0, String::new(), String::new()), DEFAULT_DELAY_MS),
+            None => (
+                ("Success", 0, String::new(), String::new()),
+                DEFAULT_DELAY_MS,
+            ),
         };
         invocations.insert(
             i.clone(),
@@ -567,7 +578,10 @@ fn send_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
 
 fn command_status(c: &Command) -> &'static str {
     let all = c.invocations.values();
-    if all.clone().any(|i| matches!(i.status, "Pending" | "InProgress")) {
+    if all
+        .clone()
+        .any(|i| matches!(i.status, "Pending" | "InProgress"))
+    {
         if all.clone().all(|i| i.status == "Pending") {
             "Pending"
         } else {
@@ -712,7 +726,12 @@ mod tests {
         let id = out["Command"]["CommandId"].as_str().unwrap().to_owned();
         assert_eq!(out["Command"]["Status"], "Pending");
         let get = |w: &mut World, i: &str| {
-            call(w, "GetCommandInvocation", json!({"CommandId": id, "InstanceId": i})).unwrap()
+            call(
+                w,
+                "GetCommandInvocation",
+                json!({"CommandId": id, "InstanceId": i}),
+            )
+            .unwrap()
         };
         assert_eq!(get(&mut w, "i-ok")["Status"], "Pending");
         w.run_until(1_000_600);
@@ -730,7 +749,21 @@ mod tests {
         let list = call(&mut w, "ListCommands", json!({})).unwrap();
         assert_eq!(list["Commands"][0]["Status"], "Failed");
         assert_eq!(list["Commands"][0]["ErrorCount"], 1);
-        assert!(call(&mut w, "GetCommandInvocation", json!({"CommandId": id, "InstanceId": "i-x"})).is_err());
-        assert!(call(&mut w, "SendCommand", json!({"DocumentName": "AWS-RunShellScript"})).is_err());
+        assert!(
+            call(
+                &mut w,
+                "GetCommandInvocation",
+                json!({"CommandId": id, "InstanceId": "i-x"})
+            )
+            .is_err()
+        );
+        assert!(
+            call(
+                &mut w,
+                "SendCommand",
+                json!({"DocumentName": "AWS-RunShellScript"})
+            )
+            .is_err()
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::{autoscaling, events, s3, sns, sqs, ssm};
+use crate::{autoscaling, ecs, events, s3, sns, sqs, ssm};
 
 /// Options for behaviour the spec marks unconfirmed (§7), with the documented defaults.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -39,6 +39,7 @@ pub struct Region {
     pub events: events::State,
     pub s3: s3::State,
     pub ssm: ssm::State,
+    pub ecs: ecs::State,
 }
 
 /// Something to do at a point of virtual time.
@@ -47,6 +48,7 @@ pub enum Timer {
     AutoScaling(autoscaling::Timer),
     Sqs(sqs::Timer),
     Ssm(ssm::Timer),
+    Ecs(ecs::Timer),
 }
 
 /// The whole sandbox state.
@@ -126,6 +128,7 @@ impl World {
             Timer::AutoScaling(t) => autoscaling::on_timer(self, region, t),
             Timer::Sqs(t) => sqs::on_timer(self, region, t),
             Timer::Ssm(t) => ssm::on_timer(self, region, t),
+            Timer::Ecs(t) => ecs::on_timer(self, region, t),
         }
     }
 

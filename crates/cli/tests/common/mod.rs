@@ -119,7 +119,6 @@ pub fn hook(name: &str, transition: &str, hb: i32, default: &str, target: Option
         Some(t) => b.notification_target_arn(t).role_arn(ROLE).build(),
         None => b.build(),
     }
-    .expect("hook spec")
 }
 
 pub async fn create_group(h: &Harness, name: &str, desired: i32, hooks: Vec<LifecycleHookSpecification>) {
@@ -129,7 +128,7 @@ pub async fn create_group(h: &Harness, name: &str, desired: i32, hooks: Vec<Life
         .min_size(0)
         .max_size(10)
         .desired_capacity(desired)
-        .launch_template(LaunchTemplateSpecification::builder().launch_template_name("lt").version("$Latest").build())
+        .launch_template(LaunchTemplateSpecification::builder().launch_template_name("lt-web").version("$Latest").build())
         .availability_zones("us-east-1a")
         .set_lifecycle_hook_specification_list(Some(hooks))
         .send()
