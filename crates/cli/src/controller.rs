@@ -70,7 +70,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     };
     let controller = Controller::new(config, &clients, metrics)?;
     controller
-        .run(crate::shutdown_signal(), Duration::from_secs(args.grace_seconds))
+        .run(
+            crate::shutdown_signal(),
+            Duration::from_secs(args.grace_seconds),
+        )
         .await?;
     Ok(())
 }

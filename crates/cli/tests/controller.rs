@@ -13,7 +13,11 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// Writes a controller configuration with one pipeline per `(name, groups, transitions,
 /// on_failure, argv)` entry. Each exec step runs in `dir`.
-fn write_config(dir: &Path, queue_url: &str, pipelines: &[(&str, &str, &str, &str, &str)]) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    queue_url: &str,
+    pipelines: &[(&str, &str, &str, &str, &str)],
+) -> PathBuf {
     let mut toml = format!(
         "[source]\nqueue_url = \"{queue_url}\"\nwait_time_seconds = 1\nvisibility_timeout = \"60s\"\nconcurrency = 8\n\n"
     );
@@ -34,12 +38,17 @@ fn write_config(dir: &Path, queue_url: &str, pipelines: &[(&str, &str, &str, &st
 const MARK: &str = r#"["sh", "-c", "printf '%s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_TRANSITION\" >> marks.txt"]"#;
 
 fn marks(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("marks.txt")).unwrap_or_default().lines().map(str::to_owned).collect()
+    std::fs::read_to_string(dir.join("marks.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 async fn all_in_state(h: &Harness, group: &str, n: usize, state: &str) -> Option<Vec<String>> {
     let inst = instances(h, group).await;
-    (inst.len() == n && inst.iter().all(|(_, s)| s == state)).then(|| inst.into_iter().map(|(i, _)| i).collect())
+    (inst.len() == n && inst.iter().all(|(_, s)| s == state))
+        .then(|| inst.into_iter().map(|(i, _)| i).collect())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -57,12 +66,34 @@ async fn direct_sqs_launch_and_terminate_complete_continue() {
         ],
     )
     .await;
-    let config = write_config(dir.path(), &url, &[("web", "\"web-*\"", "\"launching\", \"terminating\"", "abandon", MARK)]);
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[(
+            "web",
+            "\"web-*\"",
+            "\"launching\", \"terminating\"",
+            "abandon",
+            MARK,
+        )],
+    );
     let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
 
-    let ids = wait_for("both instances InService", LIMIT, || all_in_state(&h, "web-1", 2, "InService")).await;
-    h.asg.set_desired_capacity().auto_scaling_group_name("web-1").desired_capacity(0).send().await.unwrap();
-    wait_for("both instances gone", LIMIT, || async { instances(&h, "web-1").await.is_empty().then_some(()) }).await;
+    let ids = wait_for("both instances InService", LIMIT, || {
+        all_in_state(&h, "web-1", 2, "InService")
+    })
+    .await;
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web-1")
+        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
+    wait_for("both instances gone", LIMIT, || async {
+        instances(&h, "web-1").await.is_empty().then_some(())
+    })
+    .await;
 
     let m = marks(dir.path());
     for id in &ids {
@@ -71,11 +102,21 @@ async fn direct_sqs_launch_and_terminate_complete_continue() {
     }
     assert_eq!(m.len(), 4, "each action ran its pipeline once: {m:?}");
     // The test notifications were acknowledged, nothing was set aside, nothing is left.
-    wait_for("queue drained", LIMIT, || async { (queue_depth(&h, &url).await == (0, 0)).then_some(()) }).await;
+    wait_for("queue drained", LIMIT, || async {
+        (queue_depth(&h, &url).await == (0, 0)).then_some(())
+    })
+    .await;
     assert_eq!(queue_depth(&h, &dlq).await, (0, 0));
     let term = "lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}";
-    wait_for("terminations counted", LIMIT, || async { (c.metric(term).await >= 2.0).then_some(()) }).await;
-    assert_eq!(c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}").await, 2.0);
+    wait_for("terminations counted", LIMIT, || async {
+        (c.metric(term).await >= 2.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}")
+            .await,
+        2.0
+    );
     assert_eq!(c.metric(term).await, 2.0);
 }
 
@@ -85,26 +126,72 @@ async fn sns_and_eventbridge_paths_and_several_groups_on_one_queue() {
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, dlq) = queue_with_dlq(&h, "fleet", 3).await;
     // Group "web-sns": hook → SNS topic → the queue (envelope, raw delivery off).
-    let topic = h.sns.create_topic().name("lifecycle").send().await.unwrap().topic_arn().unwrap().to_owned();
-    h.sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(&arn).send().await.unwrap();
-    create_group(&h, "web-sns", 1, vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&topic))]).await;
+    let topic = h
+        .sns
+        .create_topic()
+        .name("lifecycle")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    h.sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(&arn)
+        .send()
+        .await
+        .unwrap();
+    create_group(
+        &h,
+        "web-sns",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&topic))],
+    )
+    .await;
     // Group "batch-eb": no target; an EventBridge rule routes its lifecycle events to the queue.
     let pattern = serde_json::json!({
         "source": ["aws.autoscaling"],
         "detail-type": ["EC2 Instance-launch Lifecycle Action"],
         "detail": {"AutoScalingGroupName": [{"prefix": "batch-"}]}
     });
-    h.events.put_rule().name("batch-lifecycle").event_pattern(pattern.to_string()).send().await.unwrap();
     h.events
-        .put_targets()
-        .rule("batch-lifecycle")
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("q").arn(&arn).build().unwrap())
+        .put_rule()
+        .name("batch-lifecycle")
+        .event_pattern(pattern.to_string())
         .send()
         .await
         .unwrap();
-    create_group(&h, "batch-eb", 1, vec![hook("launch", LAUNCHING, 300, "ABANDON", None)]).await;
+    h.events
+        .put_targets()
+        .rule("batch-lifecycle")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(&arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    create_group(
+        &h,
+        "batch-eb",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", None)],
+    )
+    .await;
     // Group "direct": straight to the queue.
-    create_group(&h, "direct-1", 1, vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))]).await;
+    create_group(
+        &h,
+        "direct-1",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
 
     let config = write_config(
         dir.path(),
@@ -117,7 +204,10 @@ async fn sns_and_eventbridge_paths_and_several_groups_on_one_queue() {
     );
     let _c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
     for g in ["web-sns", "batch-eb", "direct-1"] {
-        wait_for(&format!("{g} InService"), LIMIT, || all_in_state(&h, g, 1, "InService")).await;
+        wait_for(&format!("{g} InService"), LIMIT, || {
+            all_in_state(&h, g, 1, "InService")
+        })
+        .await;
     }
     assert_eq!(marks(dir.path()).len(), 3);
     assert_eq!(queue_depth(&h, &dlq).await, (0, 0), "nothing set aside");
@@ -129,22 +219,51 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 3).await;
     // The step fails the first time it sees an instance, and succeeds for the replacement.
-    let argv = r#"["sh", "-c", "if [ -e first ]; then exit 0; fi; touch first; echo broken >&2; exit 3"]"#;
-    create_group(&h, "app-1", 1, vec![hook("launch", LAUNCHING, 300, "CONTINUE", Some(&arn))]).await;
-    let first = wait_for("first instance", LIMIT, || async { instances(&h, "app-1").await.first().map(|i| i.0.clone()) }).await;
-    let config = write_config(dir.path(), &url, &[("app", "\"app-*\"", "\"launching\"", "abandon", argv)]);
+    let argv =
+        r#"["sh", "-c", "if [ -e first ]; then exit 0; fi; touch first; echo broken >&2; exit 3"]"#;
+    create_group(
+        &h,
+        "app-1",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "CONTINUE", Some(&arn))],
+    )
+    .await;
+    let first = wait_for("first instance", LIMIT, || async {
+        instances(&h, "app-1").await.first().map(|i| i.0.clone())
+    })
+    .await;
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("app", "\"app-*\"", "\"launching\"", "abandon", argv)],
+    );
     let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
 
     let replacement = wait_for("a replacement InService", LIMIT, || async {
         let inst = instances(&h, "app-1").await;
-        inst.iter().find(|(i, s)| i != &first && s == "InService").map(|(i, _)| i.clone())
+        inst.iter()
+            .find(|(i, s)| i != &first && s == "InService")
+            .map(|(i, _)| i.clone())
     })
     .await;
     assert_ne!(replacement, first);
-    assert!(instances(&h, "app-1").await.iter().all(|(i, _)| i != &first), "the abandoned instance is gone");
+    assert!(
+        instances(&h, "app-1")
+            .await
+            .iter()
+            .all(|(i, _)| i != &first),
+        "the abandoned instance is gone"
+    );
     let cont = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
-    wait_for("the replacement counted", LIMIT, || async { (c.metric(cont).await >= 1.0).then_some(()) }).await;
-    assert_eq!(c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"abandon\"}").await, 1.0);
+    wait_for("the replacement counted", LIMIT, || async {
+        (c.metric(cont).await >= 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"abandon\"}")
+            .await,
+        1.0
+    );
     assert_eq!(c.metric(cont).await, 1.0);
 }
 
@@ -161,11 +280,27 @@ async fn garbage_foreign_and_test_messages_never_crash_or_loop() {
         r#"{"Type":"Notification","TopicArn":"t","Message":"{not json"}"#,
     ];
     for body in garbage {
-        h.sqs.send_message().queue_url(&url).message_body(body).send().await.unwrap();
+        h.sqs
+            .send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
     }
     let test = r#"{"AccountId":"000000000000","RequestId":"r","AutoScalingGroupARN":"arn","AutoScalingGroupName":"web-1","Service":"AWS Auto Scaling","Event":"autoscaling:TEST_NOTIFICATION","Time":"2026-11-22T00:00:00.000Z"}"#;
-    h.sqs.send_message().queue_url(&url).message_body(test).send().await.unwrap();
-    let config = write_config(dir.path(), &url, &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)]);
+    h.sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body(test)
+        .send()
+        .await
+        .unwrap();
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
     let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
 
     // Every bad message ends up in the dead-letter queue, the test notification is deleted.
@@ -175,8 +310,17 @@ async fn garbage_foreign_and_test_messages_never_crash_or_loop() {
     })
     .await;
     // And the controller still handles real work afterwards.
-    create_group(&h, "web-1", 1, vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))]).await;
-    wait_for("web-1 InService", LIMIT, || all_in_state(&h, "web-1", 1, "InService")).await;
+    create_group(
+        &h,
+        "web-1",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    wait_for("web-1 InService", LIMIT, || {
+        all_in_state(&h, "web-1", 1, "InService")
+    })
+    .await;
     assert!(c.ready().await, "the controller is still up");
 }
 
@@ -185,12 +329,28 @@ async fn two_replicas_on_one_queue_complete_every_action_exactly_once() {
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 3).await;
-    let config = write_config(dir.path(), &url, &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)]);
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
     let a = Proc::controller(&h.endpoint(), &config, &dir.path().join("a.log"));
     let b = Proc::controller(&h.endpoint(), &config, &dir.path().join("b.log"));
-    wait_for("both replicas ready", LIMIT, || async { (a.ready().await && b.ready().await).then_some(()) }).await;
-    create_group(&h, "web-1", 8, vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))]).await;
-    let ids = wait_for("8 instances InService", LIMIT, || all_in_state(&h, "web-1", 8, "InService")).await;
+    wait_for("both replicas ready", LIMIT, || async {
+        (a.ready().await && b.ready().await).then_some(())
+    })
+    .await;
+    create_group(
+        &h,
+        "web-1",
+        8,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let ids = wait_for("8 instances InService", LIMIT, || {
+        all_in_state(&h, "web-1", 8, "InService")
+    })
+    .await;
 
     // Outcomes are counted once the message is deleted, just after the completion.
     let key = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
@@ -201,12 +361,20 @@ async fn two_replicas_on_one_queue_complete_every_action_exactly_once() {
     .await;
     assert_eq!(total, 8.0, "each action completed once across replicas");
     let resolved = "lifehook_actions_total{transition=\"launching\",outcome=\"already-resolved\"}";
-    assert_eq!(a.metric(resolved).await + b.metric(resolved).await, 0.0, "no action handled twice");
+    assert_eq!(
+        a.metric(resolved).await + b.metric(resolved).await,
+        0.0,
+        "no action handled twice"
+    );
     let mut m = marks(dir.path());
     m.sort();
     assert_eq!(m.len(), 8, "{m:?}");
     for id in ids {
-        assert_eq!(m.iter().filter(|l| l.starts_with(&id)).count(), 1, "{id} ran once: {m:?}");
+        assert_eq!(
+            m.iter().filter(|l| l.starts_with(&id)).count(),
+            1,
+            "{id} ran once: {m:?}"
+        );
     }
 }
 
@@ -218,10 +386,23 @@ async fn sigkill_mid_step_then_restart_completes_the_action_once() {
     // First run: mark "started" and hang. After the crash, the rerun finds the mark and
     // finishes at once (steps are written to be safe to run twice).
     let argv = r#"["sh", "-c", "if [ -e started ]; then echo done >> finished; exit 0; fi; touch started; exec sleep 300"]"#;
-    let config = write_config(dir.path(), &url, &[("web", "\"web-*\"", "\"launching\"", "abandon", argv)]);
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", argv)],
+    );
     let first = Proc::controller(&h.endpoint(), &config, &dir.path().join("first.log"));
-    create_group(&h, "web-1", 1, vec![hook("launch", LAUNCHING, 600, "ABANDON", Some(&arn))]).await;
-    wait_for("the step started", LIMIT, || async { dir.path().join("started").exists().then_some(()) }).await;
+    create_group(
+        &h,
+        "web-1",
+        1,
+        vec![hook("launch", LAUNCHING, 600, "ABANDON", Some(&arn))],
+    )
+    .await;
+    wait_for("the step started", LIMIT, || async {
+        dir.path().join("started").exists().then_some(())
+    })
+    .await;
     first.sigkill();
     let mut first = first;
     let _ = first.child.wait().await;
@@ -229,12 +410,27 @@ async fn sigkill_mid_step_then_restart_completes_the_action_once() {
     assert_eq!(instances(&h, "web-1").await[0].1, "Pending:Wait");
     h.advance(120.0).await;
     let second = Proc::controller(&h.endpoint(), &config, &dir.path().join("second.log"));
-    wait_for("InService after the restart", LIMIT, || all_in_state(&h, "web-1", 1, "InService")).await;
+    wait_for("InService after the restart", LIMIT, || {
+        all_in_state(&h, "web-1", 1, "InService")
+    })
+    .await;
     let cont = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
-    wait_for("the completion counted", LIMIT, || async { (second.metric(cont).await >= 1.0).then_some(()) }).await;
+    wait_for("the completion counted", LIMIT, || async {
+        (second.metric(cont).await >= 1.0).then_some(())
+    })
+    .await;
     assert_eq!(second.metric(cont).await, 1.0);
-    assert_eq!(std::fs::read_to_string(dir.path().join("finished")).unwrap().lines().count(), 1);
-    wait_for("queue drained", LIMIT, || async { (queue_depth(&h, &url).await == (0, 0)).then_some(()) }).await;
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("finished"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    wait_for("queue drained", LIMIT, || async {
+        (queue_depth(&h, &url).await == (0, 0)).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -243,16 +439,36 @@ async fn sigterm_hands_in_flight_actions_back_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
     let argv = r#"["sh", "-c", "touch started; exec sleep 300"]"#;
-    let config = write_config(dir.path(), &url, &[("web", "\"web-*\"", "\"launching\"", "abandon", argv)]);
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", argv)],
+    );
     let mut c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
-    create_group(&h, "web-1", 1, vec![hook("launch", LAUNCHING, 600, "ABANDON", Some(&arn))]).await;
-    wait_for("the step started", LIMIT, || async { dir.path().join("started").exists().then_some(()) }).await;
+    create_group(
+        &h,
+        "web-1",
+        1,
+        vec![hook("launch", LAUNCHING, 600, "ABANDON", Some(&arn))],
+    )
+    .await;
+    wait_for("the step started", LIMIT, || async {
+        dir.path().join("started").exists().then_some(())
+    })
+    .await;
     c.sigterm();
-    let status = tokio::time::timeout(LIMIT, c.child.wait()).await.expect("stopped within the grace period").unwrap();
+    let status = tokio::time::timeout(LIMIT, c.child.wait())
+        .await
+        .expect("stopped within the grace period")
+        .unwrap();
     assert!(status.success(), "clean exit: {status:?}");
     // Handed back: visible again without waiting out the visibility timeout.
     assert_eq!(queue_depth(&h, &url).await, (1, 0));
-    assert_eq!(instances(&h, "web-1").await[0].1, "Pending:Wait", "not completed");
+    assert_eq!(
+        instances(&h, "web-1").await[0].1,
+        "Pending:Wait",
+        "not completed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,8 +476,18 @@ async fn invalid_configuration_exits_2_before_starting() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[source]\nqueue_url = \"http://q\"\n\n[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"teleport\"\n").unwrap();
-    let out = lifehook_cmd("http://127.0.0.1:9").args(["controller", "--config"]).arg(&path).output().await.unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lifehook_cmd("http://127.0.0.1:9")
+        .args(["controller", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:7:"), "names the line: {err}");
 }

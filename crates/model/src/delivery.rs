@@ -130,28 +130,28 @@ fn parse_value(v: &Value, outer: DeliveryPath, depth: usize) -> Result<Delivery,
     }
 
     // SNS envelope.
-    if let Some(kind) = s("Type") {
-        if obj.contains_key("TopicArn") || obj.contains_key("Message") {
-            return match kind {
-                "Notification" => {
-                    let inner = s("Message").ok_or(DeliveryError::Malformed {
-                        what: "SNS notification",
-                        reason: "`Message` is missing or not a string".into(),
-                    })?;
-                    let inner: Value = serde_json::from_str(inner)
-                        .map_err(|e| DeliveryError::NotJson(format!("SNS Message: {e}")))?;
-                    let next = if outer == DeliveryPath::Direct {
-                        DeliveryPath::Sns
-                    } else {
-                        outer
-                    };
-                    parse_value(&inner, next, depth + 1)
-                }
-                other => Ok(Delivery::Foreign {
-                    reason: format!("SNS message of type {other}"),
-                }),
-            };
-        }
+    if let Some(kind) = s("Type")
+        && (obj.contains_key("TopicArn") || obj.contains_key("Message"))
+    {
+        return match kind {
+            "Notification" => {
+                let inner = s("Message").ok_or(DeliveryError::Malformed {
+                    what: "SNS notification",
+                    reason: "`Message` is missing or not a string".into(),
+                })?;
+                let inner: Value = serde_json::from_str(inner)
+                    .map_err(|e| DeliveryError::NotJson(format!("SNS Message: {e}")))?;
+                let next = if outer == DeliveryPath::Direct {
+                    DeliveryPath::Sns
+                } else {
+                    outer
+                };
+                parse_value(&inner, next, depth + 1)
+            }
+            other => Ok(Delivery::Foreign {
+                reason: format!("SNS message of type {other}"),
+            }),
+        };
     }
 
     // Auto Scaling's own messages: the test notification, group notifications.

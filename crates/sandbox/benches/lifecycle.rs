@@ -37,7 +37,10 @@ impl Client {
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn instance_ids(xml: &str) -> Vec<String> {
@@ -48,22 +51,30 @@ fn instance_ids(xml: &str) -> Vec<String> {
 }
 
 fn count_state(xml: &str, state: &str) -> usize {
-    xml.matches(&format!("<LifecycleState>{state}</LifecycleState>")).count()
+    xml.matches(&format!("<LifecycleState>{state}</LifecycleState>"))
+        .count()
 }
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
 }
 
-async fn complete_all(client: &Arc<Client>, ids: &[String], hook: &str, concurrency: usize) -> Duration {
+async fn complete_all(
+    client: &Arc<Client>,
+    ids: &[String],
+    hook: &str,
+    concurrency: usize,
+) -> Duration {
     let start = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = Vec::with_capacity(ids.len());
@@ -102,7 +113,10 @@ async fn main() {
     .await
     .expect("start sandbox");
     let client = Arc::new(Client {
-        http: reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client"),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .expect("client"),
         endpoint: running.endpoint(),
     });
 
@@ -129,7 +143,11 @@ async fn main() {
     let xml = describe(&client).await;
     let ids = instance_ids(&xml);
     assert_eq!(ids.len(), n, "instances launched");
-    assert_eq!(count_state(&xml, "Pending:Wait"), n, "all waiting on the launch hook");
+    assert_eq!(
+        count_state(&xml, "Pending:Wait"),
+        n,
+        "all waiting on the launch hook"
+    );
     let launch = complete_all(&client, &ids, "launch", concurrency).await;
     let xml = describe(&client).await;
     assert_eq!(count_state(&xml, "InService"), n, "all in service");
@@ -138,21 +156,37 @@ async fn main() {
     client.call("Action=SetDesiredCapacity&Version=2011-01-01&AutoScalingGroupName=bench&DesiredCapacity=0".into()).await;
     let scale_in = t.elapsed();
     let xml = describe(&client).await;
-    assert_eq!(count_state(&xml, "Terminating:Wait"), n, "all waiting on the terminate hook");
+    assert_eq!(
+        count_state(&xml, "Terminating:Wait"),
+        n,
+        "all waiting on the terminate hook"
+    );
     let terminate = complete_all(&client, &ids, "terminate", concurrency).await;
     let xml = describe(&client).await;
-    assert_eq!(count_state(&xml, "InService") + count_state(&xml, "Terminating:Wait"), 0, "all gone");
+    assert_eq!(
+        count_state(&xml, "InService") + count_state(&xml, "Terminating:Wait"),
+        0,
+        "all gone"
+    );
     let elapsed = total.elapsed();
 
     let actions = 2 * n;
-    println!("lifecycle benchmark: {n} instances, {actions} lifecycle actions, client concurrency {concurrency}");
-    println!("  scale out to {n} (SetDesiredCapacity): {:>8.1} ms", scale_out.as_secs_f64() * 1e3);
+    println!(
+        "lifecycle benchmark: {n} instances, {actions} lifecycle actions, client concurrency {concurrency}"
+    );
+    println!(
+        "  scale out to {n} (SetDesiredCapacity): {:>8.1} ms",
+        scale_out.as_secs_f64() * 1e3
+    );
     println!(
         "  complete {n} launch actions:        {:>8.1} ms  ({:.0} actions/s)",
         launch.as_secs_f64() * 1e3,
         n as f64 / launch.as_secs_f64()
     );
-    println!("  scale in to 0 (SetDesiredCapacity):  {:>8.1} ms", scale_in.as_secs_f64() * 1e3);
+    println!(
+        "  scale in to 0 (SetDesiredCapacity):  {:>8.1} ms",
+        scale_in.as_secs_f64() * 1e3
+    );
     println!(
         "  complete {n} terminate actions:     {:>8.1} ms  ({:.0} actions/s)",
         terminate.as_secs_f64() * 1e3,
@@ -163,6 +197,9 @@ async fn main() {
         elapsed.as_secs_f64(),
         actions as f64 / elapsed.as_secs_f64()
     );
-    println!("  peak resident memory (sandbox + client, VmHWM): {:.1} MiB", peak_rss_mib());
+    println!(
+        "  peak resident memory (sandbox + client, VmHWM): {:.1} MiB",
+        peak_rss_mib()
+    );
     running.stop().await;
 }

@@ -43,7 +43,7 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
             }
             let a: Advance = match parse(body) {
                 Ok(a) => a,
-                Err(e) => return e,
+                Err(e) => return *e,
             };
             if !a.seconds.is_finite() || a.seconds < 0.0 || a.seconds > MAX_ADVANCE_SECS {
                 return err(
@@ -84,7 +84,7 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
             }
             let r: Rules = match parse(body) {
                 Ok(r) => r,
-                Err(e) => return e,
+                Err(e) => return *e,
             };
             for (i, rule) in r.rules.iter().enumerate() {
                 if let Err(e) = rule.validate() {
@@ -101,7 +101,7 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
         (Method::PUT, "/behaviour") => {
             let b: Behaviour = match parse(body) {
                 Ok(b) => b,
-                Err(e) => return e,
+                Err(e) => return *e,
             };
             let mut w = sb.lock();
             w.behaviour = b;
@@ -147,9 +147,13 @@ fn clock_json(sb: &Sandbox) -> Value {
     json!({"now": iso_millis(now), "now_ms": now, "mode": sb.clock.mode().to_string()})
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body)
-        .map_err(|e| err(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(err(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON body: {e}"),
+        ))
+    })
 }
 
 fn ok(v: Value) -> Response {

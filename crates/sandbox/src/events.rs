@@ -265,10 +265,10 @@ fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsEr
                     continue;
                 }
                 let input = t.str("Input")?.map(str::to_owned);
-                if let Some(i) = &input {
-                    if serde_json::from_str::<Value>(i).is_err() {
-                        return Err(validation(format!("Target {id}: Input is not valid JSON.")));
-                    }
+                if let Some(i) = &input
+                    && serde_json::from_str::<Value>(i).is_err()
+                {
+                    return Err(validation(format!("Target {id}: Input is not valid JSON.")));
                 }
                 let input_path = t.str("InputPath")?.map(str::to_owned);
                 if input.is_some() && input_path.is_some() {
@@ -407,13 +407,14 @@ fn event_from_entry(world: &World, region: &str, e: &Value) -> Result<Value, (St
                 "Detail is malformed.".to_string(),
             )
         })?;
-    if let Some(bus) = s("EventBusName") {
-        if bus != DEFAULT_BUS && !bus.ends_with(":event-bus/default") {
-            return Err((
-                "ResourceNotFoundException".into(),
-                format!("Event bus {bus} does not exist."),
-            ));
-        }
+    if let Some(bus) = s("EventBusName")
+        && bus != DEFAULT_BUS
+        && !bus.ends_with(":event-bus/default")
+    {
+        return Err((
+            "ResourceNotFoundException".into(),
+            format!("Event bus {bus} does not exist."),
+        ));
     }
     let resources: Vec<Value> = e
         .get("Resources")

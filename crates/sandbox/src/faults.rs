@@ -59,10 +59,10 @@ impl FaultRule {
                 self.rate
             ));
         }
-        if let Some(s) = self.status {
-            if !(500..=599).contains(&s) {
-                return Err(format!("status {s} is not a server error (500..599)"));
-            }
+        if let Some(s) = self.status
+            && !(500..=599).contains(&s)
+        {
+            return Err(format!("status {s} is not a server error (500..599)"));
         }
         if self.kind == FaultKind::Latency && self.latency_ms > 60_000 {
             return Err("latency_ms may be at most 60000".into());

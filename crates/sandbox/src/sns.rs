@@ -508,12 +508,13 @@ fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsErr
                 .map(|s| s.arn.clone());
             let sub_arn = match existing {
                 Some(a) => {
-                    if let Some(s) = subs.get_mut(&a) {
-                        if !attrs.is_empty() && s.attrs != attrs {
-                            return Err(invalid(
-                                "Attributes: Subscription already exists with different attributes",
-                            ));
-                        }
+                    if let Some(s) = subs.get_mut(&a)
+                        && !attrs.is_empty()
+                        && s.attrs != attrs
+                    {
+                        return Err(invalid(
+                            "Attributes: Subscription already exists with different attributes",
+                        ));
                     }
                     a
                 }
@@ -633,10 +634,10 @@ fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsErr
                 return Err(invalid("Message too long"));
             }
             let subject = p.get("Subject");
-            if let Some(s) = subject {
-                if s.is_empty() || s.len() > 100 || s.chars().any(char::is_control) {
-                    return Err(invalid("Subject"));
-                }
+            if let Some(s) = subject
+                && (s.is_empty() || s.len() > 100 || s.chars().any(char::is_control))
+            {
+                return Err(invalid("Subject"));
             }
             if p.get("MessageStructure") == Some("json") {
                 return Err(invalid(

@@ -808,10 +808,10 @@ fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
 fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
     let prefix = b.str("QueueNamePrefix")?.unwrap_or("");
     let max = b.int("MaxResults")?;
-    if let Some(m) = max {
-        if !(1..=1000).contains(&m) {
-            return Err(invalid("MaxResults must be between 1 and 1000."));
-        }
+    if let Some(m) = max
+        && !(1..=1000).contains(&m)
+    {
+        return Err(invalid("MaxResults must be between 1 and 1000."));
     }
     let after = b.str("NextToken")?.map(str::to_owned);
     let names: Vec<String> = world
@@ -828,10 +828,11 @@ fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Valu
     let mut out = json!({
         "QueueUrls": page.iter().map(|n| queue_url(&ctx.host, n)).collect::<Vec<_>>()
     });
-    if max.is_some() && names.len() > limit {
-        if let Some(last) = page.last() {
-            out["NextToken"] = json!(last);
-        }
+    if max.is_some()
+        && names.len() > limit
+        && let Some(last) = page.last()
+    {
+        out["NextToken"] = json!(last);
     }
     Ok(out)
 }
@@ -1136,12 +1137,12 @@ fn receive_args(ctx: &RequestCtx, b: &JsonBody) -> Result<(ReceiveArgs, Option<i
         }
     };
     let wait = b.int("WaitTimeSeconds")?;
-    if let Some(w) = wait {
-        if !(0..=MAX_WAIT_SECONDS).contains(&w) {
-            return Err(invalid(format!(
-                "Value {w} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."
-            )));
-        }
+    if let Some(w) = wait
+        && !(0..=MAX_WAIT_SECONDS).contains(&w)
+    {
+        return Err(invalid(format!(
+            "Value {w} for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."
+        )));
     }
     let mut system_attrs = b.str_list("AttributeNames")?;
     system_attrs.extend(b.str_list("MessageSystemAttributeNames")?);
@@ -1232,13 +1233,13 @@ fn take_messages(
             i += 1;
             continue;
         }
-        if let Some(r) = &redrive {
-            if q.messages[i].receive_count >= r.max_receive_count {
-                if let Some(m) = q.messages.remove(i) {
-                    to_dlq.push(m);
-                }
-                continue;
+        if let Some(r) = &redrive
+            && q.messages[i].receive_count >= r.max_receive_count
+        {
+            if let Some(m) = q.messages.remove(i) {
+                to_dlq.push(m);
             }
+            continue;
         }
         let m = &mut q.messages[i];
         m.receive_count += 1;

@@ -105,17 +105,12 @@ impl World {
     /// many timers fired.
     pub fn run_until(&mut self, to: Millis) -> usize {
         let mut fired = 0;
-        loop {
-            let Some((&key, _)) = self.timers.iter().next() else {
-                break;
-            };
-            if key.0 > to {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > to {
                 break;
             }
-            let Some((region, timer)) = self.timers.remove(&key) else {
-                break;
-            };
-            self.now = self.now.max(key.0);
+            let ((at, _), (region, timer)) = entry.remove_entry();
+            self.now = self.now.max(at);
             self.fire(&region, timer);
             fired += 1;
         }

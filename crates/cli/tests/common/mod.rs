@@ -24,7 +24,10 @@ pub fn lifehook_cmd(endpoint: &str) -> tokio::process::Command {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent/lifehook-test-config")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/lifehook-test-credentials")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/lifehook-test-credentials",
+        )
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("LIFEHOOK_LOG", "info,aws=warn,hyper=warn")
         .kill_on_drop(true);
@@ -81,12 +84,17 @@ impl Proc {
 
 fn signal(child: &tokio::process::Child, sig: &str) {
     if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill").args([sig, &pid.to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status();
     }
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Polls `check` until it returns `Some`, for at most `limit` of real time. Behaviour is
@@ -109,7 +117,13 @@ where
     }
 }
 
-pub fn hook(name: &str, transition: &str, hb: i32, default: &str, target: Option<&str>) -> LifecycleHookSpecification {
+pub fn hook(
+    name: &str,
+    transition: &str,
+    hb: i32,
+    default: &str,
+    target: Option<&str>,
+) -> LifecycleHookSpecification {
     let b = LifecycleHookSpecification::builder()
         .lifecycle_hook_name(name)
         .lifecycle_transition(transition)
@@ -121,14 +135,24 @@ pub fn hook(name: &str, transition: &str, hb: i32, default: &str, target: Option
     }
 }
 
-pub async fn create_group(h: &Harness, name: &str, desired: i32, hooks: Vec<LifecycleHookSpecification>) {
+pub async fn create_group(
+    h: &Harness,
+    name: &str,
+    desired: i32,
+    hooks: Vec<LifecycleHookSpecification>,
+) {
     h.asg
         .create_auto_scaling_group()
         .auto_scaling_group_name(name)
         .min_size(0)
         .max_size(10)
         .desired_capacity(desired)
-        .launch_template(LaunchTemplateSpecification::builder().launch_template_name("lt-web").version("$Latest").build())
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name("lt-web")
+                .version("$Latest")
+                .build(),
+        )
         .availability_zones("us-east-1a")
         .set_lifecycle_hook_specification_list(Some(hooks))
         .send()
@@ -137,16 +161,31 @@ pub async fn create_group(h: &Harness, name: &str, desired: i32, hooks: Vec<Life
 }
 
 /// Creates a queue (with a dead-letter queue after `max_receives`) and returns (url, arn).
-pub async fn queue_with_dlq(h: &Harness, name: &str, max_receives: u32) -> (String, String, String) {
-    let dlq = h.sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.expect("dlq");
+pub async fn queue_with_dlq(
+    h: &Harness,
+    name: &str,
+    max_receives: u32,
+) -> (String, String, String) {
+    let dlq = h
+        .sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .expect("dlq");
     let dlq_url = dlq.queue_url().expect("url").to_owned();
     let dlq_arn = queue_arn(h, &dlq_url).await;
-    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives}).to_string();
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})
+            .to_string();
     let q = h
         .sqs
         .create_queue()
         .queue_name(name)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            redrive,
+        )
         .send()
         .await
         .expect("queue");
@@ -164,20 +203,34 @@ pub async fn queue_arn(h: &Harness, url: &str) -> String {
         .await
         .expect("attributes")
         .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .expect("arn")
 }
 
 /// Instance ids of a group with their lifecycle states.
 pub async fn instances(h: &Harness, group: &str) -> Vec<(String, String)> {
-    let out = h.asg.describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.expect("describe");
+    let out = h
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("describe");
     out.auto_scaling_groups()
         .first()
         .map(|g| {
             g.instances()
                 .iter()
                 .map(|i| {
-                    (i.instance_id().unwrap_or_default().to_owned(), i.lifecycle_state().map(|s| s.as_str().to_owned()).unwrap_or_default())
+                    (
+                        i.instance_id().unwrap_or_default().to_owned(),
+                        i.lifecycle_state()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                    )
                 })
                 .collect()
         })
@@ -198,5 +251,8 @@ pub async fn queue_depth(h: &Harness, url: &str) -> (u64, u64) {
         .expect("attributes");
     let attrs = out.attributes().cloned().unwrap_or_default();
     let get = |k: &A| attrs.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-    (get(&A::ApproximateNumberOfMessages), get(&A::ApproximateNumberOfMessagesNotVisible))
+    (
+        get(&A::ApproximateNumberOfMessages),
+        get(&A::ApproximateNumberOfMessagesNotVisible),
+    )
 }

@@ -129,7 +129,7 @@ async fn create_queue_url_and_attributes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(list.queue_urls(), [url.clone()]);
+    assert_eq!(list.queue_urls(), std::slice::from_ref(&url));
     let page = h.sqs.list_queues().max_results(1).send().await.unwrap();
     assert_eq!(page.queue_urls().len(), 1);
     assert!(page.next_token().is_some());

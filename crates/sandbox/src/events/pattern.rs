@@ -97,7 +97,7 @@ fn validate_condition(k: &str, c: &Value) -> Result<(), PatternError> {
 }
 
 fn validate_numeric(k: &str, a: &[Value]) -> Result<(), PatternError> {
-    if a.is_empty() || a.len() > 4 || a.len() % 2 != 0 {
+    if a.is_empty() || a.len() > 4 || !a.len().is_multiple_of(2) {
         return Err(format!(
             "numeric takes one or two (operator, number) pairs (at {k:?})"
         ));
@@ -145,11 +145,11 @@ fn match_object(p: &Map<String, Value>, event: &Value, depth: usize) -> bool {
 }
 
 fn match_condition(c: &Value, ev: Option<&Value>) -> bool {
-    if let Value::Object(op) = c {
-        if let Some(Value::Bool(want)) = op.get("exists") {
-            let present = matches!(ev, Some(v) if !v.is_object());
-            return present == *want;
-        }
+    if let Value::Object(op) = c
+        && let Some(Value::Bool(want)) = op.get("exists")
+    {
+        let present = matches!(ev, Some(v) if !v.is_object());
+        return present == *want;
     }
     let Some(ev) = ev else {
         return false;
