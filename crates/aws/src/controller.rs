@@ -39,7 +39,7 @@ pub enum ControllerError {
         "the controller reads lifecycle actions from SQS: set `queue_url` in [source] of the configuration (or LIFEHOOK_QUEUE_URL)"
     )]
     NoQueue,
-    #[error("cannot receive lifecycle actions: {0}")]
+    #[error("cannot receive lifecycle actions")]
     Receive(#[source] QueueError),
 }
 
