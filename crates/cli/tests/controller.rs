@@ -491,3 +491,53 @@ async fn invalid_configuration_exits_2_before_starting() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml:7:"), "names the line: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_notification_metadata_reaches_exec_only_as_data() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 3).await;
+    // Shell metacharacters of every kind, then padding up to the 4000-character limit.
+    let mut metadata = String::from(
+        "'; touch pwned1; echo ' \"$(touch pwned2)\" `touch pwned3` $((1+1)) ${HOME} | touch pwned4 & > pwned5 \\ \n{\"app\":\"web\"}",
+    );
+    metadata.push_str(&"x".repeat(4000 - metadata.chars().count()));
+    let spec = aws_sdk_autoscaling::types::LifecycleHookSpecification::builder()
+        .lifecycle_hook_name("launch")
+        .lifecycle_transition(LAUNCHING)
+        .heartbeat_timeout(300)
+        .default_result("ABANDON")
+        .notification_target_arn(&arn)
+        .role_arn(ROLE)
+        .notification_metadata(&metadata)
+        .build();
+    create_group(&h, "web-1", 1, vec![spec]).await;
+    // The step copies the metadata byte for byte, from the environment variable and from a
+    // templated argv element, into files.
+    let argv = r#"["sh", "-c", "printf '%s' \"$LIFEHOOK_METADATA\" > from-env; printf '%s' \"$1\" > from-argv", "lifehook-step", "{{ metadata }}"]"#;
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", argv)],
+    );
+    let _c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
+    wait_for("InService", LIMIT, || {
+        all_in_state(&h, "web-1", 1, "InService")
+    })
+    .await;
+
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("from-env")).unwrap(),
+        metadata
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("from-argv")).unwrap(),
+        metadata
+    );
+    for i in 1..=5 {
+        assert!(
+            !dir.path().join(format!("pwned{i}")).exists(),
+            "pwned{i} was created: metadata ran as code"
+        );
+    }
+}

@@ -5,14 +5,20 @@
 use std::process::Output;
 use std::time::Duration;
 
-use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, LifecycleHookSpecification};
+use aws_sdk_autoscaling::types::LifecycleHookSpecification;
 use lifehook_aws::Clients;
 use lifehook_aws::lifecycle::{ActionTarget, LifecycleApi};
 use lifehook_aws::queue::{QueueConfig, QueueConsumer};
 use lifehook_conformance::{Harness, eventually};
 use lifehook_model::LifecycleResult;
 
-const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+mod common;
+use common::{LAUNCHING, create_group, instances};
+
+/// A launch hook with no notification target.
+fn hook(name: &str, hb: i32) -> LifecycleHookSpecification {
+    common::hook(name, LAUNCHING, hb, "ABANDON", None)
+}
 
 /// Runs `lifehook <args>` against the sandbox with fake credentials and no metadata.
 async fn lifehook(h: &Harness, args: &[&str]) -> Output {
@@ -20,25 +26,14 @@ async fn lifehook(h: &Harness, args: &[&str]) -> Output {
 }
 
 async fn lifehook_env(args: &[&str], endpoint: Option<&str>, region: bool) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifehook"));
-    cmd.args(args)
-        .env_clear()
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/lifehook-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/lifehook-test-credentials",
-        )
-        .env("LIFEHOOK_LOG", "warn");
-    if let Some(e) = endpoint {
-        cmd.env("AWS_ENDPOINT_URL", e);
+    let mut cmd = common::lifehook_cmd(endpoint.unwrap_or_default());
+    if endpoint.is_none() {
+        cmd.env_remove("AWS_ENDPOINT_URL");
     }
-    if region {
-        cmd.env("AWS_REGION", "us-east-1");
+    if !region {
+        cmd.env_remove("AWS_REGION");
     }
-    cmd.kill_on_drop(true);
+    cmd.args(args).env("LIFEHOOK_LOG", "warn");
     tokio::time::timeout(Duration::from_secs(60), cmd.output())
         .await
         .expect("lifehook finished within a minute")
@@ -47,62 +42,6 @@ async fn lifehook_env(args: &[&str], endpoint: Option<&str>, region: bool) -> Ou
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn hook(name: &str, hb: i32) -> LifecycleHookSpecification {
-    LifecycleHookSpecification::builder()
-        .lifecycle_hook_name(name)
-        .lifecycle_transition(LAUNCHING)
-        .heartbeat_timeout(hb)
-        .default_result("ABANDON")
-        .build()
-}
-
-async fn create_group(
-    h: &Harness,
-    name: &str,
-    desired: i32,
-    hooks: Vec<LifecycleHookSpecification>,
-) {
-    h.asg
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(name)
-        .min_size(0)
-        .max_size(4)
-        .desired_capacity(desired)
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_name("lt-web")
-                .version("$Latest")
-                .build(),
-        )
-        .vpc_zone_identifier("subnet-1,subnet-2")
-        .set_lifecycle_hook_specification_list(Some(hooks))
-        .send()
-        .await
-        .expect("CreateAutoScalingGroup");
-}
-
-async fn instances(h: &Harness, name: &str) -> Vec<(String, String)> {
-    let out = h
-        .asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .expect("DescribeAutoScalingGroups");
-    out.auto_scaling_groups()
-        .iter()
-        .flat_map(|g| g.instances())
-        .map(|i| {
-            (
-                i.instance_id().unwrap_or_default().to_owned(),
-                i.lifecycle_state()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect()
 }
 
 async fn waiting_instance(h: &Harness, group: &str) -> String {
