@@ -523,8 +523,7 @@ fn run(world: &mut World, op: &str, r: &Req<'_>) -> Result<Response, AwsError> {
                 ));
             }
             let mut location = r.region.to_owned();
-            let body = String::from_utf8_lossy(&r.body);
-            if let Some(c) = tag_text(&body, "LocationConstraint")
+            if let Some(c) = location_constraint(&r.body)?
                 && !c.is_empty()
             {
                 location = c;
@@ -609,12 +608,49 @@ fn run(world: &mut World, op: &str, r: &Req<'_>) -> Result<Response, AwsError> {
 }
 
 /// The text of the first `<tag>…</tag>` in a small XML document.
-fn tag_text(doc: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = doc.find(&open)? + open.len();
-    let end = doc[start..].find(&close)? + start;
-    Some(doc[start..end].trim().to_owned())
+/// The `LocationConstraint` of a `CreateBucketConfiguration` body; an empty body has none,
+/// a body that is not well-formed XML is `MalformedXML`.
+fn location_constraint(body: &[u8]) -> Result<Option<String>, AwsError> {
+    use quick_xml::events::Event;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let malformed = || {
+        AwsError::new(
+            400,
+            "MalformedXML",
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        )
+    };
+    let mut reader = quick_xml::Reader::from_reader(body);
+    reader.config_mut().check_end_names = true;
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    let mut in_location = false;
+    let mut location = None;
+    loop {
+        match reader.read_event_into(&mut buf).map_err(|_| malformed())? {
+            Event::Start(e) => {
+                depth += 1;
+                in_location = e.local_name().as_ref() == "LocationConstraint";
+            }
+            Event::End(_) => {
+                depth = depth.checked_sub(1).ok_or_else(malformed)?;
+                in_location = false;
+            }
+            Event::Text(t) if in_location => {
+                let text = t.xml10_content();
+                location = Some(text.trim().to_owned());
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    if depth != 0 {
+        return Err(malformed());
+    }
+    Ok(location)
 }
 
 /// Decodes, verifies and hashes a PutObject body, outside the world lock.
