@@ -69,12 +69,42 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Wall time of a phase and the latency of each of its requests (sorted).
+struct Phase {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let k = ((self.latencies.len() - 1) as f64 * p).round() as usize;
+        self.latencies[k.min(self.latencies.len() - 1)]
+    }
+
+    fn latency_line(&self) -> String {
+        format!(
+            "request latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.percentile(0.50).as_secs_f64() * 1e3,
+            self.percentile(0.99).as_secs_f64() * 1e3,
+            self.latencies
+                .last()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+                * 1e3
+        )
+    }
+}
+
 async fn complete_all(
     client: &Arc<Client>,
     ids: &[String],
     hook: &str,
     concurrency: usize,
-) -> Duration {
+) -> Phase {
     let start = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = Vec::with_capacity(ids.len());
@@ -85,14 +115,20 @@ async fn complete_all(
             "Action=CompleteLifecycleAction&Version=2011-01-01&AutoScalingGroupName=bench&LifecycleHookName={hook}&InstanceId={id}&LifecycleActionResult=CONTINUE"
         );
         tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
             client.call(body).await;
+            let took = t.elapsed();
             drop(permit);
+            took
         }));
     }
+    let mut latencies = Vec::with_capacity(tasks.len());
     for t in tasks {
-        t.await.expect("task");
+        latencies.push(t.await.expect("task"));
     }
-    start.elapsed()
+    let elapsed = start.elapsed();
+    latencies.sort();
+    Phase { elapsed, latencies }
 }
 
 async fn describe(client: &Client) -> String {
@@ -180,18 +216,20 @@ async fn main() {
     );
     println!(
         "  complete {n} launch actions:        {:>8.1} ms  ({:.0} actions/s)",
-        launch.as_secs_f64() * 1e3,
-        n as f64 / launch.as_secs_f64()
+        launch.elapsed.as_secs_f64() * 1e3,
+        n as f64 / launch.elapsed.as_secs_f64()
     );
+    println!("    {}", launch.latency_line());
     println!(
         "  scale in to 0 (SetDesiredCapacity):  {:>8.1} ms",
         scale_in.as_secs_f64() * 1e3
     );
     println!(
         "  complete {n} terminate actions:     {:>8.1} ms  ({:.0} actions/s)",
-        terminate.as_secs_f64() * 1e3,
-        n as f64 / terminate.as_secs_f64()
+        terminate.elapsed.as_secs_f64() * 1e3,
+        n as f64 / terminate.elapsed.as_secs_f64()
     );
+    println!("    {}", terminate.latency_line());
     println!(
         "  end to end: {:.2} s, {:.0} lifecycle actions/s (incl. scaling and describes)",
         elapsed.as_secs_f64(),

@@ -464,6 +464,15 @@ fn ordered_event_text(event: &Value) -> String {
 
 /// Puts `event` (a full EventBridge event, spec §3.4) on the region's default bus; every
 /// enabled rule whose pattern matches delivers it to its targets.
+/// Whether an event put in `region` could reach anything (some rule is enabled). When
+/// not, callers may skip building the event at all: [`put_event`] would drop it.
+pub fn has_enabled_rules(world: &World, region: &str) -> bool {
+    world
+        .regions
+        .get(region)
+        .is_some_and(|r| r.events.rules.values().any(|r| r.enabled))
+}
+
 pub fn put_event(world: &mut World, region: &str, event: &Value) {
     let deliveries: Vec<(String, String, String)> = world
         .region(region)

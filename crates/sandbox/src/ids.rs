@@ -4,7 +4,12 @@ use rand::Rng;
 
 /// A request id / token: a UUID v4, 36 characters.
 pub fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    // From the thread-local generator: `Uuid::new_v4` makes a getrandom system call for
+    // every id, and a lifecycle action takes several ids.
+    let bytes: [u8; 16] = rand::rng().random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 /// `prefix-` followed by 17 lowercase hex digits, like `i-0853dfa8ce1627af9`.
@@ -21,7 +26,11 @@ pub fn hex_id(prefix: &str) -> String {
 
 /// 32 hex digits, for message ids and MD5-like values.
 pub fn hex32() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    let bytes: [u8; 16] = rand::rng().random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .simple()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -31,6 +40,13 @@ mod tests {
         let i = super::hex_id("i");
         assert_eq!(i.len(), 19);
         assert!(i.starts_with("i-"));
-        assert_eq!(super::uuid().len(), 36);
+        let u = super::uuid();
+        assert_eq!(u.len(), 36);
+        assert_eq!(u.as_bytes()[14], b'4', "version 4: {u}");
+        assert!(
+            matches!(u.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
+            "RFC 4122 variant: {u}"
+        );
+        assert_eq!(super::hex32().len(), 32);
     }
 }

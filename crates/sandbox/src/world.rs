@@ -75,12 +75,20 @@ impl World {
 
     /// The region named `name`, created empty on first use.
     pub fn region(&mut self, name: &str) -> &mut Region {
+        // Look up before inserting: this is called many times per request, and `entry`
+        // would allocate the key every time.
+        if !self.regions.contains_key(name) {
+            self.regions.insert(
+                name.to_owned(),
+                Region {
+                    name: name.to_owned(),
+                    ..Region::default()
+                },
+            );
+        }
         self.regions
-            .entry(name.to_owned())
-            .or_insert_with(|| Region {
-                name: name.to_owned(),
-                ..Region::default()
-            })
+            .get_mut(name)
+            .expect("region inserted just above")
     }
 
     /// Schedules `timer` for `region` at virtual time `at`.

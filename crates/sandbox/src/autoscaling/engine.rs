@@ -10,7 +10,7 @@
 //! - Terminated and detached instances leave the group at once but stay in the state (and in
 //!   `GET /_sandbox/state`) for [`super::Options::terminated_visible_secs`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use lifehook_model::{Endpoint, LifecycleResult, LifecycleState as S, LifecycleTransition as T};
 
@@ -227,15 +227,60 @@ impl Refresh {
 }
 
 /// Auto Scaling state of one region.
+///
+/// `instances`, `actions` and `activities` are public for reading; every change goes
+/// through the methods below, which keep the indexes (open actions by instance, counted
+/// instances by group and AZ, activity positions by id) in step, so the per-request work
+/// does not grow with the number of instances.
 #[derive(Debug, Default)]
 pub struct State {
     pub groups: BTreeMap<String, Group>,
     pub instances: BTreeMap<String, Instance>,
     /// By token.
     pub actions: BTreeMap<String, Action>,
-    pub activities: Vec<Activity>,
+    /// Oldest first.
+    pub activities: VecDeque<Activity>,
     pub refreshes: Vec<Refresh>,
     pub seq: u64,
+    index: Index,
+}
+
+/// Indexes over [`State`], maintained incrementally.
+#[derive(Debug, Default)]
+struct Index {
+    /// Open action tokens by instance id.
+    actions_by_instance: HashMap<String, BTreeSet<String>>,
+    /// Instances that count toward desired capacity, by group, then AZ.
+    counted: HashMap<String, HashMap<String, i64>>,
+    /// Activity id → absolute position (positions of dropped activities included).
+    activity_pos: HashMap<String, u64>,
+    /// How many activities were dropped from the front of the history.
+    activity_base: u64,
+    /// A lower bound of `ended_at` over instances out of their group (for [`prune`]).
+    earliest_ended: Option<Millis>,
+}
+
+/// What an instance contributes to the `counted` index.
+fn contribution(i: &Instance) -> Option<(String, String)> {
+    (i.in_group && counts(i.state)).then(|| (i.group.clone(), i.az.clone()))
+}
+
+impl Index {
+    fn add(&mut self, c: Option<(String, String)>, delta: i64) {
+        if let Some((g, az)) = c {
+            let by_az = self.counted.entry(g).or_default();
+            let n = by_az.entry(az).or_default();
+            *n += delta;
+        }
+    }
+
+    fn note_ended(&mut self, i: &Instance) {
+        if !i.in_group
+            && let Some(e) = i.ended_at
+        {
+            self.earliest_ended = Some(self.earliest_ended.map_or(e, |x| x.min(e)));
+        }
+    }
 }
 
 impl State {
@@ -254,11 +299,99 @@ impl State {
     /// Instances that count toward desired capacity (§1.2 note 5): `Pending*` and
     /// `InService`.
     pub fn counted(&self, group: &str) -> i64 {
-        self.members(group).filter(|i| counts(i.state)).count() as i64
+        let n = self
+            .index
+            .counted
+            .get(group)
+            .map_or(0, |m| m.values().sum());
+        #[cfg(debug_assertions)]
+        if self.instances.len() <= 2_000 {
+            let scan = self.members(group).filter(|i| counts(i.state)).count() as i64;
+            debug_assert_eq!(n, scan, "counted index of group {group}");
+        }
+        n
+    }
+
+    /// Counted instances of `group` in `az`.
+    pub fn counted_in_az(&self, group: &str, az: &str) -> i64 {
+        self.index
+            .counted
+            .get(group)
+            .and_then(|m| m.get(az))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Adds (or replaces) an instance.
+    pub fn insert_instance(&mut self, i: Instance) {
+        self.index.add(contribution(&i), 1);
+        self.index.note_ended(&i);
+        if let Some(old) = self.instances.insert(i.id.clone(), i) {
+            self.index.add(contribution(&old), -1);
+        }
+    }
+
+    /// Changes the instance `id` with `f`, keeping the indexes in step.
+    pub fn update_instance<R>(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut Instance) -> R,
+    ) -> Option<R> {
+        let i = self.instances.get_mut(id)?;
+        let before = contribution(i);
+        let r = f(i);
+        let after = contribution(i);
+        if before != after {
+            self.index.add(before, -1);
+            self.index.add(after, 1);
+        }
+        self.index.note_ended(i);
+        Some(r)
+    }
+
+    /// Forgets instances out of their group for longer than `keep` ms.
+    fn prune_instances(&mut self, now: Millis, keep: Millis) {
+        if self
+            .index
+            .earliest_ended
+            .is_none_or(|e| now.saturating_sub(e) <= keep)
+        {
+            return;
+        }
+        self.instances
+            .retain(|_, i| i.in_group || i.ended_at.is_none_or(|e| now.saturating_sub(e) <= keep));
+        // Every removed instance was out of its group: it counted for nothing.
+        self.index.earliest_ended = self
+            .instances
+            .values()
+            .filter(|i| !i.in_group)
+            .filter_map(|i| i.ended_at)
+            .min();
+    }
+
+    pub fn activity(&self, id: &str) -> Option<&Activity> {
+        let pos = self.index.activity_pos.get(id)?;
+        self.activities
+            .get(pos.checked_sub(self.index.activity_base)? as usize)
     }
 
     pub fn activity_mut(&mut self, id: &str) -> Option<&mut Activity> {
-        self.activities.iter_mut().rev().find(|a| a.id == id)
+        let pos = self.index.activity_pos.get(id)?;
+        self.activities
+            .get_mut(pos.checked_sub(self.index.activity_base)? as usize)
+    }
+
+    /// Appends an activity, keeping the history to the last `cap`.
+    fn push_activity(&mut self, a: Activity, cap: usize) {
+        let pos = self.index.activity_base + self.activities.len() as u64;
+        self.index.activity_pos.insert(a.id.clone(), pos);
+        self.activities.push_back(a);
+        while self.activities.len() > cap {
+            if let Some(old) = self.activities.pop_front() {
+                self.index.activity_pos.remove(&old.id);
+            }
+            self.index.activity_base += 1;
+        }
     }
 
     pub fn active_refresh(&self, group: &str) -> Option<&Refresh> {
@@ -275,12 +408,63 @@ impl State {
             .find(|r| r.group == group && r.is_active())
     }
 
+    /// Tokens of the open actions of `instance`, in token order.
     pub fn open_actions_of(&self, instance: &str) -> Vec<String> {
-        self.actions
+        self.index
+            .actions_by_instance
+            .get(instance)
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The open action of `instance` for hook `hook` of `group` (the first by token).
+    pub fn action_of(&self, group: &str, hook: &str, instance: &str) -> Option<&Action> {
+        self.index
+            .actions_by_instance
+            .get(instance)?
+            .iter()
+            .filter_map(|t| self.actions.get(t))
+            .find(|a| a.group == group && a.hook == hook)
+    }
+
+    pub fn insert_action(&mut self, a: Action) {
+        if let Some(old) = self.actions.remove(&a.token) {
+            self.unindex_action(&old);
+        }
+        self.index
+            .actions_by_instance
+            .entry(a.instance.clone())
+            .or_default()
+            .insert(a.token.clone());
+        self.actions.insert(a.token.clone(), a);
+    }
+
+    pub fn remove_action(&mut self, token: &str) -> Option<Action> {
+        let a = self.actions.remove(token)?;
+        self.unindex_action(&a);
+        Some(a)
+    }
+
+    /// Keeps only the actions for which `keep` holds.
+    pub fn retain_actions(&mut self, mut keep: impl FnMut(&Action) -> bool) {
+        let gone: Vec<String> = self
+            .actions
             .values()
-            .filter(|a| a.instance == instance)
+            .filter(|a| !keep(a))
             .map(|a| a.token.clone())
-            .collect()
+            .collect();
+        for t in gone {
+            self.remove_action(&t);
+        }
+    }
+
+    fn unindex_action(&mut self, a: &Action) {
+        if let Some(set) = self.index.actions_by_instance.get_mut(&a.instance) {
+            set.remove(&a.token);
+            if set.is_empty() {
+                self.index.actions_by_instance.remove(&a.instance);
+            }
+        }
     }
 }
 
@@ -329,26 +513,25 @@ pub fn new_activity(
         .unwrap_or_default();
     let seq = s.next_seq();
     let id = ids::uuid();
-    s.activities.push(Activity {
-        id: id.clone(),
-        group: group.to_owned(),
-        group_arn: arn,
-        description,
-        cause,
-        start: now,
-        end: None,
-        status,
-        message: None,
-        progress,
-        details,
-        group_deleted: false,
-        seq,
-    });
-    // Keep the history bounded (six weeks in AWS; here: the last 10 000).
-    if s.activities.len() > 10_000 {
-        let drop = s.activities.len() - 10_000;
-        s.activities.drain(..drop);
-    }
+    s.push_activity(
+        Activity {
+            id: id.clone(),
+            group: group.to_owned(),
+            group_arn: arn,
+            description,
+            cause,
+            start: now,
+            end: None,
+            status,
+            message: None,
+            progress,
+            details,
+            group_deleted: false,
+            seq,
+        },
+        // Keep the history bounded (six weeks in AWS; here: the last 10 000).
+        10_000,
+    );
     id
 }
 
@@ -484,15 +667,30 @@ pub fn choose_victims(s: &State, group: &str, n: usize) -> Vec<String> {
     for i in s.members(group).filter(|i| counts(i.state)) {
         *az_count.entry(i.az.clone()).or_default() += 1;
     }
-    let mut candidates: Vec<&Instance> = s
+    // Candidates by AZ, each list oldest first (earliest launch, then seq, then id), so
+    // each pick compares only the heads of the AZ lists: O(candidates × log) overall.
+    let mut by_az: BTreeMap<&str, VecDeque<&Instance>> = BTreeMap::new();
+    for i in s
         .members(group)
         .filter(|i| i.state == S::InService && !i.protected)
-        .collect();
+    {
+        by_az.entry(i.az.as_str()).or_default().push_back(i);
+    }
+    for list in by_az.values_mut() {
+        list.make_contiguous().sort_by(|a, b| {
+            a.launched_at
+                .cmp(&b.launched_at)
+                .then(a.seq.cmp(&b.seq))
+                .then(a.id.cmp(&b.id))
+        });
+    }
     let mut out = Vec::new();
-    while out.len() < n && !candidates.is_empty() {
-        let best = candidates
+    while out.len() < n {
+        // The best candidate: the most counted AZ, then the oldest, the lowest seq, the
+        // lowest id.
+        let best = by_az
             .iter()
-            .enumerate()
+            .filter_map(|(az, list)| list.front().map(|i| (*az, *i)))
             .max_by(|(_, a), (_, b)| {
                 let ca = az_count.get(&a.az).copied().unwrap_or(0);
                 let cb = az_count.get(&b.az).copied().unwrap_or(0);
@@ -501,9 +699,11 @@ pub fn choose_victims(s: &State, group: &str, n: usize) -> Vec<String> {
                     .then(b.seq.cmp(&a.seq))
                     .then(b.id.cmp(&a.id))
             })
-            .map(|(k, _)| k);
-        let Some(k) = best else { break };
-        let v = candidates.remove(k);
+            .map(|(az, _)| az);
+        let Some(az) = best else { break };
+        let Some(v) = by_az.get_mut(az).and_then(|l| l.pop_front()) else {
+            break;
+        };
         if let Some(c) = az_count.get_mut(&v.az) {
             *c -= 1;
         }
@@ -528,10 +728,7 @@ pub fn pick_az(s: &State, g: &Group, region: &str) -> (String, Option<String>) {
     };
     let mut best: Option<(i64, (String, Option<String>))> = None;
     for z in zones {
-        let c = s
-            .members(&g.name)
-            .filter(|i| counts(i.state) && i.az == z.0)
-            .count() as i64;
+        let c = s.counted_in_az(&g.name, &z.0);
         if best.as_ref().is_none_or(|(bc, _)| c < *bc) {
             best = Some((c, z));
         }
@@ -555,26 +752,23 @@ pub fn launch(w: &mut World, region: &str, group: &str, cause: String) -> Option
     let (az, subnet) = pick_az(s, &g, region);
     let id = ids::hex_id("i");
     let seq = s.next_seq();
-    s.instances.insert(
-        id.clone(),
-        Instance {
-            id: id.clone(),
-            group: group.to_owned(),
-            in_group: true,
-            az: az.clone(),
-            subnet: subnet.clone(),
-            state: S::Pending,
-            healthy: true,
-            protected: g.new_protected,
-            launch_template: g.effective_launch_template(),
-            launch_config: g.launch_config.clone(),
-            instance_type: g.instance_type(),
-            launched_at: now,
-            seq,
-            ended_at: None,
-            activity: None,
-        },
-    );
+    s.insert_instance(Instance {
+        id: id.clone(),
+        group: group.to_owned(),
+        in_group: true,
+        az: az.clone(),
+        subnet: subnet.clone(),
+        state: S::Pending,
+        healthy: true,
+        protected: g.new_protected,
+        launch_template: g.effective_launch_template(),
+        launch_config: g.launch_config.clone(),
+        instance_type: g.instance_type(),
+        launched_at: now,
+        seq,
+        ended_at: None,
+        activity: None,
+    });
     let activity = new_activity(
         w,
         region,
@@ -585,9 +779,7 @@ pub fn launch(w: &mut World, region: &str, group: &str, cause: String) -> Option
         30,
         details_json(&az, subnet.as_deref()),
     );
-    if let Some(i) = st(w, region).instances.get_mut(&id) {
-        i.activity = Some(activity.clone());
-    }
+    st(w, region).update_instance(&id, |i| i.activity = Some(activity.clone()));
     let hooks: Vec<Hook> = g
         .hooks
         .iter()
@@ -597,9 +789,7 @@ pub fn launch(w: &mut World, region: &str, group: &str, cause: String) -> Option
     if hooks.is_empty() {
         finish_launch(w, region, &id);
     } else {
-        if let Some(i) = st(w, region).instances.get_mut(&id) {
-            i.state = S::PendingWait;
-        }
+        st(w, region).update_instance(&id, |i| i.state = S::PendingWait);
         set_activity(w, region, &activity, "MidLifecycleAction", 40, None, false);
         start_actions(w, region, &id, &hooks, T::Launching, &activity);
     }
@@ -638,7 +828,7 @@ fn start_actions(
             default_result: h.default_result,
         };
         let at = a.deadline();
-        st(w, region).actions.insert(token.clone(), a);
+        st(w, region).insert_action(a);
         schedule(
             w,
             at,
@@ -668,12 +858,12 @@ fn start_actions(
 /// `Pending` (or `Pending:Wait` resolved CONTINUE) → `Pending:Proceed` → `InService`.
 fn finish_launch(w: &mut World, region: &str, id: &str) {
     let s = st(w, region);
-    let Some(i) = s.instances.get_mut(id) else {
+    let Some((group, activity)) = s.update_instance(id, |i| {
+        i.state = S::InService;
+        (i.group.clone(), i.activity.take())
+    }) else {
         return;
     };
-    i.state = S::InService;
-    let group = i.group.clone();
-    let activity = i.activity.take();
     if let Some(g) = s.groups.get_mut(&group) {
         g.consecutive_abandons = 0;
     }
@@ -714,19 +904,24 @@ fn after_change(w: &mut World, region: &str, group: &str) {
 pub fn begin_termination(w: &mut World, region: &str, id: &str, cause: String, run_hooks: bool) {
     let s = st(w, region);
     for t in s.open_actions_of(id) {
-        s.actions.remove(&t);
+        s.remove_action(&t);
     }
-    let Some(i) = s.instances.get_mut(id) else {
+    let Some(Some((old_activity, group, az, subnet))) = s.update_instance(id, |i| {
+        if !i.in_group {
+            return None;
+        }
+        // An unfinished launch activity ends here.
+        let old_activity = i.activity.take();
+        i.state = S::Terminating;
+        Some((
+            old_activity,
+            i.group.clone(),
+            i.az.clone(),
+            i.subnet.clone(),
+        ))
+    }) else {
         return;
     };
-    if !i.in_group {
-        return;
-    }
-    // An unfinished launch activity ends here.
-    let old_activity = i.activity.take();
-    i.state = S::Terminating;
-    let group = i.group.clone();
-    let (az, subnet) = (i.az.clone(), i.subnet.clone());
     let hooks: Vec<Hook> = s
         .groups
         .get(&group)
@@ -756,16 +951,12 @@ pub fn begin_termination(w: &mut World, region: &str, id: &str, cause: String, r
         50,
         details_json(&az, subnet.as_deref()),
     );
-    if let Some(i) = st(w, region).instances.get_mut(id) {
-        i.activity = Some(activity.clone());
-    }
+    st(w, region).update_instance(id, |i| i.activity = Some(activity.clone()));
     // The instance no longer counts toward desired capacity: replace it if needed.
     let now = w.now;
     request_reconcile(w, region, &group, now);
     if run_hooks && !hooks.is_empty() {
-        if let Some(i) = st(w, region).instances.get_mut(id) {
-            i.state = S::TerminatingWait;
-        }
+        st(w, region).update_instance(id, |i| i.state = S::TerminatingWait);
         set_activity(w, region, &activity, "MidLifecycleAction", 60, None, false);
         start_actions(w, region, id, &hooks, T::Terminating, &activity);
     } else {
@@ -779,15 +970,21 @@ pub fn finish_termination(w: &mut World, region: &str, id: &str, retain: bool) {
     let now = w.now;
     let s = st(w, region);
     for t in s.open_actions_of(id) {
-        s.actions.remove(&t);
+        s.remove_action(&t);
     }
-    let Some(i) = s.instances.get_mut(id) else {
+    let Some((group, activity)) = s.update_instance(id, |i| {
+        if retain {
+            i.state = S::TerminatingRetained;
+        } else {
+            i.state = S::Terminated;
+            i.in_group = false;
+            i.ended_at = Some(now);
+        }
+        (i.group.clone(), i.activity.take())
+    }) else {
         return;
     };
-    let group = i.group.clone();
-    let activity = i.activity.take();
     if retain {
-        i.state = S::TerminatingRetained;
         if let Some(a) = &activity {
             set_activity(
                 w,
@@ -800,9 +997,6 @@ pub fn finish_termination(w: &mut World, region: &str, id: &str, retain: bool) {
             );
         }
     } else {
-        i.state = S::Terminated;
-        i.in_group = false;
-        i.ended_at = Some(now);
         if let Some(a) = &activity {
             set_activity(w, region, a, "Successful", 100, None, true);
             notify::instance_event(w, region, id, a, false);
@@ -824,9 +1018,7 @@ pub fn prune(w: &mut World, region: &str) {
         .autoscaling
         .terminated_visible_secs
         .saturating_mul(1000);
-    st(w, region)
-        .instances
-        .retain(|_, i| i.in_group || i.ended_at.is_none_or(|e| now.saturating_sub(e) <= keep));
+    st(w, region).prune_instances(now, keep);
 }
 
 /// How an action was resolved.
@@ -852,7 +1044,7 @@ pub fn resolve_action(
     how: Resolution,
 ) {
     let s = st(w, region);
-    let Some(a) = s.actions.remove(token) else {
+    let Some(a) = s.remove_action(token) else {
         return;
     };
     let remaining = s.open_actions_of(&a.instance);
@@ -860,7 +1052,7 @@ pub fn resolve_action(
         (T::Launching, LifecycleResult::Abandon) => {
             // §2.5: the first ABANDON cancels the other actions.
             for t in &remaining {
-                s.actions.remove(t);
+                s.remove_action(t);
             }
             let group = a.group.clone();
             let (backoff_base, backoff_max, run_hooks) = {
@@ -899,9 +1091,7 @@ pub fn resolve_action(
                 a.token
             );
             set_activity(w, region, &a.activity, "Cancelled", 100, Some(msg), true);
-            if let Some(i) = st(w, region).instances.get_mut(&a.instance) {
-                i.activity = None;
-            }
+            st(w, region).update_instance(&a.instance, |i| i.activity = None);
             let cause = format!(
                 "At {} an instance was taken out of service in response to a launch lifecycle action being abandoned.",
                 iso_secs(now)
@@ -912,9 +1102,7 @@ pub fn resolve_action(
         }
         (T::Launching, LifecycleResult::Continue) => {
             if remaining.is_empty() {
-                if let Some(i) = st(w, region).instances.get_mut(&a.instance) {
-                    i.state = S::PendingProceed;
-                }
+                st(w, region).update_instance(&a.instance, |i| i.state = S::PendingProceed);
                 finish_launch(w, region, &a.instance);
             }
         }
@@ -923,7 +1111,7 @@ pub fn resolve_action(
             if result == LifecycleResult::Abandon {
                 // §2.5: ABANDON stops the remaining terminate hooks.
                 for t in &remaining {
-                    s.actions.remove(t);
+                    s.remove_action(t);
                 }
             }
             let done = result == LifecycleResult::Abandon || remaining.is_empty();
@@ -935,8 +1123,8 @@ pub fn resolve_action(
                 // §1.8: ABANDON, a DefaultResult=ABANDON timeout or a global timeout
                 // retains; a hook deletion completes with CONTINUE.
                 let retain = retain_policy && abandon && how != Resolution::HookDeleted;
-                if !retain && let Some(i) = st(w, region).instances.get_mut(&a.instance) {
-                    i.state = S::TerminatingProceed;
+                if !retain {
+                    st(w, region).update_instance(&a.instance, |i| i.state = S::TerminatingProceed);
                 }
                 finish_termination(w, region, &a.instance, retain);
             }
@@ -1033,7 +1221,7 @@ pub fn refresh_step(w: &mut World, region: &str, group: &str) {
         .filter(|i| i.state == S::InService && i.healthy)
         .count() as i64;
     let pending = s.members(group).any(|i| i.state.is_pending());
-    let live: Vec<String> = s
+    let live: HashSet<String> = s
         .members(group)
         .filter(|i| counts(i.state))
         .map(|i| i.id.clone())

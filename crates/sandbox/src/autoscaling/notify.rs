@@ -68,13 +68,29 @@ pub fn build_action_notifications(
     region: &str,
     token: &str,
 ) -> Option<ActionNotifications> {
+    build_notifications(w, region, token, true)
+}
+
+/// Builds the notifications; the EventBridge event only when `with_event` (else it is
+/// `Null`).
+fn build_notifications(
+    w: &mut World,
+    region: &str,
+    token: &str,
+    with_event: bool,
+) -> Option<ActionNotifications> {
     let now = w.now;
+    let launching = engine::endpoints(w, lifehook_model::LifecycleTransition::Launching);
+    let terminating = engine::endpoints(w, lifehook_model::LifecycleTransition::Terminating);
     let s = &w.region(region).autoscaling;
-    let a = s.actions.get(token).cloned()?;
+    let a = s.actions.get(token)?;
     let g = s.groups.get(&a.group)?;
     let h = g.hook(&a.hook).cloned()?;
     let arn = g.arn.clone();
-    let (origin, destination) = engine::endpoints(w, a.transition);
+    let (origin, destination) = match a.transition {
+        lifehook_model::LifecycleTransition::Launching => launching,
+        lifehook_model::LifecycleTransition::Terminating => terminating,
+    };
     let target = h.target.as_deref().filter(|t| !t.is_empty()).map(|target| {
         let msg = LifecycleMessage {
             origin,
@@ -96,6 +112,12 @@ pub fn build_action_notifications(
             serde_json::to_string(&msg).unwrap_or_default(),
         )
     });
+    if !with_event {
+        return Some(ActionNotifications {
+            target,
+            event: serde_json::Value::Null,
+        });
+    }
     let event = EventBridgeEvent {
         version: "0".into(),
         id: ids::uuid(),
@@ -126,7 +148,9 @@ pub fn build_action_notifications(
 /// EventBridge event. Returns false when the hook target could not be reached (the action
 /// keeps waiting, §7.6).
 pub fn notify_action(w: &mut World, region: &str, token: &str) -> bool {
-    let Some(n) = build_action_notifications(w, region, token) else {
+    // EventBridge events no rule can match are not built (put_event would drop them).
+    let with_event = events::has_enabled_rules(w, region);
+    let Some(n) = build_notifications(w, region, token, with_event) else {
         return true;
     };
     let mut ok = true;
@@ -136,7 +160,9 @@ pub fn notify_action(w: &mut World, region: &str, token: &str) -> bool {
         tracing::warn!(target, error = %e, token, "lifecycle notification not delivered");
         ok = false;
     }
-    events::put_event(w, region, &n.event);
+    if with_event {
+        events::put_event(w, region, &n.event);
+    }
     ok
 }
 
@@ -169,6 +195,10 @@ pub fn test_notification(
 
 /// "EC2 Instance Launch Successful" / "EC2 Instance Terminate Successful" (§3.4).
 pub fn instance_event(w: &mut World, region: &str, instance: &str, activity: &str, launch: bool) {
+    // An event no rule can match is not built (put_event would drop it).
+    if !events::has_enabled_rules(w, region) {
+        return;
+    }
     let now = w.now;
     let (origin, destination) = engine::endpoints(
         w,
@@ -182,7 +212,7 @@ pub fn instance_event(w: &mut World, region: &str, instance: &str, activity: &st
     let Some(i) = s.instances.get(instance) else {
         return;
     };
-    let Some(a) = s.activities.iter().rev().find(|a| a.id == activity) else {
+    let Some(a) = s.activity(activity) else {
         return;
     };
     let mut details = serde_json::Map::new();

@@ -488,12 +488,7 @@ fn write_activities(x: &mut XmlWriter, name: &str, acts: &[Activity]) {
 }
 
 fn find_activity(w: &mut World, region: &str, id: &str) -> Option<Activity> {
-    st(w, region)
-        .activities
-        .iter()
-        .rev()
-        .find(|a| a.id == id)
-        .cloned()
+    st(w, region).activity(id).cloned()
 }
 
 /// Creates an activity that completes at once; returns its snapshot as it was in progress
@@ -861,14 +856,14 @@ fn delete_group(w: &mut World, cx: &Cx, p: &Params) -> R {
         ));
     }
     // §2.6: force delete deletes outstanding actions; no terminate hooks (§1.3).
-    s.actions.retain(|_, a| a.group != name);
+    s.retain_actions(|a| a.group != name);
     for id in &members {
-        if let Some(i) = s.instances.get_mut(id) {
+        s.update_instance(id, |i| {
             i.state = S::Terminated;
             i.in_group = false;
             i.ended_at = Some(now);
             i.activity = None;
-        }
+        });
     }
     for r in s
         .refreshes
@@ -1179,18 +1174,21 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
     let before = s.activities.len();
     if inst.state == S::TerminatingRetained {
         // A retained instance already ran its terminate hooks (§1.8).
-        if let Some(i) = s.instances.get_mut(&id) {
-            i.state = S::TerminatingProceed;
-        }
+        s.update_instance(&id, |i| i.state = S::TerminatingProceed);
         engine::begin_termination(w, cx.region, &id, cause, false);
     } else {
         engine::begin_termination(w, cx.region, &id, cause, true);
     }
     let desc = format!("Terminating EC2 instance: {id}");
-    let act = st(w, cx.region)
-        .activities
-        .get(before..)
-        .and_then(|v| v.iter().rev().find(|a| a.description == desc).cloned());
+    let acts = &st(w, cx.region).activities;
+    let act = (before <= acts.len())
+        .then(|| {
+            acts.range(before..)
+                .rev()
+                .find(|a| a.description == desc)
+                .cloned()
+        })
+        .flatten();
     engine::reconcile(w, cx.region, &group);
     let mut x = cx.writer();
     if let Some(a) = act {
@@ -1335,9 +1333,7 @@ fn find_action(w: &mut World, cx: &Cx, p: &Params) -> Result<String, AwsError> {
                 AwsError::validation(format!("No active Lifecycle Action found with token {t}"))
             }),
         (None, Some(i)) => s
-            .actions
-            .values()
-            .find(|a| a.group == gname && a.hook == hname && a.instance == i)
+            .action_of(&gname, &hname, &i)
             .map(|a| a.token.clone())
             .ok_or_else(|| {
                 AwsError::validation(format!(
@@ -1438,10 +1434,8 @@ fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
     let mut acts = Vec::new();
     let mut cap = g.desired;
     for i in &insts {
-        if let Some(x) = st(w, cx.region).instances.get_mut(&i.id) {
-            // §1.4: no hooks; EnteringStandby is passed through at once.
-            x.state = S::Standby;
-        }
+        // §1.4: no hooks; EnteringStandby is passed through at once.
+        st(w, cx.region).update_instance(&i.id, |x| x.state = S::Standby);
         let cause = if decrement {
             cap -= 1;
             if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
@@ -1510,9 +1504,7 @@ fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
             gm.desired = cap;
         }
         // §1.4: Standby → Pending → InService, no hooks.
-        if let Some(x) = st(w, cx.region).instances.get_mut(&i.id) {
-            x.state = S::InService;
-        }
+        st(w, cx.region).update_instance(&i.id, |x| x.state = S::InService);
         let cause = format!(
             "At {} instance {} was moved out of standby in response to a user request, increasing the capacity from {} to {}.",
             iso_secs(now),
@@ -1567,12 +1559,12 @@ fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     let mut cap = g.desired;
     for i in &insts {
         let was_counted = counts(i.state);
-        if let Some(x) = st(w, cx.region).instances.get_mut(&i.id) {
-            // §1.5: Detaching → Detached, no hooks.
+        // §1.5: Detaching → Detached, no hooks.
+        st(w, cx.region).update_instance(&i.id, |x| {
             x.state = S::Detached;
             x.in_group = false;
             x.ended_at = Some(now);
-        }
+        });
         let cause = if decrement && was_counted {
             cap -= 1;
             if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
@@ -1668,7 +1660,7 @@ fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
             ended_at: None,
             activity: None,
         };
-        s.instances.insert(id.clone(), inst.clone());
+        s.insert_instance(inst.clone());
         cap += 1;
         if let Some(gm) = s.groups.get_mut(&gname) {
             gm.desired = cap;

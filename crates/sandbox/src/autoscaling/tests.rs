@@ -1095,3 +1095,75 @@ proptest! {
         }
     }
 }
+
+/// The original O(n²) victim selection, kept as the reference for [`choose_victims`].
+fn reference_victims(s: &super::State, group: &str, n: usize) -> Vec<String> {
+    use super::engine::Instance;
+    let mut az_count: std::collections::BTreeMap<String, i64> = Default::default();
+    for i in s.members(group).filter(|i| counts(i.state)) {
+        *az_count.entry(i.az.clone()).or_default() += 1;
+    }
+    let mut candidates: Vec<&Instance> = s
+        .members(group)
+        .filter(|i| i.state == S::InService && !i.protected)
+        .collect();
+    let mut out = Vec::new();
+    while out.len() < n && !candidates.is_empty() {
+        let best = candidates
+            .iter()
+            .enumerate()
+            .max_by(|(_, a), (_, b)| {
+                let ca = az_count.get(&a.az).copied().unwrap_or(0);
+                let cb = az_count.get(&b.az).copied().unwrap_or(0);
+                ca.cmp(&cb)
+                    .then(b.launched_at.cmp(&a.launched_at))
+                    .then(b.seq.cmp(&a.seq))
+                    .then(b.id.cmp(&a.id))
+            })
+            .map(|(k, _)| k);
+        let Some(k) = best else { break };
+        let v = candidates.remove(k);
+        if let Some(c) = az_count.get_mut(&v.az) {
+            *c -= 1;
+        }
+        out.push(v.id.clone());
+    }
+    out
+}
+
+proptest! {
+    /// The indexed victim selection picks exactly what the original scan picked, and the
+    /// incremental counts agree with a full scan.
+    #[test]
+    fn victims_and_counts_match_the_reference(
+        insts in proptest::collection::vec((0u8..4, 0u8..5, 0u64..4, any::<bool>(), 0u8..3), 0..40),
+        n in 0usize..45,
+    ) {
+        use super::engine::{Instance, choose_victims};
+        let states = [S::InService, S::PendingWait, S::Standby, S::TerminatingWait, S::InService];
+        let mut s = super::State::default();
+        for (k, (az, st, launched, protected, group)) in insts.into_iter().enumerate() {
+            let group = if group == 0 { "other" } else { "g" };
+            s.insert_instance(Instance {
+                id: format!("i-{:017x}", (k * 7919) % 1000),
+                group: group.into(),
+                in_group: st != 4 || k % 2 == 0,
+                az: format!("us-east-1{}", (b'a' + az) as char),
+                subnet: None,
+                state: states[st as usize],
+                healthy: true,
+                protected,
+                launch_template: None,
+                launch_config: None,
+                instance_type: "t3.micro".into(),
+                launched_at: launched,
+                seq: (k as u64 * 31) % 17,
+                ended_at: None,
+                activity: None,
+            });
+        }
+        prop_assert_eq!(choose_victims(&s, "g", n), reference_victims(&s, "g", n));
+        let scan = s.members("g").filter(|i| counts(i.state)).count() as i64;
+        prop_assert_eq!(s.counted("g"), scan);
+    }
+}
