@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod controller;
+mod demo;
 mod logging;
 mod ops;
 
@@ -41,6 +42,10 @@ enum Command {
     Complete(ops::CompleteArgs),
     /// Record a heartbeat for a lifecycle action, restarting its heartbeat timeout.
     Heartbeat(ops::HeartbeatArgs),
+    /// A first look at lifehook in under a minute, no AWS account needed: the sandbox, a
+    /// controller and stand-ins for a registry, a chat webhook and health endpoints, all
+    /// in this process, running the reference scenarios available today.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,7 +71,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    logging::init();
+    if matches!(cli.command, Command::Demo(_)) {
+        demo::init_logging();
+    } else {
+        logging::init();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => ops::exit(ops::status(args).await),
         Command::Complete(args) => ops::exit(ops::complete(args).await),
         Command::Heartbeat(args) => ops::exit(ops::heartbeat(args).await),
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 

@@ -1,0 +1,426 @@
+//! `lifehook demo`: a first look at lifehook in under a minute, with no AWS account.
+//!
+//! Everything runs in this process: the sandbox on an ephemeral loopback port, AWS SDK
+//! clients configured for it in code (static fake credentials, us-east-1, the endpoint —
+//! no environment variable is read or set for them and instance metadata is never
+//! probed), a stub HTTP server playing the outside world (a Eureka registry, a chat
+//! webhook, instance health endpoints), and the real fleet controller running the
+//! configurations of `examples/demo-*.toml`. The demo drives the groups, prints what
+//! happens as it happens, checks the outcome and prints a summary.
+//!
+//! The sandbox clock runs in real time (the controller's heartbeats and deadlines are
+//! computed on the wall clock); the demo moves it forward only to show a hook timing out.
+
+mod out;
+mod scenarios;
+mod stub;
+mod watch;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_autoscaling::config::{Credentials, Region};
+use lifehook_aws::Clients;
+
+use out::Out;
+
+/// Exit code: a scenario failed.
+const EXIT_FAILED: i32 = 1;
+/// Exit code: usage error.
+const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Run only this reference scenario (2: deregister from service discovery; 3: launch
+    /// gate, scale-in and instance refresh through the hooks).
+    #[arg(long, value_name = "N")]
+    pub scenario: Option<u32>,
+    /// Leave the sandbox (and the demo's controllers) running afterwards, until Ctrl-C,
+    /// and print how to point the AWS CLI at it.
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// The five reference scenarios: number, title, and whether the demo runs it today.
+const SCENARIOS: [(u32, &str, bool); 5] = [
+    (1, "collect logs before termination (agent)", false),
+    (2, "deregister from service discovery, centrally", true),
+    (3, "launch gate; scale-in vs instance refresh", true),
+    (4, "drain an ECS container instance", false),
+    (5, "patch, reboot and resume during launch (agent)", false),
+];
+
+/// Logging for the demo: `warn` unless `LIFEHOOK_LOG` says otherwise, so that the
+/// controller's own logs do not drown the demo's output.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEHOOK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// One thing the demo verified.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub what: String,
+    pub ok: bool,
+    /// How long the lifecycle action(s) concerned took.
+    pub took: Option<String>,
+}
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone)]
+pub struct ScenarioReport {
+    pub number: u32,
+    pub checks: Vec<Check>,
+}
+
+impl ScenarioReport {
+    fn passed(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// SDK configuration for the embedded sandbox, entirely in code.
+async fn clients(endpoint: &str) -> anyhow::Result<Clients> {
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "demo",
+            "demo",
+            None,
+            None,
+            "lifehook-demo",
+        ))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    Ok(Clients::from_sdk_config(sdk)?)
+}
+
+fn exit(code: i32) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let selected: Vec<u32> = match args.scenario {
+        None => SCENARIOS.iter().filter(|s| s.2).map(|s| s.0).collect(),
+        Some(n) => match SCENARIOS.iter().find(|s| s.0 == n) {
+            Some((_, _, true)) => vec![n],
+            Some((_, title, false)) => {
+                eprintln!(
+                    "error: scenario {n}, {title}, is not available in the demo yet; available: {}",
+                    available()
+                );
+                exit(EXIT_USAGE);
+            }
+            None => {
+                eprintln!(
+                    "error: there is no scenario {n}: the reference scenarios are 1 to 5, and the demo runs {}",
+                    available()
+                );
+                exit(EXIT_USAGE);
+            }
+        },
+    };
+
+    let out = Out::new();
+    if let Some(w) = proxy_warning() {
+        eprintln!("{w}");
+    }
+    let sandbox = lifehook_sandbox::start(lifehook_sandbox::SandboxConfig {
+        listen: "127.0.0.1:0".parse()?,
+        clock: lifehook_sandbox::ClockMode::Real,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot start the embedded sandbox: {e}"))?;
+    let endpoint = sandbox.endpoint();
+    let clients = clients(&endpoint).await?;
+    let watch = watch::Watch::start(out, endpoint.clone());
+    let stub = stub::Stub::start(out, endpoint.clone(), watch.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the demo's stub server: {e}"))?;
+
+    out.say(
+        &out.bold("lifehook demo: lifecycle hooks on the embedded sandbox, no AWS account needed"),
+    );
+    out.say(&format!(
+        "  sandbox {endpoint} (EC2 Auto Scaling, SQS, EventBridge; real-time clock)\n  stub    {} (plays a Eureka registry, a chat webhook and the instances' health endpoints)\n  the controller is lifehook's own, running examples/demo-*.toml in this process",
+        stub.base
+    ));
+
+    let env = scenarios::Env {
+        out,
+        clients,
+        stub,
+        watch: watch.clone(),
+        sandbox: sandbox.sandbox.clone(),
+    };
+    let mut reports = Vec::new();
+    let mut keep = Vec::new();
+    // The launch gate runs first: scenario 2 ends by moving the sandbox clock forward (a
+    // hook timing out while the handler is down), and the controller's heartbeats are
+    // planned on the wall clock.
+    if selected.contains(&3) {
+        let (r, c) = scenarios::launch_gate(&env).await;
+        reports.push(r);
+        keep.extend(c);
+    }
+    if selected.contains(&2) {
+        let (r, c) = scenarios::deregister(&env).await;
+        reports.push(r);
+        keep.extend(c);
+    }
+    reports.sort_by_key(|r| r.number);
+    let all_passed = reports.iter().all(ScenarioReport::passed);
+    summary(&out, &reports, args.scenario.is_none());
+
+    if args.keep_running {
+        let kept = scenarios::restart(&env, keep);
+        let controllers = &kept.groups;
+        out.say("");
+        out.say(&out.bold("The sandbox keeps running until Ctrl-C. Point the AWS CLI at it:"));
+        out.say(&format!(
+            "  export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 \\\n         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true"
+        ));
+        out.say("  aws autoscaling describe-auto-scaling-groups --query 'AutoScalingGroups[].[AutoScalingGroupName,length(Instances)]'");
+        if !controllers.is_empty() {
+            out.say(&format!(
+                "  # the demo's controllers still handle {}; for example:",
+                controllers.join(" and ")
+            ));
+            out.say(&format!(
+                "  aws autoscaling set-desired-capacity --auto-scaling-group-name {} --desired-capacity 2",
+                controllers[0]
+            ));
+        }
+        out.say(&format!(
+            "  lifehook status     # with the variables above\n  curl -s {endpoint}/_sandbox/state"
+        ));
+        crate::shutdown_signal().await;
+        out.say("stopping");
+    }
+    watch.stop();
+    sandbox.stop().await;
+    if all_passed {
+        Ok(())
+    } else {
+        exit(EXIT_FAILED)
+    }
+}
+
+/// A warning when an HTTP proxy is configured for loopback addresses too: the SDK and the
+/// pipeline steps honour the proxy variables, and the demo talks only to 127.0.0.1.
+fn proxy_warning() -> Option<String> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let set = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .find(|k| var(k).is_some())?;
+    let no = var("NO_PROXY")
+        .or_else(|| var("no_proxy"))
+        .unwrap_or_default();
+    let bypassed = no
+        .split(',')
+        .any(|h| matches!(h.trim(), "*" | "127.0.0.1" | "127.0.0.0/8"));
+    (!bypassed).then(|| {
+        format!(
+            "warning: {set} is set and NO_PROXY does not list 127.0.0.1, so the demo's local calls may go through the proxy; if the demo fails, run it with NO_PROXY=127.0.0.1,localhost"
+        )
+    })
+}
+
+fn available() -> String {
+    SCENARIOS
+        .iter()
+        .filter(|s| s.2)
+        .map(|s| s.0.to_string())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn summary(out: &Out, reports: &[ScenarioReport], all: bool) {
+    out.heading("Summary");
+    // (first column, result, actions took); scenario rows have no indent, checks have.
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for (n, title, available) in SCENARIOS {
+        if let Some(r) = reports.iter().find(|r| r.number == n) {
+            let result = if r.passed() { "PASS" } else { "FAIL" };
+            rows.push((format!("{n}. {title}"), result.into(), String::new()));
+            for c in &r.checks {
+                rows.push((
+                    format!("   {}", c.what),
+                    if c.ok { "PASS".into() } else { "FAIL".into() },
+                    c.took.clone().unwrap_or_else(|| "-".into()),
+                ));
+            }
+        } else if !available {
+            rows.push((
+                format!("{n}. {title}"),
+                "not yet available".into(),
+                String::new(),
+            ));
+        } else if all {
+            rows.push((format!("{n}. {title}"), "not run".into(), String::new()));
+        }
+    }
+    let header = ("SCENARIO / CHECK", "RESULT", "ACTIONS TOOK");
+    let w0 = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .chain([header.0.len()])
+        .max()
+        .unwrap_or(0);
+    let w1 = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .chain([header.1.len()])
+        .max()
+        .unwrap_or(0);
+    let pad = |s: &str, n: usize| format!("{s}{}", " ".repeat(n.saturating_sub(s.chars().count())));
+    out.say(&out.bold(&format!(
+        "{}  {}  {}",
+        pad(header.0, w0),
+        pad(header.1, w1),
+        header.2
+    )));
+    for (first, result, took) in &rows {
+        let cell = pad(result, w1);
+        let cell = match result.as_str() {
+            "PASS" => out.green(&cell),
+            "FAIL" => out.red(&cell),
+            _ => out.yellow(&cell),
+        };
+        let first = if first.starts_with(' ') {
+            first.clone()
+        } else {
+            out.bold(first)
+        };
+        let padding = " ".repeat(w0.saturating_sub(strip_len(&first, out)));
+        out.say(format!("{first}{padding}  {cell}  {took}").trim_end());
+    }
+    let failed: usize = reports.iter().filter(|r| !r.passed()).count();
+    out.say("");
+    let run: Vec<String> = reports.iter().map(|r| r.number.to_string()).collect();
+    if failed == 0 {
+        out.say(&out.green(&format!(
+            "All scenarios run ({}) passed in {:.1}s.",
+            run.join(", "),
+            out.elapsed_s()
+        )));
+    } else {
+        out.say(&out.red(&format!(
+            "{failed} of {} scenario(s) failed ({:.1}s). Run with LIFEHOOK_LOG=info for the controller's logs.",
+            reports.len(),
+            out.elapsed_s()
+        )));
+    }
+}
+
+/// The visible length of a cell that may carry colour codes.
+fn strip_len(s: &str, out: &Out) -> usize {
+    if out.is_color() {
+        let mut n = 0;
+        let mut esc = false;
+        for c in s.chars() {
+            match (esc, c) {
+                (false, '\x1b') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, _) => n += 1,
+            }
+        }
+        n
+    } else {
+        s.chars().count()
+    }
+}
+
+/// Reads an example configuration, pointing it at the demo's queue and stub server.
+pub fn example_config(
+    file: &str,
+    text: &str,
+    queue_url: &str,
+    stub_base: &str,
+) -> anyhow::Result<lifehook_core::config::Config> {
+    let text = substitute(text, queue_url, stub_base);
+    lifehook_core::config::Config::from_toml(&text, std::path::Path::new(file)).map_err(
+        |problems| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("{file} is invalid:\n{}", list.join("\n"))
+        },
+    )
+}
+
+/// The placeholder host of the stub server in `examples/demo-*.toml`.
+pub const STUB_PLACEHOLDER: &str = "http://demo-stub.localhost:8761";
+
+fn substitute(text: &str, queue_url: &str, stub_base: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let line = if line.trim_start().starts_with("queue_url") {
+            format!("queue_url = \"{queue_url}\"")
+        } else {
+            line.replace(STUB_PLACEHOLDER, stub_base)
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `40ms`, `2.6s`, `1m05s`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0..1000 => format!("{ms}ms"),
+        1000..60_000 => format!("{:.1}s", d.as_secs_f64()),
+        _ => format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_files_parse_as_is_and_once_pointed_at_the_demo() {
+        for (name, text) in [
+            ("examples/demo-deregister.toml", scenarios::DEREGISTER_TOML),
+            (
+                "examples/demo-launch-gate.toml",
+                scenarios::LAUNCH_GATE_TOML,
+            ),
+        ] {
+            lifehook_core::config::Config::from_toml(text, std::path::Path::new(name))
+                .unwrap_or_else(|p| panic!("{name}: {p:?}"));
+            let c = example_config(
+                name,
+                text,
+                "http://127.0.0.1:1/000000000000/q",
+                "http://127.0.0.1:2",
+            )
+            .unwrap();
+            assert_eq!(
+                c.source.queue_url.as_deref(),
+                Some("http://127.0.0.1:1/000000000000/q")
+            );
+            let rendered = substitute(text, "http://q", "http://127.0.0.1:2");
+            assert!(!rendered.contains(STUB_PLACEHOLDER), "{name}");
+            assert!(rendered.contains("http://127.0.0.1:2/"), "{name}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `lifehook demo` as a newcomer runs it: the real binary, everything in-process, no AWS
+//! account and no AWS environment.
+
+use std::time::Duration;
+
+/// The demo takes well under a minute; this only bounds a hang.
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn demo() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifehook"));
+    // No AWS variables at all: the demo configures its clients in code.
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_CONFIG_FILE", "/nonexistent/lifehook-test-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/lifehook-test-credentials",
+        )
+        .arg("demo")
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(cmd: &mut tokio::process::Command) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(LIMIT, cmd.output())
+        .await
+        .expect("the demo finished in time")
+        .expect("the demo ran");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The summary row of scenario `n`: `"2. deregister ...   PASS"`.
+fn scenario_row(stdout: &str, n: u32) -> String {
+    let summary = stdout
+        .split("== Summary")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no summary:\n{stdout}"));
+    summary
+        .lines()
+        .find(|l| l.starts_with(&format!("{n}. ")))
+        .unwrap_or_else(|| panic!("no row for scenario {n}:\n{summary}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_runs_every_available_scenario_and_passes() {
+    let (code, stdout, stderr) = run(&mut demo()).await;
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for n in [2, 3] {
+        let row = scenario_row(&stdout, n);
+        assert!(row.trim_end().ends_with("PASS"), "scenario {n}: {row}");
+    }
+    for n in [1, 4, 5] {
+        let row = scenario_row(&stdout, n);
+        assert!(row.contains("not yet available"), "scenario {n}: {row}");
+    }
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    // Not a terminal: plain text.
+    assert!(!stdout.contains('\x1b'), "no escape sequences when piped");
+    // The live progress shows the registry calls and the chat message.
+    assert!(stdout.contains("status?value=OUT_OF_SERVICE"), "{stdout}");
+    assert!(stdout.contains("chat      message posted"), "{stdout}");
+    assert!(stdout.contains("Pending:Wait → InService"), "{stdout}");
+    assert!(
+        stdout.contains("All scenarios run (2, 3) passed"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_scenario_can_be_run_alone() {
+    let (code, stdout, stderr) = run(demo().args(["--scenario", "2"])).await;
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(scenario_row(&stdout, 2).trim_end().ends_with("PASS"));
+    assert!(
+        !stdout.contains("launch gate"),
+        "only scenario 2 ran: {stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_and_unavailable_scenarios_are_usage_errors() {
+    let (code, stdout, stderr) = run(demo().args(["--scenario", "99"])).await;
+    assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("there is no scenario 99"), "{stderr}");
+    let (code, _, stderr) = run(demo().args(["--scenario", "4"])).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not available in the demo yet"), "{stderr}");
+}
