@@ -221,6 +221,38 @@ impl StepKind {
             StepKind::Notify(_) => "notify",
         }
     }
+
+    /// Every template of the step.
+    pub fn templates(&self) -> Vec<&Template> {
+        let mut out: Vec<&Template> = Vec::new();
+        match self {
+            StepKind::Exec(e) => {
+                out.extend(&e.command);
+                out.extend(e.env.values());
+            }
+            StepKind::Http(h) => {
+                out.push(&h.url);
+                out.extend(h.headers.values());
+                out.extend(&h.body);
+            }
+            StepKind::Probe(p) => match &p.check {
+                ProbeCheck::Http { url, headers, .. } => {
+                    out.push(url);
+                    out.extend(headers.values());
+                }
+                ProbeCheck::Exec { command, env, .. } => {
+                    out.extend(command);
+                    out.extend(env.values());
+                }
+            },
+            StepKind::Notify(n) => {
+                out.push(&n.url);
+                out.push(&n.message);
+                out.extend(n.headers.values());
+            }
+        }
+        out
+    }
 }
 
 /// Run a program: `command` is argv, never a shell string.
@@ -348,9 +380,18 @@ impl Config {
             .find(|p| p.matcher.matches(event, tags))
     }
 
-    /// Whether routing looks at tags (so the runtime needs to fetch them).
+    /// Whether routing or any step's templates look at tags (so the runtime needs to
+    /// fetch them).
     pub fn needs_tags(&self) -> bool {
-        self.pipelines.iter().any(|p| !p.matcher.tags.is_empty())
+        self.pipelines.iter().any(|p| {
+            !p.matcher.tags.is_empty()
+                || p.steps.iter().any(|s| {
+                    s.kind.templates().iter().any(|t| {
+                        t.variables()
+                            .any(|v| matches!(v, crate::template::Var::Tag(_)))
+                    })
+                })
+        })
     }
 
     /// Parses and validates TOML text; `file` names it in problems. No environment
@@ -1868,8 +1909,26 @@ command = ["true"]
     }
 
     #[test]
+    fn tags_are_needed_when_a_template_names_one() {
+        let base = "[source]\nqueue_url = \"http://q\"\n[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"http\"\nname = \"s\"\n";
+        let with = parse(&format!(
+            "{base}url = \"http://r/{{{{ tags.app | urlencode }}}}\"\n"
+        ))
+        .unwrap();
+        assert!(with.needs_tags(), "a step template uses tags.app");
+        let without = parse(&format!("{base}url = \"http://r/{{{{ instance_id }}}}\"\n")).unwrap();
+        assert!(!without.needs_tags());
+    }
+
+    #[test]
     fn examples_are_valid() {
-        for name in ["controller-minimal.toml", "agent-collect-logs.toml"] {
+        for name in [
+            "controller-minimal.toml",
+            "controller-local.toml",
+            "agent-collect-logs.toml",
+            "demo-deregister.toml",
+            "demo-launch-gate.toml",
+        ] {
             example_is_valid(name);
         }
     }
