@@ -132,36 +132,45 @@ impl Controller {
         sh.metrics.set_ready(true);
         info!(queue = %sh.consumer.config().queue_url, pipelines = sh.config.pipelines.len(), "controller started");
         tokio::pin!(shutdown);
+        // The receive future lives across loop iterations: dropping it while a
+        // ReceiveMessage is in flight would strand the messages SQS already handed out
+        // until their visibility timeout. It is replaced only once it has finished.
+        let consumer = sh.consumer.clone();
+        let mut receive = Box::pin(consumer.next_batch());
         loop {
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => record(&mut summary, done),
-                batch = sh.consumer.next_batch() => match batch {
-                    Ok(msgs) => {
-                        backoff = Duration::from_millis(500);
-                        for msg in msgs {
-                            tasks.spawn(handle(sh.clone(), msg, cancel.child_token()));
+                batch = &mut receive => {
+                    match batch {
+                        Ok(msgs) => {
+                            backoff = Duration::from_millis(500);
+                            for msg in msgs {
+                                tasks.spawn(handle(sh.clone(), msg, cancel.child_token()));
+                            }
+                        }
+                        Err(e) if e.is_retryable() => {
+                            warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "receive failed; retrying");
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = &mut shutdown => break,
+                            }
+                            backoff = (backoff * 2).min(MAX_RECEIVE_BACKOFF);
+                        }
+                        Err(e) => {
+                            cancel.cancel();
+                            while let Some(done) = tasks.join_next().await {
+                                record(&mut summary, done);
+                            }
+                            return Err(ControllerError::Receive(e));
                         }
                     }
-                    Err(e) if e.is_retryable() => {
-                        warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "receive failed; retrying");
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = &mut shutdown => break,
-                        }
-                        backoff = (backoff * 2).min(MAX_RECEIVE_BACKOFF);
-                    }
-                    Err(e) => {
-                        cancel.cancel();
-                        while let Some(done) = tasks.join_next().await {
-                            record(&mut summary, done);
-                        }
-                        return Err(ControllerError::Receive(e));
-                    }
-                },
+                    receive = Box::pin(consumer.next_batch());
+                }
             }
         }
+        drop(receive);
         sh.metrics.set_ready(false);
         info!(
             in_flight = tasks.len(),
