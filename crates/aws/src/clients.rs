@@ -42,6 +42,7 @@ struct Inner {
     elbv2: OnceLock<aws_sdk_elasticloadbalancingv2::Client>,
     s3: OnceLock<aws_sdk_s3::Client>,
     ssm: OnceLock<aws_sdk_ssm::Client>,
+    cloudformation: OnceLock<aws_sdk_cloudformation::Client>,
 }
 
 impl Clients {
@@ -70,6 +71,7 @@ impl Clients {
                 elbv2: OnceLock::new(),
                 s3: OnceLock::new(),
                 ssm: OnceLock::new(),
+                cloudformation: OnceLock::new(),
             }),
         })
     }
@@ -144,6 +146,13 @@ impl Clients {
     pub fn ssm(&self) -> &aws_sdk_ssm::Client {
         let sdk = &self.inner.sdk;
         self.inner.ssm.get_or_init(|| aws_sdk_ssm::Client::new(sdk))
+    }
+
+    pub fn cloudformation(&self) -> &aws_sdk_cloudformation::Client {
+        let sdk = &self.inner.sdk;
+        self.inner
+            .cloudformation
+            .get_or_init(|| aws_sdk_cloudformation::Client::new(sdk))
     }
 }
 

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use lifehook_core::clock::Clock;
 use lifehook_core::config::{Config, Pipeline};
 use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Runner, StepStatus};
 use lifehook_model::{LifecycleResult, LifecycleTransition};
@@ -80,6 +81,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     region: String,
     keepalive: KeepaliveConfig,
+    /// Deadlines and heartbeats are on this clock (a sandbox's virtual clock in tests).
+    clock: Arc<dyn Clock>,
 }
 
 /// The fleet-mode handler.
@@ -92,6 +95,7 @@ impl Controller {
         config: Config,
         clients: &Clients,
         metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Controller, ControllerError> {
         let src = &config.source;
         let queue_url = src.queue_url.clone().ok_or(ControllerError::NoQueue)?;
@@ -100,7 +104,7 @@ impl Controller {
         qc.batch_size = src.max_messages.clamp(1, 10) as i32;
         qc.concurrency = src.concurrency.max(1) as usize;
         qc.visibility_timeout = src.visibility_timeout;
-        let consumer = QueueConsumer::new(clients.sqs().clone(), qc);
+        let consumer = QueueConsumer::with_clock(clients.sqs().clone(), qc, clock.clone());
         let keepalive = KeepaliveConfig {
             fraction: config.keepalive.heartbeat_fraction,
             min_interval: config.keepalive.min_interval,
@@ -109,10 +113,11 @@ impl Controller {
             shared: Arc::new(Shared {
                 api: LifecycleApi::new(clients.autoscaling().clone()),
                 consumer,
-                runner: Runner::new(),
+                runner: Runner::new().with_external(Arc::new(crate::steps::AwsSteps::new(clients))),
                 metrics,
                 region: clients.region().to_owned(),
                 keepalive,
+                clock,
                 config,
             }),
         })
@@ -290,10 +295,12 @@ async fn handle_inner(sh: &Shared, msg: InFlight, cancel: &CancellationToken) ->
             return hand_back(sh, msg).await;
         }
     };
-    let now = SystemTime::now();
+    let now = sh.clock.now();
     let started_at = ActionContext::event_time(&ev).unwrap_or(now);
     let mut actx = ActionContext::new(ev.clone(), hook.heartbeat_timeout, started_at);
     actx.global_deadline = started_at + hook.global_timeout;
+    actx.deadline_margin = sh.config.keepalive.deadline_margin;
+    actx.clock = sh.clock.clone();
     actx.tags = tags;
     actx.region = Some(sh.region.clone());
     if actx.global_deadline <= now {
@@ -309,6 +316,7 @@ async fn handle_inner(sh: &Shared, msg: InFlight, cancel: &CancellationToken) ->
         &hook,
         Some(started_at),
         sh.keepalive,
+        sh.clock.clone(),
     );
     let outcome = sh.runner.run(pipeline, &actx, cancel).await;
     let report = keepalive.stop().await;
@@ -407,11 +415,17 @@ async fn hold(
     cancel: &CancellationToken,
 ) -> ActionOutcome {
     info!(default_result = %hook.default_result, "holding: the hook's DefaultResult will apply");
-    let keepalive = Keepalive::start(sh.api.clone(), target, hook, Some(started_at), sh.keepalive);
+    let keepalive = Keepalive::start(
+        sh.api.clone(),
+        target,
+        hook,
+        Some(started_at),
+        sh.keepalive,
+        sh.clock.clone(),
+    );
     let until = started_at + hook.global_timeout;
-    let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
     tokio::select! {
-        _ = tokio::time::sleep(wait) => {}
+        _ = sh.clock.sleep_until(until) => {}
         _ = cancel.cancelled() => {
             keepalive.stop().await;
             return hand_back(sh, msg).await;

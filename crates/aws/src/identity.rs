@@ -59,8 +59,18 @@ impl Default for Imds {
 }
 
 impl Imds {
-    /// A client configured from the standard environment variables and profile.
+    /// A client configured from the standard environment variables and profile. An
+    /// explicit `AWS_EC2_METADATA_SERVICE_ENDPOINT` (an emulator's address) is used even
+    /// when `AWS_EC2_METADATA_DISABLED=true`, which then keeps only the SDK's credential
+    /// chain off the metadata service: that is how tests point an agent at the sandbox's
+    /// IMDS of one instance without anything probing the real metadata address.
     pub fn from_env() -> Self {
+        if let Ok(ep) = std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            && !ep.trim().is_empty()
+            && let Ok(i) = Imds::with_endpoint(ep.trim())
+        {
+            return i;
+        }
         let disabled = std::env::var("AWS_EC2_METADATA_DISABLED")
             .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
         Imds {

@@ -16,9 +16,11 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use lifehook_core::keepalive::KeepalivePlan;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+
+use lifehook_core::clock::Clock;
 
 use crate::lifecycle::{ActionTarget, ErrorClass, HookInfo, LifecycleApi, LifecycleError};
 
@@ -121,16 +123,17 @@ pub struct Keepalive {
 }
 
 impl Keepalive {
-    /// Heartbeats `target` through `api` on the schedule of `hook`.
+    /// Heartbeats `target` through `api` on the schedule of `hook`, on `clock`'s time.
     pub fn start(
         api: LifecycleApi,
         target: ActionTarget,
         hook: &HookInfo,
         started: Option<SystemTime>,
         cfg: KeepaliveConfig,
+        clock: Arc<dyn Clock>,
     ) -> Keepalive {
-        let schedule = Schedule::new(hook, started, cfg, SystemTime::now());
-        Keepalive::start_with(schedule, move || {
+        let schedule = Schedule::new(hook, started, cfg, clock.now());
+        Keepalive::start_with(schedule, clock, move || {
             let api = api.clone();
             let target = target.clone();
             async move { api.heartbeat(&target).await }
@@ -138,13 +141,13 @@ impl Keepalive {
     }
 
     /// Heartbeats with any sender (tests use a counter).
-    pub fn start_with<F, Fut>(schedule: Schedule, beat: F) -> Keepalive
+    pub fn start_with<F, Fut>(schedule: Schedule, clock: Arc<dyn Clock>, beat: F) -> Keepalive
     where
         F: Fn() -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), LifecycleError>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(run(schedule, beat, rx));
+        let task = tokio::spawn(run(schedule, beat, clock, rx));
         Keepalive {
             stop: Some(tx),
             task: Some(task),
@@ -184,38 +187,16 @@ impl Drop for Keepalive {
     }
 }
 
-/// Wall-clock time as the tokio clock moves it, so that paused-time tests are exact.
-struct Clock {
-    sys0: SystemTime,
-    tokio0: Instant,
-}
-
-impl Clock {
-    fn now(&self) -> SystemTime {
-        self.sys0 + self.tokio0.elapsed()
-    }
-
-    fn instant_of(&self, t: SystemTime) -> Instant {
-        match t.duration_since(self.sys0) {
-            Ok(d) => self.tokio0 + d,
-            Err(_) => self.tokio0,
-        }
-    }
-}
-
 async fn run<F, Fut>(
     mut schedule: Schedule,
     beat: F,
+    clock: Arc<dyn Clock>,
     mut stop: oneshot::Receiver<()>,
 ) -> KeepaliveReport
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), LifecycleError>> + Send + 'static,
 {
-    let clock = Clock {
-        sys0: SystemTime::now(),
-        tokio0: Instant::now(),
-    };
     let mut report = KeepaliveReport {
         heartbeats: 0,
         failures: 0,
@@ -238,7 +219,7 @@ where
         tokio::select! {
             biased;
             _ = &mut stop => return report,
-            _ = tokio::time::sleep_until(clock.instant_of(due)) => {}
+            _ = clock.sleep_until(due) => {}
         }
         let result = tokio::select! {
             biased;
@@ -281,7 +262,6 @@ mod tests {
     use super::*;
     use crate::lifecycle::ActionKey;
     use lifehook_model::{LifecycleResult, LifecycleTransition};
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn hook(hb: u64) -> HookInfo {
@@ -345,7 +325,11 @@ mod tests {
             KeepaliveConfig::default(),
             SystemTime::now(),
         );
-        let k = Keepalive::start_with(s, counting(n.clone(), None));
+        let k = Keepalive::start_with(
+            s,
+            Arc::new(lifehook_core::TokioClock::new()),
+            counting(n.clone(), None),
+        );
         // 95 s at 30 s per heartbeat: beats at 30, 60, 90.
         tokio::time::sleep(Duration::from_secs(95)).await;
         let report = k.stop().await;
@@ -363,9 +347,13 @@ mod tests {
             KeepaliveConfig::default(),
             SystemTime::now(),
         );
-        let k = Keepalive::start_with(s, counting(n.clone(), None));
+        let k = Keepalive::start_with(
+            s,
+            Arc::new(lifehook_core::TokioClock::new()),
+            counting(n.clone(), None),
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let report = k.stop().await;
         assert_eq!(started.elapsed(), Duration::ZERO);
         assert_eq!(report.heartbeats, 0);
@@ -382,7 +370,11 @@ mod tests {
             KeepaliveConfig::default(),
             now,
         );
-        let k = Keepalive::start_with(s, counting(n.clone(), None));
+        let k = Keepalive::start_with(
+            s,
+            Arc::new(lifehook_core::TokioClock::new()),
+            counting(n.clone(), None),
+        );
         tokio::time::sleep(Duration::from_secs(500)).await;
         assert!(k.is_finished());
         let report = k.stop().await;
@@ -408,7 +400,11 @@ mod tests {
             target: target(),
             message: "No active Lifecycle Action found with token t".into(),
         };
-        let k = Keepalive::start_with(s, counting(n.clone(), Some(err)));
+        let k = Keepalive::start_with(
+            s,
+            Arc::new(lifehook_core::TokioClock::new()),
+            counting(n.clone(), Some(err)),
+        );
         tokio::time::sleep(Duration::from_secs(120)).await;
         assert!(k.is_finished());
         let report = k.stop().await;
@@ -432,7 +428,11 @@ mod tests {
             attempts: 1,
             detail: "Throttling".into(),
         };
-        let k = Keepalive::start_with(s, counting(n.clone(), Some(err)));
+        let k = Keepalive::start_with(
+            s,
+            Arc::new(lifehook_core::TokioClock::new()),
+            counting(n.clone(), Some(err)),
+        );
         // First try at 30 s, then every 3 s (10 % of the interval).
         tokio::time::sleep(Duration::from_secs(40)).await;
         let report = k.stop().await;

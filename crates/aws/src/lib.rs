@@ -8,7 +8,10 @@
 //! - [`queue`]: an SQS consumer of lifecycle notifications.
 //! - [`identity`]: who this instance is, from IMDSv2 (with an Auto Scaling fallback).
 //! - [`controller`]: the fleet mode — queue → pipeline → keepalive → completion.
+//! - [`agent`]: the on-instance mode — its own inbox or IMDS, persisted progress, reboots.
 //! - [`metrics`]: Prometheus metrics and the loopback admin server.
+//! - [`steps`]: the step types that call AWS (`s3-fetch`, `s3-upload`, `ssm-command`,
+//!   `ecs-drain`, `signal`, `tag`).
 //!
 //! Talks to: EC2 Auto Scaling, SQS and instance metadata over HTTPS (or whatever endpoint
 //! the standard `AWS_ENDPOINT_URL*` / `AWS_EC2_METADATA_SERVICE_ENDPOINT` variables name).
@@ -39,6 +42,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod agent;
 pub mod clients;
 pub mod controller;
 pub mod identity;
@@ -46,6 +50,7 @@ pub mod keepalive;
 pub mod lifecycle;
 pub mod metrics;
 pub mod queue;
+pub mod steps;
 
 pub use clients::{Clients, ConfigError};
 pub use lifecycle::{

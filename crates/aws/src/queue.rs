@@ -26,6 +26,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
     QueueAttributeName,
 };
+use lifehook_core::clock::Clock;
 use lifehook_model::delivery::{Delivery, LifecycleEvent, parse_delivery};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -161,6 +162,9 @@ struct Inner {
     tokens: Tokens,
     dlq: OnceCell<Option<String>>,
     deletes: mpsc::UnboundedSender<DeleteRequest>,
+    /// Visibility is extended on this clock (SQS visibility runs on the sandbox's virtual
+    /// clock in tests).
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug)]
@@ -171,6 +175,11 @@ struct DeleteRequest {
 
 impl QueueConsumer {
     pub fn new(sqs: aws_sdk_sqs::Client, cfg: QueueConfig) -> Self {
+        QueueConsumer::with_clock(sqs, cfg, Arc::new(lifehook_core::SystemClock))
+    }
+
+    /// A consumer that extends visibility on `clock`'s time.
+    pub fn with_clock(sqs: aws_sdk_sqs::Client, cfg: QueueConfig, clock: Arc<dyn Clock>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(delete_batcher(
             sqs.clone(),
@@ -186,6 +195,7 @@ impl QueueConsumer {
                 tokens: Arc::new(Mutex::new(HashMap::new())),
                 dlq: OnceCell::new(),
                 deletes: tx,
+                clock,
             }),
         }
     }
@@ -297,6 +307,7 @@ impl QueueConsumer {
                                 queue.clone(),
                                 receipt_cell.clone(),
                                 inner.cfg.visibility_timeout,
+                                inner.clock.clone(),
                             ));
                             actions.push(InFlight {
                                 event,
@@ -525,10 +536,12 @@ async fn extend_visibility(
     queue: String,
     receipt: Arc<Mutex<String>>,
     visibility: Duration,
+    clock: Arc<dyn Clock>,
 ) {
     let every = (visibility / 2).max(Duration::from_secs(1));
     loop {
-        tokio::time::sleep(every).await;
+        let due = clock.now() + every;
+        clock.sleep_until(due).await;
         let handle = lock(&receipt).clone();
         let r = sqs
             .change_message_visibility()

@@ -47,6 +47,11 @@ pub fn admin_addr(s: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
         .map_err(|e| anyhow::anyhow!("--admin-listen {s:?} is not an address or `off`: {e}"))
 }
 
+/// The step runner of the long-running modes. (The AWS step types join it here.)
+pub fn runner(_clients: &lifehook_aws::Clients) -> lifehook_core::pipeline::Runner {
+    lifehook_core::pipeline::Runner::new()
+}
+
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config);
     let admin = match admin_addr(&args.admin_listen) {
@@ -68,7 +73,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let controller = Controller::new(config, &clients, metrics)?;
+    let clock = lifehook_core::clock::from_env().await?;
+    let controller = Controller::new(config, &clients, metrics, clock)?;
     controller
         .run(
             crate::shutdown_signal(),

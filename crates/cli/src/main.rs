@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod check;
 mod controller;
 mod demo;
@@ -31,6 +32,10 @@ enum Command {
     /// Run the fleet handler: receive lifecycle actions from an SQS queue, run the
     /// configured pipeline for each, keep the action alive, and complete it.
     Controller(controller::ControllerArgs),
+    /// Run the on-instance handler: learn this instance's identity from IMDSv2, handle its
+    /// own lifecycle actions only (its own filtered inbox, or IMDS without a queue), persist
+    /// progress across reboots, and complete each action.
+    Agent(agent::AgentArgs),
     /// Validate a configuration file: print every problem as `path:line:col: message` and
     /// exit 2, or print a summary and exit 0.
     Check(check::CheckArgs),
@@ -100,6 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Check(args) => check::run(args),
         Command::Controller(args) => controller::run(args).await,
+        Command::Agent(args) => agent::run(args).await,
         Command::Status(args) => ops::exit(ops::status(args).await),
         Command::Complete(args) => ops::exit(ops::complete(args).await),
         Command::Heartbeat(args) => ops::exit(ops::heartbeat(args).await),

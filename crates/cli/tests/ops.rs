@@ -467,6 +467,7 @@ async fn a_hook_notification_is_consumed_and_completed() {
         &info,
         started,
         KeepaliveConfig::default(),
+        std::sync::Arc::new(lifehook_core::SystemClock),
     );
     api.complete(&target, LifecycleResult::Continue)
         .await

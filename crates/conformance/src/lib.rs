@@ -22,6 +22,9 @@ pub struct Harness {
     pub s3: aws_sdk_s3::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub ecs: aws_sdk_ecs::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
     http: reqwest::Client,
 }
 
@@ -54,6 +57,9 @@ impl Harness {
             ),
             ssm: aws_sdk_ssm::Client::new(&sdk),
             ecs: aws_sdk_ecs::Client::new(&sdk),
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
+            cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
             sdk,
             sandbox,
             http: reqwest::Client::new(),

@@ -82,6 +82,8 @@ pub const ENV_IMDS: &str = "LIFEHOOK_IMDS";
 pub struct Config {
     pub source: Source,
     pub keepalive: Keepalive,
+    /// `[agent]`: settings of `lifehook agent` only.
+    pub agent: Agent,
     /// In file order; [`Config::route`] picks the first that matches.
     pub pipelines: Vec<Pipeline>,
 }
@@ -91,6 +93,9 @@ pub struct Config {
 pub struct Source {
     /// The SQS queue the controller or agent reads; `None` for the Lambda or IMDS mode.
     pub queue_url: Option<String>,
+    /// Agent only: the SNS topic the hooks notify. The agent subscribes a queue of its own
+    /// with a filter on its instance id, so it receives only its own instance's actions.
+    pub topic_arn: Option<String>,
     /// Queue-less agent mode: watch IMDS `autoscaling/target-lifecycle-state`.
     pub imds: bool,
     pub wait_time_seconds: u32,
@@ -103,6 +108,7 @@ impl Default for Source {
     fn default() -> Self {
         Source {
             queue_url: None,
+            topic_arn: None,
             imds: false,
             wait_time_seconds: DEFAULT_WAIT_TIME_SECONDS,
             max_messages: DEFAULT_MAX_MESSAGES,
@@ -110,6 +116,50 @@ impl Default for Source {
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
         }
     }
+}
+
+/// `[agent]`: how `lifehook agent` runs on an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// Where in-flight work is persisted (survives reboots and crashes).
+    pub state_dir: std::path::PathBuf,
+    /// The command that reboots the instance (argv, no shell).
+    pub reboot_command: Vec<String>,
+    /// How often the queue-less mode reads `autoscaling/target-lifecycle-state`.
+    pub imds_poll_interval: Duration,
+    /// The group, when it should not be discovered (tag or DescribeAutoScalingInstances).
+    pub group: Option<String>,
+    /// Hooks to create on the group at start when missing (`[[agent.hook]]`).
+    pub hooks: Vec<HookSpec>,
+}
+
+/// The default state directory of the agent.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifehook";
+/// The default interval of the queue-less mode (the AWS tutorial polls every 5 s).
+pub const DEFAULT_IMDS_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Default for Agent {
+    fn default() -> Self {
+        Agent {
+            state_dir: DEFAULT_STATE_DIR.into(),
+            reboot_command: vec!["systemctl".into(), "reboot".into()],
+            imds_poll_interval: DEFAULT_IMDS_POLL_INTERVAL,
+            group: None,
+            hooks: Vec::new(),
+        }
+    }
+}
+
+/// A lifecycle hook the agent makes sure exists (spec §2.1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookSpec {
+    pub name: String,
+    pub transition: LifecycleTransition,
+    pub heartbeat_timeout: Duration,
+    pub default_result: LifecycleResult,
+    pub notification_target_arn: Option<String>,
+    pub role_arn: Option<String>,
+    pub notification_metadata: Option<String>,
 }
 
 /// Heartbeat planning parameters (see [`crate::keepalive`]).
@@ -210,6 +260,16 @@ pub enum StepKind {
     Http(HttpStep),
     Probe(ProbeStep),
     Notify(NotifyStep),
+    /// Write a file atomically (local, no AWS).
+    File(FileStep),
+    // The step types below call AWS APIs: they run in `lifehook-aws` (see
+    // `step::ExternalSteps`).
+    S3Fetch(S3FetchStep),
+    S3Upload(S3UploadStep),
+    SsmCommand(SsmCommandStep),
+    EcsDrain(EcsDrainStep),
+    Signal(SignalStep),
+    Tag(TagStep),
 }
 
 impl StepKind {
@@ -219,7 +279,27 @@ impl StepKind {
             StepKind::Http(_) => "http",
             StepKind::Probe(_) => "probe",
             StepKind::Notify(_) => "notify",
+            StepKind::File(_) => "file",
+            StepKind::S3Fetch(_) => "s3-fetch",
+            StepKind::S3Upload(_) => "s3-upload",
+            StepKind::SsmCommand(_) => "ssm-command",
+            StepKind::EcsDrain(_) => "ecs-drain",
+            StepKind::Signal(_) => "signal",
+            StepKind::Tag(_) => "tag",
         }
+    }
+
+    /// Whether the step calls AWS APIs (and so needs `step::ExternalSteps`).
+    pub fn is_aws(&self) -> bool {
+        matches!(
+            self,
+            StepKind::S3Fetch(_)
+                | StepKind::S3Upload(_)
+                | StepKind::SsmCommand(_)
+                | StepKind::EcsDrain(_)
+                | StepKind::Signal(_)
+                | StepKind::Tag(_)
+        )
     }
 
     /// Every template of the step.
@@ -250,10 +330,134 @@ impl StepKind {
                 out.push(&n.message);
                 out.extend(n.headers.values());
             }
+            StepKind::File(f) => {
+                out.push(&f.path);
+                out.push(&f.content);
+            }
+            StepKind::S3Fetch(f) => {
+                out.extend([&f.bucket, &f.key, &f.path]);
+            }
+            StepKind::S3Upload(u) => {
+                out.extend([&u.bucket, &u.key]);
+                out.extend(&u.files);
+            }
+            StepKind::SsmCommand(c) => {
+                out.extend(&c.commands);
+                out.extend(c.env.values());
+                out.extend(&c.working_dir);
+            }
+            StepKind::EcsDrain(d) => out.extend(&d.cluster),
+            StepKind::Signal(g) => {
+                out.extend([&g.stack, &g.resource, &g.unique_id]);
+            }
+            StepKind::Tag(t) => out.extend(t.tags.values()),
         }
         out
     }
 }
+
+/// `file`: write `content` to `path` atomically (a temporary file in the same directory,
+/// then a rename), with `mode` (default 0644).
+#[derive(Debug, Clone)]
+pub struct FileStep {
+    pub path: Template,
+    pub content: Template,
+    pub mode: u32,
+}
+
+/// `s3-fetch`: download `s3://bucket/key` to `path`.
+#[derive(Debug, Clone)]
+pub struct S3FetchStep {
+    pub bucket: Template,
+    pub key: Template,
+    pub path: Template,
+    /// Unix permissions of the file; `None`: 0644 for a new file (an existing file keeps
+    /// its mode).
+    pub mode: Option<u32>,
+    /// Expected SHA-256 of the object, lowercase hex; a mismatch is a fatal failure.
+    pub sha256: Option<String>,
+}
+
+/// `s3-upload`: files (paths or globs) to `s3://bucket/key`, the key rendered per file
+/// with `{{ file_name }}`.
+#[derive(Debug, Clone)]
+pub struct S3UploadStep {
+    pub bucket: Template,
+    pub key: Template,
+    pub files: Vec<Template>,
+    pub if_missing: IfMissing,
+}
+
+/// What an `s3-upload` does when a path or glob matches no file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    /// Nothing to upload is fine.
+    Ok,
+    /// A fatal failure naming the pattern.
+    Fail,
+}
+
+/// `ssm-command`: `AWS-RunShellScript` on the action's instance, polled until it ends.
+#[derive(Debug, Clone)]
+pub struct SsmCommandStep {
+    /// Script lines; every substituted value is inserted shell-quoted.
+    pub commands: Vec<Template>,
+    /// Exported (shell-quoted) before the script runs.
+    pub env: BTreeMap<String, Template>,
+    pub working_dir: Option<Template>,
+    /// Time between two GetCommandInvocation calls.
+    pub interval: Duration,
+}
+
+/// `ecs-drain`: set the instance's container instance DRAINING and wait until no task
+/// runs on it, stopping the tasks no REPLICA service moves away.
+#[derive(Debug, Clone)]
+pub struct EcsDrainStep {
+    /// `None`: the cluster is discovered (ListClusters, then the instance in each).
+    pub cluster: Option<Template>,
+    /// Time between two looks at the instance's tasks.
+    pub interval: Duration,
+    /// Stop standalone and daemon tasks once only they remain (default true); `false`
+    /// waits for something else to stop them.
+    pub stop_tasks: bool,
+}
+
+/// `signal`: CloudFormation `SignalResource`.
+#[derive(Debug, Clone)]
+pub struct SignalStep {
+    pub stack: Template,
+    pub resource: Template,
+    pub unique_id: Template,
+    pub status: SignalStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalStatus {
+    Success,
+    Failure,
+}
+
+impl SignalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalStatus::Success => "SUCCESS",
+            SignalStatus::Failure => "FAILURE",
+        }
+    }
+}
+
+/// `tag`: EC2 `CreateTags` on the action's instance.
+#[derive(Debug, Clone)]
+pub struct TagStep {
+    pub tags: BTreeMap<String, Template>,
+}
+
+/// How often `ssm-command` polls GetCommandInvocation.
+pub const DEFAULT_SSM_INTERVAL: Duration = Duration::from_secs(2);
+/// How often `ecs-drain` looks at the instance's tasks.
+pub const DEFAULT_ECS_INTERVAL: Duration = Duration::from_secs(10);
+/// Permissions of a file written by `file` (and of a new file fetched by `s3-fetch`).
+pub const DEFAULT_FILE_MODE: u32 = 0o644;
 
 /// Run a program: `command` is argv, never a shell string.
 #[derive(Debug, Clone)]
@@ -649,6 +853,7 @@ pub fn format_duration(d: Duration) -> String {
 struct RawConfig {
     source: Option<RawSource>,
     keepalive: Option<RawKeepalive>,
+    agent: Option<RawAgent>,
     pipelines: Vec<Spanned<RawPipeline>>,
     /// A `pipeline` key was present (even if no entry could be parsed).
     pipelines_declared: bool,
@@ -659,6 +864,7 @@ struct RawConfig {
 struct RawTop {
     source: Option<RawSource>,
     keepalive: Option<RawKeepalive>,
+    agent: Option<RawAgent>,
     /// Taken out before deserializing; listed so that messages name it.
     #[serde(default, rename = "pipeline")]
     _pipelines: Option<serde::de::IgnoredAny>,
@@ -680,11 +886,35 @@ struct RawPipelineHead {
 #[serde(deny_unknown_fields)]
 struct RawSource {
     queue_url: Option<Spanned<String>>,
+    topic_arn: Option<Spanned<String>>,
     imds: Option<Spanned<bool>>,
     wait_time_seconds: Option<Spanned<i64>>,
     max_messages: Option<Spanned<i64>>,
     concurrency: Option<Spanned<i64>>,
     visibility_timeout: Option<Spanned<HumanDuration>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    state_dir: Option<Spanned<String>>,
+    reboot_command: Option<Spanned<Vec<String>>>,
+    imds_poll_interval: Option<Spanned<HumanDuration>>,
+    group: Option<Spanned<String>>,
+    #[serde(default)]
+    hook: Vec<Spanned<RawHookSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHookSpec {
+    name: Spanned<String>,
+    transition: Spanned<String>,
+    heartbeat_timeout: Option<Spanned<HumanDuration>>,
+    default_result: Option<Spanned<String>>,
+    notification_target_arn: Option<Spanned<String>>,
+    role_arn: Option<Spanned<String>>,
+    notification_metadata: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -753,6 +983,28 @@ struct RawStep {
     // notify
     format: Option<Spanned<String>>,
     message: Option<Spanned<String>>,
+    // file, s3-fetch
+    path: Option<Spanned<String>>,
+    mode: Option<Spanned<toml::Value>>,
+    content: Option<Spanned<String>>,
+    // s3-fetch, s3-upload
+    bucket: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    sha256: Option<Spanned<String>>,
+    files: Option<Spanned<Vec<Spanned<String>>>>,
+    if_missing: Option<Spanned<String>>,
+    // ssm-command
+    commands: Option<Spanned<Vec<Spanned<String>>>>,
+    // ecs-drain
+    cluster: Option<Spanned<String>>,
+    stop_tasks: Option<Spanned<bool>>,
+    // signal
+    stack: Option<Spanned<String>>,
+    resource: Option<Spanned<String>>,
+    unique_id: Option<Spanned<String>>,
+    status: Option<Spanned<String>>,
+    // tag
+    tags: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 /// argv: an array of strings; a string is refused with a pointed message.
@@ -798,7 +1050,19 @@ struct Cx<'a> {
     problems: Vec<Problem>,
 }
 
-const STEP_TYPES: &[&str] = &["exec", "http", "probe", "notify"];
+const STEP_TYPES: &[&str] = &[
+    "exec",
+    "http",
+    "probe",
+    "notify",
+    "file",
+    "s3-fetch",
+    "s3-upload",
+    "ssm-command",
+    "ecs-drain",
+    "signal",
+    "tag",
+];
 
 impl Cx<'_> {
     fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
@@ -876,6 +1140,15 @@ impl Cx<'_> {
 
     fn template(&mut self, s: &Spanned<String>, what: &str) -> Template {
         match Template::parse(s.get_ref()) {
+            Ok(t) if t.variables().any(|v| *v == crate::template::Var::FileName) => {
+                self.at(
+                    s,
+                    format!(
+                        "`{what}`: `{{{{ file_name }}}}` is only available in the `key` of an `s3-upload` step"
+                    ),
+                );
+                t
+            }
             Ok(t) => t,
             Err(e) => {
                 // The span covers the quoted string; point inside it when it is a basic
@@ -1030,7 +1303,8 @@ impl Cx<'_> {
         let mut table = root.into_inner();
         let pipelines_val = table.remove("pipeline");
         let top: Option<RawTop> = self.de(Spanned::new(root_span, DeValue::Table(table)));
-        let (source, keepalive) = top.map_or((None, None), |t| (t.source, t.keepalive));
+        let (source, keepalive, agent) =
+            top.map_or((None, None, None), |t| (t.source, t.keepalive, t.agent));
         let pipelines_declared = pipelines_val.is_some();
         let mut pipelines = Vec::new();
         if let Some(pv) = pipelines_val {
@@ -1052,6 +1326,7 @@ impl Cx<'_> {
         Some(RawConfig {
             source,
             keepalive,
+            agent,
             pipelines,
             pipelines_declared,
         })
@@ -1154,10 +1429,121 @@ impl Cx<'_> {
             }
             pipelines.push(self.pipeline(p, span));
         }
+        let agent = match raw.agent {
+            None => Agent::default(),
+            Some(a) => self.agent(a),
+        };
         Config {
             source,
             keepalive,
+            agent,
             pipelines,
+        }
+    }
+
+    fn agent(&mut self, a: RawAgent) -> Agent {
+        let d = Agent::default();
+        let state_dir = match &a.state_dir {
+            Some(p) if p.get_ref().trim().is_empty() => {
+                self.at(p, "`agent.state_dir` is empty");
+                d.state_dir.clone()
+            }
+            Some(p) => p.get_ref().into(),
+            None => d.state_dir.clone(),
+        };
+        let reboot_command = match &a.reboot_command {
+            Some(c) if c.get_ref().is_empty() || c.get_ref()[0].trim().is_empty() => {
+                self.at(c, "`agent.reboot_command` must name a program: an argv array such as [\"systemctl\", \"reboot\"]");
+                d.reboot_command.clone()
+            }
+            Some(c) => c.get_ref().clone(),
+            None => d.reboot_command.clone(),
+        };
+        let imds_poll_interval = self.duration(
+            &a.imds_poll_interval,
+            "imds_poll_interval",
+            DEFAULT_IMDS_POLL_INTERVAL,
+            Duration::from_millis(100),
+            Duration::from_secs(300),
+        );
+        let group = a.group.as_ref().map(|g| g.get_ref().clone());
+        if let Some(g) = &a.group
+            && g.get_ref().trim().is_empty()
+        {
+            self.at(g, "`agent.group` is empty");
+        }
+        let mut hooks = Vec::new();
+        let mut seen = HashSet::new();
+        for h in &a.hook {
+            let h = h.get_ref();
+            let name = h.name.get_ref().clone();
+            if name.is_empty() || name.len() > 255 {
+                self.at(
+                    &h.name,
+                    "`agent.hook.name` must have 1 to 255 characters (spec §2.1)",
+                );
+            }
+            if !seen.insert(name.clone()) {
+                self.at(&h.name, format!("duplicate `[[agent.hook]]` {name:?}"));
+            }
+            let transition = match h.transition.get_ref().to_ascii_lowercase().as_str() {
+                "launching" | "launch" | "autoscaling:ec2_instance_launching" => {
+                    LifecycleTransition::Launching
+                }
+                "terminating" | "terminate" | "autoscaling:ec2_instance_terminating" => {
+                    LifecycleTransition::Terminating
+                }
+                other => {
+                    self.at(&h.transition, format!("`agent.hook.transition`: unknown transition {other:?}: expected \"launching\" or \"terminating\""));
+                    LifecycleTransition::Launching
+                }
+            };
+            // Spec §2.1: HeartbeatTimeout 30..7200 s, default 3600.
+            let heartbeat_timeout = self.duration(
+                &h.heartbeat_timeout,
+                "heartbeat_timeout",
+                Duration::from_secs(3600),
+                Duration::from_secs(30),
+                Duration::from_secs(7200),
+            );
+            let default_result = self.result(
+                &h.default_result,
+                "agent.hook.default_result",
+                LifecycleResult::Abandon,
+            );
+            if h.notification_target_arn.is_some() != h.role_arn.is_some() {
+                self.at(&h.name, "`agent.hook`: `notification_target_arn` and `role_arn` go together (spec §2.1): give both or neither");
+            }
+            if let Some(m) = &h.notification_metadata
+                && m.get_ref().len() > 1023
+            {
+                self.at(
+                    m,
+                    "`agent.hook.notification_metadata` is longer than 1023 characters (spec §2.1)",
+                );
+            }
+            hooks.push(HookSpec {
+                name,
+                transition,
+                heartbeat_timeout,
+                default_result,
+                notification_target_arn: h
+                    .notification_target_arn
+                    .as_ref()
+                    .map(|v| v.get_ref().clone()),
+                role_arn: h.role_arn.as_ref().map(|v| v.get_ref().clone()),
+                notification_metadata: h
+                    .notification_metadata
+                    .as_ref()
+                    .map(|v| v.get_ref().clone()),
+            });
+        }
+        Agent {
+            state_dir,
+            reboot_command,
+            imds_poll_interval,
+            group,
+            hooks,
         }
     }
 
@@ -1177,8 +1563,20 @@ impl Cx<'_> {
                 );
             }
         }
+        if let Some(t) = &s.topic_arn {
+            if !t.get_ref().starts_with("arn:") || t.get_ref().split(':').count() != 6 {
+                self.at(t, format!("`topic_arn` = {:?} is not an SNS topic ARN (arn:PARTITION:sns:REGION:ACCOUNT:NAME)", t.get_ref()));
+            }
+            if s.queue_url.is_some() || imds {
+                self.at(
+                    t,
+                    "`topic_arn` excludes `queue_url` and `imds = true`: choose one source",
+                );
+            }
+        }
         Source {
             queue_url: s.queue_url.map(Spanned::into_inner),
+            topic_arn: s.topic_arn.map(Spanned::into_inner),
             imds,
             wait_time_seconds: self.int(
                 &s.wait_time_seconds,
@@ -1336,7 +1734,7 @@ impl Cx<'_> {
             );
             return None;
         }
-        let present: [(&str, bool); 13] = [
+        let present: [(&str, bool); 29] = [
             ("command", s.command.is_some()),
             ("env", s.env.is_some()),
             ("working_dir", s.working_dir.is_some()),
@@ -1350,6 +1748,22 @@ impl Cx<'_> {
             ("interval", s.interval.is_some()),
             ("format", s.format.is_some()),
             ("message", s.message.is_some()),
+            ("path", s.path.is_some()),
+            ("mode", s.mode.is_some()),
+            ("content", s.content.is_some()),
+            ("bucket", s.bucket.is_some()),
+            ("key", s.key.is_some()),
+            ("sha256", s.sha256.is_some()),
+            ("files", s.files.is_some()),
+            ("if_missing", s.if_missing.is_some()),
+            ("commands", s.commands.is_some()),
+            ("cluster", s.cluster.is_some()),
+            ("stop_tasks", s.stop_tasks.is_some()),
+            ("stack", s.stack.is_some()),
+            ("resource", s.resource.is_some()),
+            ("unique_id", s.unique_id.is_some()),
+            ("status", s.status.is_some()),
+            ("tags", s.tags.is_some()),
         ];
         let allowed: &[&str] = match ty {
             "exec" => &[
@@ -1369,7 +1783,14 @@ impl Cx<'_> {
                 "expect_status",
                 "interval",
             ],
-            _ => &["url", "headers", "format", "message"],
+            "notify" => &["url", "headers", "format", "message"],
+            "file" => &["path", "content", "mode"],
+            "s3-fetch" => &["bucket", "key", "path", "mode", "sha256"],
+            "s3-upload" => &["bucket", "key", "files", "if_missing"],
+            "ssm-command" => &["commands", "env", "working_dir", "interval"],
+            "ecs-drain" => &["cluster", "interval", "stop_tasks"],
+            "signal" => &["stack", "resource", "unique_id", "status"],
+            _ => &["tags"],
         };
         for (field, is) in present {
             if is && !allowed.contains(&field) {
@@ -1413,7 +1834,10 @@ impl Cx<'_> {
                 MAX_STEP_TIMEOUT,
             ),
         };
-        let default_retries = if matches!(ty, "http" | "notify") {
+        let default_retries = if matches!(
+            ty,
+            "http" | "notify" | "s3-fetch" | "s3-upload" | "ecs-drain" | "signal" | "tag"
+        ) {
             DEFAULT_RETRIES_NETWORK
         } else {
             DEFAULT_RETRIES_LOCAL
@@ -1537,6 +1961,9 @@ impl Cx<'_> {
                 };
                 StepKind::Probe(ProbeStep { interval, check })
             }
+            "file" | "s3-fetch" | "s3-upload" | "ssm-command" | "ecs-drain" | "signal" | "tag" => {
+                self.aws_or_file_step(ty, &s, &span)
+            }
             _ => {
                 let url = match &s.url {
                     Some(u) => self.url(u, "url"),
@@ -1581,6 +2008,268 @@ impl Cx<'_> {
             backoff,
             kind,
         })
+    }
+}
+
+// The `file` step and the step types that call AWS.
+impl Cx<'_> {
+    fn required_template(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        ty: &str,
+        what: &str,
+        span: &Range<usize>,
+    ) -> Template {
+        match v {
+            Some(t) => {
+                let t2 = self.template(t, what);
+                if t2.source().trim().is_empty() {
+                    self.at(t, format!("`{what}` is empty"));
+                }
+                t2
+            }
+            None => {
+                self.push(
+                    Some(span.clone()),
+                    format!("a step of type {ty:?} needs `{what}`"),
+                );
+                Template::empty()
+            }
+        }
+    }
+
+    /// A Unix mode: a string of octal digits (`"0755"`) or a TOML octal integer (`0o755`).
+    fn mode(&mut self, v: &Option<Spanned<toml::Value>>) -> Option<u32> {
+        let m = v.as_ref()?;
+        let raw = self.text.get(m.span()).unwrap_or_default().trim();
+        let parsed = match m.get_ref() {
+            toml::Value::String(s) => {
+                let d = s.trim().trim_start_matches("0o");
+                (!d.is_empty() && d.len() <= 4)
+                    .then(|| u32::from_str_radix(d, 8).ok())
+                    .flatten()
+            }
+            toml::Value::Integer(i) if raw.starts_with("0o") => u32::try_from(*i).ok(),
+            _ => None,
+        };
+        match parsed.filter(|p| *p <= 0o7777) {
+            Some(p) => Some(p),
+            None => {
+                self.at(m, "`mode` must be octal permissions: a string such as \"0644\" or \"0755\", or a TOML octal integer (0o644)");
+                None
+            }
+        }
+    }
+
+    fn string_list(
+        &mut self,
+        v: &Option<Spanned<Vec<Spanned<String>>>>,
+        ty: &str,
+        what: &str,
+        span: &Range<usize>,
+    ) -> Vec<Template> {
+        let Some(list) = v else {
+            self.push(
+                Some(span.clone()),
+                format!("a step of type {ty:?} needs `{what}`"),
+            );
+            return Vec::new();
+        };
+        if list.get_ref().is_empty() {
+            self.at(list, format!("`{what}` is empty"));
+        }
+        list.get_ref()
+            .iter()
+            .map(|t| self.template(t, what))
+            .collect()
+    }
+
+    fn aws_or_file_step(&mut self, ty: &str, s: &RawStep, span: &Range<usize>) -> StepKind {
+        let interval = |cx: &mut Self, default: Duration| {
+            cx.duration(
+                &s.interval,
+                "interval",
+                default,
+                Duration::from_millis(10),
+                Duration::from_secs(3600),
+            )
+        };
+        match ty {
+            "file" => StepKind::File(FileStep {
+                path: self.required_template(&s.path, ty, "path", span),
+                content: match &s.content {
+                    Some(c) => self.template(c, "content"),
+                    None => {
+                        self.push(
+                            Some(span.clone()),
+                            "a step of type \"file\" needs `content` (use \"\" for an empty file)",
+                        );
+                        Template::empty()
+                    }
+                },
+                mode: self.mode(&s.mode).unwrap_or(DEFAULT_FILE_MODE),
+            }),
+            "s3-fetch" => {
+                let sha256 = s.sha256.as_ref().and_then(|h| {
+                    let v = h.get_ref().trim().to_ascii_lowercase();
+                    if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        Some(v)
+                    } else {
+                        self.at(h, format!("`sha256` = {:?} is not a SHA-256 digest: expected 64 hexadecimal digits (`sha256sum FILE`)", h.get_ref()));
+                        None
+                    }
+                });
+                StepKind::S3Fetch(S3FetchStep {
+                    bucket: self.required_template(&s.bucket, ty, "bucket", span),
+                    key: self.required_template(&s.key, ty, "key", span),
+                    path: self.required_template(&s.path, ty, "path", span),
+                    mode: self.mode(&s.mode),
+                    sha256,
+                })
+            }
+            "s3-upload" => {
+                let bucket = self.required_template(&s.bucket, ty, "bucket", span);
+                let files = self.string_list(&s.files, ty, "files", span);
+                let key = match &s.key {
+                    None => {
+                        self.push(
+                            Some(span.clone()),
+                            "a step of type \"s3-upload\" needs `key`, e.g. \"logs/{{ group }}/{{ instance_id }}/{{ file_name }}\"",
+                        );
+                        Template::empty()
+                    }
+                    Some(k) => match Template::parse(k.get_ref()) {
+                        Ok(t) => {
+                            let per_file =
+                                t.variables().any(|v| *v == crate::template::Var::FileName);
+                            let several = files.len() > 1
+                                || files.iter().any(|f| f.source().contains(['*', '?', '[']));
+                            if several && !per_file {
+                                self.at(k, "`key` must contain `{{ file_name }}` when `files` has several entries or a glob: otherwise every file would be uploaded to the same key");
+                            }
+                            if t.source().trim().is_empty() {
+                                self.at(k, "`key` is empty");
+                            }
+                            t
+                        }
+                        // Reports the parse error with its position.
+                        Err(_) => self.template(k, "key"),
+                    },
+                };
+                let if_missing = match &s.if_missing {
+                    None => IfMissing::Ok,
+                    Some(v) => match v.get_ref().as_str() {
+                        "ok" => IfMissing::Ok,
+                        "fail" => IfMissing::Fail,
+                        other => {
+                            self.at(
+                                v,
+                                format!("`if_missing` = {other:?}: expected \"ok\" or \"fail\""),
+                            );
+                            IfMissing::Ok
+                        }
+                    },
+                };
+                StepKind::S3Upload(S3UploadStep {
+                    bucket,
+                    key,
+                    files,
+                    if_missing,
+                })
+            }
+            "ssm-command" => {
+                let commands = self.string_list(&s.commands, ty, "commands", span);
+                let env = self.templates(&s.env, "env");
+                for k in env.keys() {
+                    let ok = !k.is_empty()
+                        && !k.starts_with(|c: char| c.is_ascii_digit())
+                        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                    if !ok {
+                        self.push(
+                            Some(span.clone()),
+                            format!("`env`: {k:?} is not a shell variable name (letters, digits and `_`, not starting with a digit)"),
+                        );
+                    }
+                }
+                StepKind::SsmCommand(SsmCommandStep {
+                    commands,
+                    env,
+                    working_dir: s
+                        .working_dir
+                        .as_ref()
+                        .map(|w| self.template(w, "working_dir")),
+                    interval: interval(self, DEFAULT_SSM_INTERVAL),
+                })
+            }
+            "ecs-drain" => StepKind::EcsDrain(EcsDrainStep {
+                cluster: s.cluster.as_ref().map(|c| {
+                    let t = self.template(c, "cluster");
+                    if t.source().trim().is_empty() {
+                        self.at(
+                            c,
+                            "`cluster` is empty: leave it out to discover the cluster",
+                        );
+                    }
+                    t
+                }),
+                interval: interval(self, DEFAULT_ECS_INTERVAL),
+                stop_tasks: s.stop_tasks.as_ref().is_none_or(|b| *b.get_ref()),
+            }),
+            "signal" => StepKind::Signal(SignalStep {
+                stack: self.required_template(&s.stack, ty, "stack", span),
+                resource: self.required_template(&s.resource, ty, "resource", span),
+                unique_id: match &s.unique_id {
+                    Some(u) => self.template(u, "unique_id"),
+                    None => {
+                        Template::parse("{{ instance_id }}").unwrap_or_else(|_| Template::empty())
+                    }
+                },
+                status: match &s.status {
+                    None => SignalStatus::Success,
+                    Some(v) => match v.get_ref().to_ascii_uppercase().as_str() {
+                        "SUCCESS" => SignalStatus::Success,
+                        "FAILURE" => SignalStatus::Failure,
+                        _ => {
+                            self.at(
+                                v,
+                                format!(
+                                    "`status` = {:?}: expected \"SUCCESS\" or \"FAILURE\"",
+                                    v.get_ref()
+                                ),
+                            );
+                            SignalStatus::Success
+                        }
+                    },
+                },
+            }),
+            _ => {
+                let tags = self.templates(&s.tags, "tags");
+                match &s.tags {
+                    None => self.push(
+                        Some(span.clone()),
+                        "a step of type \"tag\" needs `tags`, e.g. tags = { patched = \"{{ now | date }}\" }",
+                    ),
+                    Some(t) if t.is_empty() => {
+                        self.push(Some(span.clone()), "`tags` is empty: give at least one tag")
+                    }
+                    Some(_) => {}
+                }
+                for k in tags.keys() {
+                    if k.is_empty() || k.chars().count() > 128 {
+                        self.push(
+                            Some(span.clone()),
+                            format!("`tags`: {k:?} is not a tag key (1 to 128 characters)"),
+                        );
+                    } else if k.to_ascii_lowercase().starts_with("aws:") {
+                        self.push(
+                            Some(span.clone()),
+                            format!("`tags`: {k:?}: keys starting with `aws:` are reserved by AWS"),
+                        );
+                    }
+                }
+                StepKind::Tag(TagStep { tags })
+            }
+        }
     }
 }
 
@@ -1681,7 +2370,7 @@ command = ["true"]
 "#,
         );
         let want = [
-            "c.toml:1:2: unknown field `oops`, expected one of `source`, `keepalive`, `pipeline`",
+            "c.toml:1:2: unknown field `oops`, expected one of `source`, `keepalive`, `agent`, `pipeline`",
             "c.toml:6:11: `command` is an argv array",
             "c.toml:10:11: invalid duration",
             "c.toml:14:11: invalid type: string \"many\"",
@@ -1948,6 +2637,168 @@ command = ["true"]
             )
         });
         assert!(!c.pipelines.is_empty());
+    }
+
+    #[test]
+    fn aws_and_file_steps_parse() {
+        let c = parse(
+            r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "s3-fetch"
+bucket = "{{ metadata.bucket }}"
+key = "scripts/drain.sh"
+path = "/usr/local/bin/drain-{{ instance_id }}.sh"
+mode = "0755"
+sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+[[pipeline.step]]
+type = "s3-upload"
+bucket = "logs"
+key = "logs/{{ group }}/{{ instance_id }}/{{ file_name }}"
+files = ["/var/log/app/*.log", "/var/log/messages"]
+if_missing = "fail"
+[[pipeline.step]]
+type = "ssm-command"
+commands = ["systemctl stop app", "echo {{ instance_id }}"]
+env = { APP = "{{ tags.app }}" }
+interval = "500ms"
+[[pipeline.step]]
+type = "ecs-drain"
+cluster = "prod"
+interval = "2s"
+stop_tasks = false
+[[pipeline.step]]
+type = "file"
+path = "/etc/profile.d/lifehook.sh"
+content = "export PATCHED={{ date }}\n"
+mode = 0o600
+[[pipeline.step]]
+type = "signal"
+stack = "web"
+resource = "Group"
+status = "failure"
+[[pipeline.step]]
+type = "tag"
+tags = { patched = "{{ now | date }}" }
+"#,
+        )
+        .unwrap_or_else(|p| panic!("{p:#?}"));
+        let steps = &c.pipelines[0].steps;
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "s3-fetch-1",
+                "s3-upload-2",
+                "ssm-command-3",
+                "ecs-drain-4",
+                "file-5",
+                "signal-6",
+                "tag-7"
+            ]
+        );
+        let StepKind::S3Fetch(f) = &steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(f.mode, Some(0o755));
+        assert_eq!(
+            f.sha256.as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        assert_eq!(steps[0].retries, DEFAULT_RETRIES_NETWORK);
+        let StepKind::S3Upload(u) = &steps[1].kind else {
+            panic!()
+        };
+        assert_eq!(u.files.len(), 2);
+        assert_eq!(u.if_missing, IfMissing::Fail);
+        let StepKind::SsmCommand(s) = &steps[2].kind else {
+            panic!()
+        };
+        assert_eq!(s.interval, Duration::from_millis(500));
+        assert_eq!(steps[2].retries, DEFAULT_RETRIES_LOCAL);
+        let StepKind::EcsDrain(d) = &steps[3].kind else {
+            panic!()
+        };
+        assert!(!d.stop_tasks && d.cluster.is_some());
+        let StepKind::File(fl) = &steps[4].kind else {
+            panic!()
+        };
+        assert_eq!(fl.mode, 0o600);
+        assert!(!steps[4].kind.is_aws() && steps[5].kind.is_aws());
+        let StepKind::Signal(g) = &steps[5].kind else {
+            panic!()
+        };
+        assert_eq!(g.status, SignalStatus::Failure);
+        assert_eq!(g.unique_id.source(), "{{ instance_id }}");
+        assert!(c.needs_tags(), "the ssm-command env names tags.app");
+    }
+
+    #[test]
+    fn aws_and_file_step_problems_are_located() {
+        let p = problems(
+            r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "s3-fetch"
+bucket = "b"
+path = "/tmp/x"
+sha256 = "abc"
+mode = 755
+[[pipeline.step]]
+type = "s3-upload"
+bucket = "b"
+key = "logs/{{ instance_id }}"
+files = ["/var/log/*.log"]
+if_missing = "maybe"
+[[pipeline.step]]
+type = "file"
+path = "/tmp/{{ file_name }}"
+content = "x"
+[[pipeline.step]]
+type = "signal"
+stack = "s"
+status = "DONE"
+[[pipeline.step]]
+type = "tag"
+tags = { "aws:x" = "y" }
+command = ["true"]
+[[pipeline.step]]
+type = "ssm-command"
+commands = []
+env = { "1BAD" = "x" }
+[[pipeline.step]]
+type = "ecs-drain"
+url = "http://x"
+"#,
+        );
+        let want = [
+            "c.toml:3:1: a step of type \"s3-fetch\" needs `key`",
+            "c.toml:7:10: `sha256` = \"abc\" is not a SHA-256 digest",
+            "c.toml:8:8: `mode` must be octal permissions",
+            "c.toml:12:7: `key` must contain `{{ file_name }}`",
+            "c.toml:14:14: `if_missing` = \"maybe\": expected \"ok\" or \"fail\"",
+            "c.toml:17:8: `path`: `{{ file_name }}` is only available in the `key` of an `s3-upload` step",
+            "c.toml:19:1: a step of type \"signal\" needs `resource`",
+            "c.toml:22:10: `status` = \"DONE\": expected \"SUCCESS\" or \"FAILURE\"",
+            "c.toml:23:1: a step of type \"tag\" has no field `command`",
+            "c.toml:23:1: `tags`: \"aws:x\": keys starting with `aws:` are reserved",
+            "c.toml:29:12: `commands` is empty",
+            "c.toml:27:1: `env`: \"1BAD\" is not a shell variable name",
+            "c.toml:31:1: a step of type \"ecs-drain\" has no field `url`",
+        ];
+        for w in want {
+            assert!(
+                p.iter().any(|x| x.starts_with(w)),
+                "missing {w:?} in {p:#?}"
+            );
+        }
+        assert_eq!(p.len(), want.len(), "{p:#?}");
+        // Unknown step types list the new ones.
+        let p = problems("[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"s3\"\n");
+        assert!(
+            p[0].contains("s3-fetch, s3-upload, ssm-command, ecs-drain, signal, tag"),
+            "{p:?}"
+        );
     }
 
     proptest::proptest! {

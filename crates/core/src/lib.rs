@@ -28,12 +28,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod keepalive;
 pub mod pipeline;
 pub mod step;
 pub mod template;
 
+pub use clock::{Clock, SandboxClock, SystemClock, TokioClock};
 pub use config::{Config, Pipeline, Problem, load};
 pub use keepalive::{KeepalivePlan, VisibilityPlan};
 pub use pipeline::{ActionContext, Decision, Outcome, Progress, Runner};

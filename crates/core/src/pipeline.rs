@@ -23,20 +23,7 @@ use crate::config::{DEFAULT_DEADLINE_MARGIN, DeadlinePolicy, MAX_BACKOFF, Pipeli
 use crate::step::{self, Failure, StepEnv, Success};
 use crate::template::TemplateContext;
 
-/// A source of wall-clock time (so tests and the sandbox can move it).
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now(&self) -> SystemTime;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
+pub use crate::clock::{Clock, SystemClock};
 
 /// Everything the runner knows about one lifecycle action.
 #[derive(Debug, Clone)]
@@ -172,10 +159,19 @@ pub enum Progress {
 }
 
 /// Runs pipelines. Cheap to clone; share one per process (it holds the HTTP client pool).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Runner {
     http: reqwest::Client,
     progress: Option<mpsc::UnboundedSender<Progress>>,
+    external: Option<Arc<dyn step::ExternalSteps>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("external", &self.external.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runner {
@@ -189,7 +185,14 @@ impl Runner {
         Runner {
             http,
             progress: None,
+            external: None,
         }
+    }
+
+    /// Runs the step types that call AWS APIs with `external`.
+    pub fn with_external(mut self, external: Arc<dyn step::ExternalSteps>) -> Self {
+        self.external = Some(external);
+        self
     }
 
     /// Sends [`Progress`] events to `tx` (dropped silently when the receiver is gone).
@@ -307,6 +310,8 @@ impl Runner {
                 now: chrono::DateTime::<chrono::Utc>::from(ctx.clock.now()),
             },
             http: &self.http,
+            clock: ctx.clock.as_ref(),
+            external: self.external.as_deref(),
         };
         loop {
             let left = work_deadline
@@ -430,6 +435,9 @@ mod tests {
     impl Clock for FixedClock {
         fn now(&self) -> SystemTime {
             *self.0.lock().unwrap()
+        }
+        fn sleep_until(&self, _t: SystemTime) -> crate::clock::Sleep {
+            Box::pin(std::future::pending())
         }
     }
 

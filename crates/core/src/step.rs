@@ -46,21 +46,21 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn retry(message: impl Into<String>) -> Self {
+    pub fn retry(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
             retryable: true,
             timed_out: false,
         }
     }
-    fn fatal(message: impl Into<String>) -> Self {
+    pub fn fatal(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
             retryable: false,
             timed_out: false,
         }
     }
-    fn timeout(message: impl Into<String>) -> Self {
+    pub fn timeout(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
             retryable: true,
@@ -73,6 +73,36 @@ impl Failure {
 pub struct StepEnv<'a> {
     pub template: TemplateContext<'a>,
     pub http: &'a reqwest::Client,
+    /// The action's clock (deadlines; the sandbox's virtual clock in tests).
+    pub clock: &'a dyn crate::clock::Clock,
+    /// Runs the step types this crate cannot (those that call AWS APIs); `None` where no
+    /// AWS clients are available, and such steps then fail with a clear message.
+    pub external: Option<&'a dyn ExternalSteps>,
+}
+
+/// A boxed step attempt, as returned by [`ExternalSteps::attempt`].
+pub type AttemptFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Success, Failure>> + Send + 'a>>;
+
+/// The step types that need AWS clients, implemented by `lifehook-aws`. An attempt has the
+/// same contract as [`attempt`]: succeed, or fail saying whether a retry can help, within
+/// `limit`.
+pub trait ExternalSteps: Send + Sync {
+    fn attempt<'a>(
+        &'a self,
+        step: &'a Step,
+        env: &'a StepEnv<'a>,
+        limit: Duration,
+    ) -> AttemptFuture<'a>;
+}
+
+/// The failure of a step that needs AWS clients where there are none.
+pub fn no_external(step: &Step) -> Failure {
+    Failure::fatal(format!(
+        "step `{}` ({}) calls AWS APIs, and this runner has no AWS clients",
+        step.name,
+        step.kind.type_name()
+    ))
 }
 
 /// Runs one attempt of `step` within `limit`.
@@ -82,7 +112,97 @@ pub async fn attempt(step: &Step, env: &StepEnv<'_>, limit: Duration) -> Result<
         StepKind::Http(h) => http(h, env, limit).await,
         StepKind::Probe(p) => probe(p, env, limit).await,
         StepKind::Notify(n) => notify(n, env, limit).await,
+        StepKind::File(f) => file(f, env, limit).await,
+        StepKind::S3Fetch(_)
+        | StepKind::S3Upload(_)
+        | StepKind::SsmCommand(_)
+        | StepKind::EcsDrain(_)
+        | StepKind::Signal(_)
+        | StepKind::Tag(_) => match env.external {
+            Some(x) => x.attempt(step, env, limit).await,
+            None => Err(no_external(step)),
+        },
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// file
+// ---------------------------------------------------------------------------------------
+
+/// Writes `content` to `path` with `mode`, atomically, creating no directory.
+async fn file(
+    f: &crate::config::FileStep,
+    env: &StepEnv<'_>,
+    limit: Duration,
+) -> Result<Success, Failure> {
+    let path = std::path::PathBuf::from(render(&f.path, env)?);
+    let content = render(&f.content, env)?;
+    let len = content.len();
+    let mode = f.mode;
+    let target = path.clone();
+    let write =
+        tokio::task::spawn_blocking(move || write_atomic(&target, content.as_bytes(), mode));
+    match tokio::time::timeout(limit, write).await {
+        Err(_) => Err(Failure::timeout(format!(
+            "writing {}: not done within {}",
+            path.display(),
+            crate::config::format_duration(limit)
+        ))),
+        Ok(Err(e)) => Err(Failure::retry(format!("writing {}: {e}", path.display()))),
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Ok(Ok(()))) => Ok(Success::Done {
+            detail: format!("wrote {len} bytes to {} (mode {mode:04o})", path.display()),
+        }),
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path`, syncs it, sets `mode`, then renames
+/// it over `path`: a reader sees the old file or the new one, never a part. A missing
+/// directory or a permission problem is fatal (a retry cannot fix it); other I/O errors
+/// are retryable. Used by `file` and by `s3-fetch` (in `lifehook-aws`).
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let classify = |what: &str, e: std::io::Error| {
+        let m = format!("{what} {}: {e}", path.display());
+        match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                Failure::fatal(m)
+            }
+            _ => Failure::retry(m),
+        }
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Failure::fatal(format!("{} is not a file path", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let tmp = dir.join(format!(
+        ".{}.lifehook-{}-{:08x}",
+        name.to_string_lossy(),
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut f =
+            std::fs::File::create(&tmp).map_err(|e| classify("creating a file next to", e))?;
+        f.write_all(bytes).map_err(|e| classify("writing", e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            f.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(|e| classify("setting the mode of", e))?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        f.sync_all().map_err(|e| classify("syncing", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| classify("renaming onto", e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn render(t: &Template, env: &StepEnv<'_>) -> Result<String, Failure> {
@@ -520,6 +640,8 @@ mod tests {
                 now: chrono::Utc::now(),
             },
             http: &http,
+            clock: &crate::clock::SystemClock,
+            external: None,
         };
         attempt(s, &env, limit).await
     }
@@ -781,6 +903,51 @@ body = '{{"m": {{{{ metadata | json }}}}}}'"#
             flag.display()
         ));
         assert!(run(&s, None, Duration::from_secs(5)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn file_is_written_atomically_with_its_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lifehook.sh");
+        std::fs::write(&path, "old").unwrap();
+        let s = step(&format!(
+            "type = \"file\"\npath = \"{}\"\ncontent = \"export PATCHED_ON={{{{ date }}}}\\nexport M={{{{ metadata }}}}\\n\"\nmode = \"0600\"",
+            path.display()
+        ));
+        let r = run(&s, Some("m"), Duration::from_secs(5)).await.unwrap();
+        let Success::Done { detail } = r else {
+            panic!()
+        };
+        assert!(detail.contains("mode 0600"), "{detail}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("export PATCHED_ON=20") && text.ends_with("export M=m\n"),
+            "{text}"
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o600);
+        // Again: same result, and no temporary file is left behind.
+        run(&s, Some("m"), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A missing directory is not worth retrying.
+        let s = step(&format!(
+            "type = \"file\"\npath = \"{}/nope/x\"\ncontent = \"\"",
+            dir.path().display()
+        ));
+        let f = run(&s, None, Duration::from_secs(5)).await.unwrap_err();
+        assert!(!f.retryable && f.message.contains("nope"), "{f:?}");
+    }
+
+    #[tokio::test]
+    async fn aws_steps_need_an_external_runner() {
+        let s = step("type = \"tag\"\nname = \"mark\"\ntags = { a = \"b\" }");
+        let f = run(&s, None, Duration::from_secs(5)).await.unwrap_err();
+        assert!(!f.retryable, "{f:?}");
+        assert!(
+            f.message.contains("step `mark` (tag) calls AWS APIs"),
+            "{f}"
+        );
     }
 
     #[tokio::test]

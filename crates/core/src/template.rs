@@ -55,6 +55,8 @@ pub enum Var {
     Tag(String),
     Now,
     Date,
+    /// The base name of the file being uploaded: only in the `key` of an `s3-upload` step.
+    FileName,
 }
 
 /// A filter applied to a variable's value.
@@ -62,6 +64,8 @@ pub enum Var {
 pub enum Filter {
     UrlEncode,
     Json,
+    /// An RFC 3339 time (`now`, `time`) → its UTC date, `YYYY-MM-DD`.
+    Date,
 }
 
 /// The variable names accepted by templates (for messages and docs).
@@ -83,6 +87,7 @@ pub const VARIABLES: &[&str] = &[
     "tags.KEY",
     "now",
     "date",
+    "file_name",
 ];
 
 /// A template that cannot be parsed; `offset` is a byte offset into the template text.
@@ -166,22 +171,62 @@ impl Template {
 
     /// Substitutes the variables from `ctx`.
     pub fn render(&self, ctx: &TemplateContext<'_>) -> Result<String, RenderError> {
+        self.render_inner(ctx, None, None)
+    }
+
+    /// Like [`Template::render`], with `{{ file_name }}` set (the key of an `s3-upload`).
+    pub fn render_file(
+        &self,
+        ctx: &TemplateContext<'_>,
+        file_name: &str,
+    ) -> Result<String, RenderError> {
+        self.render_inner(ctx, Some(file_name), None)
+    }
+
+    /// Like [`Template::render`], passing every substituted value (after its filters)
+    /// through `escape`, e.g. [`shell_quote`] for text that becomes shell code.
+    pub fn render_escaped(
+        &self,
+        ctx: &TemplateContext<'_>,
+        escape: fn(&str) -> String,
+    ) -> Result<String, RenderError> {
+        self.render_inner(ctx, None, Some(escape))
+    }
+
+    fn render_inner(
+        &self,
+        ctx: &TemplateContext<'_>,
+        file_name: Option<&str>,
+        escape: Option<fn(&str) -> String>,
+    ) -> Result<String, RenderError> {
+        let err = |message: String| RenderError {
+            template: self.source.clone(),
+            message,
+        };
         let mut out = String::with_capacity(self.source.len());
         for p in &self.parts {
             match p {
                 Part::Lit(s) => out.push_str(s),
                 Part::Var { var, filters } => {
-                    let mut v = ctx.value(var).map_err(|message| RenderError {
-                        template: self.source.clone(),
-                        message,
-                    })?;
+                    let mut v = match (var, file_name) {
+                        (Var::FileName, Some(f)) => f.to_owned(),
+                        _ => ctx.value(var).map_err(err)?,
+                    };
                     for f in filters {
                         v = match f {
                             Filter::UrlEncode => urlencode(&v),
                             Filter::Json => Value::String(v).to_string(),
+                            Filter::Date => DateTime::parse_from_rfc3339(v.trim())
+                                .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d").to_string())
+                                .map_err(|_| {
+                                    err(format!("`date` filter: {v:?} is not an RFC 3339 time"))
+                                })?,
                         };
                     }
-                    out.push_str(&v);
+                    match escape {
+                        Some(e) => out.push_str(&e(&v)),
+                        None => out.push_str(&v),
+                    }
                 }
             }
         }
@@ -219,10 +264,11 @@ fn parse_expr(inner: &str) -> Result<(Var, Vec<Filter>), String> {
         filters.push(match f {
             "urlencode" => Filter::UrlEncode,
             "json" => Filter::Json,
+            "date" => Filter::Date,
             "" => return Err(format!("empty filter after `|` in `{{{{{inner}}}}}`")),
             other => {
                 return Err(format!(
-                    "unknown template filter `{other}` (filters: urlencode, json)"
+                    "unknown template filter `{other}` (filters: urlencode, json, date)"
                 ));
             }
         });
@@ -252,6 +298,7 @@ fn parse_var(name: &str) -> Result<Var, String> {
         "metadata" => Var::Metadata,
         "now" => Var::Now,
         "date" => Var::Date,
+        "file_name" => Var::FileName,
         n if n.starts_with("metadata.") && key_ok(&n["metadata.".len()..]) => Var::MetadataKey(
             n["metadata.".len()..]
                 .split('.')
@@ -289,6 +336,21 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
+/// Quotes `s` as one POSIX shell word: `'…'`, with each `'` written `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
 /// What templates are rendered against: one lifecycle action.
 #[derive(Debug, Clone)]
 pub struct TemplateContext<'a> {
@@ -319,6 +381,9 @@ impl TemplateContext<'_> {
             Var::Metadata => opt(e.metadata.as_deref()),
             Var::Now => self.now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             Var::Date => self.now.format("%Y-%m-%d").to_string(),
+            Var::FileName => {
+                return Err("`file_name` is only set in the `key` of an `s3-upload` step".into());
+            }
             Var::Tag(k) => self
                 .tags
                 .get(k)
@@ -437,6 +502,36 @@ mod tests {
             assert!(e.message.contains(needle), "{t}: {e}");
         }
         assert_eq!(Template::parse("abc {{ group").unwrap_err().offset, 4);
+    }
+
+    #[test]
+    fn date_filter_file_name_and_shell_quoting() {
+        assert_eq!(render("{{ now | date }}", None).unwrap(), "2024-02-29");
+        assert_eq!(render("{{ time | date }}", None).unwrap(), "2023-09-11");
+        let e = render("{{ group | date }}", None).unwrap_err();
+        assert!(e.message.contains("not an RFC 3339 time"), "{e}");
+        let e = render("{{ file_name }}", None).unwrap_err();
+        assert!(e.message.contains("s3-upload"), "{e}");
+        let ev = event(Some("it's $(id)"));
+        let tags = BTreeMap::new();
+        let ctx = TemplateContext {
+            event: &ev,
+            tags: &tags,
+            region: None,
+            pipeline: "p",
+            now: Utc::now(),
+        };
+        let t = Template::parse("logs/{{ instance_id }}/{{ file_name }}").unwrap();
+        assert_eq!(
+            t.render_file(&ctx, "app.log").unwrap(),
+            "logs/i-0123456789abcdef0/app.log"
+        );
+        let t = Template::parse("echo {{ metadata }} > /tmp/x").unwrap();
+        assert_eq!(
+            t.render_escaped(&ctx, shell_quote).unwrap(),
+            r"echo 'it'\''s $(id)' > /tmp/x"
+        );
+        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! event carried inside an SNS envelope. Test notifications and foreign messages are told
 //! apart from malformed ones, so that the caller can acknowledge, set aside or log each.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::message::{
@@ -17,7 +17,7 @@ use crate::transition::{Endpoint, LifecycleTransition};
 const MAX_ENVELOPE_DEPTH: usize = 4;
 
 /// The path a lifecycle event arrived by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeliveryPath {
     /// The lifecycle message itself (hook → SQS, or SNS with raw delivery).
@@ -29,7 +29,7 @@ pub enum DeliveryPath {
 }
 
 /// One lifecycle action as a handler sees it, whatever the path it came by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleEvent {
     pub group: String,
     pub hook: String,

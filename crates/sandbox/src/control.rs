@@ -9,9 +9,11 @@
 //! | POST | `/_sandbox/reset` | forget every resource |
 //! | GET/POST/DELETE | `/_sandbox/faults` | list, add (`{"rules":[...]}`) or clear fault rules |
 //! | GET/PUT | `/_sandbox/behaviour` | the options for unconfirmed behaviour (spec §7) |
+//! | GET | `/_sandbox/stats` | requests served by service and operation; resolved lifecycle actions with start and end times |
 //! | GET/POST/DELETE | `/_sandbox/ssm/outcomes` | scripted SSM command outcomes ([`crate::ssm`]) |
 //! | GET | `/_sandbox/ssm/commands` | every SSM command sent, with its invocations |
 //! | POST | `/_sandbox/ecs/container-instances` | register a container instance without an agent ([`crate::ecs`]) |
+//! | POST | `/_sandbox/elbv2/target-health` | hold a target unhealthy or release it ([`crate::elbv2`]) |
 
 use axum::body::Body;
 use axum::response::Response;
@@ -28,7 +30,12 @@ use crate::{Sandbox, autoscaling, ecs, events, s3, sns, sqs, ssm};
 /// The longest single advance: 30 days of virtual time.
 pub const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
 
-pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> Response {
+pub async fn handle(
+    sb: &std::sync::Arc<Sandbox>,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Response {
     let route = path.trim_start_matches("/_sandbox").trim_end_matches('/');
     match (method.clone(), route) {
         (Method::GET, "/health") => {
@@ -95,6 +102,7 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
             f.extend(r.rules);
             ok(json!({"rules": *f}))
         }
+        (Method::GET, "/stats") => ok(stats_json(sb)),
         (Method::GET, "/behaviour") => {
             ok(serde_json::to_value(&sb.lock().behaviour).unwrap_or(Value::Null))
         }
@@ -109,6 +117,18 @@ pub async fn handle(sb: &Sandbox, method: &Method, path: &str, body: &[u8]) -> R
         }
         (_, r) if r.starts_with("/ssm/") => service_control(ssm::control(sb, method, r, body)),
         (_, r) if r.starts_with("/ecs/") => service_control(ecs::control(sb, method, r, body)),
+        (_, r) if r.starts_with("/ec2/") => {
+            service_control(crate::ec2::control(sb, method, r, body))
+        }
+        (_, r) if r.starts_with("/elbv2/") => {
+            service_control(crate::elbv2::control(sb, method, r, body))
+        }
+        (_, r) if r.starts_with("/lambda/") => {
+            service_control(crate::lambda::control(sb, method, r, body))
+        }
+        (_, r) if r.starts_with("/cloudformation/") => {
+            service_control(crate::cloudformation::control(sb, method, r, body))
+        }
         _ => err(
             StatusCode::NOT_FOUND,
             format!("no control endpoint {method} {path}; see docs/sandbox.md"),
@@ -127,8 +147,52 @@ fn region_json(r: &Region, now: crate::clock::Millis) -> Value {
         m.insert("s3".into(), s3::state_json(&r.s3));
         m.insert("ssm".into(), ssm::state_json(&r.ssm));
         m.insert("ecs".into(), ecs::state_json(&r.ecs));
+        m.insert("ec2".into(), crate::ec2::state_json(r));
+        m.insert("elbv2".into(), crate::elbv2::state_json(&r.elbv2));
+        m.insert(
+            "cloudformation".into(),
+            crate::cloudformation::state_json(&r.name, &r.cloudformation),
+        );
+        m.insert(
+            "lambda".into(),
+            crate::lambda::state_json(&r.name, &r.lambda, now),
+        );
     }
     v
+}
+
+/// `GET /_sandbox/stats`: requests served by service and operation, and every resolved
+/// lifecycle action (at most [`autoscaling::engine::MAX_RESOLVED_LOG`] per region) with its
+/// start and end in virtual milliseconds.
+fn stats_json(sb: &Sandbox) -> Value {
+    let requests = sb.request_counts();
+    let w = sb.lock();
+    let resolved: Vec<Value> = w
+        .regions
+        .iter()
+        .flat_map(|(name, r)| {
+            r.autoscaling.resolved.iter().map(move |a| {
+                let how = match a.how {
+                    autoscaling::engine::Resolution::Explicit => "completed",
+                    autoscaling::engine::Resolution::Timeout => "heartbeat-timeout",
+                    autoscaling::engine::Resolution::GlobalTimeout => "global-timeout",
+                    autoscaling::engine::Resolution::HookDeleted => "hook-deleted",
+                };
+                json!({
+                    "region": name,
+                    "group": a.group,
+                    "hook": a.hook,
+                    "instance": a.instance,
+                    "transition": a.transition.as_str(),
+                    "started_ms": a.started,
+                    "resolved_ms": a.resolved,
+                    "result": a.result.as_str(),
+                    "how": how,
+                })
+            })
+        })
+        .collect();
+    json!({"now_ms": w.now, "requests": requests, "resolved_actions": resolved})
 }
 
 /// The answer of a service's own control endpoint (`/_sandbox/ssm/…`, `/_sandbox/ecs/…`).

@@ -500,6 +500,9 @@ pub fn put_event(world: &mut World, region: &str, event: &Value) {
         let r = match service {
             "sqs" => sqs::send_by_arn(world, region, &arn, &body),
             "sns" => sns::publish_by_arn(world, region, &arn, None, &body).map(|_| ()),
+            "lambda" => {
+                crate::lambda::invoke_by_arn(world, region, &arn, &body, "events").map(|_| ())
+            }
             _ => {
                 tracing::debug!(rule = %rule, target = %arn, "target not invoked (stored only)");
                 Ok(())

@@ -22,11 +22,16 @@
 
 pub mod autoscaling;
 pub mod clock;
+pub mod cloudformation;
 pub mod control;
+pub mod ec2;
 pub mod ecs;
+pub mod elbv2;
 pub mod events;
 pub mod faults;
 pub mod ids;
+pub mod imds;
+pub mod lambda;
 pub mod protocol;
 pub mod s3;
 pub mod server;
@@ -78,7 +83,13 @@ pub struct Sandbox {
     faults: Mutex<Vec<faults::FaultRule>>,
     /// Wakes the timer task when timers may have changed.
     timers_changed: Notify,
+    /// Requests served, by service and operation (`GET /_sandbox/stats`).
+    requests: Mutex<RequestCounts>,
 }
+
+/// Requests served, by service and operation.
+pub type RequestCounts =
+    std::collections::BTreeMap<protocol::Service, std::collections::BTreeMap<String, u64>>;
 
 impl Sandbox {
     pub fn new(clock: ClockMode, behaviour: Behaviour) -> Arc<Sandbox> {
@@ -89,7 +100,28 @@ impl Sandbox {
             world: Mutex::new(World::new(now, behaviour)),
             faults: Mutex::new(Vec::new()),
             timers_changed: Notify::new(),
+            requests: Mutex::new(RequestCounts::new()),
         })
+    }
+
+    /// Counts one recognised request (before fault injection, so retried calls count).
+    pub fn count_request(&self, service: protocol::Service, op: &str) {
+        let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let ops = r.entry(service).or_default();
+        match ops.get_mut(op) {
+            Some(n) => *n += 1,
+            None => {
+                ops.insert(op.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Requests served so far, by service and operation.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Locks the world after bringing it up to the clock's current time (every timer due

@@ -80,6 +80,15 @@ pub fn router(sandbox: Arc<Sandbox>, addr: SocketAddr) -> Router {
 async fn handle(State(app): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let request_id = ids::uuid();
+    // Instance metadata (IMDS) is plain HTTP, not an AWS protocol: route it first.
+    if crate::imds::is_imds_path(parts.uri.path()) {
+        return crate::imds::serve(
+            &app.sandbox,
+            &parts.method,
+            parts.uri.path(),
+            &parts.headers,
+        );
+    }
     if parts.uri.path().starts_with("/_sandbox/") || parts.uri.path() == "/_sandbox" {
         let bytes = match read_body(body).await {
             Ok(b) => b,
@@ -119,6 +128,7 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Err((service, wire, e)) => return e.render(service, wire, &request_id),
     };
     tracing::debug!(service = %ctx.service, op = %ctx.op, region = %ctx.region, "request");
+    app.sandbox.count_request(ctx.service, &ctx.op);
 
     let verdict = {
         let mut rules = app.sandbox.faults();
@@ -147,6 +157,9 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Service::Events => events::handle(&app.sandbox, &ctx, input).await,
         Service::Ssm => ssm::handle(&app.sandbox, &ctx, input).await,
         Service::Ecs => ecs::handle(&app.sandbox, &ctx, input).await,
+        Service::Ec2 => crate::ec2::handle(&app.sandbox, &ctx, input).await,
+        Service::Elbv2 => crate::elbv2::handle(&app.sandbox, &ctx, input).await,
+        Service::CloudFormation => crate::cloudformation::handle(&app.sandbox, &ctx, input).await,
         other => Err(AwsError::unknown_operation(other, &ctx.op)),
     };
     app.sandbox.poke();

@@ -223,10 +223,13 @@ fn publish(
     let timestamp = clock::iso_millis(world.now);
     let base = envelope_base(host, region);
     for sub in subs {
-        if sub.protocol != "sqs" || !passes_filter(&sub, message, attrs) {
+        if !matches!(sub.protocol.as_str(), "sqs" | "lambda")
+            || !passes_filter(&sub, message, attrs)
+        {
             continue;
         }
-        let result = if sub.raw() {
+        // Raw delivery applies to SQS only; a function always gets the Records event (§3.5).
+        let result = if sub.raw() && sub.protocol == "sqs" {
             sqs::send_by_arn_with_attrs(world, region, &sub.endpoint, message, attrs.clone())
         } else {
             let mut mattrs = Map::new();
@@ -253,8 +256,17 @@ fn publish(
                 unsubscribe_url: format!("{base}/?Action=Unsubscribe&SubscriptionArn={}", sub.arn),
                 message_attributes: mattrs,
             };
-            let body = serde_json::to_string_pretty(&envelope).unwrap_or_default();
-            sqs::send_by_arn(world, region, &sub.endpoint, &body)
+            if sub.protocol == "lambda" {
+                let event = crate::lambda::sns_event(
+                    &serde_json::to_value(&envelope).unwrap_or_default(),
+                    &sub.arn,
+                );
+                crate::lambda::invoke_by_arn(world, region, &sub.endpoint, &event, "sns")
+                    .map(|_| ())
+            } else {
+                let body = serde_json::to_string_pretty(&envelope).unwrap_or_default();
+                sqs::send_by_arn(world, region, &sub.endpoint, &body)
+            }
         };
         if let Err(e) = result {
             tracing::warn!(topic = %topic_arn, subscription = %sub.arn, error = %e, "SNS delivery failed");

@@ -505,9 +505,18 @@ pub fn state_json(state: &State, now: Millis) -> Value {
                 .filter(|m| m.visible_at > now && m.receive_count > 0)
                 .count();
             let delayed = q.messages.len() - visible - in_flight;
+            // How long until the first in-flight message becomes visible again (lets a
+            // test on the manual clock wait for a consumer to extend visibility).
+            let in_flight_seconds_left = q
+                .messages
+                .iter()
+                .filter(|m| m.visible_at > now && m.receive_count > 0)
+                .map(|m| (m.visible_at - now) as f64 / 1000.0)
+                .reduce(f64::min);
             (
                 q.name.clone(),
-                json!({"visible": visible, "in_flight": in_flight, "delayed": delayed}),
+                json!({"visible": visible, "in_flight": in_flight, "delayed": delayed,
+                       "in_flight_seconds_left": in_flight_seconds_left}),
             )
         })
         .collect();

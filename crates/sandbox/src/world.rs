@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::{autoscaling, ecs, events, s3, sns, sqs, ssm};
+use crate::{autoscaling, ecs, elbv2, events, s3, sns, sqs, ssm};
 
 /// Options for behaviour the spec marks unconfirmed (§7), with the documented defaults.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct Behaviour {
     pub autoscaling: autoscaling::Options,
+    pub ec2: crate::ec2::Options,
 }
 
 #[allow(clippy::derivable_impls)]
@@ -25,6 +26,7 @@ impl Default for Behaviour {
     fn default() -> Self {
         Behaviour {
             autoscaling: autoscaling::Options::default(),
+            ec2: crate::ec2::Options::default(),
         }
     }
 }
@@ -40,6 +42,10 @@ pub struct Region {
     pub s3: s3::State,
     pub ssm: ssm::State,
     pub ecs: ecs::State,
+    pub ec2: crate::ec2::State,
+    pub elbv2: elbv2::State,
+    pub cloudformation: crate::cloudformation::State,
+    pub lambda: crate::lambda::State,
 }
 
 /// Something to do at a point of virtual time.
@@ -49,6 +55,9 @@ pub enum Timer {
     Sqs(sqs::Timer),
     Ssm(ssm::Timer),
     Ecs(ecs::Timer),
+    Ec2(crate::ec2::Timer),
+    Elbv2(elbv2::Timer),
+    Lambda(crate::lambda::Timer),
 }
 
 /// The whole sandbox state.
@@ -132,6 +141,9 @@ impl World {
             Timer::Sqs(t) => sqs::on_timer(self, region, t),
             Timer::Ssm(t) => ssm::on_timer(self, region, t),
             Timer::Ecs(t) => ecs::on_timer(self, region, t),
+            Timer::Ec2(t) => crate::ec2::on_timer(self, region, t),
+            Timer::Elbv2(t) => elbv2::on_timer(self, region, t),
+            Timer::Lambda(t) => crate::lambda::on_timer(self, region, t),
         }
     }
 

@@ -50,7 +50,12 @@ struct Running {
 }
 
 fn start_controller(env: &Env, config: Config) -> anyhow::Result<Running> {
-    let controller = Controller::new(config, &env.clients, Metrics::new())?;
+    let controller = Controller::new(
+        config,
+        &env.clients,
+        Metrics::new(),
+        std::sync::Arc::new(lifehook_core::SystemClock),
+    )?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(controller.run(
         async {

@@ -2,8 +2,13 @@
 //! one module per area.
 
 mod autoscaling;
+mod cloudformation;
+mod ec2;
 mod ecs;
+mod elbv2;
 mod events;
+mod imds;
+mod lambda;
 mod s3;
 mod smoke;
 mod sns;

@@ -4,9 +4,9 @@
 //!
 //! Simplifications (documented, deliberate):
 //! - Instances are simulated: `Pending`, `Pending:Proceed`, `Terminating` and
-//!   `Terminating:Proceed` are passed through at once (there is no EC2 boot time, no ELB
-//!   registration or draining delay); only the hook waits (`Pending:Wait`,
-//!   `Terminating:Wait`) take virtual time.
+//!   `Terminating:Proceed` are passed through at once (there is no EC2 boot time); only
+//!   the hook waits (`Pending:Wait`, `Terminating:Wait`) take virtual time, and so does
+//!   `Terminating` while the instance drains from its target groups ([`crate::elbv2::asg`]).
 //! - Terminated and detached instances leave the group at once but stay in the state (and in
 //!   `GET /_sandbox/state`) for [`super::Options::terminated_visible_secs`].
 
@@ -242,7 +242,26 @@ pub struct State {
     pub activities: VecDeque<Activity>,
     pub refreshes: Vec<Refresh>,
     pub seq: u64,
+    /// Resolved lifecycle actions, oldest first, at most [`MAX_RESOLVED_LOG`]
+    /// (`GET /_sandbox/stats`: benchmarks measure wait-to-completion latency from it).
+    pub resolved: VecDeque<ResolvedAction>,
     index: Index,
+}
+
+/// Resolved actions kept per region; the oldest are dropped first.
+pub const MAX_RESOLVED_LOG: usize = 100_000;
+
+/// A lifecycle action that ended, with its start and end in virtual milliseconds.
+#[derive(Debug, Clone)]
+pub struct ResolvedAction {
+    pub group: String,
+    pub hook: String,
+    pub instance: String,
+    pub transition: T,
+    pub started: Millis,
+    pub resolved: Millis,
+    pub result: LifecycleResult,
+    pub how: Resolution,
 }
 
 /// Indexes over [`State`], maintained incrementally.
@@ -769,6 +788,8 @@ pub fn launch(w: &mut World, region: &str, group: &str, cause: String) -> Option
         ended_at: None,
         activity: None,
     });
+    // EC2's record of the instance: its propagated tags are those of launch time.
+    crate::ec2::sync_instance(w, region, &id);
     let activity = new_activity(
         w,
         region,
@@ -867,6 +888,9 @@ fn finish_launch(w: &mut World, region: &str, id: &str) {
     if let Some(g) = s.groups.get_mut(&group) {
         g.consecutive_abandons = 0;
     }
+    // §1.2 note 1, §2.7: registration with the group's target groups comes after
+    // `Pending:Proceed` (every launch hook is over) as the instance enters `InService`.
+    crate::elbv2::asg::register_group_instance(w, region, &group, id);
     if let Some(a) = &activity {
         set_activity(w, region, a, "Successful", 100, None, true);
         notify::instance_event(w, region, id, a, true);
@@ -955,10 +979,44 @@ pub fn begin_termination(w: &mut World, region: &str, id: &str, cause: String, r
     // The instance no longer counts toward desired capacity: replace it if needed.
     let now = w.now;
     request_reconcile(w, region, &group, now);
+    // §1.2 note 2, §1.11, §2.7: deregistration from the group's target groups happens in
+    // `Terminating`, and the deregistration delay is waited out before the terminate hooks.
+    let drain = crate::elbv2::asg::deregister_group_instance(w, region, &group, id);
+    if drain > 0 && w.behaviour.autoscaling.wait_for_deregistration_delay {
+        set_activity(
+            w,
+            region,
+            &activity,
+            "WaitingForELBConnectionDraining",
+            50,
+            None,
+            false,
+        );
+        let instance = id.to_owned();
+        let t = Timer::Drained {
+            instance,
+            run_hooks,
+        };
+        schedule(w, now.saturating_add(drain), region, t);
+        return;
+    }
+    run_terminate_hooks(w, region, id, &hooks, &activity, run_hooks);
+}
+
+/// `Terminating` → `Terminating:Wait` with the terminate hooks (when `run_hooks` and there
+/// are any), else straight on to `Terminated`.
+fn run_terminate_hooks(
+    w: &mut World,
+    region: &str,
+    id: &str,
+    hooks: &[Hook],
+    activity: &str,
+    run_hooks: bool,
+) {
     if run_hooks && !hooks.is_empty() {
         st(w, region).update_instance(id, |i| i.state = S::TerminatingWait);
-        set_activity(w, region, &activity, "MidLifecycleAction", 60, None, false);
-        start_actions(w, region, id, &hooks, T::Terminating, &activity);
+        set_activity(w, region, activity, "MidLifecycleAction", 60, None, false);
+        start_actions(w, region, id, hooks, T::Terminating, activity);
     } else {
         finish_termination(w, region, id, false);
     }
@@ -1043,10 +1101,24 @@ pub fn resolve_action(
     result: LifecycleResult,
     how: Resolution,
 ) {
+    let now = w.now;
     let s = st(w, region);
     let Some(a) = s.remove_action(token) else {
         return;
     };
+    if s.resolved.len() >= MAX_RESOLVED_LOG {
+        s.resolved.pop_front();
+    }
+    s.resolved.push_back(ResolvedAction {
+        group: a.group.clone(),
+        hook: a.hook.clone(),
+        instance: a.instance.clone(),
+        transition: a.transition,
+        started: a.started,
+        resolved: now,
+        result,
+        how,
+    });
     let remaining = s.open_actions_of(&a.instance);
     match (a.transition, result) {
         (T::Launching, LifecycleResult::Abandon) => {
@@ -1191,6 +1263,33 @@ pub fn on_timer(w: &mut World, region: &str, t: Timer) {
         }
         Timer::Reconcile { group } => reconcile(w, region, &group),
         Timer::RefreshStep { group } => refresh_step(w, region, &group),
+        Timer::Drained {
+            instance,
+            run_hooks,
+        } => {
+            let s = st(w, region);
+            // Force-deleted (or otherwise moved on) while draining: nothing left to do.
+            let Some(i) = s
+                .instances
+                .get(&instance)
+                .filter(|i| i.in_group && i.state == S::Terminating)
+            else {
+                return;
+            };
+            let activity = i.activity.clone().unwrap_or_default();
+            let hooks: Vec<Hook> = s
+                .groups
+                .get(&i.group)
+                .map(|g| {
+                    g.hooks
+                        .iter()
+                        .filter(|h| h.transition == T::Terminating)
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            run_terminate_hooks(w, region, &instance, &hooks, &activity, run_hooks);
+        }
     }
 }
 

@@ -49,6 +49,10 @@ pub struct Options {
     /// after leaving their group (they leave `DescribeAutoScalingGroups` at once).
     /// Default 3600.
     pub terminated_visible_secs: u64,
+    /// Whether a terminating instance registered with target groups stays in `Terminating`
+    /// until the deregistration delay is over, before the terminate hooks run (§1.11,
+    /// §2.7). `false`: the hooks start at once while the targets drain. Default `true`.
+    pub wait_for_deregistration_delay: bool,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             abandon_backoff_max_secs: 300,
             notification_failure_applies_default_result: false,
             terminated_visible_secs: 3600,
+            wait_for_deregistration_delay: true,
         }
     }
 }
@@ -73,6 +78,9 @@ pub enum Timer {
     Reconcile { group: String },
     /// Advance the group's instance refresh.
     RefreshStep { group: String },
+    /// A terminating instance has drained from its target groups (§2.7): run the
+    /// terminate hooks (when `run_hooks`) or finish the termination.
+    Drained { instance: String, run_hooks: bool },
 }
 
 pub fn on_timer(world: &mut World, region: &str, t: Timer) {

@@ -80,6 +80,10 @@ pub fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
         "StartInstanceRefresh" => start_refresh(w, &cx, p),
         "DescribeInstanceRefreshes" => describe_refreshes(w, &cx, p),
         "CancelInstanceRefresh" => cancel_refresh(w, &cx, p),
+        // Target groups (§2.7) live with ELBv2, which registers and deregisters instances.
+        "AttachLoadBalancerTargetGroups" => crate::elbv2::asg::attach(w, ctx, p),
+        "DetachLoadBalancerTargetGroups" => crate::elbv2::asg::detach(w, ctx, p),
+        "DescribeLoadBalancerTargetGroups" => crate::elbv2::asg::describe(w, ctx, p),
         op => Err(AwsError::unknown_operation(Service::AutoScaling, op)),
     }
 }
@@ -668,6 +672,8 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
     if tags.len() > MAX_TAGS_PER_GROUP {
         return Err(limit_exceeded("at most 50 tags per Auto Scaling group"));
     }
+    let target_groups = p.list("TargetGroupARNs");
+    crate::elbv2::asg::check_target_groups(w, cx.region, &target_groups)?;
     let uuid = ids::uuid();
     let arn = engine::group_arn(cx.region, &uuid, &name);
     // §7.5: the test notification is sent for hooks created with the group too.
@@ -696,7 +702,7 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
         grace,
         termination_policies: p.list("TerminationPolicies"),
         new_protected: p.bool("NewInstancesProtectedFromScaleIn")?.unwrap_or(false),
-        target_groups: p.list("TargetGroupARNs"),
+        target_groups,
         load_balancers: p.list("LoadBalancerNames"),
         tags,
         hooks,
@@ -855,6 +861,11 @@ fn delete_group(w: &mut World, cx: &Cx, p: &Params) -> R {
             "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.",
         ));
     }
+    // The terminated instances drain from the group's target groups (nothing waits).
+    for id in &members {
+        crate::elbv2::asg::deregister_group_instance(w, cx.region, &name, id);
+    }
+    let s = st(w, cx.region);
     // §2.6: force delete deletes outstanding actions; no terminate hooks (§1.3).
     s.retain_actions(|a| a.group != name);
     for id in &members {
@@ -1436,6 +1447,8 @@ fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
     for i in &insts {
         // §1.4: no hooks; EnteringStandby is passed through at once.
         st(w, cx.region).update_instance(&i.id, |x| x.state = S::Standby);
+        // §1.4: standby deregisters from the target groups (draining is not waited out).
+        crate::elbv2::asg::deregister_group_instance(w, cx.region, &gname, &i.id);
         let cause = if decrement {
             cap -= 1;
             if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
@@ -1505,6 +1518,7 @@ fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
         }
         // §1.4: Standby → Pending → InService, no hooks.
         st(w, cx.region).update_instance(&i.id, |x| x.state = S::InService);
+        crate::elbv2::asg::register_group_instance(w, cx.region, &gname, &i.id);
         let cause = format!(
             "At {} instance {} was moved out of standby in response to a user request, increasing the capacity from {} to {}.",
             iso_secs(now),
@@ -1559,12 +1573,16 @@ fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     let mut cap = g.desired;
     for i in &insts {
         let was_counted = counts(i.state);
+        // §1.5: deregistered from the target groups (draining is not waited out).
+        crate::elbv2::asg::deregister_group_instance(w, cx.region, &gname, &i.id);
         // §1.5: Detaching → Detached, no hooks.
         st(w, cx.region).update_instance(&i.id, |x| {
             x.state = S::Detached;
             x.in_group = false;
             x.ended_at = Some(now);
         });
+        // EC2 must not take the instance for terminated once the engine forgets it.
+        crate::ec2::sync_instance(w, cx.region, &i.id);
         let cause = if decrement && was_counted {
             cap -= 1;
             if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
@@ -1681,6 +1699,8 @@ fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
             50,
             &inst,
         );
+        // §1.5: attached instances are registered with the target groups.
+        crate::elbv2::asg::register_group_instance(w, cx.region, &gname, id);
     }
     engine::reconcile(w, cx.region, &gname);
     Ok(cx.no_result())

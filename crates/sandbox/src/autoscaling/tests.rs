@@ -24,7 +24,13 @@ impl Env {
 
     fn with(o: Options) -> Env {
         Env {
-            w: World::new(T0, Behaviour { autoscaling: o }),
+            w: World::new(
+                T0,
+                Behaviour {
+                    autoscaling: o,
+                    ..Default::default()
+                },
+            ),
         }
     }
 

@@ -29,6 +29,7 @@ pub enum Service {
     S3,
     Ssm,
     Sts,
+    CloudFormation,
 }
 
 impl Service {
@@ -45,6 +46,7 @@ impl Service {
             Service::S3 => "s3",
             Service::Ssm => "ssm",
             Service::Sts => "sts",
+            Service::CloudFormation => "cloudformation",
         }
     }
 
@@ -60,6 +62,7 @@ impl Service {
             "s3" => Service::S3,
             "ssm" => Service::Ssm,
             "sts" => Service::Sts,
+            "cloudformation" => Service::CloudFormation,
             _ => return None,
         })
     }
@@ -73,6 +76,7 @@ impl Service {
             "2016-11-15" => Service::Ec2,
             "2015-12-01" => Service::Elbv2,
             "2011-06-15" => Service::Sts,
+            "2010-05-15" => Service::CloudFormation,
             _ => return None,
         })
     }
@@ -98,6 +102,7 @@ impl Service {
             Service::Elbv2 => "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
             Service::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
             Service::S3 => "http://s3.amazonaws.com/doc/2006-03-01/",
+            Service::CloudFormation => "http://cloudformation.amazonaws.com/doc/2010-05-15/",
             Service::Events | Service::Ecs | Service::Ssm => "",
         }
     }
@@ -114,6 +119,7 @@ impl Service {
             Service::S3,
             Service::Ssm,
             Service::Sts,
+            Service::CloudFormation,
         ]
     }
 }

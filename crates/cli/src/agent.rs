@@ -1,0 +1,95 @@
+//! `lifehook agent --config FILE`: the on-instance mode.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lifehook_aws::agent::{Agent, DEFAULT_GRACE, Whoami};
+use lifehook_aws::identity::{Imds, discover};
+use lifehook_aws::metrics::{Metrics, serve_admin};
+
+use crate::controller::{admin_addr, load_config};
+
+/// Exit code for an invalid configuration or command line.
+const EXIT_CONFIG: i32 = 2;
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The configuration file (TOML); see docs/configuration.md.
+    #[arg(long, short, env = "LIFEHOOK_CONFIG")]
+    pub config: PathBuf,
+    /// Where in-flight work is persisted; overrides `[agent] state_dir`.
+    #[arg(long, env = "LIFEHOOK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Where to serve /metrics and /healthz: an address (loopback) or `off` (default).
+    #[arg(long, env = "LIFEHOOK_ADMIN_LISTEN", default_value = "off")]
+    pub admin_listen: String,
+    /// Seconds in-flight actions may run on after SIGTERM before they are suspended
+    /// (persisted, to resume at the next start).
+    #[arg(long, env = "LIFEHOOK_GRACE_SECONDS", default_value_t = DEFAULT_GRACE.as_secs())]
+    pub grace_seconds: u64,
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let mut config = load_config(&args.config);
+    if let Some(dir) = &args.state_dir {
+        config.agent.state_dir = dir.clone();
+    }
+    let admin = match admin_addr(&args.admin_listen) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(EXIT_CONFIG);
+        }
+    };
+    let clients = lifehook_aws::Clients::load().await?;
+    let imds = Imds::from_env();
+    let identity = discover(&imds, clients.autoscaling())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot tell which instance this is: {e}"))?;
+    let group = match &config.agent.group {
+        Some(g) => Some(g.clone()),
+        None => identity.group.as_ref().map(|(g, _)| g.clone()),
+    };
+    tracing::info!(
+        instance = %identity.instance_id,
+        region = %identity.region,
+        group = group.as_deref().unwrap_or("(none)"),
+        group_source = ?identity.group.as_ref().map(|(_, s)| *s),
+        "identity"
+    );
+    if identity.region != clients.region() {
+        tracing::warn!(metadata = %identity.region, configured = %clients.region(), "the instance's region differs from the configured AWS region");
+    }
+    let metrics = Metrics::new();
+    let _admin = match admin {
+        Some(addr) => {
+            let (local, task) = serve_admin(addr, metrics.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+            tracing::info!(admin = %local, "serving /metrics and /healthz");
+            Some(task)
+        }
+        None => None,
+    };
+    let clock = lifehook_core::clock::from_env().await?;
+    let runner = crate::controller::runner(&clients);
+    let agent = Agent::new(
+        config,
+        clients,
+        Whoami {
+            instance_id: identity.instance_id,
+            group,
+        },
+        imds,
+        runner,
+        metrics,
+        clock,
+    )?;
+    agent
+        .run(
+            crate::shutdown_signal(),
+            Duration::from_secs(args.grace_seconds),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,440 @@
+//! The step types that call AWS, end to end: the real `lifehook controller` against the
+//! sandbox (S3, SSM, ECS, EC2, CloudFormation), each pipeline completing a real lifecycle
+//! action.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use lifehook_conformance::Harness;
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn config(dir: &Path, queue_url: &str, pipelines: &str) -> std::path::PathBuf {
+    let text = format!(
+        "[source]\nqueue_url = \"{queue_url}\"\nwait_time_seconds = 1\nvisibility_timeout = \"60s\"\n\n{pipelines}"
+    );
+    let path = dir.join("controller.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Moves the sandbox's virtual clock one second every 50 ms of real time, until dropped:
+/// SSM invocations and ECS tasks change state on virtual time.
+struct Ticker(tokio::task::JoinHandle<()>);
+
+impl Ticker {
+    fn start(endpoint: String) -> Ticker {
+        Ticker(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let _ = http
+                    .post(format!("{endpoint}/_sandbox/clock/advance"))
+                    .json(&json!({"seconds": 1}))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned()
+}
+
+async fn object(h: &Harness, bucket: &str, key: &str) -> Option<String> {
+    let out =
+        h.s3.get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+    let bytes = out.body.collect().await.ok()?.into_bytes();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn all_gone(h: &Harness, group: &str) -> Option<()> {
+    instances(h, group).await.is_empty().then_some(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_run_upload_and_file_then_checksum_mismatch_abandons() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    for b in ["ops", "fleet-logs"] {
+        h.s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+    let script = "#!/bin/sh\nmkdir -p logs\necho \"app $LIFEHOOK_INSTANCE_ID\" > logs/app.log\necho second > logs/worker.log\n";
+    let local = d.join("reference.sh");
+    std::fs::write(&local, script).unwrap();
+    let sum = sha256_of(&local);
+    h.s3.put_object()
+        .bucket("ops")
+        .key("lifecycle/on-terminate.sh")
+        .body(script.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let wrong = "0".repeat(64);
+    let pipelines = format!(
+        r#"[[pipeline]]
+name = "collect"
+match = {{ groups = ["web-*"], transitions = ["terminating"] }}
+[[pipeline.step]]
+type = "s3-fetch"
+name = "fetch-script"
+bucket = "ops"
+key = "lifecycle/on-terminate.sh"
+path = "{d}/on-terminate.sh"
+mode = "0755"
+sha256 = "{sum}"
+[[pipeline.step]]
+type = "exec"
+command = ["{d}/on-terminate.sh"]
+working_dir = "{d}"
+[[pipeline.step]]
+type = "s3-upload"
+bucket = "fleet-logs"
+key = "logs/{{{{ group }}}}/{{{{ instance_id }}}}/{{{{ file_name }}}}"
+files = ["{d}/logs/*.log", "{d}/logs/none-*.gz"]
+[[pipeline.step]]
+type = "file"
+path = "{d}/lifehook.sh"
+content = "export LIFEHOOK_LEFT={{{{ instance_id }}}}\n"
+
+[[pipeline]]
+name = "tampered"
+match = {{ groups = ["bad-*"], transitions = ["terminating"] }}
+policy = {{ on_failure = "abandon" }}
+[[pipeline.step]]
+type = "s3-fetch"
+bucket = "ops"
+key = "lifecycle/on-terminate.sh"
+path = "{d}/tampered.sh"
+sha256 = "{wrong}"
+[[pipeline.step]]
+type = "exec"
+command = ["{d}/tampered.sh"]
+"#,
+        d = d.display()
+    );
+    let cfg = config(d, &url, &pipelines);
+    let c = Proc::controller(&h.endpoint(), &cfg, &d.join("controller.log"));
+    create_group(
+        &h,
+        "web-1",
+        1,
+        vec![hook("terminate", TERMINATING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    create_group(
+        &h,
+        "bad-1",
+        1,
+        vec![hook("terminate", TERMINATING, 300, "CONTINUE", Some(&arn))],
+    )
+    .await;
+    let web = wait_for("web instance", LIMIT, || async {
+        instances(&h, "web-1").await.first().map(|i| i.0.clone())
+    })
+    .await;
+    for g in ["web-1", "bad-1"] {
+        h.asg
+            .set_desired_capacity()
+            .auto_scaling_group_name(g)
+            .desired_capacity(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    wait_for("web-1 terminated", LIMIT, || all_gone(&h, "web-1")).await;
+    wait_for("bad-1 terminated", LIMIT, || all_gone(&h, "bad-1")).await;
+
+    let app = object(&h, "fleet-logs", &format!("logs/web-1/{web}/app.log")).await;
+    assert_eq!(app.as_deref(), Some(format!("app {web}\n").as_str()));
+    let worker = object(&h, "fleet-logs", &format!("logs/web-1/{web}/worker.log")).await;
+    assert_eq!(worker.as_deref(), Some("second\n"));
+    assert_eq!(
+        std::fs::read_to_string(d.join("lifehook.sh")).unwrap(),
+        format!("export LIFEHOOK_LEFT={web}\n")
+    );
+    assert!(
+        !d.join("tampered.sh").exists(),
+        "a bad download is never installed"
+    );
+    wait_for("one CONTINUE and one ABANDON", LIMIT, || async {
+        let cont = c
+            .metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
+            .await;
+        let abandon = c
+            .metric("lifehook_actions_total{transition=\"terminating\",outcome=\"abandon\"}")
+            .await;
+        (cont == 1.0 && abandon == 1.0).then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(d.join("controller.log")).unwrap();
+    assert!(
+        log.contains(&format!("expected {wrong}")) && log.contains(&sum),
+        "the mismatch names both digests:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssm_command_tag_and_signal_then_a_scripted_failure() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    let r = h
+        .control_post(
+            "ssm/outcomes",
+            json!({"command_contains": "fail-me", "status": "Failed", "exit_code": 3, "stderr": "boom: disk full"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let pipelines = r#"[[pipeline]]
+name = "patch"
+match = { groups = ["app-*"], transitions = ["launching"] }
+[[pipeline.step]]
+type = "ssm-command"
+interval = "50ms"
+env = { META = "{{ metadata }}" }
+commands = ["echo {{ instance_id }}", "echo \"$META\""]
+[[pipeline.step]]
+type = "tag"
+tags = { "lifehook:patched" = "{{ now | date }}" }
+[[pipeline.step]]
+type = "signal"
+stack = "web-stack"
+resource = "WebGroup"
+
+[[pipeline]]
+name = "broken"
+match = { groups = ["broken-*"], transitions = ["launching"] }
+policy = { on_failure = "abandon" }
+[[pipeline.step]]
+type = "ssm-command"
+interval = "50ms"
+commands = ["fail-me"]
+"#;
+    let cfg = config(d, &url, pipelines);
+    let c = Proc::controller(&h.endpoint(), &cfg, &d.join("controller.log"));
+    let _tick = Ticker::start(h.endpoint());
+    create_group(
+        &h,
+        "app-1",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let id = wait_for("app-1 InService", LIMIT, || async {
+        let i = instances(&h, "app-1").await;
+        i.first()
+            .filter(|(_, s)| s == "InService")
+            .map(|(i, _)| i.clone())
+    })
+    .await;
+    let cmds = h.control_get("ssm/commands").await;
+    let script = cmds["commands"][0]["Script"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        script.contains(&format!("echo '{id}'")) && script.contains("export META=''"),
+        "values are shell-quoted: {cmds}"
+    );
+    let inst = h.control_get(&format!("ec2/instances/{id}")).await;
+    let today_tag = inst.to_string();
+    assert!(today_tag.contains("lifehook:patched"), "{inst}");
+    let signals = h.control_get("cloudformation/signals").await;
+    let s = &signals["signals"][0];
+    assert_eq!(s["StackName"], "web-stack");
+    assert_eq!(s["LogicalResourceId"], "WebGroup");
+    assert_eq!(s["UniqueId"], Value::String(id.clone()));
+    assert_eq!(s["Status"], "SUCCESS");
+
+    create_group(
+        &h,
+        "broken-1",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "CONTINUE", Some(&arn))],
+    )
+    .await;
+    wait_for("a launch ABANDONed", LIMIT, || async {
+        (c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"abandon\"}")
+            .await
+            >= 1.0)
+            .then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(d.join("controller.log")).unwrap();
+    assert!(
+        log.contains("ended Failed (exit code 3)") && log.contains("boom: disk full"),
+        "{log}"
+    );
+}
+
+/// One JSON 1.1 ECS call, for setup.
+async fn ecs(h: &Harness, op: &str, body: Value) -> Value {
+    let r = h
+        .http()
+        .post(h.endpoint())
+        .header(
+            "x-amz-target",
+            format!("AmazonEC2ContainerServiceV20141113.{op}"),
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("ecs call");
+    let status = r.status();
+    let v: Value = r.json().await.expect("ecs json");
+    assert!(status.is_success(), "{op}: {v}");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecs_drain_moves_service_tasks_then_stops_the_standalone_task() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "ecs-1",
+        1,
+        vec![hook("drain", TERMINATING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let id = wait_for("ecs-1 instance", LIMIT, || async {
+        instances(&h, "ecs-1").await.first().map(|i| i.0.clone())
+    })
+    .await;
+    let reg = |ec2: String| {
+        h.control_post(
+            "ecs/container-instances",
+            json!({"cluster": "prod", "ec2_instance_id": ec2}),
+        )
+    };
+    assert!(reg(id.clone()).await.status().is_success());
+    ecs(
+        &h,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]}),
+    )
+    .await;
+    ecs(
+        &h,
+        "CreateService",
+        json!({"cluster": "prod", "serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    )
+    .await;
+    let standalone = ecs(
+        &h,
+        "RunTask",
+        json!({"cluster": "prod", "taskDefinition": "web", "startedBy": "cron"}),
+    )
+    .await["tasks"][0]["taskArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The other instance, where the service's tasks can go.
+    assert!(
+        reg("i-0aaaaaaaaaaaaaaaa".into())
+            .await
+            .status()
+            .is_success()
+    );
+    let _tick = Ticker::start(h.endpoint());
+    let pipelines = r#"[[pipeline]]
+name = "drain"
+match = { groups = ["ecs-*"], transitions = ["terminating"] }
+[[pipeline.step]]
+type = "ecs-drain"
+interval = "50ms"
+timeout = "2m"
+"#;
+    let cfg = config(d, &url, pipelines);
+    let c = Proc::controller(&h.endpoint(), &cfg, &d.join("controller.log"));
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("ecs-1")
+        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
+    wait_for("ecs-1 terminated", LIMIT, || all_gone(&h, "ecs-1")).await;
+    assert_eq!(
+        c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
+            .await,
+        1.0
+    );
+    let tasks = ecs(
+        &h,
+        "ListTasks",
+        json!({"cluster": "prod", "desiredStatus": "STOPPED"}),
+    )
+    .await;
+    let arns = tasks["taskArns"].clone();
+    let described = ecs(
+        &h,
+        "DescribeTasks",
+        json!({"cluster": "prod", "tasks": arns}),
+    )
+    .await;
+    let all = described["tasks"].as_array().unwrap();
+    let st = all
+        .iter()
+        .find(|t| t["taskArn"] == standalone.as_str())
+        .expect("the standalone task was stopped");
+    assert!(
+        st["stoppedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("lifehook")),
+        "{st}"
+    );
+    // It was stopped last: after every service task on the instance had stopped.
+    let ms = |v: &Value| {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    let st_stopping = ms(&st["stoppingAt"]).or_else(|| ms(&st["executionStoppedAt"]));
+    for t in all.iter().filter(|t| t["group"] == "service:web") {
+        if let (Some(a), Some(b)) = (ms(&t["stoppedAt"]), st_stopping) {
+            assert!(a <= b, "service task stopped after the standalone one: {t}");
+        }
+    }
+    let running = ecs(
+        &h,
+        "ListTasks",
+        json!({"cluster": "prod", "serviceName": "web"}),
+    )
+    .await;
+    assert_eq!(
+        running["taskArns"].as_array().map(Vec::len),
+        Some(2),
+        "the service runs its two tasks elsewhere"
+    );
+}
