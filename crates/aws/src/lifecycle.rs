@@ -375,7 +375,27 @@ pub struct LifecycleApi {
 #[derive(Debug)]
 struct HookCache {
     ttl: Duration,
-    entries: Mutex<HashMap<(String, String), (Instant, HookInfo)>>,
+    /// group → hook → (described at, hook): looked up by `&str`, without allocating.
+    entries: Mutex<HashMap<String, HooksOfGroup>>,
+    /// One describe at a time per (group, hook) on a miss: a burst of actions of a hook
+    /// not yet cached waits for the first one's `DescribeLifecycleHooks` instead of each
+    /// sending its own.
+    describing: Mutex<HashMap<(String, String), DescribeGate>>,
+}
+
+/// Hook name → (described at, hook).
+type HooksOfGroup = HashMap<String, (Instant, HookInfo)>;
+/// Held while one caller describes a (group, hook).
+type DescribeGate = Arc<tokio::sync::Mutex<()>>;
+
+impl HookCache {
+    fn new(ttl: Duration) -> Self {
+        HookCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+            describing: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl LifecycleApi {
@@ -383,10 +403,7 @@ impl LifecycleApi {
         LifecycleApi {
             client,
             retry: RetryPolicy::DEFAULT,
-            cache: Arc::new(HookCache {
-                ttl: DEFAULT_HOOK_CACHE_TTL,
-                entries: Mutex::new(HashMap::new()),
-            }),
+            cache: Arc::new(HookCache::new(DEFAULT_HOOK_CACHE_TTL)),
         }
     }
 
@@ -396,10 +413,7 @@ impl LifecycleApi {
     }
 
     pub fn with_hook_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache = Arc::new(HookCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        });
+        self.cache = Arc::new(HookCache::new(ttl));
         self
     }
 
@@ -507,11 +521,38 @@ impl LifecycleApi {
 
     /// One hook's timing, from the cache when fresh, else from `DescribeLifecycleHooks`.
     pub async fn hook(&self, group: &str, hook: &str) -> Result<HookInfo, LifecycleError> {
-        let key = (group.to_owned(), hook.to_owned());
-        if let Some(h) = self.cached(&key) {
+        if let Some(h) = self.cached(group, hook) {
             return Ok(h);
         }
-        let hooks = self.describe_hooks(group, Some(hook)).await?;
+        let key = (group.to_owned(), hook.to_owned());
+        let gate = {
+            let mut d = self
+                .cache
+                .describing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            d.entry(key.clone()).or_default().clone()
+        };
+        let turn = gate.lock().await;
+        // Whoever held the gate before may have filled the cache.
+        let described = match self.cached(group, hook) {
+            Some(h) => Ok(vec![h]),
+            None => self.describe_hooks(group, Some(hook)).await,
+        };
+        drop(turn);
+        {
+            let mut d = self
+                .cache
+                .describing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // The last one out removes the gate (the map holds one reference and `gate`
+            // another; each caller still waiting holds one more).
+            if d.get(&key).is_some_and(|g| Arc::strong_count(g) <= 2) {
+                d.remove(&key);
+            }
+        }
+        let hooks = described?;
         hooks
             .into_iter()
             .find(|h| h.name == hook)
@@ -526,10 +567,11 @@ impl LifecycleApi {
         self.describe_hooks(group, None).await
     }
 
-    fn cached(&self, key: &(String, String)) -> Option<HookInfo> {
+    fn cached(&self, group: &str, hook: &str) -> Option<HookInfo> {
         let entries = self.cache.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
-            .get(key)
+            .get(group)
+            .and_then(|hooks| hooks.get(hook))
             .filter(|(at, _)| at.elapsed() < self.cache.ttl)
             .map(|(_, h)| h.clone())
     }
@@ -555,8 +597,9 @@ impl LifecycleApi {
             .collect();
         let now = Instant::now();
         let mut entries = self.cache.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let of_group = entries.entry(group.to_owned()).or_default();
         for h in &hooks {
-            entries.insert((group.to_owned(), h.name.clone()), (now, h.clone()));
+            of_group.insert(h.name.clone(), (now, h.clone()));
         }
         Ok(hooks)
     }

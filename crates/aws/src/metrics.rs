@@ -28,9 +28,9 @@ pub struct ActionLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabels {
-    pub step_type: String,
+    pub step_type: &'static str,
     /// `succeeded`, `failed`, `timed-out`, `deadline`, `cancelled`, `reboot`, `skipped`.
-    pub status: String,
+    pub status: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -107,7 +107,9 @@ pub struct InFlight {
     receipt: Arc<Mutex<String>>,
     extender: Option<JoinHandle<()>>,
     tokens: Tokens,
-    _permit: OwnedSemaphorePermit,
+    /// A place in `concurrency`; given back as soon as the action's work is over (before
+    /// the batched delete), so the next batch is not held up by the delete's linger.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl InFlight {
@@ -159,6 +161,10 @@ struct Inner {
     sqs: aws_sdk_sqs::Client,
     cfg: QueueConfig,
     permits: Arc<Semaphore>,
+    /// Places for actions waiting for their batched delete (as many as `permits`): an
+    /// action trades its place in `concurrency` for one of these, so the delete's linger
+    /// does not hold up the next action, while a slow delete still holds up receiving.
+    delete_slots: Arc<Semaphore>,
     tokens: Tokens,
     dlq: OnceCell<Option<String>>,
     deletes: mpsc::UnboundedSender<DeleteRequest>,
@@ -190,6 +196,7 @@ impl QueueConsumer {
         QueueConsumer {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
+                delete_slots: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
                 sqs,
                 cfg,
                 tokens: Arc::new(Mutex::new(HashMap::new())),
@@ -317,7 +324,7 @@ impl QueueConsumer {
                                 receipt: receipt_cell,
                                 extender: Some(extender),
                                 tokens: inner.tokens.clone(),
-                                _permit: permit,
+                                permit: Some(permit),
                             });
                         }
                     }
@@ -353,6 +360,11 @@ impl QueueConsumer {
     /// The action is done (completed, or already resolved): delete the message.
     pub async fn ack(&self, mut msg: InFlight) -> Result<(), QueueError> {
         msg.stop_extending();
+        // The token stays registered (a redelivery meanwhile is a duplicate), but the
+        // place in `concurrency` is free for the next action once this one has a place
+        // among those waiting for their delete.
+        let _slot = self.inner.delete_slots.clone().acquire_owned().await;
+        msg.permit = None;
         self.delete(msg.receipt_handle()).await
     }
 
@@ -577,61 +589,67 @@ async fn delete_batcher(
                 _ => break,
             }
         }
-        let entries: Vec<DeleteMessageBatchRequestEntry> = batch
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(&r.receipt)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let result = sqs
-            .delete_message_batch()
-            .queue_url(&queue)
-            .set_entries(Some(entries))
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let failed: HashMap<String, String> = out
-                    .failed
-                    .into_iter()
-                    .map(|f| {
-                        let detail = match f.message {
-                            Some(m) => format!("{}: {m}", f.code),
-                            None => f.code,
+        // Sent concurrently: the next batch need not wait for this one's answer (the
+        // delete slots bound how many are outstanding).
+        let sqs = sqs.clone();
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let entries: Vec<DeleteMessageBatchRequestEntry> = batch
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&r.receipt)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let result = sqs
+                .delete_message_batch()
+                .queue_url(&queue)
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    let failed: HashMap<String, String> = out
+                        .failed
+                        .into_iter()
+                        .map(|f| {
+                            let detail = match f.message {
+                                Some(m) => format!("{}: {m}", f.code),
+                                None => f.code,
+                            };
+                            (f.id, detail)
+                        })
+                        .collect();
+                    for (i, r) in batch.into_iter().enumerate() {
+                        let res = match failed.get(&i.to_string()) {
+                            Some(detail) => Err(QueueError::Api {
+                                op: "DeleteMessageBatch",
+                                queue: queue.clone(),
+                                detail: detail.clone(),
+                                retryable: false,
+                            }),
+                            None => Ok(()),
                         };
-                        (f.id, detail)
-                    })
-                    .collect();
-                for (i, r) in batch.into_iter().enumerate() {
-                    let res = match failed.get(&i.to_string()) {
-                        Some(detail) => Err(QueueError::Api {
-                            op: "DeleteMessageBatch",
-                            queue: queue.clone(),
-                            detail: detail.clone(),
-                            retryable: false,
-                        }),
-                        None => Ok(()),
+                        let _ = r.done.send(res);
+                    }
+                }
+                Err(e) => {
+                    let err = QueueError::Api {
+                        op: "DeleteMessageBatch",
+                        queue: queue.clone(),
+                        detail: describe_sdk(&e),
+                        retryable: classify_sdk(&e) == ErrorClass::Retryable,
                     };
-                    let _ = r.done.send(res);
+                    for r in batch {
+                        let _ = r.done.send(Err(err.clone()));
+                    }
                 }
             }
-            Err(e) => {
-                let err = QueueError::Api {
-                    op: "DeleteMessageBatch",
-                    queue: queue.clone(),
-                    detail: describe_sdk(&e),
-                    retryable: classify_sdk(&e) == ErrorClass::Retryable,
-                };
-                for r in batch {
-                    let _ = r.done.send(Err(err.clone()));
-                }
-            }
-        }
+        });
     }
 }
 

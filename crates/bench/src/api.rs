@@ -65,6 +65,54 @@ impl Api {
         Ok(())
     }
 
+    /// An SNS Query call; returns the answer's XML.
+    async fn sns(&mut self, op: &str, params: &[(&str, String)]) -> anyhow::Result<String> {
+        self.tally("sns", op);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", op)
+            .append_pair("Version", "2010-03-31")
+            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+            .finish();
+        let resp = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| op.to_owned())?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{op}: {status}: {text}");
+        }
+        Ok(text)
+    }
+
+    /// Creates an SNS topic and returns its ARN.
+    pub async fn create_topic(&mut self, name: &str) -> anyhow::Result<String> {
+        self.sns("CreateTopic", &[("Name", name.to_owned())])
+            .await?;
+        Ok(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}"))
+    }
+
+    /// Creates an empty group (desired 0) without lifecycle hooks.
+    pub async fn create_plain_group(&mut self, name: &str, max_size: usize) -> anyhow::Result<()> {
+        self.autoscaling(
+            "CreateAutoScalingGroup",
+            &[
+                ("AutoScalingGroupName", name.to_owned()),
+                ("MinSize", "0".into()),
+                ("MaxSize", max_size.to_string()),
+                ("DesiredCapacity", "0".into()),
+                ("LaunchTemplate.LaunchTemplateName", "lt-bench".into()),
+                ("LaunchTemplate.Version", "$Latest".into()),
+                ("AvailabilityZones.member.1", format!("{REGION}a")),
+            ],
+        )
+        .await
+    }
+
     /// An SQS JSON-protocol call.
     async fn sqs(&mut self, op: &str, body: Value) -> anyhow::Result<Value> {
         self.tally("sqs", op);

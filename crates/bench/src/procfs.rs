@@ -9,6 +9,10 @@ pub struct Sample {
     pub rss_kib: u64,
     /// `VmHWM` (peak resident set), KiB.
     pub hwm_kib: u64,
+    /// `RssAnon` (heap, stacks) and `RssFile` (mapped pages of the binary and libraries),
+    /// KiB: their sum is `VmRSS` (with `RssShmem`).
+    pub rss_anon_kib: u64,
+    pub rss_file_kib: u64,
     /// `utime + stime`, clock ticks.
     pub cpu_ticks: u64,
     /// `cutime + cstime`: CPU of children the process has waited for (exec steps), ticks.
@@ -52,9 +56,22 @@ fn read(pid: &str) -> anyhow::Result<Sample> {
     Ok(Sample {
         rss_kib: kib("VmRSS:"),
         hwm_kib: kib("VmHWM:"),
+        rss_anon_kib: kib("RssAnon:"),
+        rss_file_kib: kib("RssFile:"),
         cpu_ticks: field(14) + field(15),
         child_ticks: field(16) + field(17),
     })
+}
+
+/// The process's thread count (`Threads:` of `/proc/<pid>/status`).
+pub fn threads(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no Threads: in /proc/PID/status")
 }
 
 /// Clock ticks per second for `/proc/PID/stat` (`getconf CLK_TCK`; 100 on Linux).

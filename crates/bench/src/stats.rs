@@ -46,13 +46,14 @@ impl Dist {
     }
 }
 
-/// The steps' own time per instance, in milliseconds, from the controller's `step report`
-/// log lines (text format: the action span carries `instance=…`, the event
-/// `duration_ms=…`). Several steps (or runs) of one instance are summed.
+/// The steps' own time per instance, in milliseconds, from the controller's one `info`
+/// line per action, `action done` (text format: the action span carries `instance=…`,
+/// the event `steps_ms=…`, the sum of its steps' times). Several runs of one instance are
+/// summed.
 pub fn step_times(log: &str) -> HashMap<String, u64> {
     let mut out: HashMap<String, u64> = HashMap::new();
-    for line in log.lines().filter(|l| l.contains("step report")) {
-        let (Some(instance), Some(ms)) = (field(line, "instance="), field(line, "duration_ms="))
+    for line in log.lines().filter(|l| l.contains("action done")) {
+        let (Some(instance), Some(ms)) = (field(line, "instance="), field(line, "steps_ms="))
         else {
             continue;
         };
@@ -87,10 +88,10 @@ mod tests {
     }
 
     #[test]
-    fn step_reports_are_read_per_instance() {
-        let log = "2026-11-22T18:00:00.1Z  INFO action{token=ab-cd instance=i-0123 group=bench-burst hook=launch transition=autoscaling:EC2_INSTANCE_LAUNCHING}: lifehook_aws::controller: step report step=noop step_type=\"exec\" status=\"succeeded\" attempts=1 duration_ms=3\n\
-                   2026-11-22T18:00:00.1Z  INFO action{token=ab-cd instance=i-0123 group=bench-burst}: lifehook_aws::controller: pipeline finished decision=continue\n\
-                   2026-11-22T18:00:00.2Z  INFO action{instance=i-9 token=x}: lifehook_aws::controller: step report step=noop duration_ms=12\n";
+    fn step_times_are_read_per_instance() {
+        let log = "2026-11-22T18:00:00.1Z DEBUG action{token=ab-cd instance=i-0123 group=bench-burst hook=launch transition=autoscaling:EC2_INSTANCE_LAUNCHING}: lifehook_aws::controller: step report step=noop step_type=\"exec\" status=\"succeeded\" attempts=1 duration_ms=3\n\
+                   2026-11-22T18:00:00.1Z  INFO action{token=ab-cd instance=i-0123 group=bench-burst hook=launch transition=autoscaling:EC2_INSTANCE_LAUNCHING}: lifehook_aws::controller: action done outcome=\"completed\" elapsed_ms=5 steps_ms=3\n\
+                   2026-11-22T18:00:00.2Z  INFO action{instance=i-9 token=x}: lifehook_aws::controller: action done outcome=\"completed\" elapsed_ms=14 steps_ms=12\n";
         let t = step_times(log);
         assert_eq!(t.len(), 2);
         assert_eq!(t["i-0123"], 3);

@@ -73,6 +73,9 @@ fn describe_source(s: &Source) -> String {
             format_duration(s.visibility_timeout)
         ),
         (None, true) => "IMDS target-lifecycle-state (no queue)".to_owned(),
-        (None, false) => "none (Lambda events, or LIFEHOOK_QUEUE_URL at run time)".to_owned(),
+        (None, false) => match &s.topic_arn {
+            Some(t) => format!("SNS {t} (agent: an inbox queue filtered on its instance id)"),
+            None => "none (Lambda events, the agent's launch action at start, or LIFEHOOK_QUEUE_URL at run time)".to_owned(),
+        },
     }
 }

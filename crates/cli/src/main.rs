@@ -64,6 +64,9 @@ struct SandboxArgs {
     clock: lifehook_sandbox::ClockMode,
 }
 
+/// Threads the agent's runtime may start for blocking work (DNS lookups, file writes).
+const AGENT_BLOCKING_THREADS: usize = 4;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -81,10 +84,17 @@ fn main() -> ExitCode {
     } else {
         logging::init();
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The agent idles on an instance for its whole life and handles a few actions in
+    // it: one thread (plus short-lived blocking ones for DNS and files) keeps its
+    // footprint small. The other modes get a worker per core.
+    let mut builder = if matches!(cli.command, Command::Agent(_)) {
+        let mut b = tokio::runtime::Builder::new_current_thread();
+        b.max_blocking_threads(AGENT_BLOCKING_THREADS);
+        b
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

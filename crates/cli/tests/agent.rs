@@ -127,31 +127,112 @@ async fn subscriptions(h: &Harness, topic: &str) -> usize {
         .len()
 }
 
+/// An example configuration with test values swapped in: every `(from, to)` must occur,
+/// so the tests keep the shape of what ships in `examples/`.
+fn example(name: &str, swaps: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let mut text = std::fs::read_to_string(&path).expect("example");
+    for (from, to) in swaps {
+        assert!(
+            text.contains(from),
+            "{name} no longer contains {from:?}: update the test with the example"
+        );
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// A request counter of the sandbox (`GET /_sandbox/stats`).
+async fn requests(h: &Harness, service: &str, op: &str) -> u64 {
+    h.control_get("stats").await["requests"][service][op]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The resolved lifecycle actions of `group` (`GET /_sandbox/stats`).
+async fn resolved(h: &Harness, group: &str) -> Vec<serde_json::Value> {
+    h.control_get("stats").await["resolved_actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a["group"] == group)
+        .collect()
+}
+
+/// The sandbox's virtual date, `YYYY-MM-DD` (what `{{ now | date }}` renders).
+async fn virtual_date(h: &Harness) -> String {
+    h.control_get("clock").await["now"]
+        .as_str()
+        .expect("clock")
+        .chars()
+        .take(10)
+        .collect()
+}
+
+async fn advance(h: &Harness, seconds: u64) {
+    let r = h
+        .control_post("clock/advance", serde_json::json!({ "seconds": seconds }))
+        .await;
+    assert!(r.status().is_success());
+}
+
+async fn object(h: &Harness, bucket: &str, key: &str) -> Option<String> {
+    let out =
+        h.s3.get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+    let bytes = out.body.collect().await.ok()?.into_bytes();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 async fn reboots(h: &Harness, instance: &str) -> u64 {
     h.control_get(&format!("ec2/instances/{instance}")).await["reboots"]["count"]
         .as_u64()
         .unwrap_or(0)
 }
 
+/// Reference scenario 1 with `examples/agent-ship-logs.toml`: 50 agents on one SNS topic
+/// (each with an inbox filtered on its own instance id), the termination hook created by
+/// the agents themselves, a termination script fetched from S3 and checked, its logs
+/// uploaded under the instance's key, every action completed — nothing bounced.
 #[tokio::test(flavor = "multi_thread")]
-async fn fifty_agents_on_one_topic_each_handle_only_their_own_instance() {
+async fn fifty_agents_on_one_topic_ship_their_own_logs_before_termination() {
     const N: usize = 50;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let topic = topic(&h, "lifecycle").await;
-    create_group(
-        &h,
-        "fleet",
-        0,
-        vec![hook(
-            "ship-logs",
-            TERMINATING,
-            300,
-            "CONTINUE",
-            Some(&topic),
-        )],
-    )
-    .await;
+    for b in ["my-ops-bucket", "my-log-bucket"] {
+        h.s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+    let script = "#!/bin/sh\nset -e\nmkdir -p logs\nprintf '%s %s\\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_TRANSITION\" >> marks.txt\nprintf 'shutdown log of %s in %s\\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_GROUP\" > logs/shutdown.log\n";
+    h.s3.put_object()
+        .bucket("my-ops-bucket")
+        .key("lifecycle/on-terminate.sh")
+        .body(script.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let digest = {
+        let local = dir.path().join("reference.sh");
+        std::fs::write(&local, script).unwrap();
+        let out = std::process::Command::new("sha256sum")
+            .arg(&local)
+            .output()
+            .expect("sha256sum");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .expect("digest")
+            .to_owned()
+    };
+    // The group has no hook: the agents create it.
+    create_group(&h, "fleet", 0, vec![]).await;
     h.asg
         .update_auto_scaling_group()
         .auto_scaling_group_name("fleet")
@@ -167,38 +248,32 @@ async fn fifty_agents_on_one_topic_each_handle_only_their_own_instance() {
     })
     .await;
 
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[source]
-topic_arn = "{topic}"
-wait_time_seconds = 1
-
-[[pipeline]]
-name = "ship-logs"
-match = {{ transitions = ["terminating"] }}
-
-[[pipeline.step]]
-type = "exec"
-name = "mark"
-command = ["sh", "-c", "printf '%s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_TRANSITION\" >> marks.txt"]
-"#
-        ),
-    )
-    .unwrap();
     let mut agents = Vec::new();
     for id in &ids {
         let home = dir.path().join(id);
         std::fs::create_dir_all(&home).unwrap();
-        // Each agent runs its steps in its own directory (exec steps run in the agent's
-        // working directory unless told otherwise).
         let cfg = home.join("agent.toml");
         std::fs::write(
             &cfg,
-            std::fs::read_to_string(&config).unwrap().replace(
-                "type = \"exec\"",
-                &format!("type = \"exec\"\nworking_dir = \"{}\"", home.display()),
+            example(
+                "agent-ship-logs.toml",
+                &[
+                    (
+                        "arn:aws:sns:us-east-1:123456789012:asg-lifecycle",
+                        topic.clone(),
+                    ),
+                    (
+                        "arn:aws:iam::123456789012:role/asg-lifecycle-notify",
+                        ROLE.to_owned(),
+                    ),
+                    ("wait_time_seconds = 20", "wait_time_seconds = 1".to_owned()),
+                    ("/var/lib/lifehook/shutdown", home.display().to_string()),
+                    (
+                        "state_dir = \"/var/lib/lifehook\"",
+                        format!("state_dir = \"{}/state\"", home.display()),
+                    ),
+                    (&"0".repeat(64), digest.clone()),
+                ],
             ),
         )
         .unwrap();
@@ -208,10 +283,36 @@ command = ["sh", "-c", "printf '%s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_T
             AgentProc::start(&h, id, &cfg, &home.join("state"), &home.join("agent.log")),
         ));
     }
+    // Each agent ensures the hook before it subscribes its inbox.
     wait_for("every agent subscribed its inbox", LIMIT, || async {
         (subscriptions(&h, &topic).await == N).then_some(())
     })
     .await;
+    let hooks = h
+        .asg
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name("fleet")
+        .send()
+        .await
+        .unwrap();
+    let hooks = hooks.lifecycle_hooks();
+    assert_eq!(hooks.len(), 1, "one hook, however many agents: {hooks:?}");
+    let hk = &hooks[0];
+    assert_eq!(hk.lifecycle_hook_name(), Some("ship-logs"));
+    assert_eq!(hk.lifecycle_transition(), Some(TERMINATING));
+    assert_eq!(hk.heartbeat_timeout(), Some(600));
+    assert_eq!(hk.default_result(), Some("CONTINUE"));
+    assert_eq!(hk.notification_target_arn(), Some(topic.as_str()));
+    assert_eq!(hk.role_arn(), Some(ROLE));
+    for (id, _, agent) in &agents {
+        let log = agent.log();
+        assert!(
+            log.contains("hook created") || log.contains("hook exists"),
+            "agent {id} did not ensure the hook:\n{log}"
+        );
+    }
+    let bounced_before = requests(&h, "sqs", "ChangeMessageVisibility").await
+        + requests(&h, "sqs", "ChangeMessageVisibilityBatch").await;
 
     h.asg
         .set_desired_capacity()
@@ -242,12 +343,46 @@ command = ["sh", "-c", "printf '%s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_T
             vec![format!("{id} autoscaling:EC2_INSTANCE_TERMINATING")],
             "the agent of {id} ran its own action once, and nothing else"
         );
+        let written = std::fs::read_to_string(home.join("logs/shutdown.log")).unwrap();
+        assert_eq!(written, format!("shutdown log of {id} in fleet\n"));
+        assert_eq!(
+            object(
+                &h,
+                "my-log-bucket",
+                &format!("logs/fleet/{id}/shutdown.log")
+            )
+            .await
+            .as_deref(),
+            Some(written.as_str()),
+            "the log of {id} is in S3 under its own key"
+        );
         let log = agent.log();
         assert!(
             !log.contains("another instance"),
             "agent {id} saw a message that was not its own:\n{log}"
         );
     }
+    // Every action was completed by its agent (CONTINUE), none timed out.
+    let done = resolved(&h, "fleet").await;
+    assert_eq!(done.len(), N, "{done:?}");
+    for a in &done {
+        assert_eq!(a["result"], "CONTINUE", "{a}");
+        assert_eq!(a["how"], "completed", "{a}");
+        assert_eq!(a["hook"], "ship-logs", "{a}");
+    }
+    assert_eq!(
+        requests(&h, "sqs", "ChangeMessageVisibility").await
+            + requests(&h, "sqs", "ChangeMessageVisibilityBatch").await,
+        bounced_before,
+        "no message was handed back (bounced) by any agent"
+    );
+    // (The counters are live: every message was received and deleted through them.)
+    assert!(requests(&h, "sqs", "ReceiveMessage").await > 0);
+    assert!(
+        requests(&h, "sqs", "DeleteMessage").await
+            + requests(&h, "sqs", "DeleteMessageBatch").await
+            > 0
+    );
     // Every agent removes what it created when it stops.
     for (id, _, agent) in agents {
         let status = agent.stop().await;
@@ -348,51 +483,91 @@ command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOO
     assert!(status.success(), "{status}");
 }
 
-/// Scenario 5's shape: an update that needs a reboot, then the application; the agent is
-/// restarted by the "reboot" and resumes at the next step with the same action.
+/// Reference scenario 5 with `examples/agent-patch-reboot.toml`: an update that needs a
+/// reboot, the patch date on the instance's tags and in a `profile.d`-style file, the
+/// application, a CloudFormation signal. The agent is restarted by the "reboot" and
+/// resumes at the next step with the same action.
 fn patch_config(dir: &Path, endpoint: &str, instance: &str) -> PathBuf {
     let config = dir.join("agent.toml");
+    std::fs::create_dir_all(dir.join("profile.d")).unwrap();
+    let d = dir.display();
     std::fs::write(
         &config,
-        format!(
-            r#"[agent]
-reboot_command = ["curl", "-sf", "-X", "POST", "{endpoint}/_sandbox/ec2/instances/{instance}/reboot"]
-
-[[pipeline]]
-name = "patch"
-match = {{ transitions = ["launching"] }}
-policy = {{ on_success = "continue", on_failure = "abandon" }}
-
-[[pipeline.step]]
-type = "exec"
-name = "update"
-working_dir = "{dir}"
-# Like `needs-restarting -r`: 100 = a reboot is required (only the first time).
-command = ["sh", "-c", "echo update >> marks.txt; if [ -e updated ]; then exit 0; fi; touch updated; exit 100"]
-reboot_exit_code = 100
-
-[[pipeline.step]]
-type = "exec"
-name = "install"
-working_dir = "{dir}"
-command = ["sh", "-c", "echo install >> marks.txt; touch install-started; until [ -e release ]; do sleep 0.02; done; echo installed >> marks.txt"]
-"#,
-            dir = dir.display()
+        example(
+            "agent-patch-reboot.toml",
+            &[
+                (
+                    r#"reboot_command = ["systemctl", "reboot"]"#,
+                    format!(
+                        r#"reboot_command = ["curl", "-sf", "-X", "POST", "{endpoint}/_sandbox/ec2/instances/{instance}/reboot"]"#
+                    ),
+                ),
+                (
+                    r#"command = ["/bin/sh", "-c", "dnf -y upgrade && if needs-restarting -r >/dev/null; then exit 0; else exit 100; fi"]"#,
+                    // Like `needs-restarting -r`: 100 = a reboot is required (the first time).
+                    format!(
+                        r#"working_dir = "{d}"
+command = ["sh", "-c", "echo update >> marks.txt; if [ -e updated ]; then exit 0; fi; touch updated; exit 100"]"#
+                    ),
+                ),
+                (
+                    r#"command = ["/usr/local/bin/install-app"]"#,
+                    format!(
+                        r#"working_dir = "{d}"
+command = ["sh", "-c", "echo install >> marks.txt; touch install-started; until [ -e release ]; do sleep 0.02; done; echo installed >> marks.txt"]"#
+                    ),
+                ),
+                (
+                    "/etc/profile.d/lifehook-patched.sh",
+                    format!("{d}/profile.d/lifehook-patched.sh"),
+                ),
+                (
+                    "state_dir = \"/var/lib/lifehook\"",
+                    format!("state_dir = \"{d}/state\""),
+                ),
+            ],
         ),
     )
     .unwrap();
     config
 }
 
+/// The patch date is on the instance's tags (control API and EC2 DescribeTags) and in the
+/// file; the stack got one SUCCESS signal with the instance id.
+async fn assert_patch_recorded(h: &Harness, dir: &Path, id: &str, date: &str) {
+    let inst = h.control_get(&format!("ec2/instances/{id}")).await;
+    assert_eq!(inst["tags"]["lifehook:patched"], date, "{inst}");
+    let tags = h.ec2.describe_tags().send().await.expect("DescribeTags");
+    let values: Vec<&str> = tags
+        .tags()
+        .iter()
+        .filter(|t| t.resource_id() == Some(id) && t.key() == Some("lifehook:patched"))
+        .filter_map(|t| t.value())
+        .collect();
+    assert_eq!(values, vec![date]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("profile.d/lifehook-patched.sh")).unwrap(),
+        format!("export LIFEHOOK_PATCHED={date}\n")
+    );
+    let signals = h.control_get("cloudformation/signals").await;
+    let all = signals["signals"].as_array().cloned().unwrap_or_default();
+    assert_eq!(all.len(), 1, "one signal: {signals}");
+    assert_eq!(all[0]["StackName"], "my-app-stack");
+    assert_eq!(all[0]["LogicalResourceId"], "AppGroup");
+    assert_eq!(all[0]["UniqueId"], id);
+    assert_eq!(all[0]["Status"], "SUCCESS");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step() {
+    const HEARTBEAT: i32 = 600;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     create_group(
         &h,
         "app",
         1,
-        vec![hook("patch", LAUNCHING, 600, "ABANDON", None)],
+        vec![hook("patch", LAUNCHING, HEARTBEAT, "ABANDON", None)],
     )
     .await;
     let id = wait_for("an instance in Pending:Wait", LIMIT, || async {
@@ -409,15 +584,20 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
     eprintln!("agent log: {}", log.display());
     let _keep = std::env::var_os("LIFEHOOK_KEEP_TEST_DIR").map(|_| dir.path().to_path_buf());
 
-    // Boot 1: the update asks for a reboot; the agent records the next step and reboots.
+    // Boot 1: the hook exists (the example's `[[agent.hook]]` leaves it as it is); the
+    // update asks for a reboot; the agent records the next step and reboots.
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
     wait_for("the instance rebooted", LIMIT, || async {
         (reboots(&h, &id).await == 1).then_some(())
     })
     .await;
     agent.kill().await; // the machine goes down
+    // The reboot takes a while: 2/3 of the heartbeat timeout, with nobody heartbeating.
+    advance(&h, 400).await;
+    let date = virtual_date(&h).await;
 
-    // Boot 2: resumes at `install`; killed in the middle of it.
+    // Boot 2: a heartbeat first, then it resumes at the tag; killed in the middle of
+    // `install`.
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
     wait_for("install started", LIMIT, || async {
         dir.path().join("install-started").exists().then_some(())
@@ -425,6 +605,9 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
     .await;
     agent.kill().await;
     std::fs::remove_file(dir.path().join("install-started")).unwrap();
+    // Down again for 2/3 of the heartbeat timeout: 800 s since the launch, past the
+    // heartbeat timeout without the heartbeats sent at each start.
+    advance(&h, 400).await;
 
     // Boot 3 (a crash restart): `install` runs again, finishes, the action completes.
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
@@ -450,14 +633,53 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
             .then_some(())
     })
     .await;
+    assert_patch_recorded(&h, dir.path(), &id, &date).await;
+    // Completed CONTINUE by the agent, once, before any deadline; never ABANDONed.
+    let done = resolved(&h, "app").await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0]["result"], "CONTINUE", "{done:?}");
+    assert_eq!(done[0]["how"], "completed", "{done:?}");
+    assert_eq!(done[0]["instance"], id.as_str());
+    let took = done[0]["resolved_ms"].as_u64().unwrap() - done[0]["started_ms"].as_u64().unwrap();
+    assert!(
+        took >= 800_000 && took > (HEARTBEAT as u64) * 1000,
+        "the action outlived its heartbeat timeout only through the agent's heartbeats: {took} ms"
+    );
+    // The hook the group already had was left as it was (the example asks for 15m).
+    let hooks = h
+        .asg
+        .describe_lifecycle_hooks()
+        .auto_scaling_group_name("app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hooks.lifecycle_hooks().len(), 1);
+    assert_eq!(
+        hooks.lifecycle_hooks()[0].heartbeat_timeout(),
+        Some(HEARTBEAT)
+    );
+    assert_eq!(requests(&h, "autoscaling", "PutLifecycleHook").await, 0);
     let text = agent.log();
+    assert!(text.contains("hook exists"), "{text}");
     assert!(text.contains("resuming an action in progress"), "{text}");
-    assert!(text.contains("heartbeat sent; resuming"), "{text}");
+    assert_eq!(
+        text.matches("heartbeat sent; resuming").count(),
+        2,
+        "one heartbeat at each start after the first:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("lifecycle action completed") && l.contains("CONTINUE")),
+        "{text}"
+    );
     assert!(agent.stop().await.success());
     // Nothing is left in progress.
     assert_eq!(std::fs::read_dir(state.join("actions")).unwrap().count(), 0);
 }
 
+/// No group: the same pipeline runs (the tag and the signal are AWS calls of their own,
+/// they work for any instance), and every lifecycle hook call is skipped: no hook is
+/// ensured, no heartbeat, no completion.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_group_the_steps_run_and_hook_calls_are_skipped() {
     let h = Harness::manual().await;
@@ -471,6 +693,7 @@ async fn without_a_group_the_steps_run_and_hook_calls_are_skipped() {
     let id = v["instance_id"].as_str().expect("instance id").to_owned();
     let config = patch_config(dir.path(), &h.endpoint(), &id);
     std::fs::write(dir.path().join("release"), b"").unwrap();
+    let date = virtual_date(&h).await;
     let state = dir.path().join("state");
     let log = dir.path().join("agent.log");
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
@@ -504,5 +727,14 @@ async fn without_a_group_the_steps_run_and_hook_calls_are_skipped() {
         lines(&dir.path().join("marks.txt")),
         vec!["update", "install", "installed"]
     );
+    assert_patch_recorded(&h, dir.path(), &id, &date).await;
+    for op in [
+        "PutLifecycleHook",
+        "RecordLifecycleActionHeartbeat",
+        "CompleteLifecycleAction",
+    ] {
+        assert_eq!(requests(&h, "autoscaling", op).await, 0, "{op} was called");
+    }
     assert!(agent.stop().await.success());
+    assert_eq!(std::fs::read_dir(state.join("actions")).unwrap().count(), 0);
 }

@@ -31,6 +31,34 @@ fn valid_example_exits_0_with_a_summary() {
 }
 
 #[test]
+fn every_example_is_accepted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let out = check(&path);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: stdout: {}\nstderr: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    for name in ["agent-ship-logs.toml", "agent-patch-reboot.toml"] {
+        assert!(seen.iter().any(|s| s == name), "{name} missing: {seen:?}");
+    }
+    let out = check(&dir.join("agent-ship-logs.toml"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("SNS arn:aws:sns:"), "{stdout}");
+}
+
+#[test]
 fn invalid_file_exits_2_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");

@@ -50,11 +50,11 @@ fn scenario_row(stdout: &str, n: u32) -> String {
 async fn the_demo_runs_every_available_scenario_and_passes() {
     let (code, stdout, stderr) = run(&mut demo()).await;
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for n in [2, 3] {
+    for n in [2, 3, 5] {
         let row = scenario_row(&stdout, n);
         assert!(row.trim_end().ends_with("PASS"), "scenario {n}: {row}");
     }
-    for n in [1, 4, 5] {
+    for n in [1, 4] {
         let row = scenario_row(&stdout, n);
         assert!(row.contains("not yet available"), "scenario {n}: {row}");
     }
@@ -65,8 +65,14 @@ async fn the_demo_runs_every_available_scenario_and_passes() {
     assert!(stdout.contains("status?value=OUT_OF_SERVICE"), "{stdout}");
     assert!(stdout.contains("chat      message posted"), "{stdout}");
     assert!(stdout.contains("Pending:Wait → InService"), "{stdout}");
+    // Scenario 5: the reboot and the resume after it.
+    assert!(stdout.contains("a reboot is required"), "{stdout}");
     assert!(
-        stdout.contains("All scenarios run (2, 3) passed"),
+        stdout.contains("boot 2: starting the agent again"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("All scenarios run (2, 3, 5) passed"),
         "{stdout}"
     );
 }

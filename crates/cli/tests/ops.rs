@@ -425,6 +425,35 @@ async fn lifecycle_api_completes_and_classifies_against_the_sandbox() {
     assert!(err.to_string().contains("nope"), "{err}");
 }
 
+/// Regression: a burst of actions of a hook not yet cached sent one
+/// `DescribeLifecycleHooks` per action; now the first describes and the rest wait for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cold_hook_cache_describes_once_for_a_burst() {
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 60)]).await;
+    let describes = || async {
+        h.control_get("stats").await["requests"]["autoscaling"]["DescribeLifecycleHooks"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = describes().await;
+    let clients = Clients::from_sdk_config(h.sdk.clone()).expect("clients");
+    let api = LifecycleApi::new(clients.autoscaling().clone());
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let api = api.clone();
+        burst.spawn(async move { api.hook("web", "launch").await });
+    }
+    while let Some(r) = burst.join_next().await {
+        let info = r.expect("task").expect("hook");
+        assert_eq!(info.heartbeat_timeout, Duration::from_secs(60));
+    }
+    assert_eq!(describes().await - before, 1);
+    // A hook that does not exist is still reported as such to every caller.
+    let e = api.hook("web", "nope").await.unwrap_err();
+    assert!(e.to_string().contains("nope"), "{e}");
+}
+
 /// The building blocks end to end: hook → SQS → consumer → keepalive → complete → ack.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hook_notification_is_consumed_and_completed() {

@@ -262,6 +262,8 @@ pub enum StepKind {
     Notify(NotifyStep),
     /// Write a file atomically (local, no AWS).
     File(FileStep),
+    /// Wait on the action's clock (local, no AWS).
+    Wait(WaitStep),
     // The step types below call AWS APIs: they run in `lifehook-aws` (see
     // `step::ExternalSteps`).
     S3Fetch(S3FetchStep),
@@ -280,6 +282,7 @@ impl StepKind {
             StepKind::Probe(_) => "probe",
             StepKind::Notify(_) => "notify",
             StepKind::File(_) => "file",
+            StepKind::Wait(_) => "wait",
             StepKind::S3Fetch(_) => "s3-fetch",
             StepKind::S3Upload(_) => "s3-upload",
             StepKind::SsmCommand(_) => "ssm-command",
@@ -334,6 +337,7 @@ impl StepKind {
                 out.push(&f.path);
                 out.push(&f.content);
             }
+            StepKind::Wait(_) => {}
             StepKind::S3Fetch(f) => {
                 out.extend([&f.bucket, &f.key, &f.path]);
             }
@@ -354,6 +358,13 @@ impl StepKind {
         }
         out
     }
+}
+
+/// `wait`: wait `duration` on the action's clock, then succeed ("give connections 30 s to
+/// drain"). With the default `duration` of 0 it is a no-op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitStep {
+    pub duration: Duration,
 }
 
 /// `file`: write `content` to `path` atomically (a temporary file in the same directory,
@@ -1005,6 +1016,8 @@ struct RawStep {
     status: Option<Spanned<String>>,
     // tag
     tags: Option<BTreeMap<String, Spanned<String>>>,
+    // wait
+    duration: Option<Spanned<HumanDuration>>,
 }
 
 /// argv: an array of strings; a string is refused with a pointed message.
@@ -1056,6 +1069,7 @@ const STEP_TYPES: &[&str] = &[
     "probe",
     "notify",
     "file",
+    "wait",
     "s3-fetch",
     "s3-upload",
     "ssm-command",
@@ -1734,7 +1748,7 @@ impl Cx<'_> {
             );
             return None;
         }
-        let present: [(&str, bool); 29] = [
+        let present: [(&str, bool); 30] = [
             ("command", s.command.is_some()),
             ("env", s.env.is_some()),
             ("working_dir", s.working_dir.is_some()),
@@ -1764,6 +1778,7 @@ impl Cx<'_> {
             ("unique_id", s.unique_id.is_some()),
             ("status", s.status.is_some()),
             ("tags", s.tags.is_some()),
+            ("duration", s.duration.is_some()),
         ];
         let allowed: &[&str] = match ty {
             "exec" => &[
@@ -1790,6 +1805,7 @@ impl Cx<'_> {
             "ssm-command" => &["commands", "env", "working_dir", "interval"],
             "ecs-drain" => &["cluster", "interval", "stop_tasks"],
             "signal" => &["stack", "resource", "unique_id", "status"],
+            "wait" => &["duration"],
             _ => &["tags"],
         };
         for (field, is) in present {
@@ -1824,12 +1840,17 @@ impl Cx<'_> {
                 ),
             );
         }
+        // A `wait` longer than the default timeout gets a timeout that lets it finish.
+        let default_timeout = match (ty, &s.duration) {
+            ("wait", Some(d)) => d.get_ref().0.clamp(DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT),
+            _ => DEFAULT_STEP_TIMEOUT,
+        };
         let timeout = match &s.timeout {
             Some(t) if t.get_ref().0 > MAX_STEP_TIMEOUT => MAX_STEP_TIMEOUT,
             other => self.duration(
                 other,
                 "timeout",
-                DEFAULT_STEP_TIMEOUT,
+                default_timeout,
                 Duration::from_millis(1),
                 MAX_STEP_TIMEOUT,
             ),
@@ -1960,6 +1981,27 @@ impl Cx<'_> {
                     }
                 };
                 StepKind::Probe(ProbeStep { interval, check })
+            }
+            "wait" => {
+                let duration = self.duration(
+                    &s.duration,
+                    "duration",
+                    Duration::ZERO,
+                    Duration::ZERO,
+                    MAX_STEP_TIMEOUT,
+                );
+                if duration > timeout {
+                    let at = s.duration.as_ref().map_or(span.clone(), |d| d.span());
+                    self.push(
+                        Some(at),
+                        format!(
+                            "`duration` = {} is longer than the step's `timeout` ({}): the wait would always time out",
+                            format_duration(duration),
+                            format_duration(timeout)
+                        ),
+                    );
+                }
+                StepKind::Wait(WaitStep { duration })
             }
             "file" | "s3-fetch" | "s3-upload" | "ssm-command" | "ecs-drain" | "signal" | "tag" => {
                 self.aws_or_file_step(ty, &s, &span)
@@ -2297,6 +2339,49 @@ name = "p"
 type = "exec"
 command = ["true"]
 "#;
+
+    #[test]
+    fn wait_step() {
+        let c = parse(
+            "[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"wait\"\n\
+             [[pipeline.step]]\ntype = \"wait\"\nduration = \"30s\"\n\
+             [[pipeline.step]]\ntype = \"wait\"\nduration = \"1h\"\n",
+        )
+        .unwrap();
+        let steps = &c.pipelines[0].steps;
+        let durations: Vec<_> = steps
+            .iter()
+            .map(|s| match &s.kind {
+                StepKind::Wait(w) => (w.duration, s.timeout),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            durations,
+            [
+                (Duration::ZERO, DEFAULT_STEP_TIMEOUT),
+                (Duration::from_secs(30), DEFAULT_STEP_TIMEOUT),
+                // A wait longer than the default timeout gets a timeout to match.
+                (Duration::from_secs(3600), Duration::from_secs(3600)),
+            ]
+        );
+        assert!(steps[0].kind.templates().is_empty());
+
+        let p = problems(
+            "[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"wait\"\n\
+             duration = \"2m\"\ntimeout = \"1m\"\n\
+             [[pipeline.step]]\ntype = \"wait\"\nduration = \"3d\"\n\
+             [[pipeline.step]]\ntype = \"wait\"\nurl = \"http://x\"\n",
+        );
+        let want = [
+            "c.toml:5:12: `duration` = 2m is longer than the step's `timeout` (1m)",
+            "c.toml:9:12: `duration` = 3d is out of range",
+            "c.toml:10:1: a step of type \"wait\" has no field `url` (its fields: duration)",
+        ];
+        for w in want {
+            assert!(p.iter().any(|x| x.contains(w)), "missing {w:?} in {p:#?}");
+        }
+    }
 
     #[test]
     fn minimal_defaults() {

@@ -201,9 +201,10 @@ impl Runner {
         self
     }
 
-    fn emit(&self, p: Progress) {
+    /// Sends the event `p` builds, building it only when someone listens.
+    fn emit(&self, p: impl FnOnce() -> Progress) {
         if let Some(tx) = &self.progress {
-            let _ = tx.send(p);
+            let _ = tx.send(p());
         }
     }
 
@@ -236,7 +237,7 @@ impl Runner {
         let mut reports = Vec::new();
         let mut decision = Decision::Complete(pipeline.policy.on_success);
         for (index, s) in pipeline.steps.iter().enumerate().skip(start) {
-            self.emit(Progress::StepStarted {
+            self.emit(|| Progress::StepStarted {
                 index,
                 name: s.name.clone(),
             });
@@ -244,17 +245,29 @@ impl Runner {
                 .run_step(pipeline, index, s, ctx, work_deadline, cancel)
                 .await;
             let status = report.status;
-            tracing::info!(
-                pipeline = %pipeline.name,
-                step = %report.name,
-                step_type = report.step_type,
-                status = ?report.status,
-                attempts = report.attempts,
-                duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
-                error = report.error.as_deref().unwrap_or(""),
-                "step finished"
-            );
-            self.emit(Progress::StepFinished(report.clone()));
+            // `debug` when the step succeeded: the runner's caller logs one line per
+            // action, and a line per step is a large share of the CPU at high rates.
+            macro_rules! step_finished {
+                ($level:expr) => {
+                    tracing::event!(
+                        $level,
+                        pipeline = %pipeline.name,
+                        step = %report.name,
+                        step_type = report.step_type,
+                        status = ?report.status,
+                        attempts = report.attempts,
+                        duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                        error = report.error.as_deref().unwrap_or(""),
+                        "step finished"
+                    )
+                };
+            }
+            if status == StepStatus::Succeeded {
+                step_finished!(tracing::Level::DEBUG);
+            } else {
+                step_finished!(tracing::Level::INFO);
+            }
+            self.emit(|| Progress::StepFinished(report.clone()));
             reports.push(report);
             let stop = match status {
                 StepStatus::Succeeded => None,
@@ -273,7 +286,7 @@ impl Runner {
                 break;
             }
         }
-        self.emit(Progress::Decided(decision));
+        self.emit(|| Progress::Decided(decision));
         Outcome {
             pipeline: pipeline.name.clone(),
             steps: reports,
@@ -357,7 +370,7 @@ impl Runner {
                     let attempt = report.attempts;
                     report.error = Some(f.message.clone());
                     if !f.retryable || attempt > s.retries {
-                        self.emit(Progress::AttemptFailed {
+                        self.emit(|| Progress::AttemptFailed {
                             index,
                             name: s.name.clone(),
                             attempt,
@@ -368,7 +381,7 @@ impl Runner {
                         break;
                     }
                     let delay = backoff_delay(s.backoff, attempt);
-                    self.emit(Progress::AttemptFailed {
+                    self.emit(|| Progress::AttemptFailed {
                         index,
                         name: s.name.clone(),
                         attempt,

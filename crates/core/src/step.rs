@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::config::{
     ExecStep, HttpStep, NotifyFormat, NotifyStep, ProbeCheck, ProbeStep, StatusSet, Step, StepKind,
+    WaitStep,
 };
 use crate::template::{Template, TemplateContext};
 
@@ -113,6 +114,7 @@ pub async fn attempt(step: &Step, env: &StepEnv<'_>, limit: Duration) -> Result<
         StepKind::Probe(p) => probe(p, env, limit).await,
         StepKind::Notify(n) => notify(n, env, limit).await,
         StepKind::File(f) => file(f, env, limit).await,
+        StepKind::Wait(w) => wait(w, env, limit).await,
         StepKind::S3Fetch(_)
         | StepKind::S3Upload(_)
         | StepKind::SsmCommand(_)
@@ -123,6 +125,34 @@ pub async fn attempt(step: &Step, env: &StepEnv<'_>, limit: Duration) -> Result<
             None => Err(no_external(step)),
         },
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// wait
+// ---------------------------------------------------------------------------------------
+
+/// Waits `duration` on the action's clock (so the sandbox's virtual clock in tests); a
+/// duration of 0 returns at once. A wait longer than `limit` (the attempt's share of the
+/// action's time) waits `limit`, then times out.
+async fn wait(w: &WaitStep, env: &StepEnv<'_>, limit: Duration) -> Result<Success, Failure> {
+    if w.duration.is_zero() {
+        return Ok(Success::Done {
+            detail: String::new(),
+        });
+    }
+    let now = env.clock.now();
+    if w.duration > limit {
+        env.clock.sleep_until(now + limit).await;
+        return Err(Failure::timeout(format!(
+            "waiting {} would outlast the time left to the step ({})",
+            crate::config::format_duration(w.duration),
+            crate::config::format_duration(limit)
+        )));
+    }
+    env.clock.sleep_until(now + w.duration).await;
+    Ok(Success::Done {
+        detail: format!("waited {}", crate::config::format_duration(w.duration)),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -178,6 +208,8 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
+    // Missing parent directories are created (like `install -D`).
+    std::fs::create_dir_all(&dir).map_err(|e| classify("creating the directory of", e))?;
     let tmp = dir.join(format!(
         ".{}.lifehook-{}-{:08x}",
         name.to_string_lossy(),
@@ -930,13 +962,24 @@ body = '{{"m": {{{{ metadata | json }}}}}}'"#
         // Again: same result, and no temporary file is left behind.
         run(&s, Some("m"), Duration::from_secs(5)).await.unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        // A missing directory is not worth retrying.
+        // Missing parent directories are created (like `install -D`).
         let s = step(&format!(
-            "type = \"file\"\npath = \"{}/nope/x\"\ncontent = \"\"",
+            "type = \"file\"\npath = \"{}/new/dir/x\"\ncontent = \"x\"",
+            dir.path().display()
+        ));
+        run(&s, None, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("new/dir/x")).unwrap(),
+            "x"
+        );
+        // A parent that is a file cannot be a directory: not worth retrying.
+        std::fs::write(dir.path().join("plain"), b"").unwrap();
+        let s = step(&format!(
+            "type = \"file\"\npath = \"{}/plain/x\"\ncontent = \"\"",
             dir.path().display()
         ));
         let f = run(&s, None, Duration::from_secs(5)).await.unwrap_err();
-        assert!(!f.retryable && f.message.contains("nope"), "{f:?}");
+        assert!(f.message.contains("plain"), "{f:?}");
     }
 
     #[tokio::test]
@@ -947,6 +990,52 @@ body = '{{"m": {{{{ metadata | json }}}}}}'"#
         assert!(
             f.message.contains("step `mark` (tag) calls AWS APIs"),
             "{f}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_waits_its_duration_on_the_clock() {
+        let zero = step("type = \"wait\"");
+        let t0 = tokio::time::Instant::now();
+        let r = run(&zero, None, Duration::from_secs(5)).await.unwrap();
+        assert!(matches!(r, Success::Done { .. }), "{r:?}");
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+
+        let s = step("type = \"wait\"\nduration = \"2s\"");
+        let clock = crate::clock::TokioClock::new();
+        let ev = event(None);
+        let tags = BTreeMap::new();
+        let http = client();
+        let env = StepEnv {
+            template: TemplateContext {
+                event: &ev,
+                tags: &tags,
+                region: None,
+                pipeline: "p",
+                now: chrono::Utc::now(),
+            },
+            http: &http,
+            clock: &clock,
+            external: None,
+        };
+        let t0 = tokio::time::Instant::now();
+        let r = attempt(&s, &env, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(
+            r,
+            Success::Done {
+                detail: "waited 2s".into()
+            }
+        );
+        assert!(t0.elapsed() >= Duration::from_secs(2), "{:?}", t0.elapsed());
+
+        // Bounded by the attempt's limit: waits the limit, then times out.
+        let t0 = tokio::time::Instant::now();
+        let f = attempt(&s, &env, Duration::from_secs(1)).await.unwrap_err();
+        assert!(f.timed_out, "{f:?}");
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_secs(1) && waited < Duration::from_secs(2),
+            "{waited:?}"
         );
     }
 

@@ -62,6 +62,10 @@ struct Queue {
     /// Every attribute as set (string values, as AWS keeps them).
     attrs: BTreeMap<String, String>,
     messages: VecDeque<Message>,
+    /// No message expires before this (a lower bound of `expires_at`; `Millis::MAX` when
+    /// there has been none), so `expire`, which runs on every access, scans the messages
+    /// only when one can actually have expired.
+    expiry_floor: Millis,
     notify: Arc<Notify>,
     tags: BTreeMap<String, String>,
 }
@@ -338,7 +342,21 @@ impl Queue {
 
     /// Drops messages past their retention period.
     fn expire(&mut self, now: Millis) {
+        if now < self.expiry_floor {
+            return;
+        }
         self.messages.retain(|m| m.expires_at > now);
+        self.expiry_floor = self
+            .messages
+            .iter()
+            .map(|m| m.expires_at)
+            .min()
+            .unwrap_or(Millis::MAX);
+    }
+
+    fn push(&mut self, m: Message) {
+        self.expiry_floor = self.expiry_floor.min(m.expires_at);
+        self.messages.push_back(m);
     }
 
     fn attribute(&self, region: &str, name: &str, now: Millis) -> Option<String> {
@@ -429,7 +447,7 @@ fn enqueue(
         first_receive: None,
         receipt: None,
     };
-    q.messages.push_back(m.clone());
+    q.push(m.clone());
     if delay == 0 {
         q.notify.notify_waiters();
     } else {
@@ -536,6 +554,7 @@ pub(crate) fn create_test_queue(world: &mut World, region: &str, name: &str) {
             modified: now,
             attrs: BTreeMap::new(),
             messages: VecDeque::new(),
+            expiry_floor: Millis::MAX,
             notify: Arc::new(Notify::new()),
             tags: BTreeMap::new(),
         },
@@ -806,6 +825,7 @@ fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
                 modified: now,
                 attrs,
                 messages: VecDeque::new(),
+                expiry_floor: Millis::MAX,
                 notify: Arc::new(Notify::new()),
                 tags,
             },
@@ -1074,7 +1094,11 @@ fn delete_message(world: &mut World, region: &str, queue: &str, h: &str) -> Resu
     let id = handle_message_id(h).ok_or_else(|| bad_handle(h))?;
     // Deleting with an outdated handle of a message that still exists succeeds, as on AWS;
     // a message already deleted is a no-op.
-    q.messages.retain(|m| m.id != id);
+    // Ids are unique, and a message being deleted was received, so it is usually near the
+    // front: find it from there instead of scanning the whole queue.
+    if let Some(i) = q.messages.iter().position(|m| m.id == id) {
+        q.messages.remove(i);
+    }
     Ok(())
 }
 
@@ -1286,7 +1310,7 @@ fn take_messages(
             m.receipt = None;
             m.expires_at =
                 m.sent + dlq.attr_u64("MessageRetentionPeriod", DEFAULT_RETENTION) * 1000;
-            dlq.messages.push_back(m);
+            dlq.push(m);
             dlq.notify.notify_waiters();
         }
     }

@@ -20,8 +20,8 @@
 //! before the agent booted, so no queue of its own can have it).
 //!
 //! Crash and reboot safety: each action's progress is persisted in the state directory
-//! after every step ([`state`]). A step that asks for a reboot (a `reboot` step, or an
-//! `exec` step exiting with its `reboot_exit_code`) records the next step, runs
+//! after every step ([`state`]). A step that asks for a reboot (an `exec` step exiting
+//! with its `reboot_exit_code`) records the next step, runs
 //! `[agent] reboot_command`, and keeps heartbeating until the machine goes down; after
 //! boot the agent sends a heartbeat first, then resumes at the next step (spec §2.4: a
 //! heartbeat restarts the heartbeat timeout, not the global one). A step killed midway
@@ -327,12 +327,19 @@ impl Agent {
         drop(receive);
         sh.metrics.set_ready(false);
         info!(in_flight = tasks.len(), "stopping: no longer receiving");
+        if sh.rebooting.load(Ordering::SeqCst) {
+            // The machine is going down for a reboot a step asked for: nothing is gained by
+            // holding it up; every action resumes from its record after boot.
+            cancel.cancel();
+        }
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 _ = &mut deadline => {
-                    if !tasks.is_empty() {
+                    if sh.rebooting.load(Ordering::SeqCst) {
+                        info!(in_flight = tasks.len(), "stopping for the reboot: the action resumes after boot");
+                    } else if !tasks.is_empty() {
                         warn!(in_flight = tasks.len(), "grace period over: suspending the remaining actions (they resume at the next start)");
                     }
                     cancel.cancel();
@@ -844,8 +851,8 @@ async fn run_action(
                     metrics
                         .step_duration
                         .get_or_create(&StepLabels {
-                            step_type: r.step_type.to_owned(),
-                            status: status.to_owned(),
+                            step_type: r.step_type,
+                            status,
                         })
                         .observe(r.duration.as_secs_f64());
                     if r.status == StepStatus::Succeeded {

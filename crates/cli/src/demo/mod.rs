@@ -12,6 +12,7 @@
 //! computed on the wall clock); the demo moves it forward only to show a hook timing out.
 
 mod out;
+mod patch;
 mod scenarios;
 mod stub;
 mod watch;
@@ -48,7 +49,7 @@ const SCENARIOS: [(u32, &str, bool); 5] = [
     (2, "deregister from service discovery, centrally", true),
     (3, "launch gate; scale-in vs instance refresh", true),
     (4, "drain an ECS container instance", false),
-    (5, "patch, reboot and resume during launch (agent)", false),
+    (5, "patch, reboot and resume during launch (agent)", true),
 ];
 
 /// Logging for the demo: `warn` unless `LIFEHOOK_LOG` says otherwise, so that the
@@ -152,13 +153,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &out.bold("lifehook demo: lifecycle hooks on the embedded sandbox, no AWS account needed"),
     );
     out.say(&format!(
-        "  sandbox {endpoint} (EC2 Auto Scaling, SQS, EventBridge; real-time clock)\n  stub    {} (plays a Eureka registry, a chat webhook and the instances' health endpoints)\n  the controller is lifehook's own, running examples/demo-*.toml in this process",
+        "  sandbox {endpoint} (EC2 Auto Scaling, EC2 and IMDS, SQS, EventBridge, CloudFormation; real-time clock)\n  stub    {} (plays a Eureka registry, a chat webhook and the instances' health endpoints)\n  the controller and the agent are lifehook's own, running examples/demo-*.toml in this process",
         stub.base
     ));
 
     let env = scenarios::Env {
         out,
         clients,
+        endpoint: endpoint.clone(),
+        http: reqwest::Client::builder().no_proxy().build()?,
         stub,
         watch: watch.clone(),
         sandbox: sandbox.sandbox.clone(),
@@ -177,6 +180,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let (r, c) = scenarios::deregister(&env).await;
         reports.push(r);
         keep.extend(c);
+    }
+    if selected.contains(&5) {
+        reports.push(patch::patch_reboot(&env).await);
     }
     reports.sort_by_key(|r| r.number);
     let all_passed = reports.iter().all(ScenarioReport::passed);

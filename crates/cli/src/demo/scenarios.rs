@@ -33,6 +33,9 @@ const LIMIT: Duration = Duration::from_secs(25);
 pub struct Env {
     pub out: Out,
     pub clients: Clients,
+    /// The sandbox's endpoint, and a client for its control API (no proxy).
+    pub endpoint: String,
+    pub http: reqwest::Client,
     pub stub: Stub,
     pub watch: Watch,
     pub sandbox: Arc<lifehook_sandbox::Sandbox>,
@@ -190,7 +193,7 @@ async fn until<T>(
         .ok_or_else(|| anyhow!("timed out after {}s waiting for {what}", LIMIT.as_secs()))
 }
 
-fn check(what: impl Into<String>, ok: bool, took: Option<String>) -> Check {
+pub(super) fn check(what: impl Into<String>, ok: bool, took: Option<String>) -> Check {
     Check {
         what: what.into(),
         ok,
@@ -266,7 +269,7 @@ pub async fn launch_gate(env: &Env) -> (ScenarioReport, Option<Keep>) {
     (report(3, checks), keep)
 }
 
-fn report(number: u32, checks: Vec<Check>) -> ScenarioReport {
+pub(super) fn report(number: u32, checks: Vec<Check>) -> ScenarioReport {
     ScenarioReport { number, checks }
 }
 

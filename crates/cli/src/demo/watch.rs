@@ -213,7 +213,7 @@ fn update(out: &Out, snap: &Mutex<Snapshot>, v: &serde_json::Value) {
                 out.event(
                     &id,
                     &format!(
-                        "heartbeat recorded by the controller: {} left again",
+                        "heartbeat recorded: {} left again",
                         secs(&a["seconds_left"])
                     ),
                 );
