@@ -386,11 +386,15 @@ timeout = "2m"
         .await
         .unwrap();
     wait_for("ecs-1 terminated", LIMIT, || all_gone(&h, "ecs-1")).await;
-    assert_eq!(
-        c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
-            .await,
-        1.0
-    );
+    // The action is counted once its message is deleted (after the batched delete), a
+    // moment after the instance is gone.
+    wait_for("the action counted as CONTINUE", LIMIT, || async {
+        (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
+            .await
+            == 1.0)
+            .then_some(())
+    })
+    .await;
     let tasks = ecs(
         &h,
         "ListTasks",
