@@ -16,16 +16,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lifehook_core::clock::Clock;
 use lifehook_core::config::{Config, Pipeline};
-use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Runner, StepStatus};
+use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Runner};
 use lifehook_model::{LifecycleResult, LifecycleTransition};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::Clients;
+use crate::drain::{count, drain};
 use crate::keepalive::{Keepalive, KeepaliveConfig, KeepaliveEnd, KeepaliveReport};
 use crate::lifecycle::{ActionTarget, HookInfo, LifecycleApi, LifecycleError};
-use crate::metrics::{ActionLabels, Metrics, ReasonLabels, StepLabels};
+use crate::metrics::{ActionLabels, Metrics, ReasonLabels};
 use crate::queue::{InFlight, QueueConfig, QueueConsumer, QueueError};
 
 /// How long in-flight actions may run on after SIGTERM before they are handed back.
@@ -99,21 +100,14 @@ impl Controller {
     ) -> Result<Controller, ControllerError> {
         let src = &config.source;
         let queue_url = src.queue_url.clone().ok_or(ControllerError::NoQueue)?;
-        let mut qc = QueueConfig::new(queue_url);
-        qc.wait_time = Duration::from_secs(u64::from(src.wait_time_seconds));
-        qc.batch_size = src.max_messages.clamp(1, 10) as i32;
-        qc.concurrency = src.concurrency.max(1) as usize;
-        qc.visibility_timeout = src.visibility_timeout;
+        let qc = QueueConfig::from_source(queue_url, src);
         let consumer = QueueConsumer::with_clock(clients.sqs().clone(), qc, clock.clone());
-        let keepalive = KeepaliveConfig {
-            fraction: config.keepalive.heartbeat_fraction,
-            min_interval: config.keepalive.min_interval,
-        };
+        let keepalive = KeepaliveConfig::from(&config.keepalive);
         Ok(Controller {
             shared: Arc::new(Shared {
                 api: LifecycleApi::new(clients.autoscaling().clone()),
                 consumer,
-                runner: Runner::new().with_external(Arc::new(crate::steps::AwsSteps::new(clients))),
+                runner: crate::steps::runner(clients),
                 metrics,
                 region: clients.region().to_owned(),
                 keepalive,
@@ -182,25 +176,12 @@ impl Controller {
             grace_s = grace.as_secs_f64(),
             "stopping: no longer receiving"
         );
-        let deadline = tokio::time::sleep(grace);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => {
-                    if !tasks.is_empty() {
-                        warn!(in_flight = tasks.len(), "grace period over: handing the remaining actions back to the queue");
-                    }
-                    cancel.cancel();
-                    break;
-                }
-                done = tasks.join_next() => match done {
-                    Some(done) => record(&mut summary, done),
-                    None => break,
-                },
-            }
-        }
-        while let Some(done) = tasks.join_next().await {
-            record(&mut summary, done);
+        let left = drain(&mut tasks, grace, &cancel, |d| record(&mut summary, d)).await;
+        if left > 0 {
+            warn!(
+                in_flight = left,
+                "grace period over: the remaining actions were handed back to the queue"
+            );
         }
         info!(outcomes = ?summary.outcomes, "controller stopped");
         Ok(summary)
@@ -208,14 +189,7 @@ impl Controller {
 }
 
 fn record(summary: &mut Summary, done: Result<ActionOutcome, tokio::task::JoinError>) {
-    let label = match done {
-        Ok(o) => o.label(),
-        Err(e) => {
-            warn!(error = %e, "action task failed");
-            "failed"
-        }
-    };
-    *summary.outcomes.entry(label).or_default() += 1;
+    count(&mut summary.outcomes, done, |o| o.label());
 }
 
 fn transition_label(t: LifecycleTransition) -> &'static str {
@@ -358,23 +332,7 @@ fn observe(sh: &Shared, outcome: &Outcome, report: &KeepaliveReport) {
         .heartbeat_failures
         .inc_by(u64::from(report.failures));
     for s in &outcome.steps {
-        let status = match s.status {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Failed => "failed",
-            StepStatus::DeadlineReached => {
-                sh.metrics.deadline_misses.inc();
-                "deadline"
-            }
-            StepStatus::RebootRequested => "reboot",
-            StepStatus::Cancelled => "cancelled",
-        };
-        sh.metrics
-            .step_duration
-            .get_or_create(&StepLabels {
-                step_type: s.step_type,
-                status,
-            })
-            .observe(s.duration.as_secs_f64());
+        let status = sh.metrics.observe_step(s);
         if let Some(err) = &s.error {
             info!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, error = %err, "step report");
         } else {

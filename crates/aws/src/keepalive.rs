@@ -39,6 +39,16 @@ pub struct KeepaliveConfig {
     pub min_interval: Duration,
 }
 
+impl From<&lifehook_core::config::Keepalive> for KeepaliveConfig {
+    /// The heartbeat cadence of a configuration's `[keepalive]`.
+    fn from(k: &lifehook_core::config::Keepalive) -> Self {
+        KeepaliveConfig {
+            fraction: k.heartbeat_fraction,
+            min_interval: k.min_interval,
+        }
+    }
+}
+
 impl Default for KeepaliveConfig {
     fn default() -> Self {
         KeepaliveConfig {

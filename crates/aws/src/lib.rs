@@ -45,6 +45,7 @@
 pub mod agent;
 pub mod clients;
 pub mod controller;
+pub mod drain;
 pub mod identity;
 pub mod keepalive;
 pub mod lifecycle;

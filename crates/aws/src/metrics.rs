@@ -59,6 +59,29 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Records one finished step: its duration by type and status, and a deadline miss
+    /// when the action's deadline stopped it. Returns the status label.
+    pub fn observe_step(&self, r: &lifehook_core::pipeline::StepReport) -> &'static str {
+        use lifehook_core::pipeline::StepStatus;
+        let status = match r.status {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::DeadlineReached => {
+                self.deadline_misses.inc();
+                "deadline"
+            }
+            StepStatus::RebootRequested => "reboot",
+            StepStatus::Cancelled => "cancelled",
+        };
+        self.step_duration
+            .get_or_create(&StepLabels {
+                step_type: r.step_type,
+                status,
+            })
+            .observe(r.duration.as_secs_f64());
+        status
+    }
+
     pub fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("lifehook");
         let actions = Family::<ActionLabels, Counter>::default();

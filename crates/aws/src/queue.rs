@@ -58,6 +58,18 @@ pub struct QueueConfig {
 }
 
 impl QueueConfig {
+    /// Consuming `queue_url` as a configuration's `[source]` says (long-poll wait, batch
+    /// size, concurrency, visibility timeout).
+    pub fn from_source(queue_url: impl Into<String>, src: &lifehook_core::config::Source) -> Self {
+        QueueConfig {
+            wait_time: Duration::from_secs(u64::from(src.wait_time_seconds)),
+            batch_size: src.max_messages.clamp(1, MAX_BATCH as u32) as i32,
+            concurrency: src.concurrency.max(1) as usize,
+            visibility_timeout: src.visibility_timeout,
+            ..QueueConfig::new(queue_url)
+        }
+    }
+
     pub fn new(queue_url: impl Into<String>) -> Self {
         QueueConfig {
             queue_url: queue_url.into(),

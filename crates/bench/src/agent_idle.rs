@@ -14,11 +14,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lifehook_sandbox::{ClockMode, SandboxConfig};
 use serde_json::json;
 
 use crate::api::{self, Api};
-use crate::{AIM_IDLE_RSS_MIB, SETTLE_LIMIT, lifehook_binary, procfs};
+use crate::{AIM_IDLE_RSS_MIB, SETTLE_LIMIT, lifehook_binary, procfs, start_sandbox};
 
 #[derive(Debug, clap::Args)]
 pub struct AgentIdleArgs {
@@ -52,12 +51,7 @@ pub async fn run(args: AgentIdleArgs) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("lifehook-bench-agent-")
         .tempdir()?;
-    let running = lifehook_sandbox::start(SandboxConfig {
-        listen: "127.0.0.1:0".parse()?,
-        clock: ClockMode::Real,
-        ..Default::default()
-    })
-    .await?;
+    let running = start_sandbox().await?;
     let sb = running.sandbox.clone();
     let endpoint = running.endpoint();
     let mut api = Api::new(&endpoint);

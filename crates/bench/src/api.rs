@@ -44,33 +44,28 @@ impl Api {
 
     /// An Auto Scaling Query call (unsigned: the sandbox takes the service from `Version`).
     async fn autoscaling(&mut self, op: &str, params: &[(&str, String)]) -> anyhow::Result<()> {
-        self.tally("autoscaling", op);
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("Action", op)
-            .append_pair("Version", "2011-01-01")
-            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
-            .finish();
-        let resp = self
-            .http
-            .post(&self.endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .with_context(|| op.to_owned())?;
-        let status = resp.status();
-        if !status.is_success() {
-            bail!("{op}: {status}: {}", resp.text().await.unwrap_or_default());
-        }
+        self.query("autoscaling", "2011-01-01", op, params).await?;
         Ok(())
     }
 
     /// An SNS Query call; returns the answer's XML.
     async fn sns(&mut self, op: &str, params: &[(&str, String)]) -> anyhow::Result<String> {
-        self.tally("sns", op);
+        self.query("sns", "2010-03-31", op, params).await
+    }
+
+    /// An unsigned AWS Query call (the sandbox takes the service from `Version`); returns
+    /// the answer's XML.
+    async fn query(
+        &mut self,
+        service: &str,
+        version: &str,
+        op: &str,
+        params: &[(&str, String)],
+    ) -> anyhow::Result<String> {
+        self.tally(service, op);
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("Action", op)
-            .append_pair("Version", "2010-03-31")
+            .append_pair("Version", version)
             .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
             .finish();
         let resp = self
@@ -89,7 +84,6 @@ impl Api {
         Ok(text)
     }
 
-    /// Creates an SNS topic and returns its ARN.
     pub async fn create_topic(&mut self, name: &str) -> anyhow::Result<String> {
         self.sns("CreateTopic", &[("Name", name.to_owned())])
             .await?;

@@ -146,6 +146,16 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// The `lifehook` binary to run.
+/// The sandbox the benchmarks run against: in this process, real clock, loopback.
+pub(crate) async fn start_sandbox() -> anyhow::Result<lifehook_sandbox::RunningSandbox> {
+    Ok(lifehook_sandbox::start(SandboxConfig {
+        listen: "127.0.0.1:0".parse()?,
+        clock: ClockMode::Real,
+        ..Default::default()
+    })
+    .await?)
+}
+
 pub(crate) fn lifehook_binary(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let path = match arg {
         Some(p) => p,
@@ -433,12 +443,7 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
         .prefix("lifehook-bench-")
         .tempdir()?;
 
-    let running = lifehook_sandbox::start(SandboxConfig {
-        listen: "127.0.0.1:0".parse()?,
-        clock: ClockMode::Real,
-        ..Default::default()
-    })
-    .await?;
+    let running = start_sandbox().await?;
     let sb: Arc<Sandbox> = running.sandbox.clone();
     let endpoint = running.endpoint();
     let mut api = Api::new(&endpoint);

@@ -72,7 +72,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         None => None,
     };
     let clock = lifehook_core::clock::from_env().await?;
-    let runner = crate::controller::runner(&clients);
     let agent = Agent::new(
         config,
         clients,
@@ -81,7 +80,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             group,
         },
         imds,
-        runner,
         metrics,
         clock,
     )?;

@@ -47,13 +47,6 @@ pub fn admin_addr(s: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
         .map_err(|e| anyhow::anyhow!("--admin-listen {s:?} is not an address or `off`: {e}"))
 }
 
-/// The step runner of the agent: the local step types plus the AWS ones.
-pub fn runner(clients: &lifehook_aws::Clients) -> lifehook_core::pipeline::Runner {
-    lifehook_core::pipeline::Runner::new().with_external(std::sync::Arc::new(
-        lifehook_aws::steps::AwsSteps::new(clients),
-    ))
-}
-
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config);
     let admin = match admin_addr(&args.admin_listen) {

@@ -50,10 +50,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
 use crate::Clients;
+use crate::drain::{count, drain};
 use crate::identity::Imds;
 use crate::keepalive::{Keepalive, KeepaliveConfig, KeepaliveEnd};
 use crate::lifecycle::{ActionKey, ActionTarget, HookInfo, LifecycleApi, LifecycleError};
-use crate::metrics::{ActionLabels, Metrics, StepLabels};
+use crate::metrics::{ActionLabels, Metrics};
 use crate::queue::{InFlight, QueueConfig, QueueConsumer};
 use inbox::Inbox;
 use state::{Record, StateDir, action_key};
@@ -156,28 +157,24 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// `runner` is the step runner (with the AWS step types). The state directory is
+    /// Steps run with every step type, the AWS ones included. The state directory is
     /// `[agent] state_dir`, created if needed.
     pub fn new(
         config: Config,
         clients: Clients,
         me: Whoami,
         imds: Imds,
-        runner: Runner,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
     ) -> Result<Agent, AgentError> {
         let state = StateDir::open(&config.agent.state_dir)?;
-        let keepalive = KeepaliveConfig {
-            fraction: config.keepalive.heartbeat_fraction,
-            min_interval: config.keepalive.min_interval,
-        };
+        let keepalive = KeepaliveConfig::from(&config.keepalive);
         Ok(Agent {
             sh: Arc::new(Shared {
                 api: LifecycleApi::new(clients.autoscaling().clone()),
                 region: clients.region().to_owned(),
+                runner: crate::steps::runner(&clients),
                 clients,
-                runner,
                 metrics,
                 clock,
                 me,
@@ -332,27 +329,12 @@ impl Agent {
             // holding it up; every action resumes from its record after boot.
             cancel.cancel();
         }
-        let deadline = tokio::time::sleep(grace);
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                _ = &mut deadline => {
-                    if sh.rebooting.load(Ordering::SeqCst) {
-                        info!(in_flight = tasks.len(), "stopping for the reboot: the action resumes after boot");
-                    } else if !tasks.is_empty() {
-                        warn!(in_flight = tasks.len(), "grace period over: suspending the remaining actions (they resume at the next start)");
-                    }
-                    cancel.cancel();
-                    break;
-                }
-                done = tasks.join_next() => match done {
-                    Some(done) => record(&mut summary, done),
-                    None => break,
-                },
-            }
-        }
-        while let Some(done) = tasks.join_next().await {
-            record(&mut summary, done);
+        let left = drain(&mut tasks, grace, &cancel, |d| record(&mut summary, d)).await;
+        if left > 0 && !sh.rebooting.load(Ordering::SeqCst) {
+            warn!(
+                in_flight = left,
+                "grace period over: the remaining actions were suspended (they resume at the next start)"
+            );
         }
         if let Some(ib) = inbox {
             let pending = sh.state.load_all().len();
@@ -374,23 +356,11 @@ impl Agent {
 }
 
 fn record(summary: &mut Summary, done: Result<End, tokio::task::JoinError>) {
-    let label = match done {
-        Ok(e) => e.label(),
-        Err(e) => {
-            warn!(error = %e, "action task failed");
-            "failed"
-        }
-    };
-    *summary.outcomes.entry(label).or_default() += 1;
+    count(&mut summary.outcomes, done, |e| e.label());
 }
 
 fn consumer(sh: &Shared, url: String) -> QueueConsumer {
-    let src = &sh.config.source;
-    let mut qc = QueueConfig::new(url);
-    qc.wait_time = Duration::from_secs(u64::from(src.wait_time_seconds));
-    qc.batch_size = src.max_messages.clamp(1, 10) as i32;
-    qc.concurrency = src.concurrency.max(1) as usize;
-    qc.visibility_timeout = src.visibility_timeout;
+    let qc = QueueConfig::from_source(url, &sh.config.source);
     QueueConsumer::with_clock(sh.clients.sqs().clone(), qc, sh.clock.clone())
 }
 
@@ -838,23 +808,7 @@ async fn run_action(
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
                 if let Progress::StepFinished(r) = p {
-                    let status = match r.status {
-                        StepStatus::Succeeded => "succeeded",
-                        StepStatus::Failed => "failed",
-                        StepStatus::DeadlineReached => {
-                            metrics.deadline_misses.inc();
-                            "deadline"
-                        }
-                        StepStatus::RebootRequested => "reboot",
-                        StepStatus::Cancelled => "cancelled",
-                    };
-                    metrics
-                        .step_duration
-                        .get_or_create(&StepLabels {
-                            step_type: r.step_type,
-                            status,
-                        })
-                        .observe(r.duration.as_secs_f64());
+                    metrics.observe_step(&r);
                     if r.status == StepStatus::Succeeded {
                         rec.next_step = r.index + 1;
                         if let Err(e) = state.save(&rec) {
@@ -863,6 +817,7 @@ async fn run_action(
                     }
                 }
             }
+            rec.next_step
         })
     };
     info!(pipeline = %pipeline.name, from_step = rec.next_step, "running pipeline");
@@ -870,10 +825,9 @@ async fn run_action(
         .run_from(pipeline, &actx, rec.next_step, cancel)
         .await;
     drop(runner);
-    let _ = saver.await;
-    // Reload: the saver persisted the progress.
-    if let Some(r) = sh.state.load_all().into_iter().find(|r| r.key == rec.key) {
-        rec.next_step = r.next_step;
+    // The saver persisted the progress; it hands back the next step.
+    if let Ok(next) = saver.await {
+        rec.next_step = next;
     }
 
     let stop_keepalive = |k: Option<Keepalive>| async move {

@@ -66,6 +66,12 @@ impl AwsSteps {
     }
 }
 
+/// The step runner of the controller and the agent: the local step types plus these.
+pub fn runner(clients: &Clients) -> lifehook_core::pipeline::Runner {
+    lifehook_core::pipeline::Runner::new()
+        .with_external(std::sync::Arc::new(AwsSteps::new(clients)))
+}
+
 impl ExternalSteps for AwsSteps {
     fn attempt<'a>(
         &'a self,

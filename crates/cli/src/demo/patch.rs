@@ -38,7 +38,6 @@ fn start_agent(
 ) -> anyhow::Result<RunningAgent> {
     let imds = Imds::with_endpoint(&format!("{}/_imds/{instance}/", env.endpoint))
         .map_err(|e| anyhow!("{e}"))?;
-    let runner = crate::controller::runner(&env.clients);
     let agent = Agent::new(
         config.clone(),
         env.clients.clone(),
@@ -47,7 +46,6 @@ fn start_agent(
             group: Some(GROUP.to_owned()),
         },
         imds,
-        runner,
         Metrics::new(),
         Arc::new(lifehook_core::SystemClock),
     )?;
