@@ -40,6 +40,12 @@ pub(crate) async fn run(
             .unwrap_or(DEFAULT_FILE_MODE),
     };
     let tmp = temp_path(&path)?;
+    // Missing parent directories are created, as the `file` step does (like `install -D`).
+    if let Some(dir) = tmp.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| io_failure(cx, "creating the directory", dir, e))?;
+    }
     let result = async {
         let mut file = tokio::fs::File::create(&tmp)
             .await

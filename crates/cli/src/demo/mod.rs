@@ -11,6 +11,8 @@
 //! The sandbox clock runs in real time (the controller's heartbeats and deadlines are
 //! computed on the wall clock); the demo moves it forward only to show a hook timing out.
 
+mod ecs;
+mod logs;
 mod out;
 mod patch;
 mod scenarios;
@@ -33,8 +35,9 @@ const EXIT_USAGE: i32 = 2;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Run only this reference scenario (2: deregister from service discovery; 3: launch
-    /// gate, scale-in and instance refresh through the hooks).
+    /// Run only this reference scenario (1: ship logs before termination, agent; 2:
+    /// deregister from service discovery; 3: launch gate, scale-in and instance refresh; 4:
+    /// ECS drain; 5: patch, reboot and resume, agent).
     #[arg(long, value_name = "N")]
     pub scenario: Option<u32>,
     /// Leave the sandbox (and the demo's controllers) running afterwards, until Ctrl-C,
@@ -43,13 +46,13 @@ pub struct DemoArgs {
     pub keep_running: bool,
 }
 
-/// The five reference scenarios: number, title, and whether the demo runs it today.
-const SCENARIOS: [(u32, &str, bool); 5] = [
-    (1, "collect logs before termination (agent)", false),
-    (2, "deregister from service discovery, centrally", true),
-    (3, "launch gate; scale-in vs instance refresh", true),
-    (4, "drain an ECS container instance", false),
-    (5, "patch, reboot and resume during launch (agent)", true),
+/// The five reference scenarios: number and title.
+const SCENARIOS: [(u32, &str); 5] = [
+    (1, "ship logs to S3 before termination (agent)"),
+    (2, "deregister from service discovery, centrally"),
+    (3, "launch gate; scale-in vs instance refresh"),
+    (4, "drain an ECS container instance"),
+    (5, "patch, reboot and resume during launch (agent)"),
 ];
 
 /// Logging for the demo: `warn` unless `LIFEHOOK_LOG` says otherwise, so that the
@@ -111,24 +114,12 @@ fn exit(code: i32) -> ! {
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let selected: Vec<u32> = match args.scenario {
-        None => SCENARIOS.iter().filter(|s| s.2).map(|s| s.0).collect(),
-        Some(n) => match SCENARIOS.iter().find(|s| s.0 == n) {
-            Some((_, _, true)) => vec![n],
-            Some((_, title, false)) => {
-                eprintln!(
-                    "error: scenario {n}, {title}, is not available in the demo yet; available: {}",
-                    available()
-                );
-                exit(EXIT_USAGE);
-            }
-            None => {
-                eprintln!(
-                    "error: there is no scenario {n}: the reference scenarios are 1 to 5, and the demo runs {}",
-                    available()
-                );
-                exit(EXIT_USAGE);
-            }
-        },
+        None => SCENARIOS.iter().map(|s| s.0).collect(),
+        Some(n) if SCENARIOS.iter().any(|s| s.0 == n) => vec![n],
+        Some(n) => {
+            eprintln!("error: there is no scenario {n}: the reference scenarios are 1 to 5");
+            exit(EXIT_USAGE);
+        }
     };
 
     let out = Out::new();
@@ -153,7 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &out.bold("lifehook demo: lifecycle hooks on the embedded sandbox, no AWS account needed"),
     );
     out.say(&format!(
-        "  sandbox {endpoint} (EC2 Auto Scaling, EC2 and IMDS, SQS, EventBridge, CloudFormation; real-time clock)\n  stub    {} (plays a Eureka registry, a chat webhook and the instances' health endpoints)\n  the controller and the agent are lifehook's own, running examples/demo-*.toml in this process",
+        "  sandbox {endpoint} (EC2 Auto Scaling, EC2 and IMDS, SQS, SNS, EventBridge, S3, ECS, CloudFormation; real-time clock)\n  stub    {} (plays a Eureka registry, a chat webhook and the instances' health endpoints)\n  the controller and the agent are lifehook's own, running examples/demo-*.toml in this process",
         stub.base
     ));
 
@@ -176,13 +167,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         reports.push(r);
         keep.extend(c);
     }
+    if selected.contains(&1) {
+        reports.push(logs::ship_logs(&env).await);
+    }
+    if selected.contains(&5) {
+        reports.push(patch::patch_reboot(&env).await);
+    }
+    // Scenarios 4 and 2 move the sandbox clock forward: they come last.
+    if selected.contains(&4) {
+        reports.push(ecs::ecs_drain(&env).await);
+    }
     if selected.contains(&2) {
         let (r, c) = scenarios::deregister(&env).await;
         reports.push(r);
         keep.extend(c);
-    }
-    if selected.contains(&5) {
-        reports.push(patch::patch_reboot(&env).await);
     }
     reports.sort_by_key(|r| r.number);
     let all_passed = reports.iter().all(ScenarioReport::passed);
@@ -249,20 +247,11 @@ fn proxy_warning() -> Option<String> {
     })
 }
 
-fn available() -> String {
-    SCENARIOS
-        .iter()
-        .filter(|s| s.2)
-        .map(|s| s.0.to_string())
-        .collect::<Vec<_>>()
-        .join(" and ")
-}
-
 fn summary(out: &Out, reports: &[ScenarioReport], all: bool) {
     out.heading("Summary");
     // (first column, result, actions took); scenario rows have no indent, checks have.
     let mut rows: Vec<(String, String, String)> = Vec::new();
-    for (n, title, available) in SCENARIOS {
+    for (n, title) in SCENARIOS {
         if let Some(r) = reports.iter().find(|r| r.number == n) {
             let result = if r.passed() { "PASS" } else { "FAIL" };
             rows.push((format!("{n}. {title}"), result.into(), String::new()));
@@ -273,12 +262,6 @@ fn summary(out: &Out, reports: &[ScenarioReport], all: bool) {
                     c.took.clone().unwrap_or_else(|| "-".into()),
                 ));
             }
-        } else if !available {
-            rows.push((
-                format!("{n}. {title}"),
-                "not yet available".into(),
-                String::new(),
-            ));
         } else if all {
             rows.push((format!("{n}. {title}"), "not run".into(), String::new()));
         }
@@ -410,6 +393,7 @@ mod tests {
                 "examples/demo-launch-gate.toml",
                 scenarios::LAUNCH_GATE_TOML,
             ),
+            ("examples/demo-ecs-drain.toml", ecs::ECS_DRAIN_TOML),
         ] {
             lifehook_core::config::Config::from_toml(text, std::path::Path::new(name))
                 .unwrap_or_else(|p| panic!("{name}: {p:?}"));

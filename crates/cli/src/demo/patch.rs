@@ -26,15 +26,18 @@ const WORKDIR_PLACEHOLDER: &str = "/tmp/lifehook-demo-patch";
 const GROUP: &str = "demo-patch";
 const LIMIT: Duration = Duration::from_secs(25);
 
-struct RunningAgent {
+pub(super) struct RunningAgent {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<Summary, AgentError>>,
 }
 
-fn start_agent(
+/// Starts lifehook's agent in this process for `instance` of `group`, reading the
+/// sandbox's metadata service of that instance.
+pub(super) fn start_agent(
     env: &Env,
     config: &lifehook_core::config::Config,
     instance: &str,
+    group: &str,
 ) -> anyhow::Result<RunningAgent> {
     let imds = Imds::with_endpoint(&format!("{}/_imds/{instance}/", env.endpoint))
         .map_err(|e| anyhow!("{e}"))?;
@@ -43,7 +46,7 @@ fn start_agent(
         env.clients.clone(),
         Whoami {
             instance_id: instance.to_owned(),
-            group: Some(GROUP.to_owned()),
+            group: Some(group.to_owned()),
         },
         imds,
         Metrics::new(),
@@ -59,12 +62,12 @@ fn start_agent(
     Ok(RunningAgent { stop: tx, task })
 }
 
-async fn stop_agent(a: RunningAgent) -> anyhow::Result<Summary> {
+pub(super) async fn stop_agent(a: RunningAgent) -> anyhow::Result<Summary> {
     let _ = a.stop.send(());
     Ok(a.task.await.context("the agent task failed")??)
 }
 
-async fn poll<T, F, Fut>(what: &str, mut f: F) -> anyhow::Result<T>
+pub(super) async fn poll<T, F, Fut>(what: &str, mut f: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -181,7 +184,7 @@ async fn body(env: &Env, dir: &Path, checks: &mut Vec<Check>) -> anyhow::Result<
     let started = Instant::now();
 
     out.action(&format!("boot 1: starting the agent for {id}"));
-    let agent = start_agent(env, &config, &id)?;
+    let agent = start_agent(env, &config, &id, GROUP)?;
     let marker: PathBuf = dir.join("reboot-requested");
     poll("the agent's reboot command", || async {
         marker.exists().then_some(())
@@ -202,7 +205,7 @@ async fn body(env: &Env, dir: &Path, checks: &mut Vec<Check>) -> anyhow::Result<
     out.action(
         "the instance reboots; boot 2: starting the agent again on the same state directory",
     );
-    let agent = start_agent(env, &config, &id)?;
+    let agent = start_agent(env, &config, &id, GROUP)?;
     let state = poll("the launch to complete", || async {
         instance_state(env)
             .await

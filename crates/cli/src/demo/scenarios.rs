@@ -24,8 +24,8 @@ use super::{Check, ScenarioReport, example_config};
 pub const DEREGISTER_TOML: &str = include_str!("../../../../examples/demo-deregister.toml");
 pub const LAUNCH_GATE_TOML: &str = include_str!("../../../../examples/demo-launch-gate.toml");
 
-const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
-const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+pub(super) const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+pub(super) const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
 const ROLE: &str = "arn:aws:iam::000000000000:role/lifehook-demo-hooks";
 /// How long any one wait of the demo may take before the scenario is declared failed.
 const LIMIT: Duration = Duration::from_secs(25);
@@ -47,12 +47,12 @@ pub struct Keep {
     config: Config,
 }
 
-struct Running {
+pub(super) struct Running {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Result<Summary, ControllerError>>,
 }
 
-fn start_controller(env: &Env, config: Config) -> anyhow::Result<Running> {
+pub(super) fn start_controller(env: &Env, config: Config) -> anyhow::Result<Running> {
     let controller = Controller::new(
         config,
         &env.clients,
@@ -69,7 +69,7 @@ fn start_controller(env: &Env, config: Config) -> anyhow::Result<Running> {
     Ok(Running { stop: tx, task })
 }
 
-async fn stop_controller(r: Running) -> anyhow::Result<Summary> {
+pub(super) async fn stop_controller(r: Running) -> anyhow::Result<Summary> {
     let _ = r.stop.send(());
     Ok(r.task.await.context("the controller task failed")??)
 }
@@ -95,7 +95,7 @@ pub fn restart(env: &Env, keep: Vec<Keep>) -> Kept {
     kept
 }
 
-async fn create_queue(env: &Env, name: &str) -> anyhow::Result<(String, String)> {
+pub(super) async fn create_queue(env: &Env, name: &str) -> anyhow::Result<(String, String)> {
     let sqs = env.clients.sqs();
     let url = sqs
         .create_queue()
@@ -122,7 +122,7 @@ async fn create_queue(env: &Env, name: &str) -> anyhow::Result<(String, String)>
     Ok((url, arn))
 }
 
-fn hook(
+pub(super) fn hook(
     name: &str,
     transition: &str,
     heartbeat: i32,
@@ -143,7 +143,7 @@ fn hook(
     .build()
 }
 
-async fn create_group(
+pub(super) async fn create_group(
     env: &Env,
     name: &str,
     desired: i32,
@@ -170,7 +170,7 @@ async fn create_group(
     Ok(())
 }
 
-async fn set_desired(env: &Env, group: &str, n: i32) -> anyhow::Result<()> {
+pub(super) async fn set_desired(env: &Env, group: &str, n: i32) -> anyhow::Result<()> {
     env.clients
         .autoscaling()
         .set_desired_capacity()
@@ -182,7 +182,7 @@ async fn set_desired(env: &Env, group: &str, n: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn until<T>(
+pub(super) async fn until<T>(
     env: &Env,
     what: &str,
     f: impl FnMut(&Snapshot) -> Option<T>,
@@ -283,8 +283,30 @@ fn recorded_while_waiting(stub: &Stub, id: &str) -> bool {
     })
 }
 
+/// Waits for the first of `serving` to be Terminated: the victim of a scale-in.
+pub(super) async fn scale_in_victim(env: &Env, serving: &[String]) -> anyhow::Result<String> {
+    until(env, "the scale-in victim to terminate", |s| {
+        serving
+            .iter()
+            .find(|id| s.get(id).is_some_and(|i| i.state == "Terminated"))
+            .cloned()
+    })
+    .await
+}
+
 /// Auto Scaling's recorded cause for the termination of `id`.
 async fn termination_cause(env: &Env, group: &str, id: &str) -> Option<String> {
+    termination_activity(env, group, id)
+        .await
+        .and_then(|a| a.cause().map(str::to_owned))
+}
+
+/// Auto Scaling's scaling activity of the termination of `id`.
+pub(super) async fn termination_activity(
+    env: &Env,
+    group: &str,
+    id: &str,
+) -> Option<aws_sdk_autoscaling::types::Activity> {
     let out = env
         .clients
         .autoscaling()
@@ -299,12 +321,12 @@ async fn termination_cause(env: &Env, group: &str, id: &str) -> Option<String> {
             a.description()
                 .is_some_and(|d| d.contains(id) && d.starts_with("Terminating"))
         })
-        .and_then(|a| a.cause().map(str::to_owned))
+        .cloned()
 }
 
 /// How long Auto Scaling's launch or termination of `id` took (`kind`: "Launching" or
 /// "Terminating"), from its scaling activity: through the wait states to the end.
-async fn activity_took(env: &Env, group: &str, id: &str, kind: &str) -> Option<String> {
+pub(super) async fn activity_took(env: &Env, group: &str, id: &str, kind: &str) -> Option<String> {
     let out = env
         .clients
         .autoscaling()
@@ -468,13 +490,7 @@ async fn launch_gate_body(env: &Env, arn: &str, checks: &mut Vec<Check>) -> anyh
     let serving = env.watch.with(|s| s.in_state(G, "InService"));
     out.action("scale demo-app in from 2 to 1 (an unexpected scale-in)");
     set_desired(env, G, 1).await?;
-    let victim = until(env, "the scale-in victim to terminate", |s| {
-        serving
-            .iter()
-            .find(|id| s.get(id).is_some_and(|i| i.state == "Terminated"))
-            .cloned()
-    })
-    .await?;
+    let victim = scale_in_victim(env, &serving).await?;
     let took_victim = activity_took(env, G, &victim, "Terminating").await;
     checks.push(check(
         format!("scale-in: {victim} went through the terminate hook"),
@@ -602,13 +618,7 @@ async fn deregister_body(
     let ctl = start_controller(env, config.clone())?;
     out.action("scale demo-web in from 3 to 2");
     set_desired(env, G, 2).await?;
-    let victim = until(env, "the scale-in victim to terminate", |s| {
-        serving
-            .iter()
-            .find(|id| s.get(id).is_some_and(|i| i.state == "Terminated"))
-            .cloned()
-    })
-    .await;
+    let victim = scale_in_victim(env, &serving).await;
     let summary = stop_controller(ctl).await;
     let victim = victim?;
     let calls = stub.calls();
