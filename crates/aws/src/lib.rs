@@ -51,6 +51,7 @@ pub mod keepalive;
 pub mod lifecycle;
 pub mod metrics;
 pub mod queue;
+pub mod setup;
 pub mod steps;
 
 pub use clients::{Clients, ConfigError};

@@ -29,6 +29,15 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
                 format_duration(cfg.keepalive.min_interval),
                 format_duration(cfg.keepalive.deadline_margin)
             );
+            if let Some(s) = &cfg.setup {
+                let hooks: Vec<&str> = s.hooks.iter().map(|h| h.name.as_str()).collect();
+                println!(
+                    "  setup: hook(s) {} on {}, delivered by {}",
+                    hooks.join(", "),
+                    s.groups.join(", "),
+                    s.delivery.as_str()
+                );
+            }
             println!("  {} pipeline(s), first match wins:", cfg.pipelines.len());
             for p in &cfg.pipelines {
                 let steps: Vec<String> = p

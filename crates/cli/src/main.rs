@@ -15,6 +15,7 @@ mod controller;
 mod demo;
 mod logging;
 mod ops;
+mod setup;
 
 /// EC2 Auto Scaling lifecycle hooks, easy to get right.
 #[derive(Debug, Parser)]
@@ -36,6 +37,10 @@ enum Command {
     /// own lifecycle actions only (its own filtered inbox, or IMDS without a queue), persist
     /// progress across reboots, and complete each action.
     Agent(agent::AgentArgs),
+    /// Create or update, idempotently, what the configuration's handlers need (from its
+    /// `[setup]` section): the SQS queue with its dead-letter queue and access policy, the
+    /// EventBridge rule or SNS topic and subscription, and the lifecycle hooks.
+    Setup(setup::SetupArgs),
     /// Validate a configuration file: print every problem as `path:line:col: message` and
     /// exit 2, or print a summary and exit 0.
     Check(check::CheckArgs),
@@ -114,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Check(args) => check::run(args),
+        Command::Setup(args) => setup::run(args).await,
         Command::Controller(args) => controller::run(args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Status(args) => ops::exit(ops::status(args).await),

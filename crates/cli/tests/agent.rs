@@ -672,9 +672,15 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
             .any(|l| l.contains("lifecycle action completed") && l.contains("CONTINUE")),
         "{text}"
     );
+    let agent_log = agent.log();
     assert!(agent.stop().await.success());
     // Nothing is left in progress.
-    assert_eq!(std::fs::read_dir(state.join("actions")).unwrap().count(), 0);
+    let left: Vec<String> = std::fs::read_dir(state.join("actions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left in progress: {left:?}\n{}", agent_log);
 }
 
 /// No group: the same pipeline runs (the tag and the signal are AWS calls of their own,

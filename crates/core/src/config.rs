@@ -84,6 +84,8 @@ pub struct Config {
     pub keepalive: Keepalive,
     /// `[agent]`: settings of `lifehook agent` only.
     pub agent: Agent,
+    /// `[setup]`: what `lifehook setup` provisions; `None` without the section.
+    pub setup: Option<Setup>,
     /// In file order; [`Config::route`] picks the first that matches.
     pub pipelines: Vec<Pipeline>,
 }
@@ -161,6 +163,49 @@ pub struct HookSpec {
     pub role_arn: Option<String>,
     pub notification_metadata: Option<String>,
 }
+
+/// `[setup]`: the plumbing `lifehook setup` creates or updates for the handlers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    /// The groups that get the hooks (exact names: setup never guesses from globs).
+    pub groups: Vec<String>,
+    /// How the hooks' lifecycle actions reach the handlers.
+    pub delivery: Delivery,
+    /// The role Auto Scaling assumes to publish to the queue or topic (`direct` and `sns`
+    /// delivery; spec §2.1). Given, never created.
+    pub role_arn: Option<String>,
+    /// Give the queue a dead-letter queue (`<queue>-dlq`).
+    pub dead_letter_queue: bool,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
+    /// The hooks to put on every group; their notification target follows `delivery`.
+    pub hooks: Vec<HookSpec>,
+}
+
+/// How lifecycle actions travel from the hooks to the handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Hooks without a target; an EventBridge rule sends their events to the queue.
+    EventBridge,
+    /// Hooks notify an SNS topic (`source.topic_arn`, or `<queue>-lifecycle`), to which the
+    /// queue is subscribed.
+    Sns,
+    /// Hooks notify the queue directly.
+    Direct,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::EventBridge => "eventbridge",
+            Delivery::Sns => "sns",
+            Delivery::Direct => "direct",
+        }
+    }
+}
+
+/// Default `setup.max_receive_count`.
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 
 /// Heartbeat planning parameters (see [`crate::keepalive`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -865,6 +910,7 @@ struct RawConfig {
     source: Option<RawSource>,
     keepalive: Option<RawKeepalive>,
     agent: Option<RawAgent>,
+    setup: Option<Spanned<RawSetup>>,
     pipelines: Vec<Spanned<RawPipeline>>,
     /// A `pipeline` key was present (even if no entry could be parsed).
     pipelines_declared: bool,
@@ -876,6 +922,7 @@ struct RawTop {
     source: Option<RawSource>,
     keepalive: Option<RawKeepalive>,
     agent: Option<RawAgent>,
+    setup: Option<Spanned<RawSetup>>,
     /// Taken out before deserializing; listed so that messages name it.
     #[serde(default, rename = "pipeline")]
     _pipelines: Option<serde::de::IgnoredAny>,
@@ -912,6 +959,19 @@ struct RawAgent {
     reboot_command: Option<Spanned<Vec<String>>>,
     imds_poll_interval: Option<Spanned<HumanDuration>>,
     group: Option<Spanned<String>>,
+    #[serde(default)]
+    hook: Vec<Spanned<RawHookSpec>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSetup {
+    #[serde(default)]
+    groups: Vec<Spanned<String>>,
+    delivery: Option<Spanned<String>>,
+    role_arn: Option<Spanned<String>>,
+    dead_letter_queue: Option<Spanned<bool>>,
+    max_receive_count: Option<Spanned<i64>>,
     #[serde(default)]
     hook: Vec<Spanned<RawHookSpec>>,
 }
@@ -968,7 +1028,7 @@ struct RawPolicy {
 }
 
 /// Every field any step type has; [`Cx::step`] rejects fields of other types.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStep {
     #[serde(rename = "type")]
@@ -989,6 +1049,11 @@ struct RawStep {
     headers: Option<BTreeMap<String, Spanned<String>>>,
     body: Option<Spanned<String>>,
     expect_status: Option<Spanned<toml::Value>>,
+    // http presets (expanded into plain http steps before validation)
+    preset: Option<Spanned<String>>,
+    registry_url: Option<Spanned<String>>,
+    app: Option<Spanned<String>>,
+    instance: Option<Spanned<String>>,
     // probe
     interval: Option<Spanned<HumanDuration>>,
     // notify
@@ -1021,6 +1086,7 @@ struct RawStep {
 }
 
 /// argv: an array of strings; a string is refused with a pointed message.
+#[derive(Clone)]
 struct Argv(Vec<Spanned<String>>);
 
 impl<'de> Deserialize<'de> for Argv {
@@ -1061,6 +1127,58 @@ struct Cx<'a> {
     file: PathBuf,
     text: &'a str,
     problems: Vec<Problem>,
+}
+
+/// One request of a service-registry preset: `{app}` and `{instance}` in `path` are the
+/// step's `app` and `instance` templates, URL-encoded.
+struct PresetRequest {
+    suffix: &'static str,
+    method: &'static str,
+    path: &'static str,
+    expect: &'static [i64],
+}
+
+/// Service-registry presets of the `http` step: each is the plain `http` steps it stands
+/// for, appended to `registry_url`. Another registry is one more entry (or, without a
+/// preset, the same steps written out: see docs/configuration.md).
+const REGISTRY_PRESETS: &[(&str, &[PresetRequest])] = &[(
+    // Eureka REST operations: take the instance out of service (traffic stops as soon as
+    // clients refresh), then delete it from the registry; a 404 means already gone.
+    "eureka",
+    &[
+        PresetRequest {
+            suffix: "out-of-service",
+            method: "PUT",
+            path: "/apps/{app}/{instance}/status?value=OUT_OF_SERVICE",
+            expect: &[200],
+        },
+        PresetRequest {
+            suffix: "delete",
+            method: "DELETE",
+            path: "/apps/{app}/{instance}",
+            expect: &[200, 404],
+        },
+    ],
+)];
+
+/// A preset's `app` or `instance` as a URL path segment: a single template expression gets
+/// the `urlencode` filter, a literal is percent-encoded now, a mix is used as written.
+fn url_segment(v: &str) -> String {
+    let t = v.trim();
+    if let Some(inner) = t.strip_prefix("{{").and_then(|r| r.strip_suffix("}}"))
+        && !inner.contains("{{")
+        && !inner.contains("}}")
+    {
+        let inner = inner.trim();
+        if inner.ends_with("urlencode") {
+            return format!("{{{{ {inner} }}}}");
+        }
+        return format!("{{{{ {inner} | urlencode }}}}");
+    }
+    if !t.contains("{{") {
+        return crate::template::urlencode(t);
+    }
+    t.to_owned()
 }
 
 const STEP_TYPES: &[&str] = &[
@@ -1317,8 +1435,9 @@ impl Cx<'_> {
         let mut table = root.into_inner();
         let pipelines_val = table.remove("pipeline");
         let top: Option<RawTop> = self.de(Spanned::new(root_span, DeValue::Table(table)));
-        let (source, keepalive, agent) =
-            top.map_or((None, None, None), |t| (t.source, t.keepalive, t.agent));
+        let (source, keepalive, agent, setup) = top.map_or((None, None, None, None), |t| {
+            (t.source, t.keepalive, t.agent, t.setup)
+        });
         let pipelines_declared = pipelines_val.is_some();
         let mut pipelines = Vec::new();
         if let Some(pv) = pipelines_val {
@@ -1341,6 +1460,7 @@ impl Cx<'_> {
             source,
             keepalive,
             agent,
+            setup,
             pipelines,
             pipelines_declared,
         })
@@ -1447,11 +1567,122 @@ impl Cx<'_> {
             None => Agent::default(),
             Some(a) => self.agent(a),
         };
+        let setup = raw.setup.map(|s| self.setup(s, &source));
         Config {
             source,
             keepalive,
             agent,
+            setup,
             pipelines,
+        }
+    }
+
+    fn setup(&mut self, s: Spanned<RawSetup>, source: &Source) -> Setup {
+        let span = s.span();
+        let s = s.into_inner();
+        let mut groups = Vec::new();
+        for g in &s.groups {
+            let name = g.get_ref();
+            if name.is_empty() || name.len() > 255 {
+                self.at(g, "`setup.groups`: a group name has 1 to 255 characters");
+            } else if name.contains(['*', '?', '[']) {
+                self.at(g, format!("`setup.groups`: {name:?} is a glob; setup puts hooks on groups it is given by name"));
+            } else if groups.contains(name) {
+                self.at(g, format!("`setup.groups`: {name:?} is listed twice"));
+            } else {
+                groups.push(name.clone());
+            }
+        }
+        let delivery = match &s.delivery {
+            None => Delivery::EventBridge,
+            Some(d) => match d.get_ref().as_str() {
+                "eventbridge" => Delivery::EventBridge,
+                "sns" => Delivery::Sns,
+                "direct" => Delivery::Direct,
+                other => {
+                    self.at(d, format!("`setup.delivery` = {other:?}: expected \"eventbridge\", \"sns\" or \"direct\""));
+                    Delivery::EventBridge
+                }
+            },
+        };
+        let role_arn = s.role_arn.as_ref().map(|r| r.get_ref().clone());
+        if let Some(r) = &s.role_arn
+            && !(r.get_ref().starts_with("arn:") && r.get_ref().contains(":iam::"))
+        {
+            self.at(
+                r,
+                format!(
+                    "`setup.role_arn` = {:?} is not an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME)",
+                    r.get_ref()
+                ),
+            );
+        }
+        match (delivery, &s.role_arn) {
+            (Delivery::Direct | Delivery::Sns, None) => self.push(
+                Some(span.clone()),
+                format!(
+                    "`setup.delivery` = \"{}\" needs `setup.role_arn`: the role Auto Scaling assumes to publish (spec §2.1)",
+                    delivery.as_str()
+                ),
+            ),
+            (Delivery::EventBridge, Some(r)) => self.at(
+                r,
+                "`setup.role_arn` is only for `delivery = \"direct\"` or `\"sns\"`: EventBridge needs no role",
+            ),
+            _ => {}
+        }
+        // Where the actions go: a queue, or (agents) a topic.
+        match (delivery, &source.queue_url, &source.topic_arn) {
+            (Delivery::Sns, None, Some(_)) | (_, Some(_), None) => {}
+            (Delivery::Sns, _, _) => self.push(
+                Some(span.clone()),
+                "`[setup]` with `delivery = \"sns\"` needs `source.queue_url` (subscribed to a topic it creates) or `source.topic_arn` (agents subscribe themselves)",
+            ),
+            _ => self.push(
+                Some(span.clone()),
+                format!(
+                    "`[setup]` with `delivery = \"{}\"` needs `source.queue_url`: the queue to create",
+                    delivery.as_str()
+                ),
+            ),
+        }
+        let dead_letter_queue = s.dead_letter_queue.as_ref().is_none_or(|b| *b.get_ref());
+        let max_receive_count = match &s.max_receive_count {
+            None => DEFAULT_MAX_RECEIVE_COUNT,
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(v) if (1..=1000).contains(&v) => v,
+                _ => {
+                    self.at(n, format!("`setup.max_receive_count` = {} is out of range: it must be between 1 and 1000 (SQS)", n.get_ref()));
+                    DEFAULT_MAX_RECEIVE_COUNT
+                }
+            },
+        };
+        if s.groups.is_empty() {
+            self.push(
+                Some(span.clone()),
+                "`[setup]` needs `groups`: the Auto Scaling groups to put the hooks on",
+            );
+        }
+        if s.hook.is_empty() {
+            self.push(Some(span), "`[setup]` needs at least one `[[setup.hook]]`");
+        }
+        for h in &s.hook {
+            let h = h.get_ref();
+            for v in [&h.notification_target_arn, &h.role_arn]
+                .into_iter()
+                .flatten()
+            {
+                self.at(v, "`setup.hook`: the notification target and role follow `setup.delivery` and `setup.role_arn`; leave them out here");
+            }
+        }
+        let hooks = self.hook_specs(&s.hook, "setup.hook");
+        Setup {
+            groups,
+            delivery,
+            role_arn,
+            dead_letter_queue,
+            max_receive_count,
+            hooks,
         }
     }
 
@@ -1486,19 +1717,31 @@ impl Cx<'_> {
         {
             self.at(g, "`agent.group` is empty");
         }
+        let hooks = self.hook_specs(&a.hook, "agent.hook");
+        Agent {
+            state_dir,
+            reboot_command,
+            imds_poll_interval,
+            group,
+            hooks,
+        }
+    }
+
+    /// `[[agent.hook]]` or `[[setup.hook]]` (spec §2.1).
+    fn hook_specs(&mut self, raw: &[Spanned<RawHookSpec>], table: &str) -> Vec<HookSpec> {
         let mut hooks = Vec::new();
         let mut seen = HashSet::new();
-        for h in &a.hook {
+        for h in raw {
             let h = h.get_ref();
             let name = h.name.get_ref().clone();
             if name.is_empty() || name.len() > 255 {
                 self.at(
                     &h.name,
-                    "`agent.hook.name` must have 1 to 255 characters (spec §2.1)",
+                    format!("`{table}.name` must have 1 to 255 characters (spec §2.1)"),
                 );
             }
             if !seen.insert(name.clone()) {
-                self.at(&h.name, format!("duplicate `[[agent.hook]]` {name:?}"));
+                self.at(&h.name, format!("duplicate `[[{table}]]` {name:?}"));
             }
             let transition = match h.transition.get_ref().to_ascii_lowercase().as_str() {
                 "launching" | "launch" | "autoscaling:ec2_instance_launching" => {
@@ -1508,7 +1751,7 @@ impl Cx<'_> {
                     LifecycleTransition::Terminating
                 }
                 other => {
-                    self.at(&h.transition, format!("`agent.hook.transition`: unknown transition {other:?}: expected \"launching\" or \"terminating\""));
+                    self.at(&h.transition, format!("`{table}.transition`: unknown transition {other:?}: expected \"launching\" or \"terminating\""));
                     LifecycleTransition::Launching
                 }
             };
@@ -1522,18 +1765,20 @@ impl Cx<'_> {
             );
             let default_result = self.result(
                 &h.default_result,
-                "agent.hook.default_result",
+                &format!("{table}.default_result"),
                 LifecycleResult::Abandon,
             );
             if h.notification_target_arn.is_some() != h.role_arn.is_some() {
-                self.at(&h.name, "`agent.hook`: `notification_target_arn` and `role_arn` go together (spec §2.1): give both or neither");
+                self.at(&h.name, format!("`{table}`: `notification_target_arn` and `role_arn` go together (spec §2.1): give both or neither"));
             }
             if let Some(m) = &h.notification_metadata
                 && m.get_ref().len() > 1023
             {
                 self.at(
                     m,
-                    "`agent.hook.notification_metadata` is longer than 1023 characters (spec §2.1)",
+                    format!(
+                        "`{table}.notification_metadata` is longer than 1023 characters (spec §2.1)"
+                    ),
                 );
             }
             hooks.push(HookSpec {
@@ -1552,13 +1797,7 @@ impl Cx<'_> {
                     .map(|v| v.get_ref().clone()),
             });
         }
-        Agent {
-            state_dir,
-            reboot_command,
-            imds_poll_interval,
-            group,
-            hooks,
-        }
+        hooks
     }
 
     fn source(&mut self, s: RawSource) -> Source {
@@ -1684,9 +1923,13 @@ impl Cx<'_> {
         }
         let mut step_names = HashSet::new();
         let mut steps = Vec::new();
-        for (i, s) in p.steps.into_iter().enumerate() {
+        let mut expanded = Vec::new();
+        for s in p.steps {
             let span = s.span();
-            if let Some(step) = self.step(s.into_inner(), i, span.clone()) {
+            expanded.extend(self.expand_preset(s.into_inner(), &span));
+        }
+        for (i, (s, span)) in expanded.into_iter().enumerate() {
+            if let Some(step) = self.step(s, i, span.clone()) {
                 if !step_names.insert(step.name.clone()) {
                     self.push(
                         Some(span),
@@ -1734,6 +1977,118 @@ impl Cx<'_> {
             steps,
             policy,
         }
+    }
+
+    /// An `http` step with `preset` becomes the plain `http` steps of its registry
+    /// ([`REGISTRY_PRESETS`]); any other step is returned as it is.
+    fn expand_preset(
+        &mut self,
+        mut s: RawStep,
+        span: &Range<usize>,
+    ) -> Vec<(RawStep, Range<usize>)> {
+        let preset_keys = [
+            ("registry_url", s.registry_url.is_some()),
+            ("app", s.app.is_some()),
+            ("instance", s.instance.is_some()),
+        ];
+        let Some(preset) = s.preset.take() else {
+            for (key, present) in preset_keys {
+                if present {
+                    self.push(
+                        Some(span.clone()),
+                        format!("`{key}` goes with `preset` (a service-registry preset of an `http` step)"),
+                    );
+                }
+            }
+            return vec![(s, span.clone())];
+        };
+        if s.kind.get_ref() != "http" {
+            self.at(
+                &preset,
+                format!("`preset` is for `http` steps, not {:?}", s.kind.get_ref()),
+            );
+            return Vec::new();
+        }
+        let Some((_, requests)) = REGISTRY_PRESETS
+            .iter()
+            .find(|(n, _)| *n == preset.get_ref().as_str())
+        else {
+            let known: Vec<&str> = REGISTRY_PRESETS.iter().map(|(n, _)| *n).collect();
+            self.at(
+                &preset,
+                format!(
+                    "unknown preset {:?} (presets: {})",
+                    preset.get_ref(),
+                    known.join(", ")
+                ),
+            );
+            return Vec::new();
+        };
+        for (key, present) in [
+            ("method", s.method.is_some()),
+            ("url", s.url.is_some()),
+            ("body", s.body.is_some()),
+            ("expect_status", s.expect_status.is_some()),
+        ] {
+            if present {
+                self.push(
+                    Some(span.clone()),
+                    format!(
+                        "`{key}` is set by preset {:?}: write plain `http` steps to change it",
+                        preset.get_ref()
+                    ),
+                );
+            }
+        }
+        let Some(base) = s.registry_url.take() else {
+            self.push(
+                Some(span.clone()),
+                format!(
+                    "preset {:?} needs `registry_url`, e.g. \"http://eureka.internal:8761/eureka\"",
+                    preset.get_ref()
+                ),
+            );
+            return Vec::new();
+        };
+        let Some(app) = s.app.take() else {
+            self.push(
+                Some(span.clone()),
+                format!("preset {:?} needs `app`, e.g. \"{{{{ metadata.app }}}}\" or \"{{{{ tags.app }}}}\"", preset.get_ref()),
+            );
+            return Vec::new();
+        };
+        let instance = s
+            .instance
+            .take()
+            .unwrap_or_else(|| Spanned::new(span.clone(), "{{ instance_id }}".to_owned()));
+        let base_url = base.get_ref().trim_end_matches('/').to_owned();
+        let name = s
+            .name
+            .as_ref()
+            .map_or_else(|| preset.get_ref().clone(), |n| n.get_ref().clone());
+        let at = |v: &str| Spanned::new(span.clone(), v.to_owned());
+        requests
+            .iter()
+            .map(|r| {
+                let path = r
+                    .path
+                    .replace("{app}", &url_segment(app.get_ref()))
+                    .replace("{instance}", &url_segment(instance.get_ref()));
+                let expect =
+                    toml::Value::Array(r.expect.iter().map(|c| toml::Value::Integer(*c)).collect());
+                // Keys the step has beyond the preset's stay, so that `step` reports
+                // those an `http` step does not take.
+                let step = RawStep {
+                    name: Some(at(&format!("{name}-{}", r.suffix))),
+                    method: Some(at(r.method)),
+                    url: Some(Spanned::new(base.span(), format!("{base_url}{path}"))),
+                    body: None,
+                    expect_status: Some(Spanned::new(span.clone(), expect)),
+                    ..s.clone()
+                };
+                (step, span.clone())
+            })
+            .collect()
     }
 
     fn step(&mut self, s: RawStep, index: usize, span: Range<usize>) -> Option<Step> {
@@ -2341,6 +2696,94 @@ command = ["true"]
 "#;
 
     #[test]
+    fn eureka_preset_expands_to_two_http_steps() {
+        let c = parse(
+            r#"
+[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "http"
+preset = "eureka"
+name = "registry"
+registry_url = "http://eureka.internal:8761/eureka/"
+app = "{{ metadata.app }}"
+retries = 5
+timeout = "7s"
+headers = { Authorization = "Bearer x" }
+"#,
+        )
+        .unwrap();
+        let steps = &c.pipelines[0].steps;
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].name, "registry-out-of-service");
+        assert_eq!(steps[1].name, "registry-delete");
+        let ev = event(Some(r#"{"app": "WEB APP"}"#));
+        let tags = BTreeMap::new();
+        let cx = crate::template::TemplateContext {
+            event: &ev,
+            tags: &tags,
+            region: None,
+            pipeline: "p",
+            now: chrono::Utc::now(),
+        };
+        let (StepKind::Http(a), StepKind::Http(b)) = (&steps[0].kind, &steps[1].kind) else {
+            panic!("not http steps: {steps:?}");
+        };
+        assert_eq!(a.method, reqwest::Method::PUT);
+        assert_eq!(
+            a.url.render(&cx).unwrap(),
+            "http://eureka.internal:8761/eureka/apps/WEB%20APP/i-0123456789abcdef0/status?value=OUT_OF_SERVICE"
+        );
+        assert!(a.expect_status.contains(200) && !a.expect_status.contains(404));
+        assert_eq!(b.method, reqwest::Method::DELETE);
+        assert_eq!(
+            b.url.render(&cx).unwrap(),
+            "http://eureka.internal:8761/eureka/apps/WEB%20APP/i-0123456789abcdef0"
+        );
+        assert!(b.expect_status.contains(404) && !b.expect_status.contains(204));
+        assert_eq!(steps[1].retries, 5);
+        assert_eq!(steps[1].timeout, Duration::from_secs(7));
+        assert_eq!(b.headers.len(), 1);
+    }
+
+    #[test]
+    fn preset_problems_are_located() {
+        let bad = |step: &str| {
+            problems(&format!(
+                "[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\n{step}\n"
+            ))
+            .join("\n")
+        };
+        let p = bad(
+            "type = \"http\"\npreset = \"zookeeper\"\nregistry_url = \"http://x\"\napp = \"a\"",
+        );
+        assert!(
+            p.contains("c.toml:5:10: unknown preset \"zookeeper\" (presets: eureka)"),
+            "{p}"
+        );
+        let p = bad("type = \"exec\"\npreset = \"eureka\"");
+        assert!(
+            p.contains("`preset` is for `http` steps, not \"exec\""),
+            "{p}"
+        );
+        let p = bad("type = \"http\"\npreset = \"eureka\"\nregistry_url = \"http://x\"");
+        assert!(p.contains("preset \"eureka\" needs `app`"), "{p}");
+        let p = bad(
+            "type = \"http\"\npreset = \"eureka\"\nregistry_url = \"http://x\"\napp = \"a\"\nurl = \"http://y\"",
+        );
+        assert!(p.contains("`url` is set by preset \"eureka\""), "{p}");
+        let p = bad("type = \"http\"\nurl = \"http://y\"\napp = \"a\"");
+        assert!(p.contains("`app` goes with `preset`"), "{p}");
+        let p = bad(
+            "type = \"http\"\npreset = \"eureka\"\nregistry_url = \"http://x\"\napp = \"a\"\ncommand = [\"true\"]",
+        );
+        assert!(
+            p.contains("a step of type \"http\" has no field `command`"),
+            "{p}"
+        );
+    }
+
+    #[test]
     fn wait_step() {
         let c = parse(
             "[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"wait\"\n\
@@ -2455,7 +2898,7 @@ command = ["true"]
 "#,
         );
         let want = [
-            "c.toml:1:2: unknown field `oops`, expected one of `source`, `keepalive`, `agent`, `pipeline`",
+            "c.toml:1:2: unknown field `oops`, expected one of `source`, `keepalive`, `agent`, `setup`, `pipeline`",
             "c.toml:6:11: `command` is an argv array",
             "c.toml:10:11: invalid duration",
             "c.toml:14:11: invalid type: string \"many\"",

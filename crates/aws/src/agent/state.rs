@@ -107,7 +107,27 @@ impl StateDir {
             root: root.to_path_buf(),
         };
         s.prune_done();
+        s.remove_stale_temporaries();
         Ok(s)
+    }
+
+    /// Removes the temporary files of [`write_atomic`] that a process killed mid-write
+    /// left behind (nothing of this process is being written yet when it opens the
+    /// directory).
+    fn remove_stale_temporaries(&self) {
+        for dir in [self.root.join("actions"), self.root.join("done")] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.contains(".tmp.") {
+                    tracing::info!(path = %e.path().display(), "removing a temporary file left by an interrupted write");
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -300,6 +320,20 @@ mod tests {
         assert!(s.is_done("tok-1"));
         assert!(!s.in_progress("tok-1"));
         assert!(s.load_all().is_empty());
+    }
+
+    #[test]
+    fn temporaries_of_an_interrupted_write_are_removed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir::open(dir.path()).unwrap();
+        let stale = dir.path().join("actions").join(".k.json.tmp.12345");
+        std::fs::write(&stale, b"{").unwrap();
+        let kept = dir.path().join("actions").join("other.bad");
+        std::fs::write(&kept, b"x").unwrap();
+        drop(s);
+        StateDir::open(dir.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(kept.exists());
     }
 
     #[test]

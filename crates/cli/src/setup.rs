@@ -1,0 +1,89 @@
+//! `lifehook setup --config FILE [--dry-run]`: provisions, idempotently, what the
+//! configuration's handlers need (see `lifehook_aws::setup`), printing the plan and then
+//! each change as it is made.
+//!
+//! Exit codes: 0 done (or nothing to do); 1 an AWS call failed (what was done is printed;
+//! running setup again carries on); 2 usage or configuration error (including a missing
+//! `[setup]` section or group).
+
+use std::path::PathBuf;
+
+use lifehook_aws::setup::{self, SetupError, Status};
+
+use crate::controller::load_config;
+
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
+    /// The configuration whose `[setup]` section says what to provision.
+    #[arg(long, short = 'c', env = "LIFEHOOK_CONFIG", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
+    let config = load_config(&args.config);
+    if config.setup.is_none() {
+        eprintln!(
+            "error: {} has no [setup] section: nothing to provision (see docs/configuration.md, \"setup\")",
+            args.config.display()
+        );
+        std::process::exit(2);
+    }
+    let clients = lifehook_aws::Clients::load().await?;
+    let plan = match setup::plan(&clients, &config).await {
+        Ok(p) => p,
+        Err(e @ (SetupError::MissingGroups(_) | SetupError::Config(_) | SetupError::NoSetup)) => {
+            eprintln!("error: {}: {e}", args.config.display());
+            std::process::exit(2);
+        }
+        Err(e) => return Err(anyhow::anyhow!("reading what exists: {e}")),
+    };
+    println!(
+        "lifehook setup: {} in {}{}",
+        args.config.display(),
+        plan.region,
+        if args.dry_run {
+            " (dry run: nothing is changed)"
+        } else {
+            ""
+        }
+    );
+    for c in &plan.changes {
+        println!("  {c}");
+    }
+    let (create, update, same) = (
+        plan.count(Status::Create),
+        plan.count(Status::Update),
+        plan.count(Status::Unchanged),
+    );
+    if plan.is_empty() {
+        println!("Nothing to change: {same} resource(s) up to date.");
+        return Ok(());
+    }
+    println!("Plan: {create} to create, {update} to update, {same} unchanged.");
+    if args.dry_run {
+        return Ok(());
+    }
+    let mut n = 0;
+    let result = setup::apply(&clients, &plan, |c| {
+        n += 1;
+        let verb = if c.status == Status::Create {
+            "created"
+        } else {
+            "updated"
+        };
+        println!("  {verb} {}", c.resource);
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            println!("Done: {n} change(s) made.");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "{e}\n{n} change(s) were made before this; run setup again to carry on"
+        )),
+    }
+}
