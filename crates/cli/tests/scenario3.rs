@@ -158,8 +158,11 @@ async fn state_of(h: &Harness, group: &str, id: &str) -> Option<String> {
         .map(|(_, s)| s)
 }
 
-/// Images of the account: (id, state, tags).
-async fn images(h: &Harness) -> Vec<(String, String, Vec<(String, String)>)> {
+/// An image: (id, state, tags).
+type Image = (String, String, Vec<(String, String)>);
+
+/// Images of the account.
+async fn images(h: &Harness) -> Vec<Image> {
     let out = h
         .ec2
         .describe_images()
@@ -187,7 +190,7 @@ async fn images(h: &Harness) -> Vec<(String, String, Vec<(String, String)>)> {
         .collect()
 }
 
-async fn images_of(h: &Harness, id: &str) -> Vec<(String, String, Vec<(String, String)>)> {
+async fn images_of(h: &Harness, id: &str) -> Vec<Image> {
     let out = h
         .ec2
         .describe_images()
@@ -338,7 +341,7 @@ async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn deployments_and_marked_terminations_skip_the_image_and_a_failed_image_abandons() {
+async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image_abandons() {
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -443,6 +446,43 @@ async fn deployments_and_marked_terminations_skip_the_image_and_a_failed_image_a
     assert!(!text.contains("creating an image"), "{text}");
     assert!(!text.contains(&second) || text.contains("the group web-2 has the tag"));
 
+    // CloudFormation empties a group of its stack (a stack deletion, or an
+    // AutoScalingReplacingUpdate deleting the old group): a deployment, no image.
+    group(&h, "web-4", &arn, &[]).await;
+    let r = h
+        .control_post(
+            "cloudformation/stack-groups",
+            json!({"group": "web-4", "stack_name": "web-stack"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    wait_for("web-4 InService", LIMIT, || async {
+        let i = instances(&h, "web-4").await;
+        i.iter().any(|(_, s)| s == "InService").then_some(())
+    })
+    .await;
+    h.asg
+        .update_auto_scaling_group()
+        .auto_scaling_group_name("web-4")
+        .min_size(0)
+        .desired_capacity(0)
+        .send()
+        .await
+        .expect("UpdateAutoScalingGroup");
+    wait_for("the stack's termination counted as CONTINUE", LIMIT, || {
+        metric_is(&c, CONTINUE_TERMINATING, 3.0)
+    })
+    .await;
+    assert!(
+        images(&h).await.is_empty(),
+        "a stack deployment leaves no image"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("CloudFormation stack web-stack is emptying the group web-4"),
+        "{text}"
+    );
+
     // A scale-in whose image fails: the configured on_failure (ABANDON), saying why.
     let r = h
         .control_post(
@@ -482,4 +522,80 @@ async fn deployments_and_marked_terminations_skip_the_image_and_a_failed_image_a
         "{text}"
     );
     assert_eq!(images_of(&h, &id).await.len(), 1, "no second image");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_controller_waits_for_the_image_of_the_first_one() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    let cfg = config(d, &url, "");
+    // A short visibility, so that the killed controller's message comes back soon.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "visibility_timeout = \"1h\"",
+        "visibility_timeout = \"30s\"",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let r = h
+        .control_post(
+            "ec2/image-outcomes",
+            json!({"name_contains": "web-5", "state": "available", "delay_seconds": 10}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let first = Proc::controller(&h.endpoint(), &cfg, &d.join("first.log"));
+    group(&h, "web-5", &arn, &[]).await;
+    let id = wait_for("web-5 InService", LIMIT, || async {
+        let i = instances(&h, "web-5").await;
+        i.into_iter()
+            .find(|(_, s)| s == "InService")
+            .map(|(i, _)| i)
+    })
+    .await;
+    scale(&h, "web-5", 0).await;
+    wait_for("the first controller's image", LIMIT, || async {
+        images_of(&h, &id)
+            .await
+            .into_iter()
+            .find(|i| i.1 == "pending")
+    })
+    .await;
+    // The controller dies while it waits for the image; the message comes back.
+    first.sigkill();
+    drop(first);
+    let receives = || async {
+        h.control_get("stats").await["requests"]["sqs"]["ReceiveMessage"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = receives().await;
+    let second = Proc::controller(&h.endpoint(), &cfg, &d.join("second.log"));
+    // Two polls of the new controller: the dead one's last long poll (1 s at most) is
+    // over, so the message goes to the new controller when it becomes visible.
+    wait_for("the second controller polling", LIMIT, || async {
+        (receives().await >= before + 2).then_some(())
+    })
+    .await;
+    h.advance(31.0).await;
+    wait_for("terminated", LIMIT, || async {
+        instances(&h, "web-5").await.is_empty().then_some(())
+    })
+    .await;
+    wait_for("CONTINUE counted by the second controller", LIMIT, || {
+        metric_is(&second, CONTINUE_TERMINATING, 1.0)
+    })
+    .await;
+    let all = images_of(&h, &id).await;
+    assert_eq!(
+        all.len(),
+        1,
+        "the second controller made no image of its own: {all:?}"
+    );
+    assert_eq!(all[0].1, "available");
+    let log = std::fs::read_to_string(d.join("second.log")).unwrap();
+    assert!(
+        log.contains("an earlier attempt created the image"),
+        "{log}"
+    );
 }

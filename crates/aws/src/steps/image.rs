@@ -431,7 +431,8 @@ mod tests {
 
     #[test]
     fn deployments_and_markers_are_expected() {
-        let cases: Vec<(Box<dyn Fn(&mut Facts)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut Facts)>;
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|f| f.transition = Some(LifecycleTransition::Launching)),
                 "not a termination",
