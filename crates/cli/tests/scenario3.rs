@@ -599,3 +599,68 @@ async fn a_restarted_controller_waits_for_the_image_of_the_first_one() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = d.join("controller.log");
+    // Straight to Terminated after the ABANDON (the terminate hook is not this test's).
+    let r = h
+        .http()
+        .put(format!("{}/_sandbox/behaviour", h.endpoint()))
+        .json(&json!({"autoscaling": {"launch_abandon_runs_terminate_hooks": false}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    let web = target_group(&h, "web").await;
+    let cfg = config(d, &url, "");
+    // The launch step gives up after 2 s, without retries.
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "timeout = \"2m\"",
+        "timeout = \"2s\"\nretries = 0",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let c = Proc::controller(&h.endpoint(), &cfg, &log);
+    group(&h, "web-6", &arn, std::slice::from_ref(&web)).await;
+    let id = wait_for("the new instance registered by the step", LIMIT, || async {
+        let (id, _) = instances(&h, "web-6").await.into_iter().next()?;
+        (health(&h, &web, &id).await.as_deref() == Some("initial")).then_some(id)
+    })
+    .await;
+    let r = h
+        .control_post(
+            "elbv2/target-health",
+            json!({"target_group_arn": web, "instance_id": id, "state": "unhealthy"}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    wait_for("the launch ABANDONed", LIMIT, || {
+        metric_is(
+            &c,
+            "lifehook_actions_total{transition=\"launching\",outcome=\"abandon\"}",
+            1.0,
+        )
+    })
+    .await;
+    // It leaves through Terminating, draining from the group's target group (20 s).
+    wait_for("the instance draining", LIMIT, || async {
+        (health(&h, &web, &id).await.as_deref() == Some("draining")).then_some(())
+    })
+    .await;
+    h.advance(21.0).await;
+    wait_for("the instance gone", LIMIT, || async {
+        state_of(&h, "web-6", &id).await.is_none().then_some(())
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(&format!("{id} is not healthy in every target group after"))
+            && text.contains("unhealthy (Target.FailedHealthChecks) port 80"),
+        "{text}"
+    );
+}

@@ -133,7 +133,9 @@ async fn launch(
         let mut waiting = Vec::new();
         let mut not_in_use = Vec::new();
         for arn in arns {
-            let regs = registrations(elb, cx, arn, instance).await?;
+            let Some(regs) = look(elb, cx, arn, instance, &mut waiting).await? else {
+                continue;
+            };
             match launch_look(&regs) {
                 LaunchLook::Ready => {}
                 LaunchLook::NotInUse => not_in_use.push(arn.clone()),
@@ -177,7 +179,9 @@ async fn terminate(
     loop {
         let mut draining = Vec::new();
         for arn in arns {
-            let regs = registrations(elb, cx, arn, instance).await?;
+            let Some(regs) = look(elb, cx, arn, instance, &mut draining).await? else {
+                continue;
+            };
             let live: Vec<Option<i32>> = regs
                 .iter()
                 .filter(|r| r.state != "draining" && r.reason != "Target.NotRegistered")
@@ -228,6 +232,26 @@ async fn group_target_groups(
         .find(|g| g.auto_scaling_group_name() == Some(group))
         .map(|g| g.target_group_arns().to_vec())
         .unwrap_or_default())
+}
+
+/// [`registrations`], with a retryable failure (throttling, 5xx) noted in `pending` and
+/// looked at again next time instead of failing the attempt.
+async fn look(
+    elb: &ElbClient,
+    cx: &Cx<'_>,
+    arn: &str,
+    instance: &str,
+    pending: &mut Vec<String>,
+) -> Result<Option<Vec<Registration>>, Failure> {
+    match registrations(elb, cx, arn, instance).await {
+        Ok(r) => Ok(Some(r)),
+        Err(f) if f.retryable => {
+            tracing::warn!(step = %cx.step.name, error = %f.message, "looking at the target group failed; trying again");
+            pending.push(format!("{arn}: {}", f.message));
+            Ok(None)
+        }
+        Err(f) => Err(f),
+    }
 }
 
 /// Every registration of `instance` in the target group (all its targets, filtered).
