@@ -606,15 +606,6 @@ async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let log = d.join("controller.log");
-    // Straight to Terminated after the ABANDON (the terminate hook is not this test's).
-    let r = h
-        .http()
-        .put(format!("{}/_sandbox/behaviour", h.endpoint()))
-        .json(&json!({"autoscaling": {"launch_abandon_runs_terminate_hooks": false}}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
     let web = target_group(&h, "web").await;
     let cfg = config(d, &url, "");
@@ -653,14 +644,25 @@ async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
     })
     .await;
     h.advance(21.0).await;
+    // Then through the terminate hook (spec §7.2, the sandbox's default): no image of an
+    // instance that never served.
     wait_for("the instance gone", LIMIT, || async {
         state_of(&h, "web-6", &id).await.is_none().then_some(())
     })
     .await;
+    wait_for("its termination counted as CONTINUE", LIMIT, || {
+        metric_is(&c, CONTINUE_TERMINATING, 1.0)
+    })
+    .await;
+    assert!(images(&h).await.is_empty(), "no image of a failed launch");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains(&format!("{id} is not healthy in every target group after"))
             && text.contains("unhealthy (Target.FailedHealthChecks) port 80"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the instance never entered service: its launch ended Cancelled"),
         "{text}"
     );
 }

@@ -20,7 +20,8 @@
 //!
 //! Calls: `ec2:DescribeImages`, `ec2:CreateImage`, `ec2:CreateTags` (tags on create),
 //! and with `only_if`: `autoscaling:DescribeAutoScalingGroups`,
-//! `autoscaling:DescribeInstanceRefreshes`, `ec2:DescribeTags`.
+//! `autoscaling:DescribeInstanceRefreshes`, `autoscaling:DescribeScalingActivities`,
+//! `ec2:DescribeTags`.
 
 use aws_sdk_autoscaling::Client as AsgClient;
 use aws_sdk_ec2::Client as Ec2Client;
@@ -266,6 +267,9 @@ pub struct Facts {
     pub refreshes: Vec<(String, String)>,
     /// The marker tag's value on the instance, when it has the tag.
     pub instance_marker: Option<String>,
+    /// The instance's launch activity ended `Cancelled` or `Failed` (its launch was
+    /// abandoned): status and message.
+    pub launch_failed: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -289,6 +293,11 @@ pub fn expected_reason(f: &Facts, marker_tag: &str) -> Option<String> {
     }
     if f.origin == Some(Endpoint::WarmPool) {
         return Some("the instance leaves the warm pool: it never served".into());
+    }
+    if let Some(how) = &f.launch_failed {
+        return Some(format!(
+            "the instance never entered service: its launch ended {how}"
+        ));
     }
     if marked(&f.instance_marker) {
         return Some(format!("the instance has the tag {marker_tag}"));
@@ -389,6 +398,25 @@ async fn facts(
         .send()
         .await
         .map_err(|e| cx.api(&format!("DescribeInstanceRefreshes {}", event.group), &e))?;
+    let activities = asg
+        .describe_scaling_activities()
+        .auto_scaling_group_name(&event.group)
+        .max_records(100)
+        .send()
+        .await
+        .map_err(|e| cx.api(&format!("DescribeScalingActivities {}", event.group), &e))?;
+    let launch = format!("Launching a new EC2 instance: {}", event.instance_id);
+    f.launch_failed = activities
+        .activities()
+        .iter()
+        .find(|a| a.description() == Some(launch.as_str()))
+        .and_then(|a| {
+            let code = a.status_code()?.as_str();
+            matches!(code, "Cancelled" | "Failed").then(|| match a.status_message() {
+                Some(m) if !m.is_empty() => format!("{code} ({m})"),
+                _ => code.to_owned(),
+            })
+        });
     f.refreshes = refreshes
         .instance_refreshes()
         .iter()
@@ -419,6 +447,7 @@ mod tests {
             }),
             refreshes: vec![("r-old".into(), "Successful".into())],
             instance_marker: None,
+            launch_failed: None,
         }
     }
 
@@ -440,6 +469,10 @@ mod tests {
             (
                 Box::new(|f| f.origin = Some(Endpoint::WarmPool)),
                 "warm pool",
+            ),
+            (
+                Box::new(|f| f.launch_failed = Some("Cancelled (abandoned)".into())),
+                "never entered service: its launch ended Cancelled (abandoned)",
             ),
             (
                 Box::new(|f| f.instance_marker = Some("yes".into())),
