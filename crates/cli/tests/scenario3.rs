@@ -666,3 +666,114 @@ async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
         "{text}"
     );
 }
+
+/// Virtual seconds left before the action's heartbeat timeout and before its message's
+/// visibility timeout.
+async fn seconds_left(h: &Harness, instance: &str, queue: &str) -> Option<(f64, f64)> {
+    let s = h.state().await;
+    let r = &s["regions"]["us-east-1"];
+    let action = r["actions"]
+        .as_array()?
+        .iter()
+        .find(|a| a["instance"] == instance)
+        .and_then(|a| a["seconds_left"].as_f64())?;
+    let message = r["sqs"][queue]["in_flight_seconds_left"].as_f64()?;
+    Some((action, message))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heartbeats_keep_the_action_alive_until_a_slow_image_is_available() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    // Five minutes for the image, on a one-minute heartbeat timeout whose DefaultResult
+    // would ABANDON.
+    let r = h
+        .control_post(
+            "ec2/image-outcomes",
+            json!({"name_contains": "web-8", "state": "available", "delay_seconds": 300}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let cfg = config(d, &url, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("visibility_timeout = \"1h\"", "visibility_timeout = \"5m\"");
+    std::fs::write(&cfg, text).unwrap();
+    let port = free_port();
+    let admin = format!("127.0.0.1:{port}");
+    let log = std::fs::File::create(d.join("controller.log")).unwrap();
+    // The controller follows the sandbox's clock: heartbeats and visibility on virtual time.
+    let child = lifehook_cmd(&h.endpoint())
+        .args(["controller", "--config"])
+        .arg(&cfg)
+        .args(["--admin-listen", &admin])
+        .env(
+            "LIFEHOOK_CLOCK_URL",
+            format!("{}/_sandbox/clock", h.endpoint()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn controller");
+    let c = Proc { child, admin };
+    create_group(
+        &h,
+        "web-8",
+        1,
+        vec![hook("terminate", TERMINATING, 60, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let id = wait_for("web-8 InService", LIMIT, || async {
+        let i = instances(&h, "web-8").await;
+        i.into_iter()
+            .find(|(_, s)| s == "InService")
+            .map(|(i, _)| i)
+    })
+    .await;
+    scale(&h, "web-8", 0).await;
+    wait_for("the image pending", LIMIT, || async {
+        images_of(&h, &id)
+            .await
+            .into_iter()
+            .find(|i| i.1 == "pending")
+    })
+    .await;
+    // Five minutes, ten seconds at a time. The controller heartbeats every 30 s (half the
+    // timeout) and extends the message every 150 s; before each step the test waits until
+    // what was due is done: more than 30 s left on the action, more than 150 s on the
+    // message.
+    for step in 0..30 {
+        wait_for(
+            &format!("the action kept alive at {}s", step * 10),
+            LIMIT,
+            || async {
+                seconds_left(&h, &id, "hooks")
+                    .await
+                    .filter(|(action, message)| *action > 30.0 && *message > 150.0)
+            },
+        )
+        .await;
+        assert_eq!(
+            state_of(&h, "web-8", &id).await.as_deref(),
+            Some("Terminating:Wait"),
+            "held at {}s",
+            step * 10
+        );
+        h.advance(10.0).await;
+    }
+    wait_for("terminated once the image is available", LIMIT, || async {
+        state_of(&h, "web-8", &id).await.is_none().then_some(())
+    })
+    .await;
+    wait_for("CONTINUE counted", LIMIT, || {
+        metric_is(&c, CONTINUE_TERMINATING, 1.0)
+    })
+    .await;
+    let all = images_of(&h, &id).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].1, "available");
+    let beats = c.metric("lifehook_heartbeats_total").await;
+    assert!(beats >= 9.0, "heartbeats: {beats}");
+}
