@@ -71,6 +71,20 @@ fn cases(
             "SendCommand",
         ),
         (
+            "f-image",
+            "type = \"image\"\nname = \"ami\"\ninterval = \"50ms\"\nretries = 1\nbackoff = \"10ms\"".to_owned(),
+            json!({"service": "ec2", "operation": "CreateImage", "kind": "throttle"}),
+            "ABANDON",
+            "CreateImage",
+        ),
+        (
+            "f-tg",
+            "type = \"target-groups\"\nname = \"tg\"\ntarget_group_arns = [\"arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/gone/0123456789abcdef\"]\ninterval = \"50ms\"\nretries = 1\nbackoff = \"10ms\"".to_owned(),
+            serde_json::Value::Null,
+            "ABANDON",
+            "TargetGroupNotFound",
+        ),
+        (
             "f-ecs",
             "type = \"ecs-drain\"\nname = \"drain\"\ncluster = \"missing\"\ninterval = \"50ms\"\nretries = 1\nbackoff = \"10ms\"".to_owned(),
             serde_json::Value::Null,

@@ -317,6 +317,10 @@ pub enum StepKind {
     EcsDrain(EcsDrainStep),
     Signal(SignalStep),
     Tag(TagStep),
+    /// EC2 CreateImage of the action's instance, waited until `available`.
+    Image(ImageStep),
+    /// ELBv2 register (launch) or deregister (termination), waited until healthy or drained.
+    TargetGroups(TargetGroupsStep),
 }
 
 impl StepKind {
@@ -334,6 +338,8 @@ impl StepKind {
             StepKind::EcsDrain(_) => "ecs-drain",
             StepKind::Signal(_) => "signal",
             StepKind::Tag(_) => "tag",
+            StepKind::Image(_) => "image",
+            StepKind::TargetGroups(_) => "target-groups",
         }
     }
 
@@ -347,6 +353,8 @@ impl StepKind {
                 | StepKind::EcsDrain(_)
                 | StepKind::Signal(_)
                 | StepKind::Tag(_)
+                | StepKind::Image(_)
+                | StepKind::TargetGroups(_)
         )
     }
 
@@ -400,6 +408,12 @@ impl StepKind {
                 out.extend([&g.stack, &g.resource, &g.unique_id]);
             }
             StepKind::Tag(t) => out.extend(t.tags.values()),
+            StepKind::Image(i) => {
+                out.push(&i.image_name);
+                out.extend(&i.description);
+                out.extend(i.tags.values());
+            }
+            StepKind::TargetGroups(_) => {}
         }
         out
     }
@@ -507,6 +521,73 @@ impl SignalStatus {
 pub struct TagStep {
     pub tags: BTreeMap<String, Template>,
 }
+
+/// `image`: EC2 `CreateImage` of the action's instance, then DescribeImages every
+/// `interval` until the image is `available` (see `docs/configuration.md`).
+#[derive(Debug, Clone)]
+pub struct ImageStep {
+    /// The AMI name; characters EC2 does not allow in a name become `-`.
+    pub image_name: Template,
+    pub description: Option<Template>,
+    /// Added to the tags lifehook always sets ([`IMAGE_TAG_INSTANCE`], [`IMAGE_TAG_GROUP`],
+    /// [`IMAGE_TAG_TOKEN`]).
+    pub tags: BTreeMap<String, Template>,
+    /// `NoReboot` of CreateImage (default true: a terminating instance is not rebooted).
+    pub no_reboot: bool,
+    pub interval: Duration,
+    /// `None`: always create the image.
+    pub only_if: Option<ImageCondition>,
+    /// With `only_if = "unexpected-scale-in"`: this tag on the group or the instance marks
+    /// the termination as expected (any value but `false`).
+    pub marker_tag: String,
+}
+
+/// When an `image` step creates its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageCondition {
+    /// Only for a termination that is not part of a deployment: no instance refresh in
+    /// progress, the group not being deleted or emptied by CloudFormation, no marker tag.
+    UnexpectedScaleIn,
+}
+
+impl ImageCondition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageCondition::UnexpectedScaleIn => "unexpected-scale-in",
+        }
+    }
+}
+
+/// `target-groups`: on launch, register the instance in the target groups and wait until
+/// it is healthy in all of them; on termination, deregister it and wait out the draining.
+#[derive(Debug, Clone)]
+pub struct TargetGroupsStep {
+    /// Empty: the group's `TargetGroupARNs` (DescribeAutoScalingGroups).
+    pub target_group_arns: Vec<String>,
+    /// Registration port; `None`: each target group's port.
+    pub port: Option<u16>,
+    /// Time between two DescribeTargetHealth calls.
+    pub interval: Duration,
+}
+
+/// The default AMI name of an `image` step.
+pub const DEFAULT_IMAGE_NAME: &str = "{{ group }}-{{ instance_id }}-{{ date }}";
+/// How often `image` polls DescribeImages.
+pub const DEFAULT_IMAGE_INTERVAL: Duration = Duration::from_secs(15);
+/// An `image` step's timeout when none is given: creating an AMI takes minutes.
+pub const DEFAULT_IMAGE_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The tag that marks a termination as expected (`only_if = "unexpected-scale-in"`).
+pub const DEFAULT_MARKER_TAG: &str = "lifehook:expected-termination";
+/// Tags every image of an `image` step carries.
+pub const IMAGE_TAG_INSTANCE: &str = "lifehook:instance-id";
+pub const IMAGE_TAG_GROUP: &str = "lifehook:group";
+/// The action's token: how a second attempt finds the image of the first.
+pub const IMAGE_TAG_TOKEN: &str = "lifehook:lifecycle-action-token";
+/// How often `target-groups` polls DescribeTargetHealth.
+pub const DEFAULT_TARGET_GROUPS_INTERVAL: Duration = Duration::from_secs(5);
+/// A `target-groups` step's timeout when none is given: the default health check takes
+/// 150 s to call a target healthy, the default deregistration delay is 300 s.
+pub const DEFAULT_TARGET_GROUPS_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// How often `ssm-command` polls GetCommandInvocation.
 pub const DEFAULT_SSM_INTERVAL: Duration = Duration::from_secs(2);
@@ -1079,10 +1160,19 @@ struct RawStep {
     resource: Option<Spanned<String>>,
     unique_id: Option<Spanned<String>>,
     status: Option<Spanned<String>>,
-    // tag
+    // tag, image
     tags: Option<BTreeMap<String, Spanned<String>>>,
     // wait
     duration: Option<Spanned<HumanDuration>>,
+    // image
+    image_name: Option<Spanned<String>>,
+    description: Option<Spanned<String>>,
+    no_reboot: Option<Spanned<bool>>,
+    only_if: Option<Spanned<String>>,
+    marker_tag: Option<Spanned<String>>,
+    // target-groups
+    target_group_arns: Option<Spanned<Vec<Spanned<String>>>>,
+    port: Option<Spanned<i64>>,
 }
 
 /// argv: an array of strings; a string is refused with a pointed message.
@@ -1194,6 +1284,8 @@ const STEP_TYPES: &[&str] = &[
     "ecs-drain",
     "signal",
     "tag",
+    "image",
+    "target-groups",
 ];
 
 impl Cx<'_> {
@@ -2103,7 +2195,7 @@ impl Cx<'_> {
             );
             return None;
         }
-        let present: [(&str, bool); 30] = [
+        let present: [(&str, bool); 37] = [
             ("command", s.command.is_some()),
             ("env", s.env.is_some()),
             ("working_dir", s.working_dir.is_some()),
@@ -2134,6 +2226,13 @@ impl Cx<'_> {
             ("status", s.status.is_some()),
             ("tags", s.tags.is_some()),
             ("duration", s.duration.is_some()),
+            ("image_name", s.image_name.is_some()),
+            ("description", s.description.is_some()),
+            ("no_reboot", s.no_reboot.is_some()),
+            ("only_if", s.only_if.is_some()),
+            ("marker_tag", s.marker_tag.is_some()),
+            ("target_group_arns", s.target_group_arns.is_some()),
+            ("port", s.port.is_some()),
         ];
         let allowed: &[&str] = match ty {
             "exec" => &[
@@ -2161,6 +2260,16 @@ impl Cx<'_> {
             "ecs-drain" => &["cluster", "interval", "stop_tasks"],
             "signal" => &["stack", "resource", "unique_id", "status"],
             "wait" => &["duration"],
+            "image" => &[
+                "image_name",
+                "description",
+                "tags",
+                "no_reboot",
+                "interval",
+                "only_if",
+                "marker_tag",
+            ],
+            "target-groups" => &["target_group_arns", "port", "interval"],
             _ => &["tags"],
         };
         for (field, is) in present {
@@ -2198,6 +2307,8 @@ impl Cx<'_> {
         // A `wait` longer than the default timeout gets a timeout that lets it finish.
         let default_timeout = match (ty, &s.duration) {
             ("wait", Some(d)) => d.get_ref().0.clamp(DEFAULT_STEP_TIMEOUT, MAX_STEP_TIMEOUT),
+            ("image", _) => DEFAULT_IMAGE_TIMEOUT,
+            ("target-groups", _) => DEFAULT_TARGET_GROUPS_TIMEOUT,
             _ => DEFAULT_STEP_TIMEOUT,
         };
         let timeout = match &s.timeout {
@@ -2212,7 +2323,15 @@ impl Cx<'_> {
         };
         let default_retries = if matches!(
             ty,
-            "http" | "notify" | "s3-fetch" | "s3-upload" | "ecs-drain" | "signal" | "tag"
+            "http"
+                | "notify"
+                | "s3-fetch"
+                | "s3-upload"
+                | "ecs-drain"
+                | "signal"
+                | "tag"
+                | "image"
+                | "target-groups"
         ) {
             DEFAULT_RETRIES_NETWORK
         } else {
@@ -2358,9 +2477,8 @@ impl Cx<'_> {
                 }
                 StepKind::Wait(WaitStep { duration })
             }
-            "file" | "s3-fetch" | "s3-upload" | "ssm-command" | "ecs-drain" | "signal" | "tag" => {
-                self.aws_or_file_step(ty, &s, &span)
-            }
+            "file" | "s3-fetch" | "s3-upload" | "ssm-command" | "ecs-drain" | "signal" | "tag"
+            | "image" | "target-groups" => self.aws_or_file_step(ty, &s, &span),
             _ => {
                 let url = match &s.url {
                     Some(u) => self.url(u, "url"),
@@ -2639,6 +2757,14 @@ impl Cx<'_> {
                     },
                 },
             }),
+            "image" => {
+                let iv = interval(self, DEFAULT_IMAGE_INTERVAL);
+                self.image_step(s, span, iv)
+            }
+            "target-groups" => {
+                let iv = interval(self, DEFAULT_TARGET_GROUPS_INTERVAL);
+                self.target_groups_step(s, iv)
+            }
             _ => {
                 let tags = self.templates(&s.tags, "tags");
                 match &s.tags {
@@ -2651,22 +2777,145 @@ impl Cx<'_> {
                     }
                     Some(_) => {}
                 }
-                for k in tags.keys() {
-                    if k.is_empty() || k.chars().count() > 128 {
-                        self.push(
-                            Some(span.clone()),
-                            format!("`tags`: {k:?} is not a tag key (1 to 128 characters)"),
-                        );
-                    } else if k.to_ascii_lowercase().starts_with("aws:") {
-                        self.push(
-                            Some(span.clone()),
-                            format!("`tags`: {k:?}: keys starting with `aws:` are reserved by AWS"),
-                        );
-                    }
-                }
+                self.tag_keys(&tags, span);
                 StepKind::Tag(TagStep { tags })
             }
         }
+    }
+
+    /// EC2 tag keys: 1 to 128 characters, not `aws:`.
+    fn tag_keys(&mut self, tags: &BTreeMap<String, Template>, span: &Range<usize>) {
+        for k in tags.keys() {
+            if k.is_empty() || k.chars().count() > 128 {
+                self.push(
+                    Some(span.clone()),
+                    format!("`tags`: {k:?} is not a tag key (1 to 128 characters)"),
+                );
+            } else if k.to_ascii_lowercase().starts_with("aws:") {
+                self.push(
+                    Some(span.clone()),
+                    format!("`tags`: {k:?}: keys starting with `aws:` are reserved by AWS"),
+                );
+            }
+        }
+    }
+
+    fn image_step(&mut self, s: &RawStep, span: &Range<usize>, interval: Duration) -> StepKind {
+        let image_name = match &s.image_name {
+            Some(n) => {
+                let t = self.template(n, "image_name");
+                let sample = t.render_sample();
+                let parsed = Template::parse(n.get_ref()).is_ok();
+                if parsed && t.is_literal() && !(3..=128).contains(&sample.chars().count()) {
+                    self.at(
+                        n,
+                        format!("`image_name` = {sample:?}: an AMI name has 3 to 128 characters"),
+                    );
+                }
+                t
+            }
+            None => Template::parse(DEFAULT_IMAGE_NAME).unwrap_or_else(|_| Template::empty()),
+        };
+        let description = s.description.as_ref().map(|d| {
+            let t = self.template(d, "description");
+            if t.is_literal() && t.source().chars().count() > 255 {
+                self.at(
+                    d,
+                    "`description` is longer than 255 characters, the EC2 limit",
+                );
+            }
+            t
+        });
+        let tags = self.templates(&s.tags, "tags");
+        self.tag_keys(&tags, span);
+        for k in tags.keys() {
+            if [IMAGE_TAG_INSTANCE, IMAGE_TAG_GROUP, IMAGE_TAG_TOKEN].contains(&k.as_str()) {
+                self.push(
+                    Some(span.clone()),
+                    format!("`tags`: {k:?} is set by lifehook on every image; choose another key"),
+                );
+            }
+        }
+        let only_if = s.only_if.as_ref().and_then(|o| match o.get_ref().as_str() {
+            "unexpected-scale-in" => Some(ImageCondition::UnexpectedScaleIn),
+            other => {
+                self.at(
+                    o,
+                    format!("`only_if` = {other:?}: expected \"unexpected-scale-in\" (or leave it out to always create the image)"),
+                );
+                None
+            }
+        });
+        let marker_tag = match &s.marker_tag {
+            None => DEFAULT_MARKER_TAG.to_owned(),
+            Some(m) => {
+                let k = m.get_ref();
+                if k.is_empty() || k.chars().count() > 128 {
+                    self.at(
+                        m,
+                        format!("`marker_tag` = {k:?} is not a tag key (1 to 128 characters)"),
+                    );
+                }
+                if s.only_if.is_none() {
+                    self.at(
+                        m,
+                        "`marker_tag` applies only with `only_if = \"unexpected-scale-in\"`",
+                    );
+                }
+                k.clone()
+            }
+        };
+        StepKind::Image(ImageStep {
+            image_name,
+            description,
+            tags,
+            no_reboot: s.no_reboot.as_ref().is_none_or(|b| *b.get_ref()),
+            interval,
+            only_if,
+            marker_tag,
+        })
+    }
+
+    fn target_groups_step(&mut self, s: &RawStep, interval: Duration) -> StepKind {
+        let mut arns = Vec::new();
+        if let Some(list) = &s.target_group_arns {
+            if list.get_ref().is_empty() {
+                self.at(
+                    list,
+                    "`target_group_arns` is empty: leave it out to use the group's target groups",
+                );
+            }
+            for a in list.get_ref() {
+                let v = a.get_ref();
+                let parts: Vec<&str> = v.splitn(6, ':').collect();
+                let ok = parts.len() == 6
+                    && parts[0] == "arn"
+                    && parts[2] == "elasticloadbalancing"
+                    && parts[5].starts_with("targetgroup/");
+                if !ok {
+                    self.at(a, format!("`target_group_arns`: {v:?} is not a target group ARN (arn:PARTITION:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)"));
+                } else if arns.contains(v) {
+                    self.at(a, format!("`target_group_arns`: {v:?} is listed twice"));
+                } else {
+                    arns.push(v.clone());
+                }
+            }
+        }
+        let port = s.port.as_ref().map(|p| {
+            let v = *p.get_ref();
+            match u16::try_from(v) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    self.at(p, format!("`port` = {v} is not a port (1 to 65535)"));
+                    1
+                }
+            }
+        });
+        StepKind::TargetGroups(TargetGroupsStep {
+            target_group_arns: arns,
+            port,
+            interval,
+        })
     }
 }
 
@@ -3145,6 +3394,7 @@ command = ["true"]
             "agent-collect-logs.toml",
             "demo-deregister.toml",
             "demo-launch-gate.toml",
+            "scenario3-ami-and-target-groups.toml",
         ] {
             example_is_valid(name);
         }
@@ -3327,6 +3577,117 @@ url = "http://x"
             p[0].contains("s3-fetch, s3-upload, ssm-command, ecs-drain, signal, tag"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn image_and_target_groups_steps_parse() {
+        let c = parse(
+            r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "target-groups"
+[[pipeline.step]]
+type = "image"
+name = "keep-ami"
+only_if = "unexpected-scale-in"
+image_name = "postmortem-{{ group }}-{{ instance_id }}"
+description = "{{ instance_id }} of {{ group }}"
+tags = { team = "{{ tags.team }}" }
+interval = "50ms"
+[[pipeline.step]]
+type = "image"
+no_reboot = false
+[[pipeline.step]]
+type = "target-groups"
+target_group_arns = ["arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef"]
+port = 8080
+timeout = "20m"
+"#,
+        )
+        .unwrap_or_else(|p| panic!("{p:#?}"));
+        let steps = &c.pipelines[0].steps;
+        let StepKind::TargetGroups(t) = &steps[0].kind else {
+            panic!()
+        };
+        assert!(t.target_group_arns.is_empty() && t.port.is_none());
+        assert_eq!(t.interval, DEFAULT_TARGET_GROUPS_INTERVAL);
+        assert_eq!(steps[0].timeout, DEFAULT_TARGET_GROUPS_TIMEOUT);
+        assert_eq!(steps[0].retries, DEFAULT_RETRIES_NETWORK);
+        assert_eq!(steps[0].name, "target-groups-1");
+        let StepKind::Image(i) = &steps[1].kind else {
+            panic!()
+        };
+        assert_eq!(steps[1].name, "keep-ami");
+        assert_eq!(i.only_if, Some(ImageCondition::UnexpectedScaleIn));
+        assert_eq!(i.marker_tag, DEFAULT_MARKER_TAG);
+        assert!(i.no_reboot);
+        assert_eq!(
+            i.image_name.source(),
+            "postmortem-{{ group }}-{{ instance_id }}"
+        );
+        assert_eq!(i.interval, Duration::from_millis(50));
+        assert_eq!(steps[1].timeout, DEFAULT_IMAGE_TIMEOUT);
+        let StepKind::Image(d) = &steps[2].kind else {
+            panic!()
+        };
+        assert!(!d.no_reboot && d.only_if.is_none());
+        assert_eq!(d.image_name.source(), DEFAULT_IMAGE_NAME);
+        let StepKind::TargetGroups(t) = &steps[3].kind else {
+            panic!()
+        };
+        assert_eq!(t.target_group_arns.len(), 1);
+        assert_eq!(t.port, Some(8080));
+        assert_eq!(steps[3].timeout, Duration::from_secs(1200));
+        assert!(steps[1].kind.is_aws() && steps[3].kind.is_aws());
+        assert!(c.needs_tags(), "the image tags name tags.team");
+    }
+
+    #[test]
+    fn image_and_target_groups_problems_are_located() {
+        let p = problems(
+            r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "image"
+only_if = "always"
+image_name = "ab"
+tags = { "aws:x" = "y", "lifehook:group" = "z" }
+url = "http://x"
+[[pipeline.step]]
+type = "image"
+marker_tag = "deploying"
+image_name = "{{ instanceid }}"
+[[pipeline.step]]
+type = "target-groups"
+target_group_arns = ["web", "arn:aws:elasticloadbalancing:us-east-1:0:loadbalancer/app/x/1"]
+port = 70000
+[[pipeline.step]]
+type = "target-groups"
+target_group_arns = []
+tags = { a = "b" }
+"#,
+        );
+        let want = [
+            "c.toml:3:1: a step of type \"image\" has no field `url`",
+            "c.toml:3:1: `tags`: \"aws:x\": keys starting with `aws:` are reserved",
+            "c.toml:3:1: `tags`: \"lifehook:group\" is set by lifehook on every image",
+            "c.toml:5:11: `only_if` = \"always\": expected \"unexpected-scale-in\"",
+            "c.toml:6:14: `image_name` = \"ab\": an AMI name has 3 to 128 characters",
+            "c.toml:11:14: `marker_tag` applies only with `only_if = \"unexpected-scale-in\"`",
+            "c.toml:12:15: `image_name`: unknown template variable `instanceid`",
+            "c.toml:15:22: `target_group_arns`: \"web\" is not a target group ARN",
+            "c.toml:15:29: `target_group_arns`: \"arn:aws:elasticloadbalancing:us-east-1:0:loadbalancer/app/x/1\" is not a target group ARN",
+            "c.toml:16:8: `port` = 70000 is not a port",
+            "c.toml:17:1: a step of type \"target-groups\" has no field `tags`",
+            "c.toml:19:21: `target_group_arns` is empty",
+        ];
+        for w in want {
+            assert!(
+                p.iter().any(|x| x.starts_with(w)),
+                "missing {w:?} in {p:#?}"
+            );
+        }
+        assert_eq!(p.len(), want.len(), "{p:#?}");
     }
 
     proptest::proptest! {

@@ -120,7 +120,9 @@ pub async fn attempt(step: &Step, env: &StepEnv<'_>, limit: Duration) -> Result<
         | StepKind::SsmCommand(_)
         | StepKind::EcsDrain(_)
         | StepKind::Signal(_)
-        | StepKind::Tag(_) => match env.external {
+        | StepKind::Tag(_)
+        | StepKind::Image(_)
+        | StepKind::TargetGroups(_) => match env.external {
             Some(x) => x.attempt(step, env, limit).await,
             None => Err(no_external(step)),
         },

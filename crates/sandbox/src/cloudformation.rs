@@ -5,6 +5,11 @@
 //! Stacks are not modelled: any stack name or stack ARN is accepted, and every signal is
 //! recorded (in the region of the request) for `GET /_sandbox/cloudformation/signals`.
 //! Parameters are validated as AWS validates them, with `ValidationError`s.
+//!
+//! `POST /_sandbox/cloudformation/stack-groups` puts an Auto Scaling group "in a stack": it
+//! gives the group the `aws:cloudformation:*` tags CloudFormation sets on the groups it
+//! creates (which `CreateOrUpdateTags` refuses to users), so that a handler's "is this a
+//! stack deployment?" rule can be tested.
 
 use serde_json::{Value, json};
 
@@ -152,9 +157,20 @@ pub fn control(
     sb: &Sandbox,
     method: &http::Method,
     route: &str,
-    _body: &[u8],
+    body: &[u8],
 ) -> Result<Value, (u16, String)> {
     match (method.clone(), route) {
+        (http::Method::POST, "/cloudformation/stack-groups") => {
+            let v: Value = serde_json::from_slice(body)
+                .map_err(|e| (400, format!("the body is not JSON: {e}")))?;
+            let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+            let group = text("group").ok_or((400, "`group` is required".to_owned()))?;
+            let stack = text("stack_name").ok_or((400, "`stack_name` is required".to_owned()))?;
+            let logical = text("logical_id").unwrap_or_else(|| "AutoScalingGroup".into());
+            let region = text("region").unwrap_or_else(|| "us-east-1".into());
+            let mut w = sb.lock();
+            stack_group(&mut w, &region, &group, &stack, &logical).map_err(|m| (404, m))
+        }
         (http::Method::GET, "/cloudformation/signals") => {
             let w = sb.lock();
             let signals: Vec<Value> = w
@@ -174,6 +190,46 @@ pub fn control(
             format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
         )),
     }
+}
+
+/// The tags CloudFormation puts on a group it creates: `aws:cloudformation:stack-name`,
+/// `aws:cloudformation:stack-id` and `aws:cloudformation:logical-id` (not propagated).
+/// Answers the group's tags.
+pub fn stack_group(
+    w: &mut World,
+    region: &str,
+    group: &str,
+    stack: &str,
+    logical_id: &str,
+) -> Result<Value, String> {
+    let stack_id = format!(
+        "arn:aws:cloudformation:{region}:000000000000:stack/{stack}/{}",
+        crate::ids::uuid()
+    );
+    let r = w.region(region);
+    let g = r
+        .autoscaling
+        .groups
+        .get_mut(group)
+        .ok_or_else(|| format!("no Auto Scaling group {group:?} in {region}"))?;
+    for (k, v) in [
+        ("aws:cloudformation:stack-name", stack),
+        ("aws:cloudformation:stack-id", stack_id.as_str()),
+        ("aws:cloudformation:logical-id", logical_id),
+    ] {
+        g.tags.retain(|t| t.key != k);
+        g.tags.push(crate::autoscaling::engine::Tag {
+            key: k.to_owned(),
+            value: v.to_owned(),
+            propagate: false,
+        });
+    }
+    let tags: serde_json::Map<String, Value> = g
+        .tags
+        .iter()
+        .map(|t| (t.key.clone(), Value::String(t.value.clone())))
+        .collect();
+    Ok(json!({ "group": group, "tags": tags }))
 }
 
 /// The control API's view of a region's signals (in `GET /_sandbox/state`).
@@ -252,5 +308,54 @@ mod tests {
         .unwrap_err();
         assert!(e.message.contains("'uniqueId'"), "{}", e.message);
         assert_eq!(signals(&w.region("eu-west-1").cloudformation).len(), 2);
+    }
+
+    #[test]
+    fn stack_groups_get_the_cloudformation_tags() {
+        let sb = Sandbox::new(ClockMode::Manual, Default::default());
+        let mut w = sb.lock();
+        let e = stack_group(&mut w, "us-east-1", "web", "web-stack", "Asg").unwrap_err();
+        assert!(e.contains("no Auto Scaling group \"web\""), "{e}");
+        let ctx = RequestCtx {
+            request_id: "rid".into(),
+            region: "us-east-1".into(),
+            host: "h".into(),
+            path: "/".into(),
+            service: Service::AutoScaling,
+            wire: Wire::Query,
+            op: "CreateAutoScalingGroup".into(),
+        };
+        let p = Params::from_pairs(
+            [
+                ("AutoScalingGroupName", "web"),
+                ("MinSize", "0"),
+                ("MaxSize", "1"),
+                ("DesiredCapacity", "0"),
+                ("LaunchConfigurationName", "lc"),
+                ("AvailabilityZones.member.1", "us-east-1a"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        crate::autoscaling::ops::dispatch(&mut w, &ctx, &p).expect("CreateAutoScalingGroup");
+        let v = stack_group(&mut w, "us-east-1", "web", "web-stack", "Asg").expect("tagged");
+        assert_eq!(v["tags"]["aws:cloudformation:stack-name"], "web-stack");
+        assert_eq!(v["tags"]["aws:cloudformation:logical-id"], "Asg");
+        // Again: the same three tags, replaced, not doubled.
+        stack_group(&mut w, "us-east-1", "web", "other", "Asg").expect("tagged");
+        let g = &w.region("us-east-1").autoscaling.groups["web"];
+        assert_eq!(g.tags.len(), 3);
+        assert!(
+            g.tags
+                .iter()
+                .any(|t| t.key == "aws:cloudformation:stack-name" && t.value == "other")
+        );
+        let id = g
+            .tags
+            .iter()
+            .find(|t| t.key == "aws:cloudformation:stack-id")
+            .map(|t| t.value.clone())
+            .unwrap_or_default();
+        assert!(id.starts_with("arn:aws:cloudformation:us-east-1:000000000000:stack/other/"));
     }
 }

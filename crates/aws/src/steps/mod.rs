@@ -10,12 +10,17 @@
 //!   no task runs on it.
 //! - [`signal`] `signal`: CloudFormation SignalResource.
 //! - [`tag`] `tag`: EC2 CreateTags on the action's instance.
+//! - [`image`] `image`: EC2 CreateImage of the action's instance (only for an unexpected
+//!   scale-in with `only_if`), then DescribeImages until it is available.
+//! - [`target_groups`] `target-groups`: ELBv2 registration on launch (until healthy) and
+//!   deregistration on termination (until drained).
 //!
 //! Every step is safe to run again (after a crash, a retry or a redelivery) and returns
 //! within the attempt's `limit`. API errors name the step, the call and AWS's error code
 //! and message; throttling, 5xx and transport errors are retryable, other errors fatal.
 //!
-//! Talks to: S3, SSM, ECS, CloudFormation and EC2, through the shared [`Clients`].
+//! Talks to: S3, SSM, ECS, CloudFormation, EC2, Auto Scaling and ELBv2, through the shared
+//! [`Clients`].
 //!
 //! ```no_run
 //! # async fn f(clients: lifehook_aws::Clients) {
@@ -26,11 +31,13 @@
 //! ```
 
 pub mod ecs_drain;
+pub mod image;
 pub mod s3_fetch;
 pub mod s3_upload;
 pub mod signal;
 pub mod ssm_command;
 pub mod tag;
+pub mod target_groups;
 
 use std::time::Duration;
 
@@ -51,6 +58,8 @@ pub struct AwsSteps {
     ecs: aws_sdk_ecs::Client,
     ec2: aws_sdk_ec2::Client,
     cloudformation: aws_sdk_cloudformation::Client,
+    autoscaling: aws_sdk_autoscaling::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 impl AwsSteps {
@@ -62,6 +71,8 @@ impl AwsSteps {
             ecs: clients.ecs().clone(),
             ec2: clients.ec2().clone(),
             cloudformation: clients.cloudformation().clone(),
+            autoscaling: clients.autoscaling().clone(),
+            elbv2: clients.elbv2().clone(),
         }
     }
 }
@@ -96,6 +107,10 @@ impl ExternalSteps for AwsSteps {
                     StepKind::EcsDrain(d) => ecs_drain::run(&self.ecs, &cx, d).await,
                     StepKind::Signal(g) => signal::run(&self.cloudformation, &cx, g).await,
                     StepKind::Tag(t) => tag::run(&self.ec2, &cx, t).await,
+                    StepKind::Image(i) => image::run(&self.ec2, &self.autoscaling, &cx, i).await,
+                    StepKind::TargetGroups(t) => {
+                        target_groups::run(&self.elbv2, &self.autoscaling, &cx, t).await
+                    }
                     other => Err(Failure::fatal(format!(
                         "step `{}`: type {} is not an AWS step",
                         step.name,

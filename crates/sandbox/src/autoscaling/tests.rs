@@ -800,6 +800,57 @@ fn instance_refresh_replaces_through_hooks() {
     assert_eq!(e.state().refreshes[0].status, "Successful");
 }
 
+/// What a handler reads to tell a refresh's termination from a scale-in (the `image`
+/// step's `only_if = "unexpected-scale-in"`): DescribeInstanceRefreshes says `InProgress`
+/// while the refresh's victim waits in the terminate hook, and `Cancelling` after a
+/// cancel until that victim is gone.
+#[test]
+fn a_refresh_is_in_progress_while_its_victim_waits_in_the_terminate_hook() {
+    let mut e = Env::new();
+    e.group("g", "0", "2", "1", &[]);
+    e.ok(
+        "PutLifecycleHook",
+        &[
+            ("AutoScalingGroupName", "g"),
+            ("LifecycleHookName", "t"),
+            (
+                "LifecycleTransition",
+                "autoscaling:EC2_INSTANCE_TERMINATING",
+            ),
+            ("HeartbeatTimeout", "60"),
+            ("DefaultResult", "CONTINUE"),
+        ],
+    );
+    e.ok(
+        "StartInstanceRefresh",
+        &[
+            ("AutoScalingGroupName", "g"),
+            ("Preferences.MinHealthyPercentage", "0"),
+        ],
+    );
+    assert_eq!(e.in_state("g", S::TerminatingWait).len(), 1);
+    let status = |e: &mut Env| {
+        let xml = e.ok(
+            "DescribeInstanceRefreshes",
+            &[("AutoScalingGroupName", "g")],
+        );
+        let start = xml.find("<Status>").expect("a status") + "<Status>".len();
+        let end = xml[start..].find("</Status>").expect("end") + start;
+        xml[start..end].to_owned()
+    };
+    assert_eq!(status(&mut e), "InProgress");
+    e.ok("CancelInstanceRefresh", &[("AutoScalingGroupName", "g")]);
+    assert_eq!(
+        status(&mut e),
+        "Cancelling",
+        "the victim is still in Terminating:Wait"
+    );
+    // The hook times out (CONTINUE): the victim goes, the refresh is over.
+    e.advance(61);
+    assert!(e.in_state("g", S::TerminatingWait).is_empty());
+    assert_eq!(status(&mut e), "Cancelled");
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     SetDesired(u8),
