@@ -73,6 +73,8 @@ async fn the_demo_runs_every_available_scenario_and_passes() {
         "{stdout}"
     );
     assert!(stdout.contains(": nothing"), "{stdout}");
+    // Scenario 3: the scale-in victim's AMI.
+    assert!(stdout.contains("AMI ami-"), "{stdout}");
     assert!(
         stdout.contains("All scenarios run (1, 2, 3, 4, 5) passed"),
         "{stdout}"

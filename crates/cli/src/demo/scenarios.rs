@@ -205,13 +205,18 @@ pub(super) fn check(what: impl Into<String>, ok: bool, took: Option<String>) -> 
 
 pub async fn launch_gate(env: &Env) -> (ScenarioReport, Option<Keep>) {
     let out = &env.out;
-    out.heading("Scenario 3, launch half: a launch gate; scale-in and instance refresh through the terminate hook");
+    out.heading(
+        "Scenario 3: a launch gate; an AMI of an instance lost to a scale-in, none for a refresh",
+    );
     out.say("  Group demo-app has a launch hook (ABANDON by default) and a terminate hook, both");
     out.say(
         "  notifying an SQS queue directly. The controller (examples/demo-launch-gate.toml) holds",
     );
     out.say(
-        "  each new instance until its health endpoint answers, and records every termination.",
+        "  each new instance until its health endpoint answers, records every termination, and",
+    );
+    out.say(
+        "  keeps an AMI only of an instance lost to an unexpected scale-in (images take 3 s here).",
     );
     let mut checks = Vec::new();
     let mut keep = None;
@@ -356,6 +361,14 @@ async fn launch_gate_body(env: &Env, arn: &str, checks: &mut Vec<Check>) -> anyh
     let (out, stub) = (&env.out, &env.stub);
     const G: &str = "demo-app";
 
+    // The demo's images are available 3 s after CreateImage (real ones take minutes).
+    env.http
+        .post(format!("{}/_sandbox/ec2/image-outcomes", env.endpoint))
+        .json(&serde_json::json!({"state": "available", "delay_seconds": 3}))
+        .send()
+        .await
+        .context("setting how the demo's images end")?;
+
     // A. A new instance is held until it is healthy.
     stub.plan_next(Some(Duration::from_millis(2500)));
     out.action("create group demo-app (desired 1): launch hook launch-gate (30s, DefaultResult ABANDON), terminate hook record-termination");
@@ -495,22 +508,66 @@ async fn launch_gate_body(env: &Env, arn: &str, checks: &mut Vec<Check>) -> anyh
     checks.push(check(
         format!("scale-in: {victim} went through the terminate hook"),
         recorded_while_waiting(stub, &victim),
-        took_victim,
+        took_victim.clone(),
     ));
     for id in before.iter().take(1).chain(std::iter::once(&victim)) {
         if let Some(cause) = termination_cause(env, G, id).await {
             let kind = if cause.contains("instance refresh") {
-                "a deployment (instance refresh)"
+                "a deployment (instance refresh): no AMI"
             } else {
-                "NOT a deployment (scale-in)"
+                "NOT a deployment (scale-in): AMI kept"
             };
             out.event(id, &format!("Auto Scaling's recorded cause says: {kind}"));
         }
     }
-    out.say(
-        "  Not built yet: acting on that difference — creating an AMI of an instance lost to an",
-    );
-    out.say("  unexpected scale-in, with heartbeats until the image is available (the rest of scenario 3).");
+    // Only the scale-in victim left an image: the refresh and the abandoned launch did not.
+    let images = env
+        .clients
+        .ec2()
+        .describe_images()
+        .owners("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:lifehook:group")
+                .values(G)
+                .build(),
+        )
+        .send()
+        .await
+        .context("DescribeImages")?;
+    let kept: Vec<(String, String, String)> = images
+        .images()
+        .iter()
+        .map(|i| {
+            let tag = |k: &str| {
+                i.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(k))
+                    .and_then(|t| t.value())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (
+                tag("lifehook:instance-id"),
+                i.image_id().unwrap_or_default().to_owned(),
+                i.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    if let Some((_, ami, state)) = kept.iter().find(|k| k.0 == victim) {
+        out.event(
+            &victim,
+            &format!("AMI {ami} {state}, tagged with the instance and group"),
+        );
+    }
+    checks.push(check(
+        format!(
+            "scale-in kept an available AMI of {victim}; the refresh and the abandoned launch none ({} image(s))",
+            kept.len()
+        ),
+        kept.len() == 1 && kept[0].0 == victim && kept[0].2 == "available",
+        took_victim.clone(),
+    ));
     Ok(())
 }
 
