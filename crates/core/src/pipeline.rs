@@ -347,6 +347,16 @@ impl Runner {
                     report.error = Some("cancelled".into());
                     break;
                 }
+                // The attempt's `limit` runs on real time; the action's clock may run
+                // differently (the sandbox's virtual clock): its deadline stops the step too.
+                () = ctx.clock.sleep_until(work_deadline), if limited_by_deadline => {
+                    report.status = StepStatus::DeadlineReached;
+                    report.error = Some(format!(
+                        "the action's deadline arrived while step `{}` was running",
+                        s.name
+                    ));
+                    break;
+                }
             };
             match r {
                 Ok(Success::Done { detail }) => {
