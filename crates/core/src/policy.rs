@@ -234,7 +234,7 @@ pub fn policy(
 
     // The lifecycle calls every mode makes: complete, heartbeat, the hook's timeouts.
     grants.push(Grant::new(
-        "CompleteLifecycleActions",
+        "AutoScalingGroups",
         &[
             "autoscaling:CompleteLifecycleAction",
             "autoscaling:RecordLifecycleActionHeartbeat",
@@ -292,7 +292,7 @@ pub fn policy(
             describe.push("autoscaling:DescribeAutoScalingInstances");
             if !cfg.agent.hooks.is_empty() {
                 grants.push(Grant::new(
-                    "EnsureHooks",
+                    "AutoScalingGroups",
                     &["autoscaling:PutLifecycleHook"],
                     groups.clone(),
                 ));
@@ -515,12 +515,18 @@ fn merge(grants: Vec<Grant>) -> PolicyDocument {
             }
             continue;
         }
-        let n = sids.entry(g.sid.to_owned()).or_default();
+        // Actions without resource-level permissions share one statement on `*`.
+        let base = if resources == ["*"] && g.condition.is_empty() {
+            "ActionsWithoutResourceTypes"
+        } else {
+            g.sid
+        };
+        let n = sids.entry(base.to_owned()).or_default();
         *n += 1;
         let sid = if *n == 1 {
-            g.sid.to_owned()
+            base.to_owned()
         } else {
-            format!("{}{n}", g.sid)
+            format!("{base}{n}")
         };
         statements.push(Statement {
             sid,

@@ -100,9 +100,7 @@ impl Policy {
             Some(Value::String(v)) if v == "2012-10-17" => true,
             Some(Value::String(v)) if v == "2008-10-17" => false,
             Some(v) => {
-                return Err(format!(
-                    "Version {v} is not 2012-10-17 or 2008-10-17"
-                ));
+                return Err(format!("Version {v} is not 2012-10-17 or 2008-10-17"));
             }
         };
         let stmts = match obj.get("Statement") {
@@ -160,7 +158,9 @@ fn strings(v: &Value, what: &str) -> Result<Vec<String>, String> {
                     .ok_or_else(|| format!("{what} must hold strings, found {x}"))
             })
             .collect(),
-        other => Err(format!("{what} must be a string or an array of strings, found {other}")),
+        other => Err(format!(
+            "{what} must be a string or an array of strings, found {other}"
+        )),
     }
 }
 
@@ -191,7 +191,11 @@ impl Stmt {
             _ => return Err("exactly one of Action and NotAction is required".into()),
         };
         for a in &actions {
-            if a != "*" && !a.split_once(':').is_some_and(|(p, n)| !p.is_empty() && !n.is_empty()) {
+            if a != "*"
+                && !a
+                    .split_once(':')
+                    .is_some_and(|(p, n)| !p.is_empty() && !n.is_empty())
+            {
                 return Err(format!("action {a:?} is not `service:Action` or `*`"));
             }
         }
@@ -349,10 +353,7 @@ fn substitute(s: &str, resource: &Resource, ctx: &Context) -> Option<String> {
             _ => {
                 // `${key, 'default'}`
                 let (key, default) = match inner.split_once(',') {
-                    Some((k, d)) => (
-                        k.trim(),
-                        Some(d.trim().trim_matches('\'').to_owned()),
-                    ),
+                    Some((k, d)) => (k.trim(), Some(d.trim().trim_matches('\'').to_owned())),
                     None => (inner, None),
                 };
                 let v = ctx
@@ -425,7 +426,10 @@ impl Context {
         let mut keys = BTreeMap::new();
         keys.insert("aws:requestedregion".into(), vec![region.to_owned()]);
         keys.insert("aws:principalaccount".into(), vec![ACCOUNT_ID.to_owned()]);
-        keys.insert("aws:principalarn".into(), vec![principal_arn(access_key_id)]);
+        keys.insert(
+            "aws:principalarn".into(),
+            vec![principal_arn(access_key_id)],
+        );
         keys.insert("aws:userid".into(), vec![access_key_id.to_owned()]);
         Context { keys }
     }
@@ -460,6 +464,9 @@ pub struct Iam {
     by_key: BTreeMap<String, (Policy, Value)>,
     denials: Vec<Denial>,
     denied_total: u64,
+    /// The actions allowed so far, by access key (enforced keys only): what a policy was
+    /// actually needed for.
+    allowed: BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// One denied request.
@@ -488,9 +495,15 @@ impl Iam {
             ));
         }
         if let Some(k) = access_key_id
-            && (k.is_empty() || k.len() > 128 || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            && (k.is_empty()
+                || k.len() > 128
+                || !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         {
-            return Err(format!("access key id {k:?} must be 1 to 128 letters, digits, '-' or '_'"));
+            return Err(format!(
+                "access key id {k:?} must be 1 to 128 letters, digits, '-' or '_'"
+            ));
         }
         let policy = Policy::parse(&doc)?;
         match access_key_id {
@@ -507,6 +520,7 @@ impl Iam {
         self.by_key.clear();
         self.denials.clear();
         self.denied_total = 0;
+        self.allowed.clear();
     }
 
     pub fn denials(&self) -> &[Denial] {
@@ -544,6 +558,7 @@ impl Iam {
             "access_keys": keys,
             "denied": self.denied_total,
             "denials": self.denials,
+            "allowed_actions": self.allowed,
         })
     }
 }
@@ -589,7 +604,7 @@ pub fn authorize(
         (checks(&w), w.now)
     };
     let ctx = Context::new(region, &akid);
-    for c in checks {
+    for c in &checks {
         for r in &c.resources {
             let v = policy.evaluate(&c.action, r, &ctx);
             if v == Verdict::Allow {
@@ -610,11 +625,26 @@ pub fn authorize(
             return Some(denied(service, &akid, &c.action, &r.arn, explicit));
         }
     }
+    if !checks.is_empty() {
+        let mut iam = sb.iam();
+        let used = iam.allowed.entry(akid).or_default();
+        for c in checks {
+            if !used.contains(&c.action) {
+                used.insert(c.action);
+            }
+        }
+    }
     None
 }
 
 /// AccessDenied as `service` answers it.
-pub fn denied(service: Service, akid: &str, action: &str, resource: &str, explicit: bool) -> AwsError {
+pub fn denied(
+    service: Service,
+    akid: &str,
+    action: &str,
+    resource: &str,
+    explicit: bool,
+) -> AwsError {
     let why = if explicit {
         "with an explicit deny in an identity-based policy".to_owned()
     } else {
@@ -655,7 +685,10 @@ fn param_list(input: &Input, k: &str) -> Vec<String> {
     match input {
         Input::Query(p) => p.list(k),
         Input::Json(j) => match j.get(k) {
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             Some(Value::String(s)) => vec![s.clone()],
             _ => Vec::new(),
         },
@@ -723,10 +756,10 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
                     {
                         out.push(Check {
                             action: "iam:PassRole".into(),
-                            resources: vec![Resource::new(role).key(
-                                "iam:PassedToService",
-                                "autoscaling.amazonaws.com",
-                            )],
+                            resources: vec![
+                                Resource::new(role)
+                                    .key("iam:PassedToService", "autoscaling.amazonaws.com"),
+                            ],
                         });
                     }
                     vec![r]
@@ -823,12 +856,14 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
                 "ListContainerInstances" | "ListServices" | "DeleteCluster" => {
                     vec![Resource::new(cluster_arn.clone())]
                 }
-                "UpdateContainerInstancesState" | "DescribeContainerInstances" => {
-                    scoped("container-instance", param_list(input, "containerInstances"))
-                }
-                "ListTasks" | "DeregisterContainerInstance" => {
-                    scoped("container-instance", param(input, "containerInstance").into_iter().collect())
-                }
+                "UpdateContainerInstancesState" | "DescribeContainerInstances" => scoped(
+                    "container-instance",
+                    param_list(input, "containerInstances"),
+                ),
+                "ListTasks" | "DeregisterContainerInstance" => scoped(
+                    "container-instance",
+                    param(input, "containerInstance").into_iter().collect(),
+                ),
                 "DescribeTasks" => scoped("task", param_list(input, "tasks")),
                 "StopTask" => scoped("task", param(input, "task").into_iter().collect()),
                 "DescribeServices" => scoped("service", param_list(input, "services")),
@@ -840,7 +875,11 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
             "SendCommand" => {
                 let mut rs = Vec::new();
                 if let Some(doc) = param(input, "DocumentName") {
-                    let owner = if doc.starts_with("AWS-") { "" } else { ACCOUNT_ID };
+                    let owner = if doc.starts_with("AWS-") {
+                        ""
+                    } else {
+                        ACCOUNT_ID
+                    };
                     rs.push(Resource::new(if doc.starts_with("arn:") {
                         doc
                     } else {
@@ -873,18 +912,14 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
             if rs.is_empty() { any() } else { rs }
         }
         Service::Events => match param(input, "Rule").or_else(|| param(input, "Name")) {
-            Some(r) if op != "PutEvents" => vec![Resource::new(arn("events", region, &format!("rule/{r}")))],
+            Some(r) if op != "PutEvents" => {
+                vec![Resource::new(arn("events", region, &format!("rule/{r}")))]
+            }
             _ => any(),
         },
         Service::S3 => any(),
     };
-    out.insert(
-        0,
-        Check {
-            action,
-            resources,
-        },
-    );
+    out.insert(0, Check { action, resources });
     out
 }
 
@@ -896,7 +931,12 @@ pub fn s3_check(op: &str, bucket: Option<&str>, key: &str) -> Check {
             bucket.unwrap_or_default()
         ))]
     };
-    let bucket_arn = || vec![Resource::new(format!("arn:aws:s3:::{}", bucket.unwrap_or_default()))];
+    let bucket_arn = || {
+        vec![Resource::new(format!(
+            "arn:aws:s3:::{}",
+            bucket.unwrap_or_default()
+        ))]
+    };
     let (action, resources) = match op {
         "GetObject" | "HeadObject" => ("s3:GetObject", object()),
         "PutObject" | "CopyObject" => ("s3:PutObject", object()),
@@ -906,10 +946,12 @@ pub fn s3_check(op: &str, bucket: Option<&str>, key: &str) -> Check {
         "DeleteBucket" => ("s3:DeleteBucket", bucket_arn()),
         "GetBucketLocation" => ("s3:GetBucketLocation", bucket_arn()),
         "ListBuckets" => ("s3:ListAllMyBuckets", vec![Resource::any()]),
-        other => return Check {
-            action: format!("s3:{other}"),
-            resources: vec![Resource::any()],
-        },
+        other => {
+            return Check {
+                action: format!("s3:{other}"),
+                resources: vec![Resource::any()],
+            };
+        }
     };
     Check {
         action: action.into(),
@@ -938,15 +980,26 @@ mod tests {
                 {"Effect": "Deny", "Action": "autoscaling:RecordLifecycleActionHeartbeat", "Resource": "*"}
             ]
         }));
-        let r = Resource::new("arn:aws:autoscaling:eu-west-1:000000000000:autoScalingGroup:x:autoScalingGroupName/web");
-        assert_eq!(p.evaluate("autoscaling:CompleteLifecycleAction", &r, &ctx()), Verdict::Allow);
+        let r = Resource::new(
+            "arn:aws:autoscaling:eu-west-1:000000000000:autoScalingGroup:x:autoScalingGroupName/web",
+        );
+        assert_eq!(
+            p.evaluate("autoscaling:CompleteLifecycleAction", &r, &ctx()),
+            Verdict::Allow
+        );
         // Actions compare without case.
-        assert_eq!(p.evaluate("AutoScaling:completelifecycleaction", &r, &ctx()), Verdict::Allow);
+        assert_eq!(
+            p.evaluate("AutoScaling:completelifecycleaction", &r, &ctx()),
+            Verdict::Allow
+        );
         assert_eq!(
             p.evaluate("autoscaling:RecordLifecycleActionHeartbeat", &r, &ctx()),
             Verdict::ExplicitDeny
         );
-        assert_eq!(p.evaluate("autoscaling:DeleteAutoScalingGroup", &r, &ctx()), Verdict::ImplicitDeny);
+        assert_eq!(
+            p.evaluate("autoscaling:DeleteAutoScalingGroup", &r, &ctx()),
+            Verdict::ImplicitDeny
+        );
     }
 
     #[test]
@@ -956,16 +1009,27 @@ mod tests {
             "Statement": {"Effect": "Allow", "Action": ["sqs:ReceiveMessage"],
                 "Resource": "arn:aws:sqs:${aws:RequestedRegion}:${aws:PrincipalAccount}:web-??"}
         }));
-        let q = |n: &str, region: &str| {
-            Resource::new(format!("arn:aws:sqs:{region}:000000000000:{n}"))
-        };
-        assert_eq!(p.evaluate("sqs:ReceiveMessage", &q("web-01", "eu-west-1"), &ctx()), Verdict::Allow);
-        assert_eq!(p.evaluate("sqs:ReceiveMessage", &q("web-1", "eu-west-1"), &ctx()), Verdict::ImplicitDeny);
-        assert_eq!(p.evaluate("sqs:ReceiveMessage", &q("web-01", "us-east-1"), &ctx()), Verdict::ImplicitDeny);
+        let q =
+            |n: &str, region: &str| Resource::new(format!("arn:aws:sqs:{region}:000000000000:{n}"));
+        assert_eq!(
+            p.evaluate("sqs:ReceiveMessage", &q("web-01", "eu-west-1"), &ctx()),
+            Verdict::Allow
+        );
+        assert_eq!(
+            p.evaluate("sqs:ReceiveMessage", &q("web-1", "eu-west-1"), &ctx()),
+            Verdict::ImplicitDeny
+        );
+        assert_eq!(
+            p.evaluate("sqs:ReceiveMessage", &q("web-01", "us-east-1"), &ctx()),
+            Verdict::ImplicitDeny
+        );
         // Without the 2012 version variables are literal text.
         let old = policy(json!({"Statement": {"Effect": "Allow", "Action": "*",
             "Resource": "arn:aws:sqs:${aws:RequestedRegion}:*"}}));
-        assert_eq!(old.evaluate("sqs:ReceiveMessage", &q("a", "eu-west-1"), &ctx()), Verdict::ImplicitDeny);
+        assert_eq!(
+            old.evaluate("sqs:ReceiveMessage", &q("a", "eu-west-1"), &ctx()),
+            Verdict::ImplicitDeny
+        );
 
         let p = policy(json!({
             "Version": "2012-10-17",
@@ -976,9 +1040,16 @@ mod tests {
         }));
         let obj = Resource::new("arn:aws:s3:::logs/a.txt");
         assert_eq!(p.evaluate("s3:PutObject", &obj, &ctx()), Verdict::Allow);
-        assert_eq!(p.evaluate("iam:PassRole", &obj, &ctx()), Verdict::ImplicitDeny);
         assert_eq!(
-            p.evaluate("s3:PutObject", &Resource::new("arn:aws:s3:::other/a"), &ctx()),
+            p.evaluate("iam:PassRole", &obj, &ctx()),
+            Verdict::ImplicitDeny
+        );
+        assert_eq!(
+            p.evaluate(
+                "s3:PutObject",
+                &Resource::new("arn:aws:s3:::other/a"),
+                &ctx()
+            ),
             Verdict::ExplicitDeny
         );
         assert!(wildcard("a*b?c", "a/x:yb1c"));
@@ -993,13 +1064,24 @@ mod tests {
             "Statement": {"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*",
                 "Condition": {"StringLike": {"aws:ResourceTag/aws:autoscaling:groupName": ["web-*"]}}}
         }));
-        let tagged = |g: &str| Resource::new("arn:aws:ec2:eu-west-1:000000000000:instance/i-1")
-            .key("aws:ResourceTag/aws:autoscaling:groupName", g);
-        assert_eq!(p.evaluate("ec2:CreateTags", &tagged("web-1"), &ctx()), Verdict::Allow);
-        assert_eq!(p.evaluate("ec2:CreateTags", &tagged("db"), &ctx()), Verdict::ImplicitDeny);
+        let tagged = |g: &str| {
+            Resource::new("arn:aws:ec2:eu-west-1:000000000000:instance/i-1")
+                .key("aws:ResourceTag/aws:autoscaling:groupName", g)
+        };
+        assert_eq!(
+            p.evaluate("ec2:CreateTags", &tagged("web-1"), &ctx()),
+            Verdict::Allow
+        );
+        assert_eq!(
+            p.evaluate("ec2:CreateTags", &tagged("db"), &ctx()),
+            Verdict::ImplicitDeny
+        );
         // A missing key fails a positive operator.
         let bare = Resource::new("arn:aws:ec2:eu-west-1:000000000000:instance/i-1");
-        assert_eq!(p.evaluate("ec2:CreateTags", &bare, &ctx()), Verdict::ImplicitDeny);
+        assert_eq!(
+            p.evaluate("ec2:CreateTags", &bare, &ctx()),
+            Verdict::ImplicitDeny
+        );
         let p = policy(json!({
             "Version": "2012-10-17",
             "Statement": {"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*",
@@ -1008,7 +1090,11 @@ mod tests {
         }));
         assert_eq!(p.evaluate("ec2:CreateTags", &bare, &ctx()), Verdict::Allow);
         assert_eq!(
-            p.evaluate("ec2:CreateTags", &bare.clone().key("aws:ResourceTag/env", "prod"), &ctx()),
+            p.evaluate(
+                "ec2:CreateTags",
+                &bare.clone().key("aws:ResourceTag/env", "prod"),
+                &ctx()
+            ),
             Verdict::ImplicitDeny
         );
     }
@@ -1016,14 +1102,32 @@ mod tests {
     #[test]
     fn unsupported_documents_are_rejected_with_a_reason() {
         for (doc, needle) in [
-            (json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",
-                "Condition": {"NumericLessThan": {"x": "1"}}}}), "NumericLessThan"),
-            (json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",
-                "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}}}), "ForAllValues"),
-            (json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}}), "Principal"),
-            (json!({"Statement": {"Effect": "Maybe", "Action": "*", "Resource": "*"}}), "Effect"),
-            (json!({"Statement": {"Effect": "Allow", "Action": "s3", "Resource": "*"}}), "service:Action"),
-            (json!({"Statement": {"Effect": "Allow", "Action": "*"}}), "Resource"),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",
+                "Condition": {"NumericLessThan": {"x": "1"}}}}),
+                "NumericLessThan",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",
+                "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}}}),
+                "ForAllValues",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}}),
+                "Principal",
+            ),
+            (
+                json!({"Statement": {"Effect": "Maybe", "Action": "*", "Resource": "*"}}),
+                "Effect",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "s3", "Resource": "*"}}),
+                "service:Action",
+            ),
+            (
+                json!({"Statement": {"Effect": "Allow", "Action": "*"}}),
+                "Resource",
+            ),
             (json!([]), "object"),
             (json!({"Version": "2020-01-01", "Statement": []}), "Version"),
         ] {
@@ -1051,10 +1155,20 @@ mod tests {
         );
         assert_eq!(access_key_id(&h, None).as_deref(), Some("AKIDHANDLER"));
         assert_eq!(
-            access_key_id(&HeaderMap::new(), Some("X-Amz-Credential=KEY%2F2026%2Fus-east-1")).as_deref(),
+            access_key_id(
+                &HeaderMap::new(),
+                Some("X-Amz-Credential=KEY%2F2026%2Fus-east-1")
+            )
+            .as_deref(),
             Some("KEY")
         );
-        assert_eq!(action_of(Service::Sqs, "DeleteMessageBatch"), "sqs:DeleteMessage");
-        assert_eq!(s3_check("HeadObject", Some("b"), "k/x").resources[0].arn, "arn:aws:s3:::b/k/x");
+        assert_eq!(
+            action_of(Service::Sqs, "DeleteMessageBatch"),
+            "sqs:DeleteMessage"
+        );
+        assert_eq!(
+            s3_check("HeadObject", Some("b"), "k/x").resources[0].arn,
+            "arn:aws:s3:::b/k/x"
+        );
     }
 }

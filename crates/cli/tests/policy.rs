@@ -1,0 +1,852 @@
+//! `lifehook policy` proven against an enforcing sandbox: for each example, the policy
+//! the real binary prints, enforced for the handler's access key, lets the example's
+//! scenario complete every lifecycle action CONTINUE without a single denial — and a call
+//! outside it, signed with the same key, is denied with AccessDenied.
+//!
+//! The world is set up with the harness's own key (`test`), which no policy binds.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_autoscaling::error::ProvideErrorMetadata as _;
+use aws_sdk_autoscaling::types::LifecycleHookSpecification;
+use common::*;
+use lifehook_conformance::Harness;
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// An example configuration with test values swapped in: every `(from, to)` must occur.
+fn example(name: &str, swaps: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let mut text = std::fs::read_to_string(&path).expect("example");
+    for (from, to) in swaps {
+        assert!(
+            text.contains(from),
+            "{name} no longer contains {from:?}: update the test with the example"
+        );
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// `lifehook policy --config CONFIG --mode MODE`, parsed.
+async fn print_policy(config: &Path, mode: &str) -> Value {
+    let out = lifehook_cmd("http://127.0.0.1:9")
+        .args(["policy", "--config"])
+        .arg(config)
+        .args(["--mode", mode])
+        .output()
+        .await
+        .expect("run lifehook policy");
+    assert!(
+        out.status.success(),
+        "lifehook policy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the policy is JSON")
+}
+
+fn actions(doc: &Value) -> BTreeSet<String> {
+    doc["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn enforce(h: &Harness, key: &str, doc: &Value) {
+    let r = h
+        .control_post("iam/policies", json!({"access_key_id": key, "policy": doc}))
+        .await;
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "the sandbox refused the policy: {}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+/// Every request of `key` was allowed, and every action it used is in the policy; the
+/// policy's actions it did not use are all in `conditional` (calls made only on paths
+/// the scenario does not take).
+async fn assert_enough_and_no_more(h: &Harness, key: &str, doc: &Value, conditional: &[&str]) {
+    let iam = h.control_get("iam").await;
+    let denials: Vec<&Value> = iam["denials"]
+        .as_array()
+        .expect("denials")
+        .iter()
+        .filter(|d| d["access_key_id"] == key)
+        .collect();
+    assert!(denials.is_empty(), "denied: {denials:#?}");
+    let used: BTreeSet<String> = iam["allowed_actions"][key]
+        .as_array()
+        .expect("the handler made requests")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    let granted = actions(doc);
+    let beyond: Vec<&String> = used.difference(&granted).collect();
+    assert!(beyond.is_empty(), "used beyond the policy: {beyond:?}");
+    let unused: Vec<&String> = granted
+        .difference(&used)
+        .filter(|a| !conditional.contains(&a.as_str()))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "granted but never needed by the scenario: {unused:?} (used: {used:?})"
+    );
+}
+
+/// SDK configuration signed with `key`.
+async fn sdk_as(h: &Harness, key: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            key,
+            "secret",
+            None,
+            None,
+            "policy-tests",
+        ))
+        .endpoint_url(h.endpoint())
+        .load()
+        .await
+}
+
+/// A call outside the policy, signed with `key`: DeleteAutoScalingGroup is denied with
+/// AccessDenied in the Query shape, and the sandbox records it.
+async fn assert_outside_is_denied(h: &Harness, key: &str, group: &str) {
+    let asg = aws_sdk_autoscaling::Client::new(&sdk_as(h, key).await);
+    let e = asg
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name(group)
+        .force_delete(true)
+        .send()
+        .await
+        .expect_err("DeleteAutoScalingGroup is outside the policy");
+    assert_eq!(e.code(), Some("AccessDenied"), "{e:?}");
+    let msg = e.message().unwrap_or_default();
+    assert!(
+        msg.contains("is not authorized to perform: autoscaling:DeleteAutoScalingGroup on resource: arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:")
+            && msg.contains(&format!("autoScalingGroupName/{group} because no identity-based policy allows")),
+        "{msg}"
+    );
+    let iam = h.control_get("iam").await;
+    assert!(
+        iam["denials"]
+            .as_array()
+            .expect("denials")
+            .iter()
+            .any(|d| d["access_key_id"] == key
+                && d["action"] == "autoscaling:DeleteAutoScalingGroup"),
+        "{iam}"
+    );
+    // The group is still there.
+    assert_eq!(
+        h.asg
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(group)
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()
+            .len(),
+        1
+    );
+}
+
+/// A local HTTP server answering 200 to everything; records `METHOD path` of each
+/// request (it plays Eureka, chat webhooks and health endpoints).
+async fn stub() -> (String, Arc<Mutex<Vec<String>>>) {
+    let hits = Arc::new(Mutex::new(Vec::new()));
+    let seen = hits.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let seen = seen.clone();
+        async move {
+            seen.lock()
+                .unwrap()
+                .push(format!("{} {}", req.method(), req.uri().path()));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), hits)
+}
+
+/// The resolved lifecycle actions of `group`.
+async fn resolved(h: &Harness, group: &str) -> Vec<Value> {
+    h.control_get("stats").await["resolved_actions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a["group"] == group)
+        .collect()
+}
+
+async fn scale(h: &Harness, group: &str, n: i32) {
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name(group)
+        .desired_capacity(n)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `lifehook controller` signed with `key`.
+fn controller_as(h: &Harness, key: &str, config: &Path, log: &Path) -> tokio::process::Child {
+    let log = std::fs::File::create(log).expect("log file");
+    lifehook_cmd(&h.endpoint())
+        .env("AWS_ACCESS_KEY_ID", key)
+        .args(["controller", "--config"])
+        .arg(config)
+        .args([
+            "--admin-listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--grace-seconds",
+            "5",
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn controller")
+}
+
+struct ControllerExample {
+    file: &'static str,
+    /// The queue URL written in the example.
+    queue_in_example: &'static str,
+    group: &'static str,
+    /// `(name, transition)` of the group's hooks, all notifying the queue.
+    hooks: &'static [(&'static str, &'static str)],
+    metadata: Option<&'static str>,
+    /// Group tags.
+    tags: &'static [(&'static str, &'static str)],
+    /// `(text in the example, path on the stub server)`.
+    stubbed: &'static [(&'static str, &'static str)],
+    /// Requests the stub must have seen (prefixes of `METHOD path`).
+    expect_hits: &'static [&'static str],
+    /// Actions of the policy the scenario need not use.
+    conditional: &'static [&'static str],
+}
+
+/// Heartbeats happen only when steps outlast the heartbeat plan; visibility changes only
+/// when an action outlasts its visibility or is handed back; GetQueueAttributes only to
+/// find the dead-letter queue of a message set aside.
+const CONTROLLER_CONDITIONAL: &[&str] = &[
+    "autoscaling:RecordLifecycleActionHeartbeat",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+];
+
+async fn controller_example(ex: ControllerExample) {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (stub_url, hits) = stub().await;
+    let queue_name = ex
+        .queue_in_example
+        .rsplit('/')
+        .next()
+        .expect("queue name")
+        .to_owned();
+    let url = h
+        .sqs
+        .create_queue()
+        .queue_name(&queue_name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = queue_arn(&h, &url).await;
+    let hooks: Vec<LifecycleHookSpecification> = ex
+        .hooks
+        .iter()
+        .map(|(name, transition)| {
+            let b = LifecycleHookSpecification::builder()
+                .lifecycle_hook_name(*name)
+                .lifecycle_transition(*transition)
+                .heartbeat_timeout(300)
+                .default_result("ABANDON")
+                .notification_target_arn(&arn)
+                .role_arn(ROLE);
+            match ex.metadata {
+                Some(m) => b.notification_metadata(m).build(),
+                None => b.build(),
+            }
+        })
+        .collect();
+    create_group(&h, ex.group, 0, hooks).await;
+    if !ex.tags.is_empty() {
+        let tags = ex
+            .tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_autoscaling::types::Tag::builder()
+                    .resource_id(ex.group)
+                    .resource_type("auto-scaling-group")
+                    .key(*k)
+                    .value(*v)
+                    .propagate_at_launch(false)
+                    .build()
+            })
+            .collect();
+        h.asg
+            .create_or_update_tags()
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let mut swaps = vec![(ex.queue_in_example, url.clone())];
+    for (from, path) in ex.stubbed {
+        swaps.push((from, format!("{stub_url}{path}")));
+    }
+    let config = dir.path().join("controller.toml");
+    std::fs::write(&config, example(ex.file, &swaps)).unwrap();
+
+    let key = "controller-role";
+    let doc = print_policy(&config, "controller").await;
+    enforce(&h, key, &doc).await;
+    let log = dir.path().join("controller.log");
+    let mut child = controller_as(&h, key, &config, &log);
+
+    scale(&h, ex.group, 1).await;
+    wait_for("the instance InService", LIMIT, || async {
+        let i = instances(&h, ex.group).await;
+        (i.len() == 1 && i[0].1 == "InService").then_some(())
+    })
+    .await;
+    scale(&h, ex.group, 0).await;
+    wait_for("the instance gone", LIMIT, || async {
+        instances(&h, ex.group).await.is_empty().then_some(())
+    })
+    .await;
+    let done = resolved(&h, ex.group).await;
+    assert_eq!(
+        done.len(),
+        ex.hooks.len(),
+        "{done:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    for a in &done {
+        assert_eq!(a["result"], "CONTINUE", "{a}");
+        assert_eq!(a["how"], "completed", "{a}");
+    }
+    let seen = hits.lock().unwrap().clone();
+    for want in ex.expect_hits {
+        assert!(
+            seen.iter().any(|s| s.starts_with(want)),
+            "the stub never saw {want}: {seen:?}"
+        );
+    }
+    assert_enough_and_no_more(&h, key, &doc, ex.conditional).await;
+    assert_outside_is_denied(&h, key, ex.group).await;
+
+    // CompleteLifecycleAction is scoped to the example's groups: another group is denied.
+    create_group(&h, "other-group", 0, vec![]).await;
+    let asg = aws_sdk_autoscaling::Client::new(&sdk_as(&h, key).await);
+    let e = asg
+        .complete_lifecycle_action()
+        .auto_scaling_group_name("other-group")
+        .lifecycle_hook_name("x")
+        .instance_id("i-0123456789abcdef0")
+        .lifecycle_action_result("CONTINUE")
+        .send()
+        .await
+        .expect_err("another group is outside the policy");
+    assert_eq!(e.code(), Some("AccessDenied"), "{e:?}");
+    // And SQS (JSON protocol): deleting the queue is not allowed.
+    let sqs = aws_sdk_sqs::Client::new(&sdk_as(&h, key).await);
+    let e = sqs
+        .delete_queue()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect_err("DeleteQueue is outside the policy");
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::code(&e),
+        Some("AccessDenied"),
+        "{e:?}"
+    );
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn controller_minimal_policy_is_enough_and_no_more() {
+    controller_example(ControllerExample {
+        file: "controller-minimal.toml",
+        queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-lifecycle",
+        group: "web-1",
+        hooks: &[("web-terminate", TERMINATING)],
+        metadata: None,
+        tags: &[("app", "WEB")],
+        stubbed: &[
+            ("http://eureka.internal:8761", ""),
+            ("https://hooks.slack.com/services/T000/B000/XXXX", "/chat"),
+        ],
+        expect_hits: &["PUT /eureka/apps/WEB/i-", "POST /chat"],
+        conditional: CONTROLLER_CONDITIONAL,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn controller_local_policy_is_enough_and_no_more() {
+    controller_example(ControllerExample {
+        file: "controller-local.toml",
+        queue_in_example: "http://127.0.0.1:4566/000000000000/lifehook",
+        group: "web-local",
+        hooks: &[("launch", LAUNCHING), ("terminate", TERMINATING)],
+        metadata: None,
+        tags: &[],
+        stubbed: &[],
+        expect_hits: &[],
+        conditional: CONTROLLER_CONDITIONAL,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_deregister_policy_is_enough_and_no_more() {
+    controller_example(ControllerExample {
+        file: "demo-deregister.toml",
+        queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-demo-deregister",
+        group: "demo-web",
+        hooks: &[("deregister", TERMINATING)],
+        metadata: Some(r#"{"app": "DEMO-WEB"}"#),
+        tags: &[],
+        stubbed: &[("http://demo-stub.localhost:8761", "")],
+        expect_hits: &[
+            "PUT /eureka/apps/DEMO-WEB/i-",
+            "DELETE /eureka/apps/DEMO-WEB/i-",
+            "POST /chat/hooks/demo",
+        ],
+        conditional: CONTROLLER_CONDITIONAL,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_launch_gate_policy_is_enough_and_no_more() {
+    controller_example(ControllerExample {
+        file: "demo-launch-gate.toml",
+        queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-demo-launch-gate",
+        group: "demo-app",
+        hooks: &[("launch-gate", LAUNCHING), ("record", TERMINATING)],
+        metadata: None,
+        tags: &[],
+        stubbed: &[("http://demo-stub.localhost:8761", "")],
+        expect_hits: &["GET /health/i-", "POST /events"],
+        conditional: CONTROLLER_CONDITIONAL,
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Agents
+// ---------------------------------------------------------------------------------------
+
+struct AgentProc {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl AgentProc {
+    fn start(h: &Harness, key: &str, instance: &str, config: &Path, home: &Path) -> AgentProc {
+        let log = home.join("agent.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = lifehook_cmd(&h.endpoint())
+            .env("AWS_ACCESS_KEY_ID", key)
+            .args(["agent", "--config"])
+            .arg(config)
+            .arg("--state-dir")
+            .arg(home.join("state"))
+            .args(["--grace-seconds", "5"])
+            .env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("{}/_imds/{instance}/", h.endpoint()),
+            )
+            .env(
+                "LIFEHOOK_CLOCK_URL",
+                format!("{}/_sandbox/clock", h.endpoint()),
+            )
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("spawn agent");
+        AgentProc { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn stop(mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        tokio::time::timeout(LIMIT, self.child.wait())
+            .await
+            .expect("the agent stops within the limit")
+            .expect("wait")
+    }
+}
+
+async fn sha256(text: &str, dir: &Path) -> String {
+    let local = dir.join("digest-input");
+    std::fs::write(&local, text).unwrap();
+    let out = std::process::Command::new("sha256sum")
+        .arg(&local)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_owned()
+}
+
+/// `examples/agent-ship-logs.toml` on two instances: inbox queues subscribed to the
+/// topic, the hook created by the agents (with `iam:PassRole` on its role), the script
+/// fetched from S3, the logs uploaded under the instance's key, both actions completed
+/// CONTINUE — all within the printed agent policy. Overwriting the script in S3 (a
+/// bucket it may only read) is denied with S3's AccessDenied.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_ship_logs_policy_is_enough_and_no_more() {
+    const N: usize = 2;
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let topic = h
+        .sns
+        .create_topic()
+        .name("asg-lifecycle")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    for b in ["my-ops-bucket", "my-log-bucket"] {
+        h.s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+    let script = "#!/bin/sh\nset -e\nmkdir -p logs\nprintf 'shutdown log of %s\\n' \"$LIFEHOOK_INSTANCE_ID\" > logs/shutdown.log\n";
+    h.s3.put_object()
+        .bucket("my-ops-bucket")
+        .key("lifecycle/on-terminate.sh")
+        .body(script.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let digest = sha256(script, dir.path()).await;
+    create_group(&h, "fleet", N as i32, vec![]).await;
+    let ids: Vec<String> = wait_for("instances InService", LIMIT, || async {
+        let i = instances(&h, "fleet").await;
+        (i.len() == N && i.iter().all(|(_, s)| s == "InService"))
+            .then(|| i.into_iter().map(|(id, _)| id).collect())
+    })
+    .await;
+
+    let key = "instance-role";
+    let mut agents = Vec::new();
+    let mut doc = Value::Null;
+    for id in &ids {
+        let home = dir.path().join(id);
+        std::fs::create_dir_all(&home).unwrap();
+        let cfg = home.join("agent.toml");
+        std::fs::write(
+            &cfg,
+            example(
+                "agent-ship-logs.toml",
+                &[
+                    (
+                        "arn:aws:sns:us-east-1:123456789012:asg-lifecycle",
+                        topic.clone(),
+                    ),
+                    (
+                        "arn:aws:iam::123456789012:role/asg-lifecycle-notify",
+                        ROLE.to_owned(),
+                    ),
+                    ("wait_time_seconds = 20", "wait_time_seconds = 1".to_owned()),
+                    ("/var/lib/lifehook/shutdown", home.display().to_string()),
+                    (
+                        "state_dir = \"/var/lib/lifehook\"",
+                        format!("state_dir = \"{}/state\"", home.display()),
+                    ),
+                    (&"0".repeat(64), digest.clone()),
+                ],
+            ),
+        )
+        .unwrap();
+        if doc.is_null() {
+            doc = print_policy(&cfg, "agent").await;
+            enforce(&h, key, &doc).await;
+        }
+        agents.push(AgentProc::start(&h, key, id, &cfg, &home));
+    }
+    wait_for("every agent subscribed its inbox", LIMIT, || async {
+        let subs = h
+            .sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&topic)
+            .send()
+            .await
+            .unwrap();
+        (subs.subscriptions().len() == N).then_some(())
+    })
+    .await;
+    scale(&h, "fleet", 0).await;
+    wait_for("every instance terminated", LIMIT, || async {
+        instances(&h, "fleet").await.is_empty().then_some(())
+    })
+    .await;
+    let done = resolved(&h, "fleet").await;
+    assert_eq!(done.len(), N, "{done:?}");
+    for a in &done {
+        assert_eq!(a["result"], "CONTINUE", "{a}");
+        assert_eq!(a["how"], "completed", "{a}");
+    }
+    for id in &ids {
+        let out =
+            h.s3.get_object()
+                .bucket("my-log-bucket")
+                .key(format!("logs/fleet/{id}/shutdown.log"))
+                .send()
+                .await
+                .expect("the log was uploaded");
+        let body = out.body.collect().await.unwrap().into_bytes();
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            format!("shutdown log of {id}\n")
+        );
+    }
+    for agent in agents {
+        let log = agent.log();
+        let status = agent.stop().await;
+        assert!(status.success(), "{status}\n{log}");
+    }
+    // Heartbeats and visibility changes happen only for long steps; the inbox has no
+    // dead-letter queue to look up beyond its ARN.
+    assert_enough_and_no_more(
+        &h,
+        key,
+        &doc,
+        &[
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            "sqs:ChangeMessageVisibility",
+        ],
+    )
+    .await;
+    assert_outside_is_denied(&h, key, "fleet").await;
+
+    // S3 REST: overwriting the script it may only read.
+    let r = h
+        .http()
+        .put(format!(
+            "{}/my-ops-bucket/lifecycle/on-terminate.sh",
+            h.endpoint()
+        ))
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential={key}/20261122/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body("rm -rf /")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<Code>AccessDenied</Code>")
+            && body.contains(
+                "s3:PutObject on resource: arn:aws:s3:::my-ops-bucket/lifecycle/on-terminate.sh"
+            ),
+        "{body}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The command and the sandbox flag
+// ---------------------------------------------------------------------------------------
+
+/// Every example gets a policy for each mode that applies to it, as JSON, and a bad
+/// configuration exits 2 with a located problem.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_example_prints_its_policies_and_bad_configs_exit_2() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let all = print_policy(&path, "all").await;
+        let modes: Vec<&str> = all
+            .as_object()
+            .expect("an object of modes")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(
+            modes.contains(&"agent") && modes.contains(&"lambda"),
+            "{path:?}: {modes:?}"
+        );
+        for (mode, doc) in all.as_object().unwrap() {
+            assert_eq!(doc["Version"], "2012-10-17", "{path:?} {mode}");
+            let acts = actions(doc);
+            assert!(
+                acts.contains("autoscaling:CompleteLifecycleAction"),
+                "{path:?} {mode}: {acts:?}"
+            );
+            // The sandbox accepts every document it prints.
+            let sb = lifehook_sandbox::Sandbox::new(
+                lifehook_sandbox::ClockMode::Manual,
+                Default::default(),
+            );
+            sb.enforce_policy(Some("k"), doc.clone())
+                .unwrap_or_else(|e| panic!("{path:?} {mode}: {e}"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[source]\nqueue_url = 3\n").unwrap();
+    let out = lifehook_cmd("http://127.0.0.1:9")
+        .args(["policy", "--config"])
+        .arg(&bad)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:2:"), "{err}");
+    let out = lifehook_cmd("http://127.0.0.1:9")
+        .args(["policy", "--mode", "controller", "--config"])
+        .arg(examples.join("agent-ship-logs.toml"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "no queue: no controller policy");
+}
+
+/// `lifehook sandbox --enforce-policy FILE` enforces for every key but the admin key.
+#[tokio::test(flavor = "multi_thread")]
+async fn sandbox_flag_enforces_for_every_key_but_the_admin_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.json");
+    std::fs::write(
+        &file,
+        json!({"Version": "2012-10-17", "Statement": [{"Sid": "Read", "Effect": "Allow",
+            "Action": "autoscaling:Describe*", "Resource": "*"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut child = lifehook_cmd(&endpoint)
+        .args(["sandbox", "--clock", "manual", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--enforce-policy")
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    wait_for("the sandbox is up", LIMIT, || async {
+        http.get(format!("{endpoint}/_sandbox/health"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
+    })
+    .await;
+    let client = |key: &'static str| {
+        let endpoint = endpoint.clone();
+        async move {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                    key,
+                    "secret",
+                    None,
+                    None,
+                    "policy-tests",
+                ))
+                .endpoint_url(endpoint)
+                .load()
+                .await;
+            aws_sdk_autoscaling::Client::new(&sdk)
+        }
+    };
+    let anyone = client("anyone").await;
+    anyone
+        .describe_auto_scaling_groups()
+        .send()
+        .await
+        .expect("Describe* is allowed");
+    let e = anyone
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("g")
+        .min_size(0)
+        .max_size(1)
+        .availability_zones("us-east-1a")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("lt-web")
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("not allowed");
+    assert_eq!(e.code(), Some("AccessDenied"));
+    let admin = client("lifehook-admin").await;
+    admin
+        .create_auto_scaling_group()
+        .auto_scaling_group_name("g")
+        .min_size(0)
+        .max_size(1)
+        .availability_zones("us-east-1a")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_name("lt-web")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("the admin key is never enforced");
+    let iam: Value = http
+        .get(format!("{endpoint}/_sandbox/iam"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(iam["denied"], 1, "{iam}");
+    assert_eq!(
+        iam["denials"][0]["action"],
+        "autoscaling:CreateAutoScalingGroup"
+    );
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
