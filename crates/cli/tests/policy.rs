@@ -850,3 +850,163 @@ async fn sandbox_flag_enforces_for_every_key_but_the_admin_key() {
     let _ = child.start_kill();
     let _ = child.wait().await;
 }
+
+/// `examples/agent-patch-reboot.toml`: the launch action found at start, an update that
+/// asks for a reboot, a heartbeat after boot, the patch tag (`ec2:CreateTags`), the
+/// CloudFormation signal, CONTINUE — within the printed agent policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_patch_reboot_policy_is_enough_and_no_more() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    create_group(
+        &h,
+        "app",
+        1,
+        vec![hook("patch", LAUNCHING, 600, "ABANDON", None)],
+    )
+    .await;
+    let id = wait_for("an instance in Pending:Wait", LIMIT, || async {
+        instances(&h, "app")
+            .await
+            .into_iter()
+            .find(|(_, s)| s == "Pending:Wait")
+            .map(|(i, _)| i)
+    })
+    .await;
+    let d = dir.path().display().to_string();
+    std::fs::create_dir_all(dir.path().join("profile.d")).unwrap();
+    let endpoint = h.endpoint();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        example(
+            "agent-patch-reboot.toml",
+            &[
+                (
+                    r#"reboot_command = ["systemctl", "reboot"]"#,
+                    format!(
+                        r#"reboot_command = ["curl", "-sf", "-X", "POST", "{endpoint}/_sandbox/ec2/instances/{id}/reboot"]"#
+                    ),
+                ),
+                (
+                    r#"command = ["/bin/sh", "-c", "dnf -y upgrade && if needs-restarting -r >/dev/null; then exit 0; else exit 100; fi"]"#,
+                    format!(
+                        r#"working_dir = "{d}"
+command = ["sh", "-c", "if [ -e updated ]; then exit 0; fi; touch updated; exit 100"]"#
+                    ),
+                ),
+                (
+                    r#"command = ["/usr/local/bin/install-app"]"#,
+                    r#"command = ["true"]"#.to_owned(),
+                ),
+                (
+                    "/etc/profile.d/lifehook-patched.sh",
+                    format!("{d}/profile.d/lifehook-patched.sh"),
+                ),
+                ("state_dir = \"/var/lib/lifehook\"", format!("state_dir = \"{d}/state\"")),
+            ],
+        ),
+    )
+    .unwrap();
+    let key = "patched-instance";
+    let doc = print_policy(&config, "agent").await;
+    enforce(&h, key, &doc).await;
+
+    // Boot 1: the update asks for a reboot.
+    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    wait_for("the instance rebooted", LIMIT, || async {
+        (h.control_get(&format!("ec2/instances/{id}")).await["reboots"]["count"] == 1).then_some(())
+    })
+    .await;
+    let first = agent.log();
+    drop(agent); // kill_on_drop: the machine goes down
+    // Boot 2: heartbeat, then the remaining steps, then CONTINUE.
+    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    wait_for("the instance InService", LIMIT, || async {
+        (instances(&h, "app").await == vec![(id.clone(), "InService".to_owned())]).then_some(())
+    })
+    .await;
+    let done = resolved(&h, "app").await;
+    assert_eq!(done.len(), 1, "{done:?}\n{first}\n{}", agent.log());
+    assert_eq!(done[0]["result"], "CONTINUE");
+    assert_eq!(done[0]["how"], "completed");
+    let inst = h.control_get(&format!("ec2/instances/{id}")).await;
+    assert!(inst["tags"]["lifehook:patched"].is_string(), "{inst}");
+    let signals = h.control_get("cloudformation/signals").await;
+    assert_eq!(
+        signals["signals"][0]["StackName"], "my-app-stack",
+        "{signals}"
+    );
+    assert!(agent.stop().await.success());
+    // The hook exists already: PutLifecycleHook is only for a missing hook.
+    assert_enough_and_no_more(&h, key, &doc, &["autoscaling:PutLifecycleHook"]).await;
+    assert_outside_is_denied(&h, key, "app").await;
+}
+
+/// `examples/agent-collect-logs.toml` (no queue: IMDS target-lifecycle-state), the
+/// termination completed by instance id within the printed agent policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_collect_logs_policy_is_enough_and_no_more() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    create_group(
+        &h,
+        "logs",
+        1,
+        vec![hook("collect", TERMINATING, 300, "ABANDON", None)],
+    )
+    .await;
+    let id = wait_for("an instance InService", LIMIT, || async {
+        instances(&h, "logs")
+            .await
+            .into_iter()
+            .find(|(_, s)| s == "InService")
+            .map(|(i, _)| i)
+    })
+    .await;
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        example(
+            "agent-collect-logs.toml",
+            &[
+                (
+                    "imds = true",
+                    "imds = true\n\n[agent]\nimds_poll_interval = \"100ms\"".to_owned(),
+                ),
+                // The script: `echo` stands in for the log shipper.
+                ("\"/usr/local/bin/ship-logs\"", "\"echo\"".to_owned()),
+            ],
+        ),
+    )
+    .unwrap();
+    let key = "logging-instance";
+    let doc = print_policy(&config, "agent").await;
+    enforce(&h, key, &doc).await;
+    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    wait_for("the agent reads InService", LIMIT, || async {
+        agent
+            .log()
+            .contains("target lifecycle state changed")
+            .then_some(())
+    })
+    .await;
+    scale(&h, "logs", 0).await;
+    wait_for("the instance terminated", LIMIT, || async {
+        instances(&h, "logs").await.is_empty().then_some(())
+    })
+    .await;
+    let done = resolved(&h, "logs").await;
+    assert_eq!(done.len(), 1, "{done:?}\n{}", agent.log());
+    assert_eq!(done[0]["result"], "CONTINUE");
+    assert_eq!(done[0]["how"], "completed");
+    assert!(agent.stop().await.success());
+    assert_enough_and_no_more(
+        &h,
+        key,
+        &doc,
+        &["autoscaling:RecordLifecycleActionHeartbeat"],
+    )
+    .await;
+    assert_outside_is_denied(&h, key, "logs").await;
+}
