@@ -243,6 +243,9 @@ struct ControllerExample {
     expect_hits: &'static [&'static str],
     /// Actions of the policy the scenario need not use.
     conditional: &'static [&'static str],
+    /// Enforce the printed policy without this action: the scenario must then be denied
+    /// it (the policy is not more than needed).
+    without: Option<&'static str>,
 }
 
 /// Heartbeats happen only when steps outlast the heartbeat plan; visibility changes only
@@ -323,12 +326,37 @@ async fn controller_example(ex: ControllerExample) {
     std::fs::write(&config, example(ex.file, &swaps)).unwrap();
 
     let key = "controller-role";
-    let doc = print_policy(&config, "controller").await;
+    let mut doc = print_policy(&config, "controller").await;
+    if let Some(action) = ex.without {
+        for st in doc["Statement"].as_array_mut().expect("statements") {
+            if let Some(a) = st["Action"].as_array_mut() {
+                a.retain(|x| x != action);
+            }
+        }
+    }
     enforce(&h, key, &doc).await;
     let log = dir.path().join("controller.log");
     let mut child = controller_as(&h, key, &config, &log);
 
     scale(&h, ex.group, 1).await;
+    if let Some(action) = ex.without {
+        wait_for(&format!("{action} denied"), LIMIT, || async {
+            let iam = h.control_get("iam").await;
+            iam["denials"]
+                .as_array()?
+                .iter()
+                .any(|d| d["access_key_id"] == key && d["action"] == action)
+                .then_some(())
+        })
+        .await;
+        assert!(
+            resolved(&h, ex.group).await.is_empty(),
+            "nothing completes without {action}"
+        );
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        return;
+    }
     wait_for("the instance InService", LIMIT, || async {
         let i = instances(&h, ex.group).await;
         (i.len() == 1 && i[0].1 == "InService").then_some(())
@@ -405,6 +433,7 @@ async fn controller_minimal_policy_is_enough_and_no_more() {
         ],
         expect_hits: &["PUT /eureka/apps/WEB/i-", "POST /chat"],
         conditional: CONTROLLER_CONDITIONAL,
+        without: None,
     })
     .await;
 }
@@ -421,8 +450,33 @@ async fn controller_local_policy_is_enough_and_no_more() {
         stubbed: &[],
         expect_hits: &[],
         conditional: CONTROLLER_CONDITIONAL,
+        without: None,
     })
     .await;
+}
+
+/// The policy is not more than needed: without `CompleteLifecycleAction` or without
+/// `DescribeLifecycleHooks` the controller is denied and completes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn controller_local_fails_without_each_core_action() {
+    for action in [
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:DescribeLifecycleHooks",
+    ] {
+        controller_example(ControllerExample {
+            file: "controller-local.toml",
+            queue_in_example: "http://127.0.0.1:4566/000000000000/lifehook",
+            group: "web-local",
+            hooks: &[("launch", LAUNCHING)],
+            metadata: None,
+            tags: &[],
+            stubbed: &[],
+            expect_hits: &[],
+            conditional: CONTROLLER_CONDITIONAL,
+            without: Some(action),
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -441,6 +495,7 @@ async fn demo_deregister_policy_is_enough_and_no_more() {
             "POST /chat/hooks/demo",
         ],
         conditional: CONTROLLER_CONDITIONAL,
+        without: None,
     })
     .await;
 }
@@ -457,6 +512,7 @@ async fn demo_launch_gate_policy_is_enough_and_no_more() {
         stubbed: &[("http://demo-stub.localhost:8761", "")],
         expect_hits: &["GET /health/i-", "POST /events"],
         conditional: CONTROLLER_CONDITIONAL,
+        without: None,
     })
     .await;
 }
