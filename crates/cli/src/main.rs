@@ -173,6 +173,12 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
         running.endpoint()
     );
+    if !args.enforce_policy.is_empty() {
+        println!(
+            "  enforcing IAM policies; requests signed with AWS_ACCESS_KEY_ID={} are never enforced",
+            lifehook_sandbox::iam::ADMIN_ACCESS_KEY_ID
+        );
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.stop().await;

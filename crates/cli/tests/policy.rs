@@ -1066,3 +1066,80 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
     .await;
     assert_outside_is_denied(&h, key, "logs").await;
 }
+
+/// `examples/demo-patch-reboot.toml` (what `lifehook demo` runs for scenario 5): the
+/// "reboot" marker, the agent restarted, the tag and the signal, CONTINUE — within the
+/// printed agent policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_patch_reboot_policy_is_enough_and_no_more() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    create_group(
+        &h,
+        "demo-patch",
+        1,
+        vec![hook("patch", LAUNCHING, 600, "ABANDON", None)],
+    )
+    .await;
+    let id = wait_for("an instance in Pending:Wait", LIMIT, || async {
+        instances(&h, "demo-patch")
+            .await
+            .into_iter()
+            .find(|(_, s)| s == "Pending:Wait")
+            .map(|(i, _)| i)
+    })
+    .await;
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        example(
+            "demo-patch-reboot.toml",
+            &[("/tmp/lifehook-demo-patch", work.display().to_string())],
+        ),
+    )
+    .unwrap();
+    let key = "demo-instance";
+    let doc = print_policy(&config, "agent").await;
+    enforce(&h, key, &doc).await;
+
+    let marker = work.join("reboot-requested");
+    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    wait_for("the reboot requested", LIMIT, || async {
+        marker.exists().then_some(())
+    })
+    .await;
+    drop(agent); // the machine goes down
+    std::fs::remove_file(&marker).unwrap();
+    let r = h
+        .control_post(&format!("ec2/instances/{id}/reboot"), json!({}))
+        .await;
+    assert!(r.status().is_success());
+    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    wait_for("the instance InService", LIMIT, || async {
+        (instances(&h, "demo-patch").await == vec![(id.clone(), "InService".to_owned())])
+            .then_some(())
+    })
+    .await;
+    let done = resolved(&h, "demo-patch").await;
+    assert_eq!(done.len(), 1, "{done:?}\n{}", agent.log());
+    assert_eq!(done[0]["result"], "CONTINUE");
+    assert_eq!(done[0]["how"], "completed");
+    assert_eq!(
+        std::fs::read_to_string(work.join("app.version")).unwrap(),
+        "app 1.4.2\n"
+    );
+    let inst = h.control_get(&format!("ec2/instances/{id}")).await;
+    assert!(inst["tags"]["lifehook:patched"].is_string(), "{inst}");
+    let signals = h.control_get("cloudformation/signals").await;
+    assert_eq!(
+        signals["signals"][0]["StackName"], "demo-app-stack",
+        "{signals}"
+    );
+    assert!(agent.stop().await.success());
+    // No [[agent.hook]] in this example: no PutLifecycleHook in the policy either.
+    assert!(!actions(&doc).contains("autoscaling:PutLifecycleHook"));
+    assert_enough_and_no_more(&h, key, &doc, &[]).await;
+    assert_outside_is_denied(&h, key, "demo-patch").await;
+}
