@@ -597,11 +597,7 @@ fn scope(cfg: &Config, mode: Mode, opts: &PolicyOptions) -> Result<Scope, Policy
             && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         {
             return Err(PolicyError::Bad {
-                what: match what {
-                    "--partition" => "--partition",
-                    "--region" => "--region",
-                    _ => "--account",
-                },
+                what,
                 value: v.clone(),
                 expected: "a name of letters, digits and dashes",
             });

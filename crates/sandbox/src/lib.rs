@@ -7,6 +7,8 @@
 //!   are dispatched on the SigV4 credential scope, `X-Amz-Target` and `Action`/`Version`
 //!   (see [`server`]). Any credentials are accepted; signatures are not checked. The
 //!   account is always `000000000000`; the region is taken from each request.
+//! - **IAM** ([`iam`]): optionally, identity-based policies bound to access key ids are
+//!   enforced, and denied requests get AccessDenied in each protocol's shape.
 //! - **Time** is virtual ([`clock`]): real, sped up, or moved only on demand, so a one-hour
 //!   heartbeat timeout takes milliseconds in a test.
 //! - **Control API** under `/_sandbox/` ([`control`]): health, clock, advance, state,
