@@ -1143,3 +1143,171 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
     assert_enough_and_no_more(&h, key, &doc, &[]).await;
     assert_outside_is_denied(&h, key, "demo-patch").await;
 }
+
+/// Moves the manual clock one second every 50 ms (SSM commands and ECS tasks end on
+/// virtual time).
+struct Ticker(tokio::task::JoinHandle<()>);
+
+impl Ticker {
+    fn start(endpoint: String) -> Ticker {
+        Ticker(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let _ = http
+                    .post(format!("{endpoint}/_sandbox/clock/advance"))
+                    .json(&json!({"seconds": 1}))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One unsigned JSON 1.1 ECS call, for setup (unsigned: no policy binds it).
+async fn ecs_setup(h: &Harness, op: &str, body: Value) -> Value {
+    let r = h
+        .http()
+        .post(h.endpoint())
+        .header(
+            "x-amz-target",
+            format!("AmazonEC2ContainerServiceV20141113.{op}"),
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("ecs call");
+    let status = r.status();
+    let v: Value = r.json().await.expect("ecs json");
+    assert!(status.is_success(), "{op}: {v}");
+    v
+}
+
+/// The AWS steps no example uses — `ssm-command` (document and group-tagged instance),
+/// `ecs-drain` (container instance, tasks and services of a named cluster, with
+/// `ecs:cluster`) and `tag` (group-tagged instance) — run to CONTINUE under the printed
+/// controller policy, every action of it used.
+#[tokio::test(flavor = "multi_thread")]
+async fn ssm_ecs_and_tag_step_policies_are_enough_and_no_more() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = h
+        .sqs
+        .create_queue()
+        .queue_name("ops")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = queue_arn(&h, &url).await;
+    create_group(
+        &h,
+        "ops-1",
+        1,
+        vec![hook("drain", TERMINATING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let id = wait_for("ops-1 InService", LIMIT, || async {
+        let i = instances(&h, "ops-1").await;
+        i.first()
+            .filter(|(_, s)| s == "InService")
+            .map(|(i, _)| i.clone())
+    })
+    .await;
+    for ec2 in [id.as_str(), "i-0aaaaaaaaaaaaaaaa"] {
+        let r = h
+            .control_post(
+                "ecs/container-instances",
+                json!({"cluster": "prod", "ec2_instance_id": ec2}),
+            )
+            .await;
+        assert!(r.status().is_success());
+    }
+    ecs_setup(
+        &h,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]}),
+    )
+    .await;
+    ecs_setup(
+        &h,
+        "CreateService",
+        json!({"cluster": "prod", "serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    )
+    .await;
+    ecs_setup(
+        &h,
+        "RunTask",
+        json!({"cluster": "prod", "taskDefinition": "web", "startedBy": "cron"}),
+    )
+    .await;
+    let config = dir.path().join("ops.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[source]
+queue_url = "{url}"
+
+[[pipeline]]
+name = "drain"
+match = {{ groups = ["ops-*"], transitions = ["terminating"] }}
+policy = {{ on_failure = "abandon" }}
+
+[[pipeline.step]]
+type = "ssm-command"
+interval = "50ms"
+commands = ["echo {{{{ instance_id }}}}"]
+
+[[pipeline.step]]
+type = "ecs-drain"
+cluster = "prod"
+interval = "50ms"
+timeout = "2m"
+
+[[pipeline.step]]
+type = "tag"
+tags = {{ "lifehook:drained" = "yes" }}
+"#
+        ),
+    )
+    .unwrap();
+    let key = "ops-controller";
+    let doc = print_policy(&config, "controller").await;
+    enforce(&h, key, &doc).await;
+    let _tick = Ticker::start(h.endpoint());
+    let log = dir.path().join("controller.log");
+    let mut child = controller_as(&h, key, &config, &log);
+    scale(&h, "ops-1", 0).await;
+    wait_for("ops-1 terminated", LIMIT, || async {
+        instances(&h, "ops-1").await.is_empty().then_some(())
+    })
+    .await;
+    let done = resolved(&h, "ops-1").await;
+    assert_eq!(
+        done.len(),
+        1,
+        "{done:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(
+        done[0]["result"],
+        "CONTINUE",
+        "{done:?}\n{}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        h.control_get("iam").await
+    );
+    let inst = h.control_get(&format!("ec2/instances/{id}")).await;
+    assert_eq!(inst["tags"]["lifehook:drained"], "yes", "{inst}");
+    assert_enough_and_no_more(&h, key, &doc, CONTROLLER_CONDITIONAL).await;
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}
