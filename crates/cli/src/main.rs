@@ -15,6 +15,7 @@ mod controller;
 mod demo;
 mod logging;
 mod ops;
+mod policy;
 mod setup;
 
 /// EC2 Auto Scaling lifecycle hooks, easy to get right.
@@ -56,6 +57,9 @@ enum Command {
     /// controller and stand-ins for a registry, a chat webhook and health endpoints, all
     /// in this process, running the reference scenarios available today.
     Demo(demo::DemoArgs),
+    /// Print the least-privilege IAM policy documents of each mode (agent instance role,
+    /// controller, Lambda) for a configuration.
+    Policy(policy::PolicyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,6 +71,11 @@ struct SandboxArgs {
     /// `manual` (only `POST /_sandbox/clock/advance` moves it).
     #[arg(long, env = "LIFEHOOK_SANDBOX_CLOCK", default_value = "real")]
     clock: lifehook_sandbox::ClockMode,
+    /// Enforce an IAM policy document: `FILE` for every access key but
+    /// `lifehook-admin`, or `ACCESS_KEY_ID=FILE` for one key (repeatable). Denied
+    /// requests get AccessDenied; see docs/sandbox.md.
+    #[arg(long, value_name = "[ACCESS_KEY_ID=]FILE")]
+    enforce_policy: Vec<String>,
 }
 
 /// Threads the agent's runtime may start for blocking work (DNS lookups, file writes).
@@ -126,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Complete(args) => ops::exit(ops::complete(args).await),
         Command::Heartbeat(args) => ops::exit(ops::heartbeat(args).await),
         Command::Demo(args) => demo::run(args).await,
+        Command::Policy(args) => policy::run(args),
     }
 }
 
@@ -138,6 +148,24 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     let running = lifehook_sandbox::start(config)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    for spec in &args.enforce_policy {
+        let (key, file) = policy::enforce_spec(spec);
+        let doc = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("--enforce-policy {file}: {e}"))
+            .and_then(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| anyhow::anyhow!("--enforce-policy {file}: not JSON: {e}"))
+            })?;
+        running
+            .sandbox
+            .enforce_policy(key, doc)
+            .map_err(|e| anyhow::anyhow!("--enforce-policy {file}: {e}"))?;
+        tracing::info!(
+            file,
+            access_key_id = key.unwrap_or("(every key but lifehook-admin)"),
+            "enforcing an IAM policy"
+        );
+    }
     if !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "the sandbox accepts any credentials and is reachable beyond this machine");
     }
@@ -151,6 +179,12 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
         running.endpoint()
     );
+    if !args.enforce_policy.is_empty() {
+        println!(
+            "  enforcing IAM policies; requests signed with AWS_ACCESS_KEY_ID={} are never enforced",
+            lifehook_sandbox::iam::ADMIN_ACCESS_KEY_ID
+        );
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.stop().await;

@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod keepalive;
 pub mod pipeline;
+pub mod policy;
 pub mod step;
 pub mod template;
 

@@ -14,6 +14,8 @@
 //! | GET | `/_sandbox/ssm/commands` | every SSM command sent, with its invocations |
 //! | POST | `/_sandbox/ecs/container-instances` | register a container instance without an agent ([`crate::ecs`]) |
 //! | POST | `/_sandbox/elbv2/target-health` | hold a target unhealthy or release it ([`crate::elbv2`]) |
+//! | GET | `/_sandbox/iam` | enforced policies and every denied request ([`crate::iam`]) |
+//! | POST/DELETE | `/_sandbox/iam/policies` | enforce `{"policy": {...}, "access_key_id": "..."}` (no key: every key but the admin key), or stop enforcing |
 
 use axum::body::Body;
 use axum::response::Response;
@@ -103,6 +105,28 @@ pub async fn handle(
             ok(json!({"rules": *f}))
         }
         (Method::GET, "/stats") => ok(stats_json(sb)),
+        (Method::GET, "/iam") => ok(sb.iam().to_json()),
+        (Method::DELETE, "/iam/policies") => {
+            sb.iam().clear();
+            ok(sb.iam().to_json())
+        }
+        (Method::POST, "/iam/policies") => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Bind {
+                #[serde(default)]
+                access_key_id: Option<String>,
+                policy: Value,
+            }
+            let b: Bind = match parse(body) {
+                Ok(b) => b,
+                Err(e) => return *e,
+            };
+            match sb.enforce_policy(b.access_key_id.as_deref(), b.policy) {
+                Ok(()) => ok(sb.iam().to_json()),
+                Err(e) => err(StatusCode::BAD_REQUEST, format!("policy: {e}")),
+            }
+        }
         (Method::GET, "/behaviour") => {
             ok(serde_json::to_value(&sb.lock().behaviour).unwrap_or(Value::Null))
         }
@@ -167,6 +191,7 @@ fn region_json(r: &Region, now: crate::clock::Millis) -> Value {
 fn stats_json(sb: &Sandbox) -> Value {
     let requests = sb.request_counts();
     let w = sb.lock();
+    let now = w.now;
     let resolved: Vec<Value> = w
         .regions
         .iter()
@@ -192,7 +217,9 @@ fn stats_json(sb: &Sandbox) -> Value {
             })
         })
         .collect();
-    json!({"now_ms": w.now, "requests": requests, "resolved_actions": resolved})
+    drop(w);
+    let denied = sb.iam().denials().to_vec();
+    json!({"now_ms": now, "requests": requests, "resolved_actions": resolved, "denied": denied})
 }
 
 /// The answer of a service's own control endpoint (`/_sandbox/ssm/…`, `/_sandbox/ecs/…`).

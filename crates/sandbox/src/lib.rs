@@ -7,6 +7,8 @@
 //!   are dispatched on the SigV4 credential scope, `X-Amz-Target` and `Action`/`Version`
 //!   (see [`server`]). Any credentials are accepted; signatures are not checked. The
 //!   account is always `000000000000`; the region is taken from each request.
+//! - **IAM** ([`iam`]): optionally, identity-based policies bound to access key ids are
+//!   enforced, and denied requests get AccessDenied in each protocol's shape.
 //! - **Time** is virtual ([`clock`]): real, sped up, or moved only on demand, so a one-hour
 //!   heartbeat timeout takes milliseconds in a test.
 //! - **Control API** under `/_sandbox/` ([`control`]): health, clock, advance, state,
@@ -29,6 +31,7 @@ pub mod ecs;
 pub mod elbv2;
 pub mod events;
 pub mod faults;
+pub mod iam;
 pub mod ids;
 pub mod imds;
 pub mod lambda;
@@ -85,6 +88,8 @@ pub struct Sandbox {
     timers_changed: Notify,
     /// Requests served, by service and operation (`GET /_sandbox/stats`).
     requests: Mutex<RequestCounts>,
+    /// Enforced IAM policies and denials ([`iam`]).
+    iam: Mutex<iam::Iam>,
 }
 
 /// Requests served, by service and operation.
@@ -101,6 +106,7 @@ impl Sandbox {
             faults: Mutex::new(Vec::new()),
             timers_changed: Notify::new(),
             requests: Mutex::new(RequestCounts::new()),
+            iam: Mutex::new(iam::Iam::default()),
         })
     }
 
@@ -153,6 +159,22 @@ impl Sandbox {
         if self.clock.mode().rate().is_some() {
             self.timers_changed.notify_one();
         }
+    }
+
+    /// The IAM policies in force and the denials so far.
+    pub fn iam(&self) -> MutexGuard<'_, iam::Iam> {
+        self.iam.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enforces `policy` (an IAM policy document) for requests signed with
+    /// `access_key_id`, or for every access key but [`iam::ADMIN_ACCESS_KEY_ID`] when
+    /// `None`. The error says what the document has that the sandbox cannot evaluate.
+    pub fn enforce_policy(
+        &self,
+        access_key_id: Option<&str>,
+        policy: serde_json::Value,
+    ) -> Result<(), String> {
+        self.iam().bind(access_key_id, policy)
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, Vec<faults::FaultRule>> {

@@ -356,6 +356,17 @@ pub async fn serve(
         &parts.headers,
     );
 
+    if let Some(e) = crate::iam::authorize(
+        sb,
+        &parts.headers,
+        parts.uri.query(),
+        Service::S3,
+        op,
+        &region,
+        |_| vec![crate::iam::s3_check(op, bucket.as_deref(), &key)],
+    ) {
+        return render(e);
+    }
     let verdict = {
         let mut rules = sb.faults();
         if rules.is_empty() {

@@ -129,6 +129,17 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
     };
     tracing::debug!(service = %ctx.service, op = %ctx.op, region = %ctx.region, "request");
     app.sandbox.count_request(ctx.service, &ctx.op);
+    if let Some(e) = crate::iam::authorize(
+        &app.sandbox,
+        &parts.headers,
+        parts.uri.query(),
+        ctx.service,
+        &ctx.op,
+        &ctx.region,
+        |w| crate::iam::checks(w, &ctx, &input),
+    ) {
+        return e.render(ctx.service, ctx.wire, &ctx.request_id);
+    }
 
     let verdict = {
         let mut rules = app.sandbox.faults();
