@@ -148,8 +148,8 @@ pub enum ItemOutcome {
 
 impl ItemOutcome {
     fn label(&self) -> &'static str {
-        match self {
-            ItemOutcome::Done(l) => *l,
+        match *self {
+            ItemOutcome::Done(l) => l,
             ItemOutcome::HandBack(_) => "handed-back",
         }
     }
