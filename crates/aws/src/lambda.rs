@@ -32,7 +32,7 @@
 //! virtual clock when `LIFEHOOK_CLOCK_URL` is set, matching the sandbox, which times
 //! invocations out on that clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -140,7 +140,7 @@ impl From<LambdaError> for Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemOutcome {
     /// Finished with it; the label says how (`continue`, `abandon`, `already-resolved`,
-    /// `held`, `set-aside`, `test`, `foreign`, `malformed`).
+    /// `held`, `set-aside`, `test`, `foreign`, `malformed`, `duplicate`).
     Done(&'static str),
     /// Give it back to be delivered again.
     HandBack(String),
@@ -234,22 +234,32 @@ impl LambdaHandler {
             self.actions.config.source.concurrency.max(1) as usize,
         ));
         let mut tasks = JoinSet::new();
+        let mut tokens = HashSet::new();
         for (i, r) in recs.iter().enumerate() {
             // Every field of the typed record is optional: a record missing some is still
             // handled (or acknowledged) on its own.
             let msg: SqsMessage = serde_json::from_value(r.clone()).unwrap_or_default();
+            let id = msg.message_id.clone().unwrap_or_default();
+            let delivery = match msg.body.as_deref() {
+                Some(body) => parse_delivery(body),
+                None => Err(DeliveryError::Malformed {
+                    what: "SQS record",
+                    reason: "it has no `body`".into(),
+                }),
+            };
+            // A second copy of an action in the same batch (SQS is at-least-once): the
+            // first copy's fate covers it, as the controller does with a token in flight.
+            if let Ok(Delivery::Action(ev)) = &delivery
+                && !tokens.insert(ev.token.clone())
+            {
+                info!(message_id = %id, token = %ev.token, "a second copy of an action in this batch; acknowledged");
+                tasks.spawn(async move { (i, id, ItemOutcome::Done("duplicate")) });
+                continue;
+            }
             let me = self.clone();
             let permits = permits.clone();
             tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let delivery = match msg.body.as_deref() {
-                    Some(body) => parse_delivery(body),
-                    None => Err(DeliveryError::Malformed {
-                        what: "SQS record",
-                        reason: "it has no `body`".into(),
-                    }),
-                };
-                let id = msg.message_id.clone().unwrap_or_default();
                 let outcome = me
                     .item(delivery, "sqs", until)
                     .instrument(tracing::info_span!("record", message_id = %id))

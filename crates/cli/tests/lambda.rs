@@ -461,6 +461,15 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
         .expect("the slow action's message");
     let slow_msg_id = slow_msg.message_id().unwrap().to_owned();
     let mut records: Vec<Value> = msgs.iter().map(record).collect();
+    // A second copy of the web action (SQS is at-least-once): acknowledged, not rerun.
+    let web_body = msgs
+        .iter()
+        .find_map(|m| m.body().filter(|b| b.contains(&web)))
+        .expect("the web action's message");
+    records.push(json!({
+        "messageId": "dup-1", "receiptHandle": "rh-dup", "body": web_body,
+        "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
+    }));
     records.push(json!({
         "messageId": "garbage-1", "receiptHandle": "rh", "body": "not json at all",
         "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": "us-east-1"
@@ -502,6 +511,11 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
     assert_eq!(
         resolutions(&h, &web).await,
         vec![("CONTINUE".into(), "completed".into())]
+    );
+    assert_eq!(
+        marks(d),
+        vec![format!("{web} {LAUNCHING}")],
+        "the duplicate did not run"
     );
 
     // Its visibility was shortened to 10 s (from 300): it comes back soon.
