@@ -629,6 +629,64 @@ mod tests {
         assert!(d.error_message.contains("late"), "{}", d.error_message);
     }
 
+    /// The lifecycle message of spec §3.1 (REAL-SQS-SAMPLE).
+    const MESSAGE: &str = r#"{"Origin":"EC2","LifecycleHookName":"h","Destination":"AutoScalingGroup","AccountId":"266608227104","RequestId":"5a062a09-2965-8413-43f9-83bd8649c9eb","LifecycleTransition":"autoscaling:EC2_INSTANCE_LAUNCHING","AutoScalingGroupName":"g","Service":"AWS Auto Scaling","Time":"2023-09-11T03:30:33.136Z","EC2InstanceId":"i-0853dfa8ce1627af9","LifecycleActionToken":"917070d0-a303-474b-a36c-a5e38a19de5e"}"#;
+
+    fn action(d: Result<Delivery, DeliveryError>) -> LifecycleEvent {
+        match d {
+            Ok(Delivery::Action(ev)) => ev,
+            other => panic!("not an action: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn spec_3_5_sns_record_is_read_through_its_envelope() {
+        // §3.5: the Lambda form of the SNS record (PascalCase, `SigningCertUrl`).
+        let event = json!({"Records": [{
+            "EventSource": "aws:sns", "EventVersion": "1.0",
+            "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:topic:f4fdba36",
+            "Sns": {"Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-east-1:123456789012:topic",
+                    "Subject": null, "Message": MESSAGE, "Timestamp": "2024-03-23T03:58:50.084Z",
+                    "SignatureVersion": "1", "Signature": "c2ln",
+                    "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/x.pem",
+                    "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+                    "MessageAttributes": {}}}]});
+        // The shape aws_lambda_events knows as an SNS event.
+        let typed: aws_lambda_events::event::sns::SnsEvent =
+            serde_json::from_value(event.clone()).expect("an SnsEvent");
+        assert_eq!(typed.records[0].sns.message, MESSAGE);
+        let recs = records(&event).expect("records");
+        assert!(!recs.iter().any(is_sqs_record));
+        let ev = action(parse_delivery_value(&recs[0]["Sns"]));
+        assert_eq!(ev.instance_id, "i-0853dfa8ce1627af9");
+        assert_eq!(ev.path, lifehook_model::delivery::DeliveryPath::Sns);
+    }
+
+    #[test]
+    fn spec_3_5_sqs_record_bodies_in_every_envelope() {
+        let eventbridge = json!({"version": "0", "id": "1", "detail-type": "EC2 Instance-terminate Lifecycle Action",
+            "source": "aws.autoscaling", "account": "123456789012", "time": "2021-02-01T17:18:06Z",
+            "region": "us-west-2", "resources": [],
+            "detail": {"LifecycleActionToken": "t", "AutoScalingGroupName": "g", "LifecycleHookName": "h",
+                       "EC2InstanceId": "i-1234567890abcdef0", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING"}});
+        let envelope =
+            json!({"Type": "Notification", "MessageId": "m", "TopicArn": "t", "Message": MESSAGE});
+        for (body, path) in [
+            (MESSAGE.to_owned(), "direct"),
+            (envelope.to_string(), "sns"),
+            (eventbridge.to_string(), "event-bridge"),
+        ] {
+            let record = json!({"messageId": "059f36b4", "receiptHandle": "AQEB", "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                "md5OfBody": "e4e6", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-2:123456789012:my-queue", "awsRegion": "us-east-2"});
+            assert!(is_sqs_record(&record));
+            let msg: SqsMessage = serde_json::from_value(record).expect("an SqsMessage");
+            let ev = action(parse_delivery(msg.body.as_deref().expect("body")));
+            assert_eq!(serde_json::to_value(ev.path).expect("path"), json!(path));
+        }
+    }
+
     #[test]
     fn batch_response_shape() {
         let mut r = SqsBatchResponse::default();
