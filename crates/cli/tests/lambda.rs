@@ -624,6 +624,88 @@ async fn a_step_longer_than_the_function_timeout_is_handed_back_and_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn work_longer_than_every_retry_leaves_the_action_to_its_default_result() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = create_function(&h, "hooks", 30).await;
+    rule_to(&h, "stuck", "stuck-", &[LAUNCH_EVENT], &f.arn).await;
+    // Never finishes: each attempt leaves a line in `runs`, then hangs.
+    let always_slow = r#"["sh", "-c", "echo run >> runs; exec sleep 300"]"#;
+    let config = write_config(
+        d,
+        &exec_pipeline(
+            d,
+            "stuck",
+            "\"stuck-*\"",
+            "\"launching\"",
+            "abandon",
+            always_slow,
+        ),
+    );
+    let _rt = start_runtime(&h, &f, &config, &d.join("lambda.log"));
+    create_group(
+        &h,
+        "stuck-1",
+        1,
+        vec![hook("launch", LAUNCHING, 600, "ABANDON", None)],
+    )
+    .await;
+    let id = wait_for("waiting", LIMIT, || {
+        one_in_state(&h, "stuck-1", "Pending:Wait")
+    })
+    .await;
+    let runs = || {
+        std::fs::read_to_string(d.join("runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let beats = api_calls(&h, "RecordLifecycleActionHeartbeat").await;
+    // The first attempt and Lambda's two retries (60 s, then 120 s later) each run into the
+    // function's deadline and hand the action back after a heartbeat.
+    let mut request_id = String::new();
+    for (attempt, then_advance) in [(1usize, 61.0), (2, 121.0), (3, 0.0)] {
+        wait_for(&format!("attempt {attempt} started"), LIMIT, || async {
+            (runs() == attempt).then_some(())
+        })
+        .await;
+        h.advance(29.0).await;
+        let inv = wait_for(&format!("attempt {attempt} handed back"), LIMIT, || async {
+            invocations(&h, &f)
+                .await
+                .into_iter()
+                .find(|i| i["errors"].as_array().map(Vec::len) == Some(attempt))
+        })
+        .await;
+        request_id = inv["RequestId"].as_str().unwrap().to_owned();
+        if then_advance > 0.0 {
+            h.advance(then_advance).await;
+        }
+    }
+    let last = wait_for("no retries left", LIMIT, || async {
+        invocation(&h, &f, &request_id)
+            .await
+            .filter(|i| i["status"] == "failed")
+    })
+    .await;
+    assert_eq!(last["attempts"], 3, "{last}");
+    for e in last["errors"].as_array().unwrap() {
+        assert_eq!(e["payload"]["errorType"], "Lifehook.HandedBack", "{e}");
+    }
+    assert!(api_calls(&h, "RecordLifecycleActionHeartbeat").await >= beats + 3);
+    assert_eq!(instances(&h, "stuck-1").await[0].1, "Pending:Wait");
+    // Nothing more comes: the hook's DefaultResult applies once the last heartbeat's
+    // timeout runs out.
+    h.advance(700.0).await;
+    let r = wait_for("the DefaultResult applied", LIMIT, || async {
+        resolutions(&h, &id).await.into_iter().next()
+    })
+    .await;
+    assert_eq!(r, ("ABANDON".to_owned(), "heartbeat-timeout".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failing_step_abandons_per_policy() {
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
