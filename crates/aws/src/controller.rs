@@ -15,17 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lifehook_core::clock::Clock;
-use lifehook_core::config::{Config, Pipeline};
-use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Runner};
+use lifehook_core::config::Config;
 use lifehook_model::{LifecycleResult, LifecycleTransition};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::Clients;
+use crate::action::{ActionHandler, Resolution};
 use crate::drain::{count, drain};
-use crate::keepalive::{Keepalive, KeepaliveConfig, KeepaliveEnd, KeepaliveReport};
-use crate::lifecycle::{ActionTarget, HookInfo, LifecycleApi, LifecycleError};
+use crate::keepalive::Keepalive;
+use crate::lifecycle::{ActionTarget, HookInfo};
 use crate::metrics::{ActionLabels, Metrics, ReasonLabels};
 use crate::queue::{InFlight, QueueConfig, QueueConsumer, QueueError};
 
@@ -75,15 +75,8 @@ pub struct Summary {
 }
 
 struct Shared {
-    config: Config,
-    api: LifecycleApi,
+    actions: ActionHandler,
     consumer: QueueConsumer,
-    runner: Runner,
-    metrics: Arc<Metrics>,
-    region: String,
-    keepalive: KeepaliveConfig,
-    /// Deadlines and heartbeats are on this clock (a sandbox's virtual clock in tests).
-    clock: Arc<dyn Clock>,
 }
 
 /// The fleet-mode handler.
@@ -102,17 +95,10 @@ impl Controller {
         let queue_url = src.queue_url.clone().ok_or(ControllerError::NoQueue)?;
         let qc = QueueConfig::from_source(queue_url, src);
         let consumer = QueueConsumer::with_clock(clients.sqs().clone(), qc, clock.clone());
-        let keepalive = KeepaliveConfig::from(&config.keepalive);
         Ok(Controller {
             shared: Arc::new(Shared {
-                api: LifecycleApi::new(clients.autoscaling().clone()),
+                actions: ActionHandler::new(config, clients, metrics, clock),
                 consumer,
-                runner: crate::steps::runner(clients),
-                metrics,
-                region: clients.region().to_owned(),
-                keepalive,
-                clock,
-                config,
             }),
         })
     }
@@ -128,8 +114,8 @@ impl Controller {
         let mut tasks: JoinSet<ActionOutcome> = JoinSet::new();
         let mut summary = Summary::default();
         let mut backoff = Duration::from_millis(500);
-        sh.metrics.set_ready(true);
-        info!(queue = %sh.consumer.config().queue_url, pipelines = sh.config.pipelines.len(), "controller started");
+        sh.actions.metrics.set_ready(true);
+        info!(queue = %sh.consumer.config().queue_url, pipelines = sh.actions.config.pipelines.len(), "controller started");
         tokio::pin!(shutdown);
         // The receive future lives across loop iterations: dropping it while a
         // ReceiveMessage is in flight would strand the messages SQS already handed out
@@ -170,7 +156,7 @@ impl Controller {
             }
         }
         drop(receive);
-        sh.metrics.set_ready(false);
+        sh.actions.metrics.set_ready(false);
         info!(
             in_flight = tasks.len(),
             grace_s = grace.as_secs_f64(),
@@ -192,7 +178,7 @@ fn record(summary: &mut Summary, done: Result<ActionOutcome, tokio::task::JoinEr
     count(&mut summary.outcomes, done, |o| o.label());
 }
 
-fn transition_label(t: LifecycleTransition) -> &'static str {
+pub(crate) fn transition_label(t: LifecycleTransition) -> &'static str {
     match t {
         LifecycleTransition::Launching => "launching",
         LifecycleTransition::Terminating => "terminating",
@@ -211,18 +197,19 @@ async fn handle(sh: Arc<Shared>, msg: InFlight, cancel: CancellationToken) -> Ac
     );
     let transition = transition_label(ev.transition);
     let started = Instant::now();
-    sh.metrics.in_flight.inc();
+    sh.actions.metrics.in_flight.inc();
     let mut steps = Duration::ZERO;
     let outcome = handle_inner(&sh, msg, &cancel, &mut steps)
         .instrument(span.clone())
         .await;
-    sh.metrics.in_flight.dec();
+    sh.actions.metrics.in_flight.dec();
     let labels = ActionLabels {
         transition,
         outcome: outcome.label(),
     };
-    sh.metrics.actions.get_or_create(&labels).inc();
-    sh.metrics
+    sh.actions.metrics.actions.get_or_create(&labels).inc();
+    sh.actions
+        .metrics
         .action_duration
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
@@ -247,130 +234,20 @@ async fn handle_inner(
     steps: &mut Duration,
 ) -> ActionOutcome {
     let ev = msg.event.clone();
-    let tags = if sh.config.needs_tags() {
-        group_tags(&sh.api, &ev.group).await
-    } else {
-        BTreeMap::new()
-    };
-    let Some(pipeline) = sh.config.route(&ev, &tags) else {
-        return set_aside(
-            sh,
-            msg,
-            "unrouted",
-            "no pipeline of the configuration matches this action",
-        )
-        .await;
-    };
-    let hook = match sh.api.hook(&ev.group, &ev.hook).await {
-        Ok(h) => h,
-        Err(LifecycleError::HookNotFound { .. }) => {
-            return set_aside(
-                sh,
-                msg,
-                "stale",
-                "the hook no longer exists; the action is gone",
-            )
-            .await;
+    debug!(receive_count = msg.receive_count, "handling the action");
+    match sh.actions.handle(&ev, cancel, steps).await {
+        Resolution::Completed(result) => ack(sh, msg, ActionOutcome::Completed(result)).await,
+        Resolution::AlreadyResolved => ack(sh, msg, ActionOutcome::AlreadyResolved).await,
+        Resolution::Hold { hook, started_at } => {
+            let target = ActionTarget::from_event(&ev);
+            hold(sh, msg, target, &hook, started_at, cancel).await
         }
-        Err(e) if e.is_already_resolved() => {
-            return ack(sh, msg, ActionOutcome::AlreadyResolved).await;
-        }
-        Err(e) => {
-            warn!(error = %e, "cannot describe the hook; handing the action back");
-            return hand_back(sh, msg).await;
-        }
-    };
-    let now = sh.clock.now();
-    let started_at = ActionContext::event_time(&ev).unwrap_or(now);
-    let mut actx = ActionContext::new(ev.clone(), hook.heartbeat_timeout, started_at);
-    actx.global_deadline = started_at + hook.global_timeout;
-    actx.deadline_margin = sh.config.keepalive.deadline_margin;
-    actx.clock = sh.clock.clone();
-    actx.tags = tags;
-    actx.region = Some(sh.region.clone());
-    if actx.global_deadline <= now {
-        info!("the action's global timeout has passed; it is already resolved");
-        return ack(sh, msg, ActionOutcome::AlreadyResolved).await;
-    }
-    debug!(pipeline = %pipeline.name, receive_count = msg.receive_count, "running pipeline");
-
-    let target = ActionTarget::from_event(&ev);
-    let keepalive = Keepalive::start(
-        sh.api.clone(),
-        target.clone(),
-        &hook,
-        Some(started_at),
-        sh.keepalive,
-        sh.clock.clone(),
-    );
-    let outcome = sh.runner.run(pipeline, &actx, cancel).await;
-    let report = keepalive.stop().await;
-    *steps = outcome.steps.iter().map(|s| s.duration).sum();
-    observe(sh, &outcome, &report);
-    if report.end == KeepaliveEnd::AlreadyResolved {
-        info!("the action was resolved elsewhere while the pipeline ran");
-        return ack(sh, msg, ActionOutcome::AlreadyResolved).await;
-    }
-    match outcome.decision {
-        Decision::Complete(result) => complete(sh, msg, &target, result, pipeline).await,
-        Decision::Reboot { .. } => {
-            let result = pipeline.policy.on_failure;
-            warn!(%result, "a step asked for a reboot, which only the agent can do; applying on_failure");
-            complete(sh, msg, &target, result, pipeline).await
-        }
-        Decision::Hold => hold(sh, msg, target, &hook, started_at, cancel).await,
-        Decision::Interrupted { resume_from } => {
-            info!(resume_from, "interrupted by shutdown");
+        Resolution::Interrupted { .. } => hand_back(sh, msg).await,
+        Resolution::Retry { why } => {
+            warn!(why, "handing the action back to retry");
             hand_back(sh, msg).await
         }
-    }
-}
-
-fn observe(sh: &Shared, outcome: &Outcome, report: &KeepaliveReport) {
-    sh.metrics.heartbeats.inc_by(u64::from(report.heartbeats));
-    sh.metrics
-        .heartbeat_failures
-        .inc_by(u64::from(report.failures));
-    for s in &outcome.steps {
-        let status = sh.metrics.observe_step(s);
-        if let Some(err) = &s.error {
-            info!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, error = %err, "step report");
-        } else {
-            debug!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, duration_ms = s.duration.as_millis() as u64, "step report");
-        }
-    }
-    debug!(decision = %outcome.decision, heartbeats = report.heartbeats, "pipeline finished");
-}
-
-async fn complete(
-    sh: &Shared,
-    msg: InFlight,
-    target: &ActionTarget,
-    result: LifecycleResult,
-    _pipeline: &Pipeline,
-) -> ActionOutcome {
-    match sh.api.complete(target, result).await {
-        Ok(()) => {
-            debug!(%result, "lifecycle action completed");
-            ack(sh, msg, ActionOutcome::Completed(result)).await
-        }
-        Err(e) if e.is_already_resolved() => {
-            info!("the action was already resolved; nothing to complete");
-            ack(sh, msg, ActionOutcome::AlreadyResolved).await
-        }
-        Err(e @ LifecycleError::Transient { .. }) => {
-            warn!(error = %e, "completing failed; handing the action back to retry");
-            hand_back(sh, msg).await
-        }
-        Err(e) => {
-            set_aside(
-                sh,
-                msg,
-                "complete-failed",
-                &format!("cannot complete the action: {e}"),
-            )
-            .await
-        }
+        Resolution::SetAside { reason, why } => set_aside(sh, msg, reason, &why).await,
     }
 }
 
@@ -384,25 +261,26 @@ async fn hold(
     started_at: SystemTime,
     cancel: &CancellationToken,
 ) -> ActionOutcome {
+    let a = &sh.actions;
     info!(default_result = %hook.default_result, "holding: the hook's DefaultResult will apply");
     let keepalive = Keepalive::start(
-        sh.api.clone(),
+        a.api.clone(),
         target,
         hook,
         Some(started_at),
-        sh.keepalive,
-        sh.clock.clone(),
+        a.keepalive,
+        a.clock.clone(),
     );
     let until = started_at + hook.global_timeout;
     tokio::select! {
-        _ = sh.clock.sleep_until(until) => {}
+        _ = a.clock.sleep_until(until) => {}
         _ = cancel.cancelled() => {
             keepalive.stop().await;
             return hand_back(sh, msg).await;
         }
     }
     let report = keepalive.stop().await;
-    sh.metrics.heartbeats.inc_by(u64::from(report.heartbeats));
+    a.metrics.heartbeats.inc_by(u64::from(report.heartbeats));
     ack(sh, msg, ActionOutcome::Held).await
 }
 
@@ -422,7 +300,8 @@ async fn hand_back(sh: &Shared, msg: InFlight) -> ActionOutcome {
 
 async fn set_aside(sh: &Shared, msg: InFlight, reason: &'static str, why: &str) -> ActionOutcome {
     warn!(reason, why, "setting the message aside");
-    sh.metrics
+    sh.actions
+        .metrics
         .set_aside
         .get_or_create(&ReasonLabels { reason })
         .inc();
@@ -430,35 +309,4 @@ async fn set_aside(sh: &Shared, msg: InFlight, reason: &'static str, why: &str) 
         warn!(error = %e, "could not set the message aside");
     }
     ActionOutcome::SetAside
-}
-
-/// The group's tags, for routing on tags (empty, with a log line, when unavailable).
-async fn group_tags(api: &LifecycleApi, group: &str) -> BTreeMap<String, String> {
-    match api
-        .client()
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-    {
-        Ok(out) => out
-            .auto_scaling_groups()
-            .first()
-            .map(|g| {
-                g.tags()
-                    .iter()
-                    .filter_map(|t| {
-                        Some((
-                            t.key()?.to_owned(),
-                            t.value().unwrap_or_default().to_owned(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        Err(e) => {
-            warn!(group, error = %crate::lifecycle::describe_sdk(&e), "cannot read the group's tags; routing without them");
-            BTreeMap::new()
-        }
-    }
 }

@@ -7,7 +7,11 @@
 //! - [`keepalive`]: heartbeats while an action runs, bounded by the global timeout.
 //! - [`queue`]: an SQS consumer of lifecycle notifications.
 //! - [`identity`]: who this instance is, from IMDSv2 (with an Auto Scaling fallback).
+//! - [`action`]: one lifecycle action → pipeline → keepalive → completion, shared by the
+//!   controller and the Lambda handler.
 //! - [`controller`]: the fleet mode — queue → pipeline → keepalive → completion.
+//! - [`lambda`]: the Lambda handler — EventBridge, SNS, SQS (partial batch responses) and
+//!   direct hook invocations, bounded by the function's deadline.
 //! - [`agent`]: the on-instance mode — its own inbox or IMDS, persisted progress, reboots.
 //! - [`metrics`]: Prometheus metrics and the loopback admin server.
 //! - [`steps`]: the step types that call AWS (`s3-fetch`, `s3-upload`, `ssm-command`,
@@ -42,12 +46,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod action;
 pub mod agent;
 pub mod clients;
 pub mod controller;
 pub mod drain;
 pub mod identity;
 pub mod keepalive;
+pub mod lambda;
 pub mod lifecycle;
 pub mod metrics;
 pub mod queue;

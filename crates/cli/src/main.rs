@@ -13,6 +13,7 @@ mod agent;
 mod check;
 mod controller;
 mod demo;
+mod lambda;
 mod logging;
 mod ops;
 mod policy;
@@ -42,6 +43,11 @@ enum Command {
     /// `[setup]` section): the SQS queue with its dead-letter queue and access policy, the
     /// EventBridge rule or SNS topic and subscription, and the lifecycle hooks.
     Setup(setup::SetupArgs),
+
+    /// Run as an AWS Lambda function (the `bootstrap` of a `provided.al2023` function):
+    /// handle the lifecycle actions of EventBridge, SNS and SQS events and of hooks that
+    /// target the function, within the function's deadline.
+    Lambda(lambda::LambdaArgs),
     /// Validate a configuration file: print every problem as `path:line:col: message` and
     /// exit 2, or print a summary and exit 0.
     Check(check::CheckArgs),
@@ -82,7 +88,7 @@ struct SandboxArgs {
 const AGENT_BLOCKING_THREADS: usize = 4;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(lambda::bootstrap_args(std::env::args_os().collect())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -131,6 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Setup(args) => setup::run(args).await,
         Command::Controller(args) => controller::run(args).await,
         Command::Agent(args) => agent::run(args).await,
+        Command::Lambda(args) => lambda::run(args).await,
         Command::Status(args) => ops::exit(ops::status(args).await),
         Command::Complete(args) => ops::exit(ops::complete(args).await),
         Command::Heartbeat(args) => ops::exit(ops::heartbeat(args).await),
