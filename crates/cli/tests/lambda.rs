@@ -67,6 +67,116 @@ fn start_runtime(h: &Harness, f: &Function, config: &Path, log: &Path) -> tokio:
     .expect("spawn lifehook lambda")
 }
 
+/// The access key the enforced scenarios' runtime signs with.
+const ROLE_KEY: &str = "lambda-role";
+
+/// Prints the configuration's Lambda policy with the real binary and has the sandbox
+/// enforce it for [`ROLE_KEY`] (`lifehook policy --mode lambda`).
+async fn enforce_printed_policy(h: &Harness, config: &Path) -> Value {
+    let out = lifehook_cmd(&h.endpoint())
+        .args(["policy", "--mode", "lambda", "--config"])
+        .arg(config)
+        .output()
+        .await
+        .expect("lifehook policy");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("policy JSON");
+    let r = h
+        .control_post(
+            "iam/policies",
+            json!({"access_key_id": ROLE_KEY, "policy": doc}),
+        )
+        .await;
+    assert!(r.status().is_success(), "the sandbox refused the policy");
+    doc
+}
+
+/// The runtime, signing its calls with [`ROLE_KEY`].
+fn start_runtime_as_role(
+    h: &Harness,
+    f: &Function,
+    config: &Path,
+    log: &Path,
+) -> tokio::process::Child {
+    let log = std::fs::File::create(log).expect("log file");
+    let mut cmd = lifehook_cmd(&h.endpoint());
+    for (k, v) in &f.env {
+        cmd.env(k, v.as_str().unwrap_or_default());
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", ROLE_KEY)
+        .env(
+            "LIFEHOOK_CLOCK_URL",
+            format!("{}/_sandbox/clock", h.endpoint()),
+        )
+        .args(["lambda", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn lifehook lambda")
+}
+
+/// Under the printed policy nothing was denied, and every granted action the scenario did
+/// not use is one of `conditional` (paths it does not take) or CloudWatch Logs (which the
+/// sandbox does not serve).
+async fn assert_policy_enough_and_no_more(h: &Harness, doc: &Value, conditional: &[&str]) {
+    let iam = h.control_get("iam").await;
+    let denied: Vec<&Value> = iam["denials"]
+        .as_array()
+        .expect("denials")
+        .iter()
+        .filter(|d| d["access_key_id"] == ROLE_KEY)
+        .collect();
+    assert!(
+        denied.is_empty(),
+        "denied under the printed policy: {denied:#?}"
+    );
+    let used: Vec<String> = iam["allowed_actions"][ROLE_KEY]
+        .as_array()
+        .expect("the function made requests")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    let unused: Vec<String> = doc["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .filter(|a| {
+            !used.contains(a) && !a.starts_with("logs:") && !conditional.contains(&a.as_str())
+        })
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "granted but never needed: {unused:?} (used: {used:?})"
+    );
+    // Outside the policy: deleting a group is denied, in the AWS shape.
+    let r = h
+        .http()
+        .post(h.endpoint())
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential={ROLE_KEY}/20261122/us-east-1/autoscaling/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("Action=DeleteAutoScalingGroup&Version=2011-01-01&AutoScalingGroupName=any&ForceDelete=true")
+        .send()
+        .await
+        .expect("DeleteAutoScalingGroup");
+    assert_eq!(r.status().as_u16(), 403);
+    let body = r.text().await.unwrap_or_default();
+    assert!(
+        body.contains("<Code>AccessDenied</Code>")
+            && body.contains("autoscaling:DeleteAutoScalingGroup"),
+        "{body}"
+    );
+}
+
 fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("lifehook.toml");
     std::fs::write(&path, text).expect("write config");
@@ -817,7 +927,8 @@ async fn scenario_2_deregister_from_eureka_and_notify_chat() {
             &format!("{stub}/chat/hooks/team"),
         );
     let config = write_config(d, &text);
-    let _rt = start_runtime(&h, &f, &config, &d.join("lambda.log"));
+    let policy = enforce_printed_policy(&h, &config).await;
+    let _rt = start_runtime_as_role(&h, &f, &config, &d.join("lambda.log"));
     let terminate = LifecycleHookSpecification::builder()
         .lifecycle_hook_name("deregister")
         .lifecycle_transition(TERMINATING)
@@ -864,6 +975,9 @@ async fn scenario_2_deregister_from_eureka_and_notify_chat() {
             .is_some_and(|t| t.contains(&id) && t.contains("web-prod")),
         "{chat}"
     );
+    // The printed Lambda policy was enough, and not more than the scenario needs.
+    assert_policy_enough_and_no_more(&h, &policy, &["autoscaling:RecordLifecycleActionHeartbeat"])
+        .await;
 }
 
 /// One JSON 1.1 ECS call, for setup.
@@ -969,7 +1083,8 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
     let text =
         example("lambda-ecs-drain.toml").replace("interval = \"10s\"", "interval = \"50ms\"");
     let config = write_config(d, &text);
-    let _rt = start_runtime(&h, &f, &config, &d.join("lambda.log"));
+    let policy = enforce_printed_policy(&h, &config).await;
+    let _rt = start_runtime_as_role(&h, &f, &config, &d.join("lambda.log"));
     let _tick = Ticker::start(h.endpoint());
     h.asg
         .set_desired_capacity()
@@ -1053,6 +1168,9 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
             .all(|t| ci_of(t) != drained_ci),
         "nothing runs on the drained container instance"
     );
+    // The printed Lambda policy was enough, and not more than the scenario needs.
+    assert_policy_enough_and_no_more(&h, &policy, &["autoscaling:RecordLifecycleActionHeartbeat"])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1152,7 +1270,8 @@ async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
         "the example changed: {text}"
     );
     let config = write_config(d, &text);
-    let _rt = start_runtime(&h, &f, &config, &d.join("lambda.log"));
+    let policy = enforce_printed_policy(&h, &config).await;
+    let _rt = start_runtime_as_role(&h, &f, &config, &d.join("lambda.log"));
     let _tick = Ticker::start(h.endpoint());
     let tg = h
         .elbv2
@@ -1313,4 +1432,18 @@ async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
     );
     // Not deregistered-and-forgotten: the victim is no longer in the target group.
     assert!(!healthy(victim.clone()).await);
+    // The printed Lambda policy was enough, and not more than the scenario needs (the
+    // image's tags are applied at creation, which real IAM checks as ec2:CreateTags).
+    assert_policy_enough_and_no_more(
+        &h,
+        &policy,
+        &[
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            "ec2:CreateTags",
+            // The group deregisters its own instances before Terminating:Wait (spec
+            // §2.7): this is for target groups the group does not know.
+            "elasticloadbalancing:DeregisterTargets",
+        ],
+    )
+    .await;
 }

@@ -497,6 +497,85 @@ async fn controller_local_fails_without_each_core_action() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn controller_deregister_policy_is_enough_and_no_more() {
+    controller_example(ControllerExample {
+        file: "controller-deregister.toml",
+        queue_in_example: "https://sqs.us-east-1.amazonaws.com/123456789012/lifehook-deregister",
+        group: "web-1",
+        hooks: &[("deregister", TERMINATING)],
+        metadata: Some(r#"{"app": "WEB"}"#),
+        tags: &[],
+        stubbed: &[
+            ("http://eureka.internal:8761", ""),
+            ("https://hooks.slack.com/services/T000/B000/XXXX", "/chat"),
+        ],
+        expect_hits: &[
+            "PUT /eureka/apps/WEB/i-",
+            "DELETE /eureka/apps/WEB/i-",
+            "POST /chat",
+        ],
+        conditional: CONTROLLER_CONDITIONAL,
+        without: None,
+    })
+    .await;
+}
+
+/// Scenario 3 as shipped, on a group without target groups: the `target-groups` steps find
+/// nothing to do, the scale-in keeps an AMI.
+#[tokio::test(flavor = "multi_thread")]
+async fn scenario3_policy_is_enough_and_no_more() {
+    controller_example(ControllerExample {
+        file: "scenario3-ami-and-target-groups.toml",
+        queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-lifecycle",
+        group: "web-1",
+        hooks: &[("launch", LAUNCHING), ("terminate", TERMINATING)],
+        metadata: None,
+        tags: &[],
+        stubbed: &[],
+        expect_hits: &[],
+        conditional: &[
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+            "ec2:CreateTags",
+            "elasticloadbalancing:DescribeTargetHealth",
+            "elasticloadbalancing:RegisterTargets",
+            "elasticloadbalancing:DeregisterTargets",
+        ],
+        without: None,
+    })
+    .await;
+}
+
+/// The ECS drain example on an instance that is no container instance: the step looks it up
+/// and has nothing to drain (the drain itself under its policy: `ssm_ecs_and_tag_step_…`).
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_ecs_drain_policy_is_enough_and_no_more() {
+    controller_example(ControllerExample {
+        file: "demo-ecs-drain.toml",
+        queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-demo-ecs-drain",
+        group: "demo-ecs",
+        hooks: &[("drain", TERMINATING)],
+        metadata: None,
+        tags: &[],
+        stubbed: &[],
+        expect_hits: &[],
+        conditional: &[
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueAttributes",
+            "ecs:UpdateContainerInstancesState",
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
+            "ecs:StopTask",
+            "ecs:DescribeServices",
+        ],
+        without: None,
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn demo_deregister_policy_is_enough_and_no_more() {
     controller_example(ControllerExample {
         file: "demo-deregister.toml",
@@ -605,36 +684,96 @@ async fn sha256(text: &str, dir: &Path) -> String {
 /// fetched from S3, the logs uploaded under the instance's key, both actions completed
 /// CONTINUE — all within the printed agent policy. Overwriting the script in S3 (a
 /// bucket it may only read) is denied with S3's AccessDenied.
+struct ShipLogs {
+    file: &'static str,
+    group: &'static str,
+    topic: &'static str,
+    topic_in_example: &'static str,
+    ops_bucket: &'static str,
+    log_bucket: &'static str,
+    /// The example's working directory, replaced by one per instance.
+    workdir: &'static str,
+    /// The placeholder digest of the script, when the example has one.
+    digest_in_example: Option<&'static str>,
+    /// The example's `state_dir = "…"` line, when the working directory does not hold it.
+    state_in_example: Option<&'static str>,
+    script: &'static str,
+    /// A file the script writes under logs/.
+    log_file: &'static str,
+    swaps: &'static [(&'static str, &'static str)],
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_ship_logs_policy_is_enough_and_no_more() {
+    ship_logs_example(ShipLogs {
+        file: "agent-ship-logs.toml",
+        group: "fleet",
+        topic: "asg-lifecycle",
+        topic_in_example: "arn:aws:sns:us-east-1:123456789012:asg-lifecycle",
+        ops_bucket: "my-ops-bucket",
+        log_bucket: "my-log-bucket",
+        workdir: "/var/lib/lifehook/shutdown",
+        digest_in_example: Some("0000000000000000000000000000000000000000000000000000000000000000"),
+        state_in_example: Some("state_dir = \"/var/lib/lifehook\""),
+        script: "#!/bin/sh\nset -e\nmkdir -p logs\nprintf 'shutdown log of %s\\n' \"$LIFEHOOK_INSTANCE_ID\" > logs/shutdown.log\n",
+        log_file: "shutdown.log",
+        swaps: &[
+            ("arn:aws:iam::123456789012:role/asg-lifecycle-notify", ROLE),
+            ("wait_time_seconds = 20", "wait_time_seconds = 1"),
+        ],
+    })
+    .await;
+}
+
+/// The demo's scenario 1 example, with the demo's own script (whose digest it names).
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_ship_logs_policy_is_enough_and_no_more() {
+    ship_logs_example(ShipLogs {
+        file: "demo-ship-logs.toml",
+        group: "demo-logs",
+        topic: "lifehook-demo-logs",
+        topic_in_example: "arn:aws:sns:us-east-1:000000000000:lifehook-demo-logs",
+        ops_bucket: "lifehook-demo-ops",
+        log_bucket: "lifehook-demo-logs",
+        workdir: "/tmp/lifehook-demo-logs",
+        digest_in_example: None,
+        state_in_example: None,
+        script: include_str!("../src/demo/assets/on-terminate.sh"),
+        log_file: "app.log",
+        swaps: &[],
+    })
+    .await;
+}
+
+async fn ship_logs_example(ex: ShipLogs) {
     const N: usize = 2;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let topic = h
         .sns
         .create_topic()
-        .name("asg-lifecycle")
+        .name(ex.topic)
         .send()
         .await
         .unwrap()
         .topic_arn()
         .unwrap()
         .to_owned();
-    for b in ["my-ops-bucket", "my-log-bucket"] {
+    for b in [ex.ops_bucket, ex.log_bucket] {
         h.s3.create_bucket().bucket(b).send().await.unwrap();
     }
-    let script = "#!/bin/sh\nset -e\nmkdir -p logs\nprintf 'shutdown log of %s\\n' \"$LIFEHOOK_INSTANCE_ID\" > logs/shutdown.log\n";
+    let script = ex.script;
     h.s3.put_object()
-        .bucket("my-ops-bucket")
+        .bucket(ex.ops_bucket)
         .key("lifecycle/on-terminate.sh")
         .body(script.as_bytes().to_vec().into())
         .send()
         .await
         .unwrap();
     let digest = sha256(script, dir.path()).await;
-    create_group(&h, "fleet", N as i32, vec![]).await;
+    create_group(&h, ex.group, N as i32, vec![]).await;
     let ids: Vec<String> = wait_for("instances InService", LIMIT, || async {
-        let i = instances(&h, "fleet").await;
+        let i = instances(&h, ex.group).await;
         (i.len() == N && i.iter().all(|(_, s)| s == "InService"))
             .then(|| i.into_iter().map(|(id, _)| id).collect())
     })
@@ -649,26 +788,22 @@ async fn agent_ship_logs_policy_is_enough_and_no_more() {
         let cfg = home.join("agent.toml");
         std::fs::write(
             &cfg,
-            example(
-                "agent-ship-logs.toml",
-                &[
-                    (
-                        "arn:aws:sns:us-east-1:123456789012:asg-lifecycle",
-                        topic.clone(),
-                    ),
-                    (
-                        "arn:aws:iam::123456789012:role/asg-lifecycle-notify",
-                        ROLE.to_owned(),
-                    ),
-                    ("wait_time_seconds = 20", "wait_time_seconds = 1".to_owned()),
-                    ("/var/lib/lifehook/shutdown", home.display().to_string()),
-                    (
-                        "state_dir = \"/var/lib/lifehook\"",
-                        format!("state_dir = \"{}/state\"", home.display()),
-                    ),
-                    (&"0".repeat(64), digest.clone()),
-                ],
-            ),
+            example(ex.file, &{
+                let mut swaps: Vec<(&str, String)> = ex
+                    .swaps
+                    .iter()
+                    .map(|(from, to)| (*from, (*to).to_owned()))
+                    .collect();
+                swaps.push((ex.workdir, home.display().to_string()));
+                swaps.push((ex.topic_in_example, topic.clone()));
+                if let Some(d) = ex.digest_in_example {
+                    swaps.push((d, digest.clone()));
+                }
+                if let Some(line) = ex.state_in_example {
+                    swaps.push((line, format!("state_dir = \"{}/state\"", home.display())));
+                }
+                swaps
+            }),
         )
         .unwrap();
         if doc.is_null() {
@@ -688,12 +823,12 @@ async fn agent_ship_logs_policy_is_enough_and_no_more() {
         (subs.subscriptions().len() == N).then_some(())
     })
     .await;
-    scale(&h, "fleet", 0).await;
+    scale(&h, ex.group, 0).await;
     wait_for("every instance terminated", LIMIT, || async {
-        instances(&h, "fleet").await.is_empty().then_some(())
+        instances(&h, ex.group).await.is_empty().then_some(())
     })
     .await;
-    let done = resolved(&h, "fleet").await;
+    let done = resolved(&h, ex.group).await;
     assert_eq!(done.len(), N, "{done:?}");
     for a in &done {
         assert_eq!(a["result"], "CONTINUE", "{a}");
@@ -702,16 +837,13 @@ async fn agent_ship_logs_policy_is_enough_and_no_more() {
     for id in &ids {
         let out =
             h.s3.get_object()
-                .bucket("my-log-bucket")
-                .key(format!("logs/fleet/{id}/shutdown.log"))
+                .bucket(ex.log_bucket)
+                .key(format!("logs/{}/{id}/{}", ex.group, ex.log_file))
                 .send()
                 .await
                 .expect("the log was uploaded");
         let body = out.body.collect().await.unwrap().into_bytes();
-        assert_eq!(
-            String::from_utf8_lossy(&body),
-            format!("shutdown log of {id}\n")
-        );
+        assert!(String::from_utf8_lossy(&body).contains(id.as_str()));
     }
     for agent in agents {
         let log = agent.log();
@@ -730,14 +862,15 @@ async fn agent_ship_logs_policy_is_enough_and_no_more() {
         ],
     )
     .await;
-    assert_outside_is_denied(&h, key, "fleet").await;
+    assert_outside_is_denied(&h, key, ex.group).await;
 
     // S3 REST: overwriting the script it may only read.
     let r = h
         .http()
         .put(format!(
-            "{}/my-ops-bucket/lifecycle/on-terminate.sh",
-            h.endpoint()
+            "{}/{}/lifecycle/on-terminate.sh",
+            h.endpoint(),
+            ex.ops_bucket
         ))
         .header(
             "authorization",
@@ -751,9 +884,10 @@ async fn agent_ship_logs_policy_is_enough_and_no_more() {
     let body = r.text().await.unwrap();
     assert!(
         body.contains("<Code>AccessDenied</Code>")
-            && body.contains(
-                "s3:PutObject on resource: arn:aws:s3:::my-ops-bucket/lifecycle/on-terminate.sh"
-            ),
+            && body.contains(&format!(
+                "s3:PutObject on resource: arn:aws:s3:::{}/lifecycle/on-terminate.sh",
+                ex.ops_bucket
+            )),
         "{body}"
     );
 }
