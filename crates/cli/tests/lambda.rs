@@ -50,10 +50,24 @@ async fn create_function(h: &Harness, name: &str, timeout_secs: u64) -> Function
 
 /// Starts `lifehook lambda --config <config>` as the function's runtime.
 fn start_runtime(h: &Harness, f: &Function, config: &Path, log: &Path) -> tokio::process::Child {
+    runtime(h, f, config, log, None)
+}
+
+/// The runtime process, signing with `key` when given (else the test credentials).
+fn runtime(
+    h: &Harness,
+    f: &Function,
+    config: &Path,
+    log: &Path,
+    key: Option<&str>,
+) -> tokio::process::Child {
     let log = std::fs::File::create(log).expect("log file");
     let mut cmd = lifehook_cmd(&h.endpoint());
     for (k, v) in &f.env {
         cmd.env(k, v.as_str().unwrap_or_default());
+    }
+    if let Some(key) = key {
+        cmd.env("AWS_ACCESS_KEY_ID", key);
     }
     cmd.env(
         "LIFEHOOK_CLOCK_URL",
@@ -102,22 +116,7 @@ fn start_runtime_as_role(
     config: &Path,
     log: &Path,
 ) -> tokio::process::Child {
-    let log = std::fs::File::create(log).expect("log file");
-    let mut cmd = lifehook_cmd(&h.endpoint());
-    for (k, v) in &f.env {
-        cmd.env(k, v.as_str().unwrap_or_default());
-    }
-    cmd.env("AWS_ACCESS_KEY_ID", ROLE_KEY)
-        .env(
-            "LIFEHOOK_CLOCK_URL",
-            format!("{}/_sandbox/clock", h.endpoint()),
-        )
-        .args(["lambda", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn lifehook lambda")
+    runtime(h, f, config, log, Some(ROLE_KEY))
 }
 
 /// Under the printed policy nothing was denied, and every granted action the scenario did
