@@ -203,9 +203,14 @@ fn names(config: &Config, setup: &Setup, region: &str) -> Result<Names, SetupErr
         })?),
         None => None,
     };
-    let from_topic = config.source.topic_arn.as_ref().map(|arn| {
+    // (account, name, region); the configuration checked the ARN has six parts.
+    let from_topic = config.source.topic_arn.as_ref().and_then(|arn| {
         let p: Vec<&str> = arn.split(':').collect();
-        (p[4].to_owned(), p[5].to_owned(), p[3].to_owned())
+        Some((
+            (*p.get(4)?).to_owned(),
+            (*p.get(5)?).to_owned(),
+            (*p.get(3)?).to_owned(),
+        ))
     });
     let account = match (&queue, &from_topic) {
         (Some((a, _)), _) => a.clone(),

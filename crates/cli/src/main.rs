@@ -29,8 +29,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the local lifecycle engine: EC2 Auto Scaling with lifecycle hooks, SQS, SNS and
-    /// EventBridge on one port, speaking the AWS wire protocols, on a virtual clock.
+    /// Run the local lifecycle engine: EC2 Auto Scaling with lifecycle hooks and the
+    /// services around it (SQS, SNS, EventBridge, EC2 and IMDS, ELBv2, S3, SSM, ECS,
+    /// CloudFormation, the Lambda runtime API) on one port, speaking the AWS wire
+    /// protocols, on a virtual clock.
     Sandbox(SandboxArgs),
     /// Run the fleet handler: receive lifecycle actions from an SQS queue, run the
     /// configured pipeline for each, keep the action alive, and complete it.
@@ -59,9 +61,9 @@ enum Command {
     Complete(ops::CompleteArgs),
     /// Record a heartbeat for a lifecycle action, restarting its heartbeat timeout.
     Heartbeat(ops::HeartbeatArgs),
-    /// A first look at lifehook in under a minute, no AWS account needed: the sandbox, a
-    /// controller and stand-ins for a registry, a chat webhook and health endpoints, all
-    /// in this process, running the reference scenarios available today.
+    /// A first look at lifehook in under a minute, no AWS account needed: the sandbox,
+    /// lifehook's controller and agents, and stand-ins for a registry, a chat webhook and
+    /// health endpoints, all in this process, running the five reference scenarios.
     Demo(demo::DemoArgs),
     /// Print the least-privilege IAM policy documents of each mode (agent instance role,
     /// controller, Lambda) for a configuration.

@@ -724,8 +724,8 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
     let any = || vec![Resource::any()];
     let instance = |id: &str, prefixes: &[&str]| {
         let mut r = Resource::new(arn("ec2", region, &format!("instance/{id}")));
-        if let Some(rec) = reg.and_then(|rg| rg.ec2.instances.get(id)) {
-            let view = crate::ec2::view(reg.expect("region of the instance"), rec);
+        if let Some((rg, rec)) = reg.and_then(|rg| rg.ec2.instances.get(id).map(|rec| (rg, rec))) {
+            let view = crate::ec2::view(rg, rec);
             let tags = view.tags();
             r = r.tags(prefixes, tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
