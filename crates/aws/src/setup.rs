@@ -86,7 +86,8 @@ enum Op {
         attributes: BTreeMap<String, String>,
     },
     SetQueueAttributes {
-        name: String,
+        /// The queue's URL, as the plan found it.
+        url: String,
         attributes: BTreeMap<String, String>,
     },
     CreateTopic {
@@ -393,7 +394,9 @@ pub async fn plan(clients: &Clients, config: &Config) -> Result<Plan, SetupError
             _ => None,
         };
         if let Some((service, source)) = policy_source {
-            let current = existing.as_ref().and_then(|a| a.get("Policy").cloned());
+            let current = existing
+                .as_ref()
+                .and_then(|q| q.attributes.get("Policy").cloned());
             attributes.insert(
                 "Policy".to_owned(),
                 queue_policy(current.as_deref(), &queue_arn, service, &source),
@@ -415,7 +418,7 @@ pub async fn plan(clients: &Clients, config: &Config) -> Result<Plan, SetupError
             Some(current) => {
                 let differ: BTreeMap<String, Value> = attributes
                     .into_iter()
-                    .filter(|(k, v)| !same_json(current.get(k).map(String::as_str), v))
+                    .filter(|(k, v)| !same_json(current.attributes.get(k).map(String::as_str), v))
                     .collect();
                 changes.push(Change {
                     status: if differ.is_empty() {
@@ -426,7 +429,7 @@ pub async fn plan(clients: &Clients, config: &Config) -> Result<Plan, SetupError
                     resource: format!("sqs queue {queue}"),
                     detail: describe_attributes(&differ),
                     op: (!differ.is_empty()).then(|| Op::SetQueueAttributes {
-                        name: queue.clone(),
+                        url: current.url.clone(),
                         attributes: differ
                             .iter()
                             .map(|(k, v)| (k.clone(), v.to_string()))
@@ -688,11 +691,17 @@ fn describe_attributes(a: &BTreeMap<String, Value>) -> String {
         .join("; ")
 }
 
-/// The queue's attributes, or `None` when it does not exist.
+/// An existing queue: its URL and attributes.
+struct ExistingQueue {
+    url: String,
+    attributes: BTreeMap<String, String>,
+}
+
+/// The queue, or `None` when it does not exist.
 async fn queue_attributes(
     clients: &Clients,
     name: &str,
-) -> Result<Option<BTreeMap<String, String>>, SetupError> {
+) -> Result<Option<ExistingQueue>, SetupError> {
     let url = match clients.sqs().get_queue_url().queue_name(name).send().await {
         Ok(o) => o.queue_url().unwrap_or_default().to_owned(),
         Err(e)
@@ -713,15 +722,15 @@ async fn queue_attributes(
         .send()
         .await
         .map_err(|e| api(format!("GetQueueAttributes {name}"), &e))?;
-    Ok(Some(
-        out.attributes()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    ))
+    let attributes = out
+        .attributes()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(ExistingQueue { url, attributes }))
 }
 
 async fn subscribed(
@@ -792,17 +801,7 @@ async fn run(clients: &Clients, op: &Op) -> Result<(), SetupError> {
                 .await
                 .map_err(|e| api("CreateQueue", &e))?;
         }
-        Op::SetQueueAttributes { name, attributes } => {
-            let url = clients
-                .sqs()
-                .get_queue_url()
-                .queue_name(name)
-                .send()
-                .await
-                .map_err(|e| api("GetQueueUrl", &e))?
-                .queue_url()
-                .unwrap_or_default()
-                .to_owned();
+        Op::SetQueueAttributes { url, attributes } => {
             clients
                 .sqs()
                 .set_queue_attributes()

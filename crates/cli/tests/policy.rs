@@ -1295,52 +1295,6 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
     assert_outside_is_denied(&h, key, "demo-patch").await;
 }
 
-/// Moves the manual clock one second every 50 ms (SSM commands and ECS tasks end on
-/// virtual time).
-struct Ticker(tokio::task::JoinHandle<()>);
-
-impl Ticker {
-    fn start(endpoint: String) -> Ticker {
-        Ticker(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            loop {
-                let _ = http
-                    .post(format!("{endpoint}/_sandbox/clock/advance"))
-                    .json(&json!({"seconds": 1}))
-                    .send()
-                    .await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }))
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// One unsigned JSON 1.1 ECS call, for setup (unsigned: no policy binds it).
-async fn ecs_setup(h: &Harness, op: &str, body: Value) -> Value {
-    let r = h
-        .http()
-        .post(h.endpoint())
-        .header(
-            "x-amz-target",
-            format!("AmazonEC2ContainerServiceV20141113.{op}"),
-        )
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("ecs call");
-    let status = r.status();
-    let v: Value = r.json().await.expect("ecs json");
-    assert!(status.is_success(), "{op}: {v}");
-    v
-}
-
 /// The AWS steps no example uses — `ssm-command` (document and group-tagged instance),
 /// `ecs-drain` (container instance, tasks and services of a named cluster, with
 /// `ecs:cluster`) and `tag` (group-tagged instance) — run to CONTINUE under the printed
@@ -1383,19 +1337,19 @@ async fn ssm_ecs_and_tag_step_policies_are_enough_and_no_more() {
             .await;
         assert!(r.status().is_success());
     }
-    ecs_setup(
+    ecs(
         &h,
         "RegisterTaskDefinition",
         json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]}),
     )
     .await;
-    ecs_setup(
+    ecs(
         &h,
         "CreateService",
         json!({"cluster": "prod", "serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
     )
     .await;
-    ecs_setup(
+    ecs(
         &h,
         "RunTask",
         json!({"cluster": "prod", "taskDefinition": "web", "startedBy": "cron"}),

@@ -13,26 +13,9 @@ use std::time::Duration;
 
 use common::*;
 use lifehook_conformance::Harness;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-async fn ecs(h: &Harness, op: &str, body: Value) -> Value {
-    let r = h
-        .http()
-        .post(h.endpoint())
-        .header(
-            "x-amz-target",
-            format!("AmazonEC2ContainerServiceV20141113.{op}"),
-        )
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("ecs call");
-    assert!(r.status().is_success(), "{op}");
-    r.json().await.expect("ecs json")
-}
 
 /// Seconds left before the action of `instance` times out, if it is open.
 async fn seconds_left(h: &Harness, instance: &str) -> Option<f64> {

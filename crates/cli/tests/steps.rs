@@ -22,32 +22,6 @@ fn config(dir: &Path, queue_url: &str, pipelines: &str) -> std::path::PathBuf {
     path
 }
 
-/// Moves the sandbox's virtual clock one second every 50 ms of real time, until dropped:
-/// SSM invocations and ECS tasks change state on virtual time.
-struct Ticker(tokio::task::JoinHandle<()>);
-
-impl Ticker {
-    fn start(endpoint: String) -> Ticker {
-        Ticker(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            loop {
-                let _ = http
-                    .post(format!("{endpoint}/_sandbox/clock/advance"))
-                    .json(&json!({"seconds": 1}))
-                    .send()
-                    .await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }))
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 fn sha256_of(path: &Path) -> String {
     let out = std::process::Command::new("sha256sum")
         .arg(path)
@@ -293,26 +267,6 @@ commands = ["fail-me"]
         log.contains("ended Failed (exit code 3)") && log.contains("boom: disk full"),
         "{log}"
     );
-}
-
-/// One JSON 1.1 ECS call, for setup.
-async fn ecs(h: &Harness, op: &str, body: Value) -> Value {
-    let r = h
-        .http()
-        .post(h.endpoint())
-        .header(
-            "x-amz-target",
-            format!("AmazonEC2ContainerServiceV20141113.{op}"),
-        )
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("ecs call");
-    let status = r.status();
-    let v: Value = r.json().await.expect("ecs json");
-    assert!(status.is_success(), "{op}: {v}");
-    v
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -256,3 +256,49 @@ pub async fn queue_depth(h: &Harness, url: &str) -> (u64, u64) {
         get(&A::ApproximateNumberOfMessagesNotVisible),
     )
 }
+
+/// One JSON 1.1 ECS call with the test's credentials, for setup; panics on an error answer.
+pub async fn ecs(h: &Harness, op: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = h
+        .http()
+        .post(h.endpoint())
+        .header(
+            "x-amz-target",
+            format!("AmazonEC2ContainerServiceV20141113.{op}"),
+        )
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("ecs call");
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.expect("ecs json");
+    assert!(status.is_success(), "{op}: {v}");
+    v
+}
+
+/// Moves the sandbox's virtual clock one second every 50 ms of real time, until dropped:
+/// SSM invocations, ECS tasks and target health change state on virtual time.
+pub struct Ticker(tokio::task::JoinHandle<()>);
+
+impl Ticker {
+    pub fn start(endpoint: String) -> Ticker {
+        Ticker(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let _ = http
+                    .post(format!("{endpoint}/_sandbox/clock/advance"))
+                    .json(&serde_json::json!({"seconds": 1}))
+                    .send()
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
