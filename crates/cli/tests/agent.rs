@@ -4,85 +4,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
 use lifehook_conformance::Harness;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A running agent for one instance.
-struct AgentProc {
-    child: tokio::process::Child,
-    log: PathBuf,
-}
-
-impl AgentProc {
-    fn start(h: &Harness, instance: &str, config: &Path, state: &Path, log: &Path) -> AgentProc {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let child = lifehook_cmd(&h.endpoint())
-            .args(["agent", "--config"])
-            .arg(config)
-            .arg("--state-dir")
-            .arg(state)
-            .args(["--grace-seconds", "5"])
-            .env(
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                format!("{}/_imds/{instance}/", h.endpoint()),
-            )
-            .env(
-                "LIFEHOOK_CLOCK_URL",
-                format!("{}/_sandbox/clock", h.endpoint()),
-            )
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("spawn agent");
-        AgentProc {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args([sig, &pid.to_string()])
-                .status();
-        }
-    }
-
-    async fn stop(mut self) -> std::process::ExitStatus {
-        self.signal("-TERM");
-        tokio::time::timeout(LIMIT, self.child.wait())
-            .await
-            .expect("the agent stops within the limit")
-            .expect("wait")
-    }
-
-    /// A crash or a reboot: the agent and the steps it started die at once (as systemd's
-    /// `KillMode=control-group` does, and a reboot).
-    async fn kill(mut self) {
-        // Stopped first, so it cannot see its steps die and act on it.
-        self.signal("-STOP");
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("pkill")
-                .args(["-KILL", "-P", &pid.to_string()])
-                .status();
-        }
-        self.signal("-KILL");
-        let _ = self.child.wait().await;
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
 
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)

@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -617,52 +617,16 @@ async fn demo_launch_gate_policy_is_enough_and_no_more() {
 // Agents
 // ---------------------------------------------------------------------------------------
 
-struct AgentProc {
-    child: tokio::process::Child,
-    log: PathBuf,
-}
-
-impl AgentProc {
-    fn start(h: &Harness, key: &str, instance: &str, config: &Path, home: &Path) -> AgentProc {
-        let log = home.join("agent.log");
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = lifehook_cmd(&h.endpoint())
-            .env("AWS_ACCESS_KEY_ID", key)
-            .args(["agent", "--config"])
-            .arg(config)
-            .arg("--state-dir")
-            .arg(home.join("state"))
-            .args(["--grace-seconds", "5"])
-            .env(
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                format!("{}/_imds/{instance}/", h.endpoint()),
-            )
-            .env(
-                "LIFEHOOK_CLOCK_URL",
-                format!("{}/_sandbox/clock", h.endpoint()),
-            )
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .expect("spawn agent");
-        AgentProc { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn stop(mut self) -> std::process::ExitStatus {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        tokio::time::timeout(LIMIT, self.child.wait())
-            .await
-            .expect("the agent stops within the limit")
-            .expect("wait")
-    }
+/// The agent for `instance`, signing with `key`; state and log under `home`.
+fn agent_as(h: &Harness, key: &str, instance: &str, config: &Path, home: &Path) -> AgentProc {
+    AgentProc::start_as(
+        h,
+        Some(key),
+        instance,
+        config,
+        &home.join("state"),
+        &home.join("agent.log"),
+    )
 }
 
 async fn sha256(text: &str, dir: &Path) -> String {
@@ -810,7 +774,7 @@ async fn ship_logs_example(ex: ShipLogs) {
             doc = print_policy(&cfg, "agent").await;
             enforce(&h, key, &doc).await;
         }
-        agents.push(AgentProc::start(&h, key, id, &cfg, &home));
+        agents.push(agent_as(&h, key, id, &cfg, &home));
     }
     wait_for("every agent subscribed its inbox", LIMIT, || async {
         let subs = h
@@ -1120,7 +1084,7 @@ command = ["sh", "-c", "if [ -e updated ]; then exit 0; fi; touch updated; exit 
     enforce(&h, key, &doc).await;
 
     // Boot 1: the update asks for a reboot.
-    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    let agent = agent_as(&h, key, &id, &config, dir.path());
     wait_for("the instance rebooted", LIMIT, || async {
         (h.control_get(&format!("ec2/instances/{id}")).await["reboots"]["count"] == 1).then_some(())
     })
@@ -1128,7 +1092,7 @@ command = ["sh", "-c", "if [ -e updated ]; then exit 0; fi; touch updated; exit 
     let first = agent.log();
     drop(agent); // kill_on_drop: the machine goes down
     // Boot 2: heartbeat, then the remaining steps, then CONTINUE.
-    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    let agent = agent_as(&h, key, &id, &config, dir.path());
     wait_for("the instance InService", LIMIT, || async {
         (instances(&h, "app").await == vec![(id.clone(), "InService".to_owned())]).then_some(())
     })
@@ -1190,7 +1154,7 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
     let key = "logging-instance";
     let doc = print_policy(&config, "agent").await;
     enforce(&h, key, &doc).await;
-    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    let agent = agent_as(&h, key, &id, &config, dir.path());
     wait_for("the agent reads InService", LIMIT, || async {
         agent
             .log()
@@ -1256,7 +1220,7 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
     enforce(&h, key, &doc).await;
 
     let marker = work.join("reboot-requested");
-    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    let agent = agent_as(&h, key, &id, &config, dir.path());
     wait_for("the reboot requested", LIMIT, || async {
         marker.exists().then_some(())
     })
@@ -1267,7 +1231,7 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
         .control_post(&format!("ec2/instances/{id}/reboot"), json!({}))
         .await;
     assert!(r.status().is_success());
-    let agent = AgentProc::start(&h, key, &id, &config, dir.path());
+    let agent = agent_as(&h, key, &id, &config, dir.path());
     wait_for("the instance InService", LIMIT, || async {
         (instances(&h, "demo-patch").await == vec![(id.clone(), "InService".to_owned())])
             .then_some(())

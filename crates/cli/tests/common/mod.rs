@@ -302,3 +302,102 @@ impl Drop for Ticker {
         self.0.abort();
     }
 }
+
+/// How long a stopping agent may take.
+const AGENT_STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// A running `lifehook agent` for one instance: its metadata service is the sandbox's
+/// `/_imds/<instance>/`, and it follows the sandbox's clock.
+pub struct AgentProc {
+    pub child: tokio::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl AgentProc {
+    /// Starts the agent with the test credentials; its stderr is appended to `log`.
+    pub fn start(
+        h: &Harness,
+        instance: &str,
+        config: &Path,
+        state: &Path,
+        log: &Path,
+    ) -> AgentProc {
+        AgentProc::start_as(h, None, instance, config, state, log)
+    }
+
+    /// The same, signing with access key `key` when given (a key a policy may be bound to).
+    pub fn start_as(
+        h: &Harness,
+        key: Option<&str>,
+        instance: &str,
+        config: &Path,
+        state: &Path,
+        log: &Path,
+    ) -> AgentProc {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let mut cmd = lifehook_cmd(&h.endpoint());
+        if let Some(key) = key {
+            cmd.env("AWS_ACCESS_KEY_ID", key);
+        }
+        let child = cmd
+            .args(["agent", "--config"])
+            .arg(config)
+            .arg("--state-dir")
+            .arg(state)
+            .args(["--grace-seconds", "5"])
+            .env(
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                format!("{}/_imds/{instance}/", h.endpoint()),
+            )
+            .env(
+                "LIFEHOOK_CLOCK_URL",
+                format!("{}/_sandbox/clock", h.endpoint()),
+            )
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("spawn agent");
+        AgentProc {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status();
+        }
+    }
+
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        tokio::time::timeout(AGENT_STOP_LIMIT, self.child.wait())
+            .await
+            .expect("the agent stops within the limit")
+            .expect("wait")
+    }
+
+    /// A crash or a reboot: the agent and the steps it started die at once (as systemd's
+    /// `KillMode=control-group` does, and a reboot).
+    pub async fn kill(mut self) {
+        // Stopped first, so it cannot see its steps die and act on it.
+        self.signal("-STOP");
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("pkill")
+                .args(["-KILL", "-P", &pid.to_string()])
+                .status();
+        }
+        self.signal("-KILL");
+        let _ = self.child.wait().await;
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
