@@ -182,16 +182,11 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
-/// `(account, name)` of a queue URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`).
+/// `(account, name)` of a queue URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`),
+/// read by the policy generator's parser; the account must be 12 digits.
 pub fn queue_url_parts(url: &str) -> Option<(String, String)> {
-    let path = url.split("://").nth(1)?.split_once('/')?.1;
-    let mut parts = path.trim_end_matches('/').split('/');
-    let (account, name) = (parts.next()?, parts.next()?);
-    (parts.next().is_none()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && !name.is_empty())
-    .then(|| (account.to_owned(), name.to_owned()))
+    let q = lifehook_core::policy::parse_queue_url(url).ok()?;
+    (q.account.len() == 12).then_some((q.account, q.name))
 }
 
 fn names(config: &Config, setup: &Setup, region: &str) -> Result<Names, SetupError> {
