@@ -21,8 +21,9 @@ use crate::{AIM_IDLE_RSS_MIB, SETTLE_LIMIT, lifehook_binary, procfs, start_sandb
 
 #[derive(Debug, clap::Args)]
 pub struct AgentIdleArgs {
-    /// Seconds of idle sampling.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds of idle sampling: the default spans three of the agent's 20 s long polls, so
+    /// the code its idle loop runs again is resident in every sample.
+    #[arg(long, default_value_t = 60)]
     idle_secs: u64,
     /// `LIFEHOOK_LOG` of the agent.
     #[arg(long, default_value = "info")]

@@ -324,57 +324,24 @@ async fn fifty_agents_on_one_topic_ship_their_own_logs_before_termination() {
     assert!(left.is_empty(), "inbox queues left: {left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn queue_less_mode_handles_termination_through_instance_metadata() {
-    let h = Harness::manual().await;
-    let dir = tempfile::tempdir().unwrap();
-    create_group(
-        &h,
+/// A group "web" of one instance with the termination hook "drain", and an agent for that
+/// instance in queue-less mode running `pipelines`; returns once the agent has read the
+/// instance's target lifecycle state.
+async fn imds_agent(h: &Harness, dir: &Path, pipelines: &str) -> (String, AgentProc) {
+    let id = group_of_one(
+        h,
         "web",
-        1,
         vec![hook("drain", TERMINATING, 300, "ABANDON", None)],
+        LIMIT,
     )
     .await;
-    let id = wait_for("an instance InService", LIMIT, || async {
-        instances(&h, "web")
-            .await
-            .into_iter()
-            .find(|(_, s)| s == "InService")
-            .map(|(i, _)| i)
-    })
-    .await;
-    let config = dir.path().join("agent.toml");
+    let config = dir.join("agent.toml");
     std::fs::write(
         &config,
-        format!(
-            r#"[source]
-imds = true
-
-[agent]
-imds_poll_interval = "100ms"
-
-[[pipeline]]
-name = "drain"
-match = {{ hooks = ["drain"] }}
-policy = {{ on_success = "continue" }}
-
-[[pipeline.step]]
-type = "exec"
-name = "mark"
-working_dir = "{}"
-command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_HOOK\" \"$LIFEHOOK_TRANSITION\" >> marks.txt"]
-"#,
-            dir.path().display()
-        ),
+        format!("[source]\nimds = true\n\n[agent]\nimds_poll_interval = \"100ms\"\n\n{pipelines}"),
     )
     .unwrap();
-    let agent = AgentProc::start(
-        &h,
-        &id,
-        &config,
-        &dir.path().join("state"),
-        &dir.path().join("agent.log"),
-    );
+    let agent = AgentProc::start(h, &id, &config, &dir.join("state"), &dir.join("agent.log"));
     wait_for("the agent reads InService", LIMIT, || async {
         agent
             .log()
@@ -382,6 +349,12 @@ command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOO
             .then_some(())
     })
     .await;
+    (id, agent)
+}
+
+/// Scales "web" in to nothing and waits until the agent has completed the termination and
+/// the instance is gone.
+async fn scale_in_through(h: &Harness, agent: &AgentProc) {
     h.asg
         .set_desired_capacity()
         .auto_scaling_group_name("web")
@@ -392,13 +365,9 @@ command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOO
     wait_for(
         "the instance terminated (CONTINUE by instance id)",
         LIMIT,
-        || async { instances(&h, "web").await.is_empty().then_some(()) },
+        || async { instances(h, "web").await.is_empty().then_some(()) },
     )
     .await;
-    assert_eq!(
-        lines(&dir.path().join("marks.txt")),
-        vec![format!("{id} drain autoscaling:EC2_INSTANCE_TERMINATING")]
-    );
     wait_for("the completion logged", LIMIT, || async {
         agent
             .log()
@@ -406,6 +375,32 @@ command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOO
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_less_mode_handles_termination_through_instance_metadata() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = format!(
+        r#"[[pipeline]]
+name = "drain"
+match = {{ hooks = ["drain"] }}
+policy = {{ on_success = "continue" }}
+
+[[pipeline.step]]
+type = "exec"
+name = "mark"
+working_dir = "{}"
+command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_HOOK\" \"$LIFEHOOK_TRANSITION\" >> marks.txt"]
+"#,
+        dir.path().display()
+    );
+    let (id, agent) = imds_agent(&h, dir.path(), &pipelines).await;
+    scale_in_through(&h, &agent).await;
+    assert_eq!(
+        lines(&dir.path().join("marks.txt")),
+        vec![format!("{id} drain autoscaling:EC2_INSTANCE_TERMINATING")]
+    );
     let status = agent.stop().await;
     assert!(status.success(), "{status}");
 }
@@ -670,4 +665,56 @@ async fn without_a_group_the_steps_run_and_hook_calls_are_skipped() {
     }
     assert!(agent.stop().await.success());
     assert_eq!(std::fs::read_dir(state.join("actions")).unwrap().count(), 0);
+}
+
+/// `(VmRSS, VmHWM)` of a process, KiB.
+#[cfg(target_os = "linux")]
+fn rss_and_peak_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
+    };
+    (kib("VmRSS:"), kib("VmHWM:"))
+}
+
+/// Once idle — after start-up, and again after an action — the agent gives back the code
+/// mappings that start-up and the action left resident (`agent/memory.rs`): its resident
+/// set falls well below its peak, and the code it dropped still runs when it is needed.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_agent_keeps_only_its_working_set_resident() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, agent) = imds_agent(
+        &h,
+        dir.path(),
+        r#"[[pipeline]]
+name = "drain"
+match = { hooks = ["drain"] }
+
+[[pipeline.step]]
+type = "exec"
+name = "note"
+command = ["sh", "-c", "echo \"$LIFEHOOK_INSTANCE_ID\""]
+"#,
+    )
+    .await;
+    let pid = agent.child.id().expect("the agent runs");
+    let below_peak = |when: &'static str| {
+        wait_for(when, LIMIT, move || async move {
+            let (rss, peak) = rss_and_peak_kib(pid);
+            (rss * 4 < peak * 3).then_some((rss, peak))
+        })
+    };
+    let (rss, peak) = below_peak("idle after start-up: VmRSS under 3/4 of VmHWM").await;
+    eprintln!("idle after start-up: VmRSS {rss} KiB, peak {peak} KiB");
+    scale_in_through(&h, &agent).await;
+    let (rss, peak) = below_peak("idle after the action: VmRSS under 3/4 of VmHWM").await;
+    eprintln!("idle after the action: VmRSS {rss} KiB, peak {peak} KiB");
+    let status = agent.stop().await;
+    assert!(status.success(), "{status}");
 }

@@ -1120,20 +1120,12 @@ command = ["sh", "-c", "if [ -e updated ]; then exit 0; fi; touch updated; exit 
 async fn agent_collect_logs_policy_is_enough_and_no_more() {
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
-    create_group(
+    let id = group_of_one(
         &h,
         "logs",
-        1,
         vec![hook("collect", TERMINATING, 300, "ABANDON", None)],
+        LIMIT,
     )
-    .await;
-    let id = wait_for("an instance InService", LIMIT, || async {
-        instances(&h, "logs")
-            .await
-            .into_iter()
-            .find(|(_, s)| s == "InService")
-            .map(|(i, _)| i)
-    })
     .await;
     let config = dir.path().join("agent.toml");
     std::fs::write(

@@ -2,6 +2,8 @@
 //! configured for it in code (fake credentials, a region, the endpoint), so that no client
 //! ever probes the real instance metadata address.
 
+#![forbid(unsafe_code)]
+
 use std::future::Future;
 use std::time::Duration;
 

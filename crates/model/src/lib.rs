@@ -18,6 +18,8 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod delivery;
 pub mod message;
 pub mod state;

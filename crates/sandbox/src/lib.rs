@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod autoscaling;
 pub mod clock;
 pub mod cloudformation;

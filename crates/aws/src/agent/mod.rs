@@ -31,6 +31,7 @@
 //! pipelines still run and every hook call is skipped, with one log line saying so.
 
 pub mod inbox;
+mod memory;
 pub mod state;
 
 use std::collections::{BTreeMap, HashMap};
@@ -47,7 +48,7 @@ use lifehook_model::{LifecycleEvent, LifecycleResult, LifecycleState, LifecycleT
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::Clients;
 use crate::drain::{count, drain};
@@ -269,11 +270,21 @@ impl Agent {
         let mut receive = consumer.as_ref().map(|c| Box::pin(c.next_batch()));
         let mut backoff = Duration::from_millis(500);
         sh.metrics.set_ready(true);
+        // Whenever the agent goes idle (start-up over, the last action finished), it gives
+        // back the mappings of code it will not run again soon (`memory`).
+        let mut release_due = true;
         loop {
+            if release_due && tasks.is_empty() {
+                release_due = false;
+                release_code_pages();
+            }
             tokio::select! {
                 biased;
                 _ = &mut shutdown => break,
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => record(&mut summary, done),
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    record(&mut summary, done);
+                    release_due = true;
+                }
                 batch = async {
                     match receive.as_mut() {
                         Some(r) => r.await,
@@ -352,6 +363,17 @@ impl Agent {
         }
         info!(outcomes = ?summary.outcomes, "agent stopped");
         Ok(summary)
+    }
+}
+
+fn release_code_pages() {
+    match memory::release_code_pages() {
+        Ok(r) => debug!(
+            mappings = r.mappings,
+            resident_kib = r.kib,
+            "idle: released the page mappings of code start-up and finished actions ran"
+        ),
+        Err(e) => debug!(error = %e, "cannot release the page mappings of finished code"),
     }
 }
 

@@ -160,6 +160,25 @@ pub async fn create_group(
         .expect("CreateAutoScalingGroup");
 }
 
+/// Creates group `name` of one instance with `hooks` and returns the instance's id once
+/// it is `InService`.
+pub async fn group_of_one(
+    h: &Harness,
+    name: &str,
+    hooks: Vec<LifecycleHookSpecification>,
+    limit: Duration,
+) -> String {
+    create_group(h, name, 1, hooks).await;
+    wait_for("an instance InService", limit, || async {
+        instances(h, name)
+            .await
+            .into_iter()
+            .find(|(_, s)| s == "InService")
+            .map(|(i, _)| i)
+    })
+    .await
+}
+
 /// Creates a queue (with a dead-letter queue after `max_receives`) and returns (url, arn).
 pub async fn queue_with_dlq(
     h: &Harness,
