@@ -1386,13 +1386,12 @@ async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
     // Not deregistered-and-forgotten: the victim is no longer in the target group.
     assert!(!healthy(victim.clone()).await);
     // The printed Lambda policy was enough, and not more than the scenario needs (the
-    // image's tags are applied at creation, which real IAM checks as ec2:CreateTags).
+    // image's tags, applied at creation, are authorized as ec2:CreateTags).
     assert_policy_enough_and_no_more(
         &h,
         &policy,
         &[
             "autoscaling:RecordLifecycleActionHeartbeat",
-            "ec2:CreateTags",
             // The group deregisters its own instances before Terminating:Wait (spec
             // §2.7): this is for target groups the group does not know.
             "elasticloadbalancing:DeregisterTargets",

@@ -257,13 +257,13 @@ const CONTROLLER_CONDITIONAL: &[&str] = &[
     "sqs:GetQueueAttributes",
 ];
 
-/// The `image` step's tags are applied at creation (CreateImage's TagSpecification), which
-/// real IAM authorizes as ec2:CreateTags and the sandbox does not ask for.
+/// What an `image` example may leave unused: its tags are applied at creation (CreateImage's
+/// TagSpecification, authorized as `ec2:CreateTags` with `ec2:CreateAction`), so nothing
+/// beyond the controller's own conditional actions.
 const IMAGE_CONDITIONAL: &[&str] = &[
     "autoscaling:RecordLifecycleActionHeartbeat",
     "sqs:ChangeMessageVisibility",
     "sqs:GetQueueAttributes",
-    "ec2:CreateTags",
 ];
 
 async fn controller_example(ex: ControllerExample) {
@@ -537,7 +537,6 @@ async fn scenario3_policy_is_enough_and_no_more() {
             "autoscaling:RecordLifecycleActionHeartbeat",
             "sqs:ChangeMessageVisibility",
             "sqs:GetQueueAttributes",
-            "ec2:CreateTags",
             "elasticloadbalancing:DescribeTargetHealth",
             "elasticloadbalancing:RegisterTargets",
             "elasticloadbalancing:DeregisterTargets",
@@ -1112,6 +1111,24 @@ command = ["sh", "-c", "if [ -e updated ]; then exit 0; fi; touch updated; exit 
     // The hook exists already: PutLifecycleHook is only for a missing hook.
     assert_enough_and_no_more(&h, key, &doc, &["autoscaling:PutLifecycleHook"]).await;
     assert_outside_is_denied(&h, key, "app").await;
+    // The tag grant is for the step's own keys: the agent cannot retag its instance.
+    let ec2 = aws_sdk_ec2::Client::new(&sdk_as(&h, key).await);
+    let tag = |k: &str| aws_sdk_ec2::types::Tag::builder().key(k).value("x").build();
+    let e = ec2
+        .create_tags()
+        .resources(&id)
+        .tags(tag("lifehook:patched"))
+        .tags(tag("owner"))
+        .send()
+        .await
+        .expect_err("a tag key the step does not set");
+    assert_eq!(e.code(), Some("UnauthorizedOperation"), "{e:?}");
+    ec2.create_tags()
+        .resources(&id)
+        .tags(tag("lifehook:patched"))
+        .send()
+        .await
+        .expect("the step's own key");
 }
 
 /// `examples/agent-collect-logs.toml` (no queue: IMDS target-lifecycle-state), the

@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::{Config, StepKind};
+use crate::config::{Config, IMAGE_TAG_GROUP, IMAGE_TAG_INSTANCE, IMAGE_TAG_TOKEN, StepKind};
 use crate::template::Template;
 
 /// Which handler the policy is for.
@@ -481,11 +481,20 @@ pub fn step_permissions(kind: &StepKind, scope: &Scope) -> Vec<Grant> {
                 vec![stack],
             )]
         }
-        StepKind::Tag(_) => vec![scope.instances(
-            "TagGroupInstances",
-            &["ec2:CreateTags"],
-            &format!("aws:ResourceTag/{GROUP_TAG}"),
-        )],
+        // Only the step's own tag keys (`aws:TagKeys`, every key of the request).
+        StepKind::Tag(t) => vec![
+            scope
+                .instances(
+                    "TagGroupInstances",
+                    &["ec2:CreateTags"],
+                    &format!("aws:ResourceTag/{GROUP_TAG}"),
+                )
+                .when(
+                    "ForAllValues:StringEquals",
+                    "aws:TagKeys",
+                    t.tags.keys().cloned().collect(),
+                ),
+        ],
         StepKind::Image(i) => {
             // CreateImage authorizes the instance, the new image and its snapshots; the
             // tags are applied at creation (TagSpecification), which IAM checks as
@@ -501,11 +510,21 @@ pub fn step_permissions(kind: &StepKind, scope: &Scope) -> Vec<Grant> {
                     &format!("aws:ResourceTag/{GROUP_TAG}"),
                 ),
                 Grant::new("NewImagesAndSnapshots", &["ec2:CreateImage"], new.clone()),
-                Grant::new("TagNewImages", &["ec2:CreateTags"], new).when(
-                    "StringEquals",
-                    "ec2:CreateAction",
-                    vec!["CreateImage".into()],
-                ),
+                Grant::new("TagNewImages", &["ec2:CreateTags"], new)
+                    .when(
+                        "StringEquals",
+                        "ec2:CreateAction",
+                        vec!["CreateImage".into()],
+                    )
+                    .when(
+                        "ForAllValues:StringEquals",
+                        "aws:TagKeys",
+                        [IMAGE_TAG_INSTANCE, IMAGE_TAG_GROUP, IMAGE_TAG_TOKEN]
+                            .into_iter()
+                            .map(str::to_owned)
+                            .chain(i.tags.keys().cloned())
+                            .collect(),
+                    ),
                 Grant::any("FindImages", &["ec2:DescribeImages"]),
             ];
             if i.only_if.is_some() {
@@ -938,6 +957,11 @@ path = "/tmp/run.sh"
         assert_eq!(
             tag[0].condition["StringLike"]["aws:ResourceTag/aws:autoscaling:groupName"],
             vec!["api", "web-*"]
+        );
+        assert_eq!(
+            tag[0].condition["ForAllValues:StringEquals"]["aws:TagKeys"],
+            vec!["x"],
+            "only the step's own tag keys"
         );
         let describe = statement(&doc, "autoscaling:DescribeLifecycleHooks");
         assert_eq!(describe[0].resources, vec!["*"]);

@@ -24,8 +24,9 @@
 //! variables (`${aws:RequestedRegion}`, `${aws:PrincipalAccount}`, any key of the request
 //! context, `${*}`, `${?}`, `${$}`), and the condition operators `String(Not)Equals`,
 //! `String(Not)EqualsIgnoreCase`, `String(Not)Like`, `Arn(Not)Equals`, `Arn(Not)Like`, each
-//! optionally `...IfExists`. Anything else (another operator, `ForAllValues:`, a
-//! `Principal`) rejects the whole document with a message naming it.
+//! optionally `...IfExists` and qualified with `ForAllValues:` or `ForAnyValue:` for
+//! multivalued keys (`aws:TagKeys`). Anything else (another operator, a `Principal`)
+//! rejects the whole document with a message naming it.
 
 use std::collections::BTreeMap;
 
@@ -68,11 +69,24 @@ struct Stmt {
 
 #[derive(Debug, Clone, PartialEq)]
 struct Cond {
+    set: SetOp,
     op: Op,
     negated: bool,
     if_exists: bool,
     key: String,
     values: Vec<String>,
+}
+
+/// How a condition treats a key with several values in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    /// No qualifier: some value of the request matches.
+    Single,
+    /// `ForAllValues:` every value of the request matches (true when the key is absent
+    /// or empty, as in IAM).
+    ForAll,
+    /// `ForAnyValue:` some value of the request matches (false when the key is absent).
+    ForAny,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +222,7 @@ impl Stmt {
         if let Some(c) = o.get("Condition") {
             let c = c.as_object().ok_or("Condition must be an object")?;
             for (op_name, keys) in c {
-                let (op, negated, if_exists) = parse_operator(op_name)?;
+                let (set, op, negated, if_exists) = parse_operator(op_name)?;
                 let keys = keys
                     .as_object()
                     .ok_or_else(|| format!("Condition {op_name} must map keys to values"))?;
@@ -219,6 +233,7 @@ impl Stmt {
                         v => strings(v, &format!("Condition {op_name} {key}"))?,
                     };
                     conditions.push(Cond {
+                        set,
                         op,
                         negated,
                         if_exists,
@@ -261,15 +276,20 @@ impl Stmt {
     }
 }
 
-fn parse_operator(name: &str) -> Result<(Op, bool, bool), String> {
-    if name.contains(':') {
-        return Err(format!(
-            "condition operator {name:?}: set operators (ForAllValues:, ForAnyValue:) are not supported by the sandbox"
-        ));
-    }
-    let (base, if_exists) = match name.strip_suffix("IfExists") {
+fn parse_operator(name: &str) -> Result<(SetOp, Op, bool, bool), String> {
+    let (set, base) = match name.split_once(':') {
+        None => (SetOp::Single, name),
+        Some(("ForAllValues", op)) => (SetOp::ForAll, op),
+        Some(("ForAnyValue", op)) => (SetOp::ForAny, op),
+        Some((q, _)) => {
+            return Err(format!(
+                "condition operator {name:?}: {q:?} is not a qualifier (ForAllValues: or ForAnyValue:)"
+            ));
+        }
+    };
+    let (base, if_exists) = match base.strip_suffix("IfExists") {
         Some(b) => (b, true),
-        None => (name, false),
+        None => (base, false),
     };
     let (op, negated) = match base {
         "StringEquals" => (Op::Equals, false),
@@ -284,29 +304,40 @@ fn parse_operator(name: &str) -> Result<(Op, bool, bool), String> {
             ));
         }
     };
-    Ok((op, negated, if_exists))
+    Ok((set, op, negated, if_exists))
 }
 
 impl Cond {
     fn holds(&self, resource: &Resource, ctx: &Context, vars: bool) -> bool {
-        let Some(actual) = ctx.values(&self.key, resource) else {
-            // A missing key: negated operators hold, others do not (IfExists: both hold).
-            return self.negated || self.if_exists;
-        };
-        let hit = self.values.iter().any(|v| {
-            let v = if vars {
-                substitute(v, resource, ctx)
-            } else {
-                Some(v.clone())
-            };
-            let Some(v) = v else { return false };
-            actual.iter().any(|a| match self.op {
-                Op::Equals => a == &v,
-                Op::EqualsIgnoreCase => a.eq_ignore_ascii_case(&v),
-                Op::Like => wildcard(&v, a),
+        let actual = ctx.values(&self.key, resource).filter(|v| !v.is_empty());
+        let values: Vec<String> = self
+            .values
+            .iter()
+            .filter_map(|v| {
+                if vars {
+                    substitute(v, resource, ctx)
+                } else {
+                    Some(v.clone())
+                }
             })
-        });
-        hit != self.negated
+            .collect();
+        // Whether one request value matches one of the condition's values.
+        let matches = |a: &String| {
+            values.iter().any(|v| match self.op {
+                Op::Equals => a == v,
+                Op::EqualsIgnoreCase => a.eq_ignore_ascii_case(v),
+                Op::Like => wildcard(v, a),
+            })
+        };
+        match (self.set, actual) {
+            // A missing key: negated operators hold, others do not (IfExists: both hold).
+            (SetOp::Single, None) => self.negated || self.if_exists,
+            (SetOp::Single, Some(actual)) => actual.iter().any(matches) != self.negated,
+            (SetOp::ForAll, None) => true,
+            (SetOp::ForAll, Some(actual)) => actual.iter().all(|a| matches(a) != self.negated),
+            (SetOp::ForAny, None) => self.if_exists,
+            (SetOp::ForAny, Some(actual)) => actual.iter().any(|a| matches(a) != self.negated),
+        }
     }
 }
 
@@ -699,6 +730,19 @@ fn arn(service: &str, region: &str, resource: &str) -> String {
     format!("arn:aws:{service}:{region}:{ACCOUNT_ID}:{resource}")
 }
 
+/// `aws:TagKeys` and `aws:RequestTag/KEY` of the `Tag.N` structures of a request.
+fn request_tags(mut r: Resource, tags: &[crate::protocol::Params]) -> Resource {
+    for t in tags {
+        if let Some(k) = t.get("Key") {
+            r = r.key("aws:TagKeys", k).key(
+                &format!("aws:RequestTag/{k}"),
+                t.get("Value").unwrap_or_default(),
+            );
+        }
+    }
+    r
+}
+
 /// The stack id of stacks the sandbox does not model.
 const STACK_ID: &str = "00000000-0000-0000-0000-000000000000";
 /// The id in a group ARN the sandbox does not know.
@@ -811,6 +855,29 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
             },
         },
         Service::Ec2 => {
+            if op == "CreateImage"
+                && let Input::Query(p) = input
+            {
+                // The new image and its snapshots, and their tags: `ec2:CreateTags` with
+                // `ec2:CreateAction` (tag-on-create).
+                for spec in p.struct_list("TagSpecification") {
+                    let kind = spec.get("ResourceType").unwrap_or_default();
+                    if kind == "image" || kind == "snapshot" {
+                        out.push(Check {
+                            action: "ec2:CreateTags".into(),
+                            resources: vec![request_tags(
+                                Resource::new(format!("arn:aws:ec2:{region}::{kind}/*"))
+                                    .key("ec2:CreateAction", "CreateImage"),
+                                &spec.struct_list("Tag"),
+                            )],
+                        });
+                    }
+                }
+            }
+            let tags = match (op, input) {
+                ("CreateTags" | "DeleteTags", Input::Query(p)) => p.struct_list("Tag"),
+                _ => Vec::new(),
+            };
             let ids = match op {
                 "CreateTags" | "DeleteTags" => param_list(input, "ResourceId"),
                 "TerminateInstances" | "StopInstances" | "StartInstances" | "RebootInstances" => {
@@ -819,20 +886,22 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
                 "CreateImage" => param(input, "InstanceId").into_iter().collect(),
                 _ => Vec::new(),
             };
-            if ids.is_empty() {
-                any()
-            } else {
-                ids.iter()
-                    .map(|id| match id.split_once('-').map(|(p, _)| p) {
-                        Some("i") => instance(id, &["aws:ResourceTag", "ec2:ResourceTag"]),
-                        Some("ami") => Resource::new(format!("arn:aws:ec2:{region}::image/{id}")),
-                        Some("snap") => {
-                            Resource::new(format!("arn:aws:ec2:{region}::snapshot/{id}"))
-                        }
-                        _ => Resource::new(arn("ec2", region, &format!("resource/{id}"))),
-                    })
-                    .collect()
+            let mut rs: Vec<Resource> = ids
+                .iter()
+                .map(|id| match id.split_once('-').map(|(p, _)| p) {
+                    Some("i") => instance(id, &["aws:ResourceTag", "ec2:ResourceTag"]),
+                    Some("ami") => Resource::new(format!("arn:aws:ec2:{region}::image/{id}")),
+                    Some("snap") => Resource::new(format!("arn:aws:ec2:{region}::snapshot/{id}")),
+                    _ => Resource::new(arn("ec2", region, &format!("resource/{id}"))),
+                })
+                .map(|r| request_tags(r, &tags))
+                .collect();
+            if op == "CreateImage" {
+                for kind in ["image", "snapshot"] {
+                    rs.push(Resource::new(format!("arn:aws:ec2:{region}::{kind}/*")));
+                }
             }
+            if rs.is_empty() { any() } else { rs }
         }
         Service::Ecs => {
             let cluster_name = param(input, "cluster")
@@ -1100,6 +1169,46 @@ mod tests {
     }
 
     #[test]
+    fn set_operators_judge_every_or_any_value_of_a_multivalued_key() {
+        let p = Policy::parse(&json!({"Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*",
+             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["patched", "owner"]}}},
+            {"Effect": "Allow", "Action": "ec2:DeleteTags", "Resource": "*",
+             "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": "tmp-*"}}},
+            {"Effect": "Deny", "Action": "ec2:CreateTags", "Resource": "*",
+             "Condition": {"ForAnyValue:StringEqualsIfExists": {"aws:TagKeys": "locked"}}}
+        ]}))
+        .unwrap();
+        let keys = |ks: &[&str]| {
+            ks.iter().fold(
+                Resource::new("arn:aws:ec2:us-east-1:1:instance/i-1"),
+                |r, k| r.key("aws:TagKeys", *k),
+            )
+        };
+        let create = |ks: &[&str]| p.evaluate("ec2:CreateTags", &keys(ks), &ctx());
+        let delete = |ks: &[&str]| p.evaluate("ec2:DeleteTags", &keys(ks), &ctx());
+        assert_eq!(create(&["patched"]), Verdict::Allow);
+        assert_eq!(create(&["patched", "owner"]), Verdict::Allow);
+        assert_eq!(
+            create(&["patched", "role"]),
+            Verdict::ImplicitDeny,
+            "one key outside"
+        );
+        // IAM's ForAllValues holds when the request has no such key (the ForAny deny's
+        // IfExists holds too).
+        assert_eq!(create(&[]), Verdict::ExplicitDeny);
+        assert_eq!(create(&["patched", "locked"]), Verdict::ExplicitDeny);
+        assert_eq!(delete(&["tmp-1", "owner"]), Verdict::Allow);
+        assert_eq!(delete(&["owner"]), Verdict::ImplicitDeny);
+        assert_eq!(
+            delete(&[]),
+            Verdict::ImplicitDeny,
+            "ForAnyValue needs a value"
+        );
+    }
+
+    #[test]
     fn unsupported_documents_are_rejected_with_a_reason() {
         for (doc, needle) in [
             (
@@ -1109,8 +1218,8 @@ mod tests {
             ),
             (
                 json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",
-                "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}}}),
-                "ForAllValues",
+                "Condition": {"ForEachValue:StringEquals": {"aws:TagKeys": "a"}}}}),
+                "ForEachValue",
             ),
             (
                 json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}}),
