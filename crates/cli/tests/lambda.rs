@@ -1,7 +1,8 @@
 //! `lifehook lambda` as AWS Lambda runs it: the real binary is the runtime process of a
 //! sandbox function (its Runtime API address and environment from the control API), the
-//! sandbox invokes it from EventBridge rules, SNS subscriptions and hooks, and tests post
-//! SQS-shaped batches themselves. The function's deadline is on the sandbox's virtual
+//! sandbox invokes it from EventBridge rules, SNS subscriptions, hooks and an SQS event
+//! source mapping (tests also post SQS-shaped batches themselves, to include records no
+//! queue would hand over). The function's deadline is on the sandbox's virtual
 //! clock (`LIFEHOOK_CLOCK_URL`), so a step longer than the function timeout is exercised
 //! by advancing the clock, never by waiting.
 
@@ -33,16 +34,17 @@ struct Function {
 }
 
 async fn create_function(h: &Harness, name: &str, timeout_secs: u64) -> Function {
-    let r = h
-        .control_post(
-            "lambda/functions",
-            json!({"name": name, "timeout_secs": timeout_secs}),
-        )
-        .await;
+    create_function_with(h, json!({"name": name, "timeout_secs": timeout_secs})).await
+}
+
+/// A sandbox function created with `body` (`POST /_sandbox/lambda/functions`).
+async fn create_function_with(h: &Harness, body: Value) -> Function {
+    let name = body["name"].as_str().expect("name").to_owned();
+    let r = h.control_post("lambda/functions", body).await;
     assert!(r.status().is_success(), "create function: {}", r.status());
     let v: Value = r.json().await.expect("function json");
     Function {
-        name: name.to_owned(),
+        name,
         arn: v["FunctionArn"].as_str().expect("FunctionArn").to_owned(),
         env: v["env"].as_object().expect("env").clone(),
     }
@@ -490,13 +492,15 @@ async fn sns_subscription_hook_target_and_foreign_events() {
     assert_eq!(i["response"], json!({"outcomes": ["test"]}));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sqs_batch_reports_only_the_record_that_must_come_back() {
-    let h = Harness::manual().await;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let f = create_function(&h, "hooks", 30).await;
-    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 10).await;
+/// Runs `lifehook lambda` for `f` with two launch pipelines — "web-*" marks, "slow-*"
+/// hangs the first time ([`ONCE_SLOW`]) — and creates the groups "web-q" and "slow-q" of
+/// one instance, whose launch hook notifies `queue_arn`. Returns the runtime process.
+async fn web_and_slow_groups(
+    h: &Harness,
+    d: &Path,
+    f: &Function,
+    queue_arn: &str,
+) -> tokio::process::Child {
     let mut text = exec_pipeline(d, "web", "\"web-*\"", "\"launching\"", "abandon", MARK);
     text.push_str(&exec_pipeline(
         d,
@@ -507,16 +511,27 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
         ONCE_SLOW,
     ));
     let config = write_config(d, &text);
-    let _rt = start_runtime(&h, &f, &config, &d.join("lambda.log"));
+    let rt = start_runtime(h, f, &config, &d.join("lambda.log"));
     for g in ["web-q", "slow-q"] {
         create_group(
-            &h,
+            h,
             g,
             1,
-            vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+            vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(queue_arn))],
         )
         .await;
     }
+    rt
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqs_batch_reports_only_the_record_that_must_come_back() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = create_function(&h, "hooks", 30).await;
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 10).await;
+    let _rt = web_and_slow_groups(&h, d, &f, &arn).await;
     let web = wait_for("web-q waiting", LIMIT, || {
         one_in_state(&h, "web-q", "Pending:Wait")
     })
@@ -658,6 +673,93 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
             .lines()
             .count(),
         1
+    );
+}
+
+/// The usual Lambda deployment: the hooks notify an SQS queue and an event source mapping
+/// (with `ReportBatchItemFailures`) hands its messages to the function. The mapping
+/// deletes every message the function handled — test notifications and actions — and keeps
+/// the one it handed back at its deadline, which returns when its visibility (shortened by
+/// the function) ends and then completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sqs_event_source_mapping_runs_the_hooks_messages_end_to_end() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    let f = create_function_with(
+        &h,
+        json!({"name": "hooks", "timeout_secs": 30, "sqs_event_source": {
+            "queue": arn, "batch_size": 10, "report_batch_item_failures": true}}),
+    )
+    .await;
+    let _rt = web_and_slow_groups(&h, d, &f, &arn).await;
+    let web = wait_for("web-q InService", LIMIT, || {
+        one_in_state(&h, "web-q", "InService")
+    })
+    .await;
+    let slow = wait_for("slow-q waiting", LIMIT, || {
+        one_in_state(&h, "slow-q", "Pending:Wait")
+    })
+    .await;
+    wait_for("the slow step started", LIMIT, || async {
+        d.join(format!("started-{slow}")).exists().then_some(())
+    })
+    .await;
+    // 30 s timeout, 2 s margin: the function hands the slow action back at 28 s.
+    h.advance(29.0).await;
+    let handed_back = wait_for("a batch answered with one failure", LIMIT, || async {
+        invocations(&h, &f).await.into_iter().find(|i| {
+            i["source"] == "sqs"
+                && i["status"] == "succeeded"
+                && i["response"]["batchItemFailures"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1)
+        })
+    })
+    .await;
+    let kept = handed_back["response"]["batchItemFailures"][0]["itemIdentifier"].clone();
+    let kept_body = handed_back["payload"]["Records"]
+        .as_array()
+        .expect("Records")
+        .iter()
+        .find(|r| r["messageId"] == kept)
+        .map(|r| r["body"].as_str().unwrap_or_default().to_owned())
+        .expect("the failed item is one of the batch");
+    assert!(kept_body.contains(&slow), "{kept_body}");
+    assert_eq!(
+        instances(&h, "slow-q").await[0].1,
+        "Pending:Wait",
+        "handed back, not completed"
+    );
+    // The function shortened its visibility to 10 s: it comes back and completes.
+    h.advance(11.0).await;
+    wait_for("slow-q InService", LIMIT, || {
+        one_in_state(&h, "slow-q", "InService")
+    })
+    .await;
+    wait_for("the queue empty", LIMIT, || async {
+        (queue_depth(&h, &url).await == (0, 0)).then_some(())
+    })
+    .await;
+    for id in [&web, &slow] {
+        assert_eq!(
+            resolutions(&h, id).await,
+            vec![("CONTINUE".into(), "completed".into())]
+        );
+    }
+    assert_eq!(marks(d), vec![format!("{web} {LAUNCHING}")]);
+    let view = h.control_get(&format!("lambda/functions/{}", f.name)).await;
+    let src = &view["sqs_event_source"];
+    // Two test notifications and two actions, every one deleted by the mapping.
+    assert_eq!(src["deleted"], 4, "{src}");
+    assert_eq!(src["failed_batches"], 0, "{src}");
+    assert!(
+        invocations(&h, &f)
+            .await
+            .iter()
+            .all(|i| i["source"] == "sqs" && i["status"] == "succeeded"),
+        "every invocation came from the mapping and was answered"
     );
 }
 

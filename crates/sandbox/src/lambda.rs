@@ -25,6 +25,17 @@
 //! - **Payloads**: EventBridge passes the event as is (§3.4), SNS wraps the notification in
 //!   `{"Records":[{"EventSource":"aws:sns",…,"Sns":{…}}]}` (§3.5), a hook passes the §3.1
 //!   lifecycle message (§3.6; the test notification is not sent to functions).
+//! - **An SQS event source** per function (`sqs_event_source` at creation), polled as an
+//!   event source mapping does: when the runtime asks for work and no asynchronous
+//!   invocation is pending, up to `batch_size` visible messages are received (the queue's
+//!   visibility timeout, a receive counted, its redrive policy applied) and handed over as
+//!   one synchronous invocation `{"Records":[{"eventSource":"aws:sqs",…}]}`, one batch at a
+//!   time. A successful answer deletes the batch's messages — all of them, or with
+//!   `report_batch_item_failures` all but those the answer lists in `batchItemFailures`
+//!   (an answer that cannot be read, or lists an unknown id, fails the whole batch, as
+//!   AWS does). An error or a timeout deletes none: they come back when their visibility
+//!   ends, and go to the dead-letter queue past `maxReceiveCount`. No retry of the
+//!   invocation itself.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -89,8 +100,26 @@ struct Function {
     /// Every known invocation, oldest first.
     invocations: Vec<Invocation>,
     init_errors: Vec<Value>,
+    /// The SQS queue polled for this function, if any.
+    sqs_source: Option<SqsSource>,
     /// The Runtime API listener; aborted when the function is dropped.
     server: JoinHandle<()>,
+}
+
+/// An SQS event source mapping of a function (see the module documentation).
+#[derive(Debug)]
+struct SqsSource {
+    /// The queue, in the function's region.
+    queue: String,
+    queue_arn: String,
+    batch_size: usize,
+    report_batch_item_failures: bool,
+    /// The batch being handled: its invocation's request id and its messages' (message
+    /// id, receipt handle).
+    batch: Option<(String, Vec<(String, String)>)>,
+    /// Messages deleted after a successful answer, and batches that failed as a whole.
+    deleted: u64,
+    failed_batches: u64,
 }
 
 impl Drop for Function {
@@ -129,8 +158,10 @@ impl Status {
 #[derive(Debug)]
 struct Invocation {
     request_id: String,
-    /// Who invoked: `events`, `sns`, `autoscaling`, `control`.
+    /// Who invoked: `events`, `sns`, `autoscaling`, `control`, `sqs`.
     source: String,
+    /// Whether a failed attempt is retried (asynchronous invocations; not an SQS batch).
+    retries: bool,
     payload: String,
     trace_id: String,
     status: Status,
@@ -262,9 +293,15 @@ fn invoke(
     payload: &str,
     source: &str,
 ) -> Result<String, InvokeError> {
-    if payload.len() > MAX_EVENT_BYTES {
+    // An SQS batch is a synchronous invocation (6 MB); the others are asynchronous.
+    let (limit, kind) = if source == "sqs" {
+        (MAX_RUNTIME_BODY_BYTES, "a synchronous")
+    } else {
+        (MAX_EVENT_BYTES, "an asynchronous")
+    };
+    if payload.len() > limit {
         return Err(InvokeError::Refused(format!(
-            "the payload is {} bytes, more than the {MAX_EVENT_BYTES} an asynchronous invocation may carry",
+            "the payload is {} bytes, more than the {limit} {kind} invocation may carry",
             payload.len()
         )));
     }
@@ -281,6 +318,7 @@ fn invoke(
     f.invocations.push(Invocation {
         request_id: request_id.clone(),
         source: source.to_owned(),
+        retries: source != "sqs",
         payload: payload.to_owned(),
         trace_id: trace_id(now),
         status: Status::Pending,
@@ -348,8 +386,10 @@ struct Next {
     trace_id: String,
 }
 
-/// Starts the oldest pending invocation of `rt`'s function, if any.
+/// Starts the oldest pending invocation of `rt`'s function, if any; with none pending, a
+/// batch from its SQS event source, if it has messages.
 fn take_next(world: &mut World, rt: &Rt) -> Result<Option<Next>, RuntimeError> {
+    poll_sqs_source(world, rt)?;
     let now = world.now;
     let f = function_mut(world, rt)?;
     let timeout_ms = f.timeout_secs * 1000;
@@ -387,6 +427,129 @@ fn take_next(world: &mut World, rt: &Rt) -> Result<Option<Next>, RuntimeError> {
     Ok(None)
 }
 
+/// Receives a batch for the function's SQS event source when nothing else is pending and
+/// no batch is in flight, and queues it as an invocation.
+fn poll_sqs_source(world: &mut World, rt: &Rt) -> Result<(), RuntimeError> {
+    let f = function_mut(world, rt)?;
+    let Some(src) = f.sqs_source.as_ref() else {
+        return Ok(());
+    };
+    if !f.queue.is_empty() || src.batch.is_some() {
+        return Ok(());
+    }
+    let (queue, max) = (src.queue.clone(), src.batch_size);
+    let records = match crate::sqs::receive_for_lambda(world, &rt.region, &queue, max) {
+        Ok(r) => r,
+        Err(e) => {
+            // The queue was deleted: nothing to poll (as a mapping whose queue is gone).
+            tracing::debug!(queue = %queue, error = %e.message, "SQS event source not polled");
+            return Ok(());
+        }
+    };
+    if records.is_empty() {
+        return Ok(());
+    }
+    let batch: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["messageId"].as_str().unwrap_or_default().to_owned(),
+                r["receiptHandle"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let payload = json!({ "Records": records }).to_string();
+    match invoke(world, &rt.region, &rt.name, &payload, "sqs") {
+        Ok(request_id) => {
+            if let Some(src) = function_mut(world, rt)?.sqs_source.as_mut() {
+                src.batch = Some((request_id, batch));
+            }
+        }
+        Err(InvokeError::NoSuchFunction) => return Err(RuntimeError::Gone),
+        Err(InvokeError::Refused(reason)) => {
+            // Too large for one invocation: left for their visibility to end (and the
+            // dead-letter queue), as a batch the function failed.
+            tracing::warn!(queue = %queue, reason, "SQS batch not invoked");
+        }
+    }
+    Ok(())
+}
+
+/// Ends the SQS batch of invocation `request_id`, if it is one: with the function's answer
+/// deletes the messages that succeeded; without one (an error, a timeout) deletes none.
+fn finish_sqs_batch(
+    world: &mut World,
+    region: &str,
+    function: &str,
+    request_id: &str,
+    answer: Option<&str>,
+) {
+    let Some(f) = world.region(region).lambda.functions.get_mut(function) else {
+        return;
+    };
+    let Some(src) = f.sqs_source.as_mut() else {
+        return;
+    };
+    if src.batch.as_ref().map(|(id, _)| id.as_str()) != Some(request_id) {
+        return;
+    }
+    let Some((_, batch)) = src.batch.take() else {
+        return;
+    };
+    let keep = answer.and_then(|a| failed_items(a, &batch, src.report_batch_item_failures));
+    let Some(keep) = keep else {
+        src.failed_batches += 1;
+        tracing::info!(queue = %src.queue, request_id, messages = batch.len(), "SQS batch failed; its messages return after their visibility timeout");
+        f.notify.notify_waiters();
+        return;
+    };
+    let queue = src.queue.clone();
+    let mut deleted = 0;
+    for (id, handle) in &batch {
+        if !keep.contains(id)
+            && crate::sqs::delete_for_lambda(world, region, &queue, handle).is_ok()
+        {
+            deleted += 1;
+        }
+    }
+    if let Some(f) = world.region(region).lambda.functions.get_mut(function) {
+        if let Some(src) = f.sqs_source.as_mut() {
+            src.deleted += deleted;
+        }
+        f.notify.notify_waiters();
+    }
+}
+
+/// The message ids of a batch the function's answer asks to keep: none without
+/// `report_batch_item_failures`; else those of `batchItemFailures`. `None` when the answer
+/// fails the whole batch (not JSON, or an item that is not in the batch).
+fn failed_items(
+    answer: &str,
+    batch: &[(String, String)],
+    report_batch_item_failures: bool,
+) -> Option<Vec<String>> {
+    if !report_batch_item_failures {
+        return Some(Vec::new());
+    }
+    let trimmed = answer.trim();
+    if trimmed.is_empty() || trimmed == "null" {
+        return Some(Vec::new());
+    }
+    let v: Value = serde_json::from_str(trimmed).ok()?;
+    let items = match v.get("batchItemFailures") {
+        None | Some(Value::Null) => return Some(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return None,
+    };
+    items
+        .iter()
+        .map(|i| {
+            let id = i.get("itemIdentifier")?.as_str()?;
+            batch.iter().any(|(m, _)| m == id).then(|| id.to_owned())
+        })
+        .collect()
+}
+
 /// Records the failure of the current attempt and schedules a retry, or fails the
 /// invocation when no retry is left.
 fn fail_attempt(
@@ -418,7 +581,7 @@ fn fail_attempt(
     });
     inv.deadline = None;
     let retries_done = inv.attempts.saturating_sub(1);
-    if retries_done < max_retries {
+    if inv.retries && retries_done < max_retries {
         let delay = RETRY_DELAYS_SECS
             .get(retries_done as usize)
             .copied()
@@ -440,6 +603,7 @@ fn fail_attempt(
         inv.finished = Some(now);
         tracing::warn!(function = %arn, request_id, error_type, attempts = inv.attempts, "invocation failed; no retries left");
         prune(f);
+        finish_sqs_batch(world, region, function, request_id, None);
     }
 }
 
@@ -600,14 +764,26 @@ async fn next(AxState(rt): AxState<Rt>) -> Response {
                 return RuntimeError::Gone.into_response();
             };
             let mut w = sb.lock();
-            match function_mut(&mut w, &rt) {
-                Ok(f) => f.notify.clone(),
+            let (notify, queue) = match function_mut(&mut w, &rt) {
+                Ok(f) => (
+                    f.notify.clone(),
+                    f.sqs_source.as_ref().map(|s| s.queue.clone()),
+                ),
                 Err(e) => return e.into_response(),
-            }
+            };
+            // A message sent to the event source's queue (or visible again) wakes the poll.
+            let queue_notify = queue
+                .and_then(|q| crate::sqs::queue_notify(&mut w, &rt.region, &q))
+                .unwrap_or_else(|| Arc::new(Notify::new()));
+            (notify, queue_notify)
         };
+        let (notify, queue_notify) = notify;
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        let queue_notified = queue_notify.notified();
+        tokio::pin!(queue_notified);
+        queue_notified.as_mut().enable();
         let got = {
             let Some(sb) = rt.sb.upgrade() else {
                 return RuntimeError::Gone.into_response();
@@ -621,7 +797,10 @@ async fn next(AxState(rt): AxState<Rt>) -> Response {
             Ok(None) => {}
             Err(e) => return e.into_response(),
         }
-        notified.await;
+        tokio::select! {
+            () = &mut notified => {}
+            () = &mut queue_notified => {}
+        }
     }
 }
 
@@ -694,6 +873,10 @@ async fn invocation_response(
                 tracing::debug!(function = %f.arn, request_id = %id, "invocation succeeded");
                 prune(f);
             }
+            let answer = String::from_utf8_lossy(&body);
+            finish_sqs_batch(&mut w, &rt.region, &rt.name, &id, Some(&answer));
+            drop(w);
+            sb.poke();
             accepted()
         }
         Err(e) => e.into_response(),
@@ -780,7 +963,23 @@ struct CreateFunction {
     /// Where the Runtime API listens (default `127.0.0.1:0`, an ephemeral loopback port).
     #[serde(default)]
     runtime_listen: Option<SocketAddr>,
+    #[serde(default)]
+    sqs_event_source: Option<SqsSourceSpec>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqsSourceSpec {
+    /// The queue's name, URL or ARN (in the function's region).
+    queue: String,
+    #[serde(default)]
+    batch_size: Option<usize>,
+    #[serde(default)]
+    report_batch_item_failures: bool,
+}
+
+/// Largest (and default) batch of an SQS event source.
+pub const MAX_SQS_BATCH: usize = 10;
 
 type ControlResult = Result<Value, (u16, String)>;
 
@@ -948,6 +1147,10 @@ fn create(sb: &Arc<Sandbox>, body: &[u8]) -> ControlResult {
             ),
         ));
     }
+    let sqs_source = match c.sqs_event_source {
+        None => None,
+        Some(spec) => Some(sqs_source(sb, &region, spec)?),
+    };
     let listen = c
         .runtime_listen
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -1004,12 +1207,65 @@ fn create(sb: &Arc<Sandbox>, body: &[u8]) -> ControlResult {
         queue: VecDeque::new(),
         invocations: Vec::new(),
         init_errors: Vec::new(),
+        sqs_source,
         server,
     };
     tracing::info!(function = %f.arn, runtime_api = %runtime_api, "Lambda function created");
     let v = function_json(&region, &f, now);
     functions.insert(c.name, f);
     Ok(v)
+}
+
+/// Checks an `sqs_event_source`: the queue exists in the function's region, the batch
+/// size is 1 to [`MAX_SQS_BATCH`].
+fn sqs_source(
+    sb: &Arc<Sandbox>,
+    region: &str,
+    spec: SqsSourceSpec,
+) -> Result<SqsSource, (u16, String)> {
+    let q = spec.queue.trim();
+    let (q_region, name) = if let Some((r, n)) = crate::sqs::parse_arn(q) {
+        (r.to_owned(), n.to_owned())
+    } else if q.contains('/') {
+        let name = q
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        (region.to_owned(), name.to_owned())
+    } else {
+        (region.to_owned(), q.to_owned())
+    };
+    if !q_region.is_empty() && q_region != region {
+        return Err((
+            400,
+            format!("sqs_event_source.queue {q:?} is in {q_region}; the function is in {region}"),
+        ));
+    }
+    if name.is_empty() || !crate::sqs::queue_exists(&mut sb.lock(), region, &name) {
+        return Err((
+            400,
+            format!("sqs_event_source.queue {q:?}: no such queue in {region}"),
+        ));
+    }
+    let batch_size = spec.batch_size.unwrap_or(MAX_SQS_BATCH);
+    if !(1..=MAX_SQS_BATCH).contains(&batch_size) {
+        return Err((
+            400,
+            format!(
+                "sqs_event_source.batch_size must be between 1 and {MAX_SQS_BATCH}, got {batch_size}"
+            ),
+        ));
+    }
+    Ok(SqsSource {
+        queue_arn: format!("arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"),
+        queue: name,
+        batch_size,
+        report_batch_item_failures: spec.report_batch_item_failures,
+        batch: None,
+        deleted: 0,
+        failed_batches: 0,
+    })
 }
 
 fn as_json(s: &str) -> Value {
@@ -1082,6 +1338,17 @@ fn function_json(region: &str, f: &Function, _now: Millis) -> Value {
         },
         "invocations": f.invocations.iter().map(invocation_json).collect::<Vec<_>>(),
         "init_errors": f.init_errors,
+        "sqs_event_source": f.sqs_source.as_ref().map(|s| json!({
+            "queue_arn": s.queue_arn,
+            "batch_size": s.batch_size,
+            "report_batch_item_failures": s.report_batch_item_failures,
+            "batch_in_flight": s.batch.as_ref().map(|(id, msgs)| json!({
+                "RequestId": id,
+                "messages": msgs.len(),
+            })),
+            "deleted": s.deleted,
+            "failed_batches": s.failed_batches,
+        })),
     })
 }
 
@@ -1515,6 +1782,163 @@ mod tests {
                 .is_some_and(|s| s.starts_with("i-"))
         );
         assert_eq!(t.view().await["invocations"][0]["source"], "autoscaling");
+    }
+
+    #[tokio::test]
+    async fn an_sqs_event_source_hands_over_batches_and_deletes_what_succeeded() {
+        let t = T::new().await;
+        t.json_call("AmazonSQS.CreateQueue", json!({"QueueName": "dlq"}))
+            .await;
+        let redrive = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":"2"}"#;
+        let url = t
+            .json_call(
+                "AmazonSQS.CreateQueue",
+                json!({"QueueName": "work", "Attributes": {"VisibilityTimeout": "30", "RedrivePolicy": redrive}}),
+            )
+            .await["QueueUrl"]
+            .as_str()
+            .expect("QueueUrl")
+            .to_owned();
+        for (spec, needle) in [
+            (json!({"queue": "nope"}), "no such queue"),
+            (json!({"queue": "work", "batch_size": 11}), "batch_size"),
+            (
+                json!({"queue": "arn:aws:sqs:eu-west-1:000000000000:work"}),
+                "eu-west-1",
+            ),
+            (json!({"queue": "work", "bogus": 1}), "bogus"),
+        ] {
+            let (status, v) = t
+                .control(
+                    reqwest::Method::POST,
+                    "lambda/functions",
+                    Some(json!({"name": "bad", "sqs_event_source": spec})),
+                )
+                .await;
+            assert_eq!(status, 400, "{spec}: {v}");
+            assert!(v.to_string().contains(needle), "{v} should name {needle}");
+        }
+        let api = t
+            .function(json!({"timeout_secs": 10, "sqs_event_source": {
+                "queue": url, "batch_size": 2, "report_batch_item_failures": true}}))
+            .await;
+        for body in ["a", "b", "c"] {
+            t.json_call(
+                "AmazonSQS.SendMessage",
+                json!({"QueueUrl": url, "MessageBody": body}),
+            )
+            .await;
+        }
+        let bodies = |ev: &Value| -> Vec<String> {
+            let mut b: Vec<String> = ev["Records"]
+                .as_array()
+                .expect("Records")
+                .iter()
+                .map(|r| r["body"].as_str().expect("body").to_owned())
+                .collect();
+            b.sort();
+            b
+        };
+
+        // Batch 1 (batch_size 2): "b" is reported failed, "a" is deleted.
+        let (id1, _, ev) = next(&t.http, &api).await;
+        assert_eq!(bodies(&ev), ["a", "b"]);
+        let rec = &ev["Records"][0];
+        assert_eq!(rec["eventSource"], "aws:sqs");
+        assert_eq!(
+            rec["eventSourceARN"],
+            "arn:aws:sqs:us-east-1:000000000000:work"
+        );
+        assert_eq!(rec["awsRegion"], "us-east-1");
+        assert_eq!(rec["attributes"]["ApproximateReceiveCount"], "1");
+        assert!(rec["receiptHandle"].is_string() && rec["md5OfBody"].is_string());
+        let b_id = ev["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["body"] == "b")
+            .expect("b")["messageId"]
+            .clone();
+        let failures = json!({"batchItemFailures": [{"itemIdentifier": b_id}]});
+        assert_eq!(
+            post(
+                &t.http,
+                &api,
+                &format!("invocation/{id1}/response"),
+                failures
+            )
+            .await,
+            202
+        );
+        // Batch 2: "c" alone ("b" is invisible for 30 s); an error deletes nothing.
+        let (id2, _, ev) = next(&t.http, &api).await;
+        assert_eq!(bodies(&ev), ["c"]);
+        let oops = json!({"errorType": "Oops", "errorMessage": "no"});
+        assert_eq!(
+            post(&t.http, &api, &format!("invocation/{id2}/error"), oops).await,
+            202
+        );
+        // Both come back once visible, received a second time; this batch times out.
+        t.advance(31.0).await;
+        let (id3, _, ev) = next(&t.http, &api).await;
+        assert_eq!(bodies(&ev), ["b", "c"]);
+        assert_eq!(
+            ev["Records"][0]["attributes"]["ApproximateReceiveCount"],
+            "2"
+        );
+        t.advance(11.0).await;
+        let v = t.view().await;
+        let status = |id: &str| {
+            v["invocations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["RequestId"] == id)
+                .map(|i| {
+                    (
+                        i["source"].clone(),
+                        i["status"].clone(),
+                        i["attempts"].clone(),
+                    )
+                })
+        };
+        assert_eq!(
+            status(&id1),
+            Some((json!("sqs"), json!("succeeded"), json!(1)))
+        );
+        assert_eq!(
+            status(&id2),
+            Some((json!("sqs"), json!("failed"), json!(1))),
+            "no retry"
+        );
+        assert_eq!(
+            status(&id3),
+            Some((json!("sqs"), json!("failed"), json!(1)))
+        );
+        let src = &v["sqs_event_source"];
+        assert_eq!(src["deleted"], 1, "{src}");
+        assert_eq!(src["failed_batches"], 2, "{src}");
+        assert_eq!(src["batch_in_flight"], Value::Null, "{src}");
+        // Past maxReceiveCount (2) the next receive moves them to the dead-letter queue.
+        t.advance(31.0).await;
+        let got = t
+            .json_call("AmazonSQS.ReceiveMessage", json!({"QueueUrl": url}))
+            .await;
+        assert!(
+            got["Messages"].as_array().is_none_or(Vec::is_empty),
+            "{got}"
+        );
+        let dlq_url = url.replace("/work", "/dlq");
+        let attrs = t
+            .json_call(
+                "AmazonSQS.GetQueueAttributes",
+                json!({"QueueUrl": dlq_url, "AttributeNames": ["ApproximateNumberOfMessages"]}),
+            )
+            .await;
+        assert_eq!(
+            attrs["Attributes"]["ApproximateNumberOfMessages"], "2",
+            "{attrs}"
+        );
     }
 
     #[tokio::test]

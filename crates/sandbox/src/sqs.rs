@@ -1317,6 +1317,95 @@ fn take_messages(
     Ok(out)
 }
 
+/// Receives up to `max` visible messages of `queue` as a Lambda event source mapping does
+/// (a receive like any other: the queue's visibility timeout, a receive counted, the
+/// redrive policy applied) and returns them as SQS event records for a function (spec
+/// §3.7 shape: `messageId`, `receiptHandle`, `body`, `attributes`, `messageAttributes`,
+/// `md5OfBody`, `eventSource`, `eventSourceARN`, `awsRegion`).
+pub fn receive_for_lambda(
+    world: &mut World,
+    region: &str,
+    queue: &str,
+    max: usize,
+) -> Result<Vec<Value>, AwsError> {
+    let args = ReceiveArgs {
+        name: queue.to_owned(),
+        max,
+        visibility: None,
+        wait: 0,
+        system_attrs: vec!["All".into()],
+        message_attrs: vec!["All".into()],
+    };
+    let arn = queue_arn(region, queue);
+    Ok(take_messages(world, region, &args)?
+        .into_iter()
+        .map(|m| {
+            let attrs: Map<String, Value> = m["MessageAttributes"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .map(|(k, a)| {
+                            let mut v = json!({
+                                "dataType": a["DataType"],
+                                "stringListValues": [],
+                                "binaryListValues": [],
+                            });
+                            if let Some(s) = a.get("StringValue") {
+                                v["stringValue"] = s.clone();
+                            }
+                            if let Some(b) = a.get("BinaryValue") {
+                                v["binaryValue"] = b.clone();
+                            }
+                            (k.clone(), v)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut r = json!({
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes").cloned().unwrap_or_else(|| json!({})),
+                "messageAttributes": attrs,
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": region,
+            });
+            if let Some(md5) = m.get("MD5OfMessageAttributes") {
+                r["md5OfMessageAttributes"] = md5.clone();
+            }
+            r
+        })
+        .collect())
+}
+
+/// Deletes a message by receipt handle, for a Lambda event source mapping.
+pub fn delete_for_lambda(
+    world: &mut World,
+    region: &str,
+    queue: &str,
+    receipt_handle: &str,
+) -> Result<(), AwsError> {
+    delete_message(world, region, queue, receipt_handle)
+}
+
+/// What wakes a waiter on `queue` (a message sent, or one visible again); `None` when the
+/// queue does not exist.
+pub fn queue_notify(world: &mut World, region: &str, queue: &str) -> Option<Arc<Notify>> {
+    world
+        .region(region)
+        .sqs
+        .queues
+        .get(queue)
+        .map(|q| q.notify.clone())
+}
+
+/// Whether `queue` exists in `region`.
+pub fn queue_exists(world: &mut World, region: &str, queue: &str) -> bool {
+    world.region(region).sqs.queues.contains_key(queue)
+}
+
 fn wants(list: &[String], name: &str) -> bool {
     list.iter().any(|n| n == "All" || n == name || n == ".*")
         || list.iter().any(|n| {
