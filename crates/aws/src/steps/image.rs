@@ -122,7 +122,7 @@ pub(crate) async fn run(
                 if !f.retryable {
                     return Err(f);
                 }
-                tracing::warn!(step = %cx.step.name, error = %f.message, "polling the image failed; trying again");
+                cx.setback("polling the image", &f.message);
             }
         }
         if !cx.pause(s.interval).await {

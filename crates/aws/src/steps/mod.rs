@@ -98,6 +98,7 @@ impl ExternalSteps for AwsSteps {
                 step,
                 env,
                 deadline,
+                setback: std::sync::Mutex::new(None),
             };
             let run = async {
                 match &step.kind {
@@ -120,12 +121,19 @@ impl ExternalSteps for AwsSteps {
             };
             match tokio::time::timeout(limit, run).await {
                 Ok(r) => r,
-                Err(_) => Err(Failure::timeout(format!(
-                    "{} `{}`: not done within {}",
-                    step.kind.type_name(),
-                    step.name,
-                    format_duration(limit)
-                ))),
+                Err(_) => {
+                    // What the step kept meeting while it waited, if anything.
+                    let last = cx.setback.lock().ok().and_then(|mut s| s.take());
+                    let last = last
+                        .map(|m| format!("; last setback: {m}"))
+                        .unwrap_or_default();
+                    Err(Failure::timeout(format!(
+                        "{} `{}`: not done within {}{last}",
+                        step.kind.type_name(),
+                        step.name,
+                        format_duration(limit)
+                    )))
+                }
             }
         })
     }
@@ -143,6 +151,9 @@ pub(crate) struct Cx<'a> {
     pub env: &'a StepEnv<'a>,
     /// When the step must stop waiting (a little before its `limit`).
     pub deadline: tokio::time::Instant,
+    /// The last transient error the step waited through (a throttled poll ...), told if
+    /// the attempt runs out of time.
+    setback: std::sync::Mutex<Option<String>>,
 }
 
 impl Cx<'_> {
@@ -172,6 +183,15 @@ impl Cx<'_> {
         match classify_sdk(err) {
             ErrorClass::Retryable => Failure::retry(message),
             ErrorClass::Fatal | ErrorClass::AlreadyResolved => Failure::fatal(message),
+        }
+    }
+
+    /// Logs a transient error the step will wait through, and keeps it for the timeout's
+    /// message.
+    pub fn setback(&self, what: &str, message: &str) {
+        tracing::warn!(step = %self.step.name, error = %message, "{what} failed; trying again");
+        if let Ok(mut s) = self.setback.lock() {
+            *s = Some(message.to_owned());
         }
     }
 

@@ -92,7 +92,7 @@ pub(crate) async fn run(ssm: &Client, cx: &Cx<'_>, c: &SsmCommandStep) -> Result
                 if !f.retryable {
                     return Err(f);
                 }
-                tracing::warn!(step = %cx.step.name, error = %f.message, "polling the SSM command failed; trying again");
+                cx.setback("polling the SSM command", &f.message);
             }
         }
         if !cx.pause(c.interval).await {

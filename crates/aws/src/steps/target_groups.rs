@@ -246,7 +246,7 @@ async fn look(
     match registrations(elb, cx, arn, instance).await {
         Ok(r) => Ok(Some(r)),
         Err(f) if f.retryable => {
-            tracing::warn!(step = %cx.step.name, error = %f.message, "looking at the target group failed; trying again");
+            cx.setback("looking at the target group", &f.message);
             pending.push(format!("{arn}: {}", f.message));
             Ok(None)
         }
