@@ -171,17 +171,6 @@ impl Names {
     }
 }
 
-/// The partition of a region (`aws`, `aws-cn`, `aws-us-gov`).
-pub fn partition_of(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
-}
-
 /// `(account, name)` of a queue URL (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`),
 /// read by the policy generator's parser; the account must be 12 digits.
 pub fn queue_url_parts(url: &str) -> Option<(String, String)> {
@@ -190,7 +179,7 @@ pub fn queue_url_parts(url: &str) -> Option<(String, String)> {
 }
 
 fn names(config: &Config, setup: &Setup, region: &str) -> Result<Names, SetupError> {
-    let partition = partition_of(region).to_owned();
+    let partition = lifehook_core::policy::region_partition(region).to_owned();
     let queue = match &config.source.queue_url {
         Some(url) => Some(queue_url_parts(url).ok_or_else(|| {
             SetupError::Config(format!(
@@ -920,9 +909,15 @@ mod tests {
 
     #[test]
     fn partitions() {
-        assert_eq!(partition_of("us-east-1"), "aws");
-        assert_eq!(partition_of("cn-north-1"), "aws-cn");
-        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+        assert_eq!(lifehook_core::policy::region_partition("us-east-1"), "aws");
+        assert_eq!(
+            lifehook_core::policy::region_partition("cn-north-1"),
+            "aws-cn"
+        );
+        assert_eq!(
+            lifehook_core::policy::region_partition("us-gov-west-1"),
+            "aws-us-gov"
+        );
     }
 
     #[test]

@@ -811,19 +811,20 @@ pub fn parse_queue_url(url: &str) -> Result<QueueUrl, PolicyError> {
 }
 
 fn partition_of(suffix: &str, region: &str) -> Option<String> {
-    if !suffix.starts_with("amazonaws.com") {
-        return None;
+    suffix
+        .starts_with("amazonaws.com")
+        .then(|| region_partition(region).to_owned())
+}
+
+/// The partition of a region: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`, else `aws`.
+pub fn region_partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
     }
-    Some(
-        if suffix.ends_with(".cn") {
-            "aws-cn"
-        } else if region.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        }
-        .into(),
-    )
 }
 
 fn queue_arn(url: &str, scope: &Scope) -> Result<String, PolicyError> {
