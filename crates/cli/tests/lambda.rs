@@ -1099,41 +1099,8 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
         instances(&h, "ecs-prod").await.first().map(|i| i.0.clone())
     })
     .await;
-    let reg = |ec2: String| {
-        h.control_post(
-            "ecs/container-instances",
-            json!({"cluster": "prod", "ec2_instance_id": ec2}),
-        )
-    };
-    assert!(reg(id.clone()).await.status().is_success());
-    ecs(
-        &h,
-        "RegisterTaskDefinition",
-        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]}),
-    )
-    .await;
-    ecs(
-        &h,
-        "CreateService",
-        json!({"cluster": "prod", "serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
-    )
-    .await;
     // A task no service started (a daemon-like agent): stopped only once it is alone.
-    let daemon = ecs(
-        &h,
-        "RunTask",
-        json!({"cluster": "prod", "taskDefinition": "web", "startedBy": "log-agent"}),
-    )
-    .await["tasks"][0]["taskArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        reg("i-0aaaaaaaaaaaaaaaa".into())
-            .await
-            .status()
-            .is_success()
-    );
+    let daemon = ecs_service_on(&h, &id, "log-agent").await;
     // The example as shipped, polling faster.
     let text =
         example("lambda-ecs-drain.toml").replace("interval = \"10s\"", "interval = \"50ms\"");

@@ -286,41 +286,7 @@ async fn ecs_drain_moves_service_tasks_then_stops_the_standalone_task() {
         instances(&h, "ecs-1").await.first().map(|i| i.0.clone())
     })
     .await;
-    let reg = |ec2: String| {
-        h.control_post(
-            "ecs/container-instances",
-            json!({"cluster": "prod", "ec2_instance_id": ec2}),
-        )
-    };
-    assert!(reg(id.clone()).await.status().is_success());
-    ecs(
-        &h,
-        "RegisterTaskDefinition",
-        json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]}),
-    )
-    .await;
-    ecs(
-        &h,
-        "CreateService",
-        json!({"cluster": "prod", "serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
-    )
-    .await;
-    let standalone = ecs(
-        &h,
-        "RunTask",
-        json!({"cluster": "prod", "taskDefinition": "web", "startedBy": "cron"}),
-    )
-    .await["tasks"][0]["taskArn"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // The other instance, where the service's tasks can go.
-    assert!(
-        reg("i-0aaaaaaaaaaaaaaaa".into())
-            .await
-            .status()
-            .is_success()
-    );
+    let standalone = ecs_service_on(&h, &id, "cron").await;
     let _tick = Ticker::start(h.endpoint());
     let pipelines = r#"[[pipeline]]
 name = "drain"

@@ -296,6 +296,43 @@ pub async fn ecs(h: &Harness, op: &str, body: serde_json::Value) -> serde_json::
     v
 }
 
+/// ECS cluster "prod" with `instance` as its only container instance, running two tasks of
+/// service "web" and one task that `started_by` ran outside any service; then a second
+/// container instance (`i-0aaaaaaaaaaaaaaaa`) where the service's tasks can move. Returns
+/// the standalone task's ARN.
+pub async fn ecs_service_on(h: &Harness, instance: &str, started_by: &str) -> String {
+    let register = |ec2: &str| {
+        h.control_post(
+            "ecs/container-instances",
+            serde_json::json!({"cluster": "prod", "ec2_instance_id": ec2}),
+        )
+    };
+    assert!(register(instance).await.status().is_success());
+    ecs(
+        h,
+        "RegisterTaskDefinition",
+        serde_json::json!({"family": "web", "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 128}]}),
+    )
+    .await;
+    ecs(
+        h,
+        "CreateService",
+        serde_json::json!({"cluster": "prod", "serviceName": "web", "taskDefinition": "web", "desiredCount": 2}),
+    )
+    .await;
+    let standalone = ecs(
+        h,
+        "RunTask",
+        serde_json::json!({"cluster": "prod", "taskDefinition": "web", "startedBy": started_by}),
+    )
+    .await["tasks"][0]["taskArn"]
+        .as_str()
+        .expect("RunTask's task")
+        .to_owned();
+    assert!(register("i-0aaaaaaaaaaaaaaaa").await.status().is_success());
+    standalone
+}
+
 /// Moves the sandbox's virtual clock one second every 50 ms of real time, until dropped:
 /// SSM invocations, ECS tasks and target health change state on virtual time.
 pub struct Ticker(tokio::task::JoinHandle<()>);
