@@ -2018,6 +2018,45 @@ mod tests {
     }
 
     #[test]
+    fn batch_answers_keep_the_listed_items_or_fail_the_whole_batch() {
+        let batch = vec![
+            ("m1".to_owned(), "h1".to_owned()),
+            ("m2".to_owned(), "h2".to_owned()),
+        ];
+        let keep = |answer: &str, report: bool| failed_items(answer, &batch, report);
+        // Without ReportBatchItemFailures any successful answer deletes everything.
+        assert_eq!(keep("not json", false), Some(vec![]));
+        assert_eq!(
+            keep(r#"{"batchItemFailures":[{"itemIdentifier":"m1"}]}"#, false),
+            Some(vec![])
+        );
+        // With it: nothing listed deletes everything; listed items stay.
+        for nothing in [
+            "",
+            "null",
+            "{}",
+            r#"{"batchItemFailures":null}"#,
+            r#"{"batchItemFailures":[]}"#,
+        ] {
+            assert_eq!(keep(nothing, true), Some(vec![]), "{nothing:?}");
+        }
+        assert_eq!(
+            keep(r#"{"batchItemFailures":[{"itemIdentifier":"m2"}]}"#, true),
+            Some(vec!["m2".to_owned()])
+        );
+        // An answer that cannot be read, or names what the batch does not hold, fails it all.
+        for bad in [
+            "not json",
+            r#"{"batchItemFailures":"m1"}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":"m9"}]}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            r#"{"batchItemFailures":[{}]}"#,
+        ] {
+            assert_eq!(keep(bad, true), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn arns_and_sns_events() {
         assert_eq!(parse_arn(FN_ARN), Some(("us-east-1", "handler")));
         assert_eq!(
