@@ -19,6 +19,9 @@
 //! dynamic loader wrote when it applied relocations, or a page a debugger patched) are
 //! never touched: for them `MADV_DONTNEED` would discard memory.
 
+// Elsewhere than on Linux only the no-op is used.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use std::io;
 
 /// What one [`release_code_pages`] call gave back.
