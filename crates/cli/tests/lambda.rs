@@ -763,6 +763,61 @@ async fn an_sqs_event_source_mapping_runs_the_hooks_messages_end_to_end() {
     );
 }
 
+/// The SQS deployment under its printed Lambda policy: the event source mapping polls and
+/// deletes as the function's role (the sandbox authorizes its calls as that key), the
+/// function completes as it; nothing is denied, and nothing granted goes unused but the
+/// hand-back's visibility change and the heartbeat.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sqs_deployment_runs_under_its_printed_lambda_policy() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    let mut text = format!("[source]\nqueue_url = \"{url}\"\n\n");
+    text.push_str(&exec_pipeline(
+        d,
+        "web",
+        "\"web-*\"",
+        "\"launching\"",
+        "abandon",
+        MARK,
+    ));
+    let config = write_config(d, &text);
+    let doc = enforce_printed_policy(&h, &config).await;
+    let f = create_function_with(
+        &h,
+        json!({"name": "hooks", "timeout_secs": 30, "sqs_event_source": {
+            "queue": arn, "report_batch_item_failures": true, "access_key_id": ROLE_KEY}}),
+    )
+    .await;
+    let _rt = start_runtime_as_role(&h, &f, &config, &d.join("lambda.log"));
+    create_group(
+        &h,
+        "web-q",
+        1,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let web = wait_for("web-q InService", LIMIT, || {
+        one_in_state(&h, "web-q", "InService")
+    })
+    .await;
+    wait_for("the queue empty", LIMIT, || async {
+        (queue_depth(&h, &url).await == (0, 0)).then_some(())
+    })
+    .await;
+    assert_eq!(marks(d), vec![format!("{web} {LAUNCHING}")]);
+    assert_policy_enough_and_no_more(
+        &h,
+        &doc,
+        &[
+            "autoscaling:RecordLifecycleActionHeartbeat",
+            "sqs:ChangeMessageVisibility",
+        ],
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_step_longer_than_the_function_timeout_is_handed_back_and_retried() {
     let h = Harness::manual().await;

@@ -568,6 +568,49 @@ impl Iam {
             .map(|(p, _)| p)
     }
 
+    /// Authorizes a call AWS makes on a principal's behalf inside the sandbox (a Lambda
+    /// event source mapping polling with the function's role): `action` on `resource_arn`
+    /// as `access_key_id`. Records a denial, or the action as used, like a request; true
+    /// when allowed (and when nothing is enforced for that key).
+    pub fn authorize_internal(
+        &mut self,
+        access_key_id: &str,
+        service: Service,
+        operation: &str,
+        resource_arn: &str,
+        region: &str,
+        now: u64,
+    ) -> bool {
+        let action = action_of(service, operation);
+        let Some(policy) = self.policy_for(access_key_id) else {
+            return true;
+        };
+        let verdict = policy.evaluate(
+            &action,
+            &Resource::new(resource_arn),
+            &Context::new(region, access_key_id),
+        );
+        if verdict == Verdict::Allow {
+            self.allowed
+                .entry(access_key_id.to_owned())
+                .or_default()
+                .insert(action);
+            return true;
+        }
+        tracing::info!(access_key_id, action = %action, resource = resource_arn, "access denied");
+        self.record(Denial {
+            access_key_id: access_key_id.to_owned(),
+            service: service.to_string(),
+            operation: operation.to_owned(),
+            action,
+            resource: resource_arn.to_owned(),
+            explicit: verdict == Verdict::ExplicitDeny,
+            region: region.to_owned(),
+            at_ms: now,
+        });
+        false
+    }
+
     fn record(&mut self, d: Denial) {
         self.denied_total += 1;
         if self.denials.len() >= MAX_DENIALS {

@@ -114,6 +114,9 @@ struct SqsSource {
     queue_arn: String,
     batch_size: usize,
     report_batch_item_failures: bool,
+    /// The principal the mapping's SQS calls are authorized as (the function's execution
+    /// role), when the sandbox enforces IAM.
+    access_key_id: Option<String>,
     /// The batch being handled: its invocation's request id and its messages' (message
     /// id, receipt handle).
     batch: Option<(String, Vec<(String, String)>)>,
@@ -438,6 +441,27 @@ fn poll_sqs_source(world: &mut World, rt: &Rt) -> Result<(), RuntimeError> {
         return Ok(());
     }
     let (queue, max) = (src.queue.clone(), src.batch_size);
+    let (key, queue_arn) = (src.access_key_id.clone(), src.queue_arn.clone());
+    // Polling needs the role's sqs:ReceiveMessage and sqs:GetQueueAttributes, as on AWS.
+    if let Some(key) = &key
+        && let Some(sb) = rt.sb.upgrade()
+    {
+        let now = world.now;
+        let mut iam = sb.iam();
+        let allowed = ["GetQueueAttributes", "ReceiveMessage"].iter().all(|op| {
+            iam.authorize_internal(
+                key,
+                crate::protocol::Service::Sqs,
+                op,
+                &queue_arn,
+                &rt.region,
+                now,
+            )
+        });
+        if !allowed {
+            return Ok(());
+        }
+    }
     let records = match crate::sqs::receive_for_lambda(world, &rt.region, &queue, max) {
         Ok(r) => r,
         Err(e) => {
@@ -478,6 +502,7 @@ fn poll_sqs_source(world: &mut World, rt: &Rt) -> Result<(), RuntimeError> {
 /// Ends the SQS batch of invocation `request_id`, if it is one: with the function's answer
 /// deletes the messages that succeeded; without one (an error, a timeout) deletes none.
 fn finish_sqs_batch(
+    sandbox: Option<&Sandbox>,
     world: &mut World,
     region: &str,
     function: &str,
@@ -504,11 +529,27 @@ fn finish_sqs_batch(
         return;
     };
     let queue = src.queue.clone();
+    let (key, queue_arn) = (src.access_key_id.clone(), src.queue_arn.clone());
+    let to_delete: Vec<&(String, String)> =
+        batch.iter().filter(|(id, _)| !keep.contains(id)).collect();
+    // Deleting needs the role's sqs:DeleteMessage (DeleteMessageBatch is authorized as it).
+    if let Some(key) = &key
+        && !to_delete.is_empty()
+        && let Some(sb) = sandbox
+        && !sb.iam().authorize_internal(
+            key,
+            crate::protocol::Service::Sqs,
+            "DeleteMessageBatch",
+            &queue_arn,
+            region,
+            world.now,
+        )
+    {
+        return;
+    }
     let mut deleted = 0;
-    for (id, handle) in &batch {
-        if !keep.contains(id)
-            && crate::sqs::delete_for_lambda(world, region, &queue, handle).is_ok()
-        {
+    for (_, handle) in to_delete {
+        if crate::sqs::delete_for_lambda(world, region, &queue, handle).is_ok() {
             deleted += 1;
         }
     }
@@ -603,7 +644,7 @@ fn fail_attempt(
         inv.finished = Some(now);
         tracing::warn!(function = %arn, request_id, error_type, attempts = inv.attempts, "invocation failed; no retries left");
         prune(f);
-        finish_sqs_batch(world, region, function, request_id, None);
+        finish_sqs_batch(None, world, region, function, request_id, None);
     }
 }
 
@@ -874,7 +915,7 @@ async fn invocation_response(
                 prune(f);
             }
             let answer = String::from_utf8_lossy(&body);
-            finish_sqs_batch(&mut w, &rt.region, &rt.name, &id, Some(&answer));
+            finish_sqs_batch(Some(&sb), &mut w, &rt.region, &rt.name, &id, Some(&answer));
             drop(w);
             sb.poke();
             accepted()
@@ -976,6 +1017,8 @@ struct SqsSourceSpec {
     batch_size: Option<usize>,
     #[serde(default)]
     report_batch_item_failures: bool,
+    #[serde(default)]
+    access_key_id: Option<String>,
 }
 
 /// Largest (and default) batch of an SQS event source.
@@ -1262,6 +1305,7 @@ fn sqs_source(
         queue: name,
         batch_size,
         report_batch_item_failures: spec.report_batch_item_failures,
+        access_key_id: spec.access_key_id,
         batch: None,
         deleted: 0,
         failed_batches: 0,
