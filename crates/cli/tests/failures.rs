@@ -95,7 +95,9 @@ fn cases(dir: &std::path::Path, round: u8, tg: &str) -> Vec<Case> {
     let patient = "retries = 0\ntimeout = \"500ms\"";
     // The target-groups step looks again after a throttled or failed look (it waits on
     // the load balancer anyway): it fails at its timeout, saying what the last look met.
-    let looking = "retries = 0\ntimeout = \"2s\"";
+    // The SDK's own retries of one look take up to 3 s (3 attempts, back-off of at most
+    // 1 s then 2 s): 6 s leaves room for a look to end.
+    let looking = "retries = 0\ntimeout = \"6s\"";
     let fetch = |extra: &str| {
         format!(
             "type = \"s3-fetch\"\nname = \"fetch\"\nbucket = \"ops\"\nkey = \"script.sh\"\npath = \"{}\"\n{extra}",
