@@ -1511,6 +1511,20 @@ mod tests {
             r.json().await.expect("json answer")
         }
 
+        /// `ApproximateNumberOfMessages` of the queue at `url`.
+        async fn visible(&self, url: &str) -> String {
+            let attrs = self
+                .json_call(
+                    "AmazonSQS.GetQueueAttributes",
+                    json!({"QueueUrl": url, "AttributeNames": ["ApproximateNumberOfMessages"]}),
+                )
+                .await;
+            attrs["Attributes"]["ApproximateNumberOfMessages"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+
         async fn query(&self, form: &[(&str, &str)]) -> String {
             let r = self
                 .http
@@ -1972,17 +1986,93 @@ mod tests {
             got["Messages"].as_array().is_none_or(Vec::is_empty),
             "{got}"
         );
-        let dlq_url = url.replace("/work", "/dlq");
-        let attrs = t
-            .json_call(
-                "AmazonSQS.GetQueueAttributes",
-                json!({"QueueUrl": dlq_url, "AttributeNames": ["ApproximateNumberOfMessages"]}),
+        assert_eq!(t.visible(&url.replace("/work", "/dlq")).await, "2");
+    }
+
+    #[tokio::test]
+    async fn an_sqs_event_source_polls_only_what_its_role_allows() {
+        let t = T::new().await;
+        let url = t
+            .json_call("AmazonSQS.CreateQueue", json!({"QueueName": "work"}))
+            .await["QueueUrl"]
+            .as_str()
+            .expect("QueueUrl")
+            .to_owned();
+        let bind = |actions: Vec<&'static str>| {
+            let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": actions, "Resource": "arn:aws:sqs:us-east-1:000000000000:work"}]});
+            t.control(
+                reqwest::Method::POST,
+                "iam/policies",
+                Some(json!({"access_key_id": "fn-role", "policy": doc})),
             )
+        };
+        let (status, v) = bind(vec!["sqs:GetQueueAttributes"]).await;
+        assert_eq!(status, 200, "{v}");
+        let api = t
+            .function(json!({"sqs_event_source": {"queue": "work", "access_key_id": "fn-role"}}))
             .await;
+        let send = |body: &'static str| {
+            t.json_call(
+                "AmazonSQS.SendMessage",
+                json!({"QueueUrl": url, "MessageBody": body}),
+            )
+        };
+        send("first").await;
+        let http = t.http.clone();
+        let api2 = api.clone();
+        let poll = tokio::spawn(async move { next(&http, &api2).await });
+        // Without sqs:ReceiveMessage the mapping is refused, as AWS would refuse the role.
+        let started = tokio::time::Instant::now();
+        loop {
+            let (_, iam) = t.control(reqwest::Method::GET, "iam", None).await;
+            let denied = iam["denials"].as_array().is_some_and(|d| {
+                d.iter().any(|d| {
+                    d["access_key_id"] == "fn-role"
+                        && d["action"] == "sqs:ReceiveMessage"
+                        && d["resource"] == "arn:aws:sqs:us-east-1:000000000000:work"
+                })
+            });
+            if denied {
+                break;
+            }
+            assert!(started.elapsed() < BOUND, "no denial recorded: {iam}");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(t.visible(&url).await, "1", "not received");
+        // Allowed, the waiting poll gets both messages once another one arrives.
+        let (status, v) = bind(vec![
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+        ])
+        .await;
+        assert_eq!(status, 200, "{v}");
+        send("second").await;
+        let (id, _, ev) = poll.await.expect("poll");
+        assert_eq!(ev["Records"].as_array().map(Vec::len), Some(2), "{ev}");
         assert_eq!(
-            attrs["Attributes"]["ApproximateNumberOfMessages"], "2",
-            "{attrs}"
+            post(
+                &t.http,
+                &api,
+                &format!("invocation/{id}/response"),
+                json!({})
+            )
+            .await,
+            202
         );
+        let (_, iam) = t.control(reqwest::Method::GET, "iam", None).await;
+        let used = &iam["allowed_actions"]["fn-role"];
+        for a in [
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+        ] {
+            assert!(
+                used.as_array().is_some_and(|u| u.iter().any(|x| x == a)),
+                "{a} not recorded as used: {iam}"
+            );
+        }
     }
 
     #[tokio::test]
