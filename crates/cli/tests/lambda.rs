@@ -1178,50 +1178,7 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
         resolutions(&h, &id).await,
         vec![("CONTINUE".into(), "completed".into())]
     );
-    let stopped = ecs(
-        &h,
-        "ListTasks",
-        json!({"cluster": "prod", "desiredStatus": "STOPPED"}),
-    )
-    .await;
-    let described = ecs(
-        &h,
-        "DescribeTasks",
-        json!({"cluster": "prod", "tasks": stopped["taskArns"].clone()}),
-    )
-    .await;
-    let all = described["tasks"].as_array().unwrap();
-    let dt = all
-        .iter()
-        .find(|t| t["taskArn"] == daemon.as_str())
-        .expect("the daemon task was stopped");
-    assert!(
-        dt["stoppedReason"]
-            .as_str()
-            .is_some_and(|r| r.contains("lifehook")),
-        "{dt}"
-    );
-    let ms = |v: &Value| {
-        v.as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-    };
-    let daemon_stopping = ms(&dt["stoppingAt"]).or_else(|| ms(&dt["executionStoppedAt"]));
-    for t in all.iter().filter(|t| t["group"] == "service:web") {
-        if let (Some(a), Some(b)) = (ms(&t["stoppedAt"]), daemon_stopping) {
-            assert!(a <= b, "a service task stopped after the daemon task: {t}");
-        }
-    }
-    let running = ecs(
-        &h,
-        "ListTasks",
-        json!({"cluster": "prod", "serviceName": "web"}),
-    )
-    .await;
-    assert_eq!(
-        running["taskArns"].as_array().map(Vec::len),
-        Some(2),
-        "the service runs its two tasks elsewhere"
-    );
+    let dt = &assert_service_moved_then_standalone_stopped(&h, &daemon).await;
     // Nothing runs on the drained instance any more.
     let on_instance = ecs(
         &h,

@@ -315,50 +315,6 @@ timeout = "2m"
             .then_some(())
     })
     .await;
-    let tasks = ecs(
-        &h,
-        "ListTasks",
-        json!({"cluster": "prod", "desiredStatus": "STOPPED"}),
-    )
-    .await;
-    let arns = tasks["taskArns"].clone();
-    let described = ecs(
-        &h,
-        "DescribeTasks",
-        json!({"cluster": "prod", "tasks": arns}),
-    )
-    .await;
-    let all = described["tasks"].as_array().unwrap();
-    let st = all
-        .iter()
-        .find(|t| t["taskArn"] == standalone.as_str())
-        .expect("the standalone task was stopped");
-    assert!(
-        st["stoppedReason"]
-            .as_str()
-            .is_some_and(|r| r.contains("lifehook")),
-        "{st}"
-    );
-    // It was stopped last: after every service task on the instance had stopped.
-    let ms = |v: &Value| {
-        v.as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-    };
-    let st_stopping = ms(&st["stoppingAt"]).or_else(|| ms(&st["executionStoppedAt"]));
-    for t in all.iter().filter(|t| t["group"] == "service:web") {
-        if let (Some(a), Some(b)) = (ms(&t["stoppedAt"]), st_stopping) {
-            assert!(a <= b, "service task stopped after the standalone one: {t}");
-        }
-    }
-    let running = ecs(
-        &h,
-        "ListTasks",
-        json!({"cluster": "prod", "serviceName": "web"}),
-    )
-    .await;
-    assert_eq!(
-        running["taskArns"].as_array().map(Vec::len),
-        Some(2),
-        "the service runs its two tasks elsewhere"
-    );
+    // The standalone task was stopped last: after every service task on the instance.
+    assert_service_moved_then_standalone_stopped(&h, &standalone).await;
 }

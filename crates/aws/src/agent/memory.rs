@@ -5,7 +5,7 @@
 //! page cache. Start-up — configuration, identity from IMDS, hooks, the inbox, the first
 //! call of every SDK client — runs code spread over most of the binary's text, so an agent
 //! that has just started shows some 20 MiB of file pages in its `VmRSS` while its idle loop
-//! runs a small part of that code again (`BENCHMARKS.md`, "Agent idle").
+//! runs a small part of that code again (`BENCHMARKS.md`, "Agent, idle").
 //!
 //! When the agent goes idle it drops the mappings of its own executable that are
 //! read-only and hold no private copy of any page (`madvise(MADV_DONTNEED)`). Nothing is

@@ -296,6 +296,66 @@ pub async fn ecs(h: &Harness, op: &str, body: serde_json::Value) -> serde_json::
     v
 }
 
+/// After a drain of the cluster [`ecs_service_on`] set up: the task started outside the
+/// service (`standalone`) was stopped by lifehook, and not before any task of service
+/// "web"; the service runs its two tasks elsewhere. Returns the standalone task as ECS
+/// describes it.
+pub async fn assert_service_moved_then_standalone_stopped(
+    h: &Harness,
+    standalone: &str,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let stopped = ecs(
+        h,
+        "ListTasks",
+        json!({"cluster": "prod", "desiredStatus": "STOPPED"}),
+    )
+    .await;
+    let described = ecs(
+        h,
+        "DescribeTasks",
+        json!({"cluster": "prod", "tasks": stopped["taskArns"].clone()}),
+    )
+    .await;
+    let all = described["tasks"].as_array().cloned().unwrap_or_default();
+    let st = all
+        .iter()
+        .find(|t| t["taskArn"] == standalone)
+        .expect("the standalone task was stopped")
+        .clone();
+    assert!(
+        st["stoppedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("lifehook")),
+        "{st}"
+    );
+    let ms = |v: &Value| {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    let st_stopping = ms(&st["stoppingAt"]).or_else(|| ms(&st["executionStoppedAt"]));
+    for t in all.iter().filter(|t| t["group"] == "service:web") {
+        if let (Some(a), Some(b)) = (ms(&t["stoppedAt"]), st_stopping) {
+            assert!(
+                a <= b,
+                "a service task stopped after the standalone one: {t}"
+            );
+        }
+    }
+    let running = ecs(
+        h,
+        "ListTasks",
+        json!({"cluster": "prod", "serviceName": "web"}),
+    )
+    .await;
+    assert_eq!(
+        running["taskArns"].as_array().map(Vec::len),
+        Some(2),
+        "the service runs its two tasks elsewhere"
+    );
+    st
+}
+
 /// ECS cluster "prod" with `instance` as its only container instance, running two tasks of
 /// service "web" and one task that `started_by` ran outside any service; then a second
 /// container instance (`i-0aaaaaaaaaaaaaaaa`) where the service's tasks can move. Returns
