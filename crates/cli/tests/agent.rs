@@ -377,6 +377,110 @@ async fn scale_in_through(h: &Harness, agent: &AgentProc) {
     .await;
 }
 
+/// 50 agents reading one shared queue (`[source] queue_url`, the hook's only target):
+/// SQS cannot filter on receive, so an agent hands a message for another instance straight
+/// back (visibility 0) and it reaches the right agent; each agent runs only its own
+/// instance's termination, every action completes once, nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_agents_on_one_queue_each_handle_only_their_own_instance() {
+    const N: usize = 50;
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = h
+        .sqs
+        .create_queue()
+        .queue_name("shared")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url()
+        .expect("QueueUrl")
+        .to_owned();
+    let arn = queue_arn(&h, &url).await;
+    create_group(
+        &h,
+        "shared",
+        0,
+        vec![hook("drain", TERMINATING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    h.asg
+        .update_auto_scaling_group()
+        .auto_scaling_group_name("shared")
+        .max_size(N as i32)
+        .desired_capacity(N as i32)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<String> = wait_for("50 instances InService", LIMIT, || async {
+        let i = instances(&h, "shared").await;
+        (i.len() == N && i.iter().all(|(_, s)| s == "InService"))
+            .then(|| i.into_iter().map(|(id, _)| id).collect())
+    })
+    .await;
+    let mut agents = Vec::new();
+    for id in &ids {
+        let home = dir.path().join(id);
+        std::fs::create_dir_all(&home).unwrap();
+        let cfg = home.join("agent.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"[source]
+queue_url = "{url}"
+wait_time_seconds = 1
+
+[[pipeline]]
+name = "drain"
+match = {{ hooks = ["drain"] }}
+policy = {{ on_success = "continue" }}
+
+[[pipeline.step]]
+type = "exec"
+name = "mark"
+working_dir = "{}"
+command = ["sh", "-c", "echo \"$LIFEHOOK_INSTANCE_ID\" >> marks.txt"]
+"#,
+                home.display()
+            ),
+        )
+        .unwrap();
+        agents.push((
+            id.clone(),
+            home.clone(),
+            AgentProc::start(&h, id, &cfg, &home.join("state"), &home.join("agent.log")),
+        ));
+    }
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("shared")
+        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
+    wait_for("every instance terminated", LIMIT, || async {
+        instances(&h, "shared").await.is_empty().then_some(())
+    })
+    .await;
+    let done = resolved(&h, "shared").await;
+    assert_eq!(done.len(), N, "{done:?}");
+    assert!(
+        done.iter()
+            .all(|a| a["result"] == "CONTINUE" && a["how"] == "completed"),
+        "{done:?}"
+    );
+    for (id, home, _) in &agents {
+        assert_eq!(
+            lines(&home.join("marks.txt")),
+            vec![id.clone()],
+            "agent of {id} ran exactly its own instance's action"
+        );
+    }
+    for (_, _, agent) in agents {
+        assert!(agent.stop().await.success());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn queue_less_mode_handles_termination_through_instance_metadata() {
     let h = Harness::manual().await;
