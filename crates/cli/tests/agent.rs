@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -52,23 +52,6 @@ async fn subscriptions(h: &Harness, topic: &str) -> usize {
         .expect("ListSubscriptionsByTopic")
         .subscriptions()
         .len()
-}
-
-/// An example configuration with test values swapped in: every `(from, to)` must occur,
-/// so the tests keep the shape of what ships in `examples/`.
-fn example(name: &str, swaps: &[(&str, String)]) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let mut text = std::fs::read_to_string(&path).expect("example");
-    for (from, to) in swaps {
-        assert!(
-            text.contains(from),
-            "{name} no longer contains {from:?}: update the test with the example"
-        );
-        text = text.replace(from, to);
-    }
-    text
 }
 
 /// A request counter of the sandbox (`GET /_sandbox/stats`).
@@ -332,6 +315,7 @@ async fn imds_agent(h: &Harness, dir: &Path, pipelines: &str) -> (String, AgentP
         h,
         "web",
         vec![hook("drain", TERMINATING, 300, "ABANDON", None)],
+        "InService",
         LIMIT,
     )
     .await;
@@ -509,55 +493,6 @@ command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOO
     assert!(status.success(), "{status}");
 }
 
-/// Reference scenario 5 with `examples/agent-patch-reboot.toml`: an update that needs a
-/// reboot, the patch date on the instance's tags and in a `profile.d`-style file, the
-/// application, a CloudFormation signal. The agent is restarted by the "reboot" and
-/// resumes at the next step with the same action.
-fn patch_config(dir: &Path, endpoint: &str, instance: &str) -> PathBuf {
-    let config = dir.join("agent.toml");
-    std::fs::create_dir_all(dir.join("profile.d")).unwrap();
-    let d = dir.display();
-    std::fs::write(
-        &config,
-        example(
-            "agent-patch-reboot.toml",
-            &[
-                (
-                    r#"reboot_command = ["systemctl", "reboot"]"#,
-                    format!(
-                        r#"reboot_command = ["curl", "-sf", "-X", "POST", "{endpoint}/_sandbox/ec2/instances/{instance}/reboot"]"#
-                    ),
-                ),
-                (
-                    r#"command = ["/bin/sh", "-c", "dnf -y upgrade && if needs-restarting -r >/dev/null; then exit 0; else exit 100; fi"]"#,
-                    // Like `needs-restarting -r`: 100 = a reboot is required (the first time).
-                    format!(
-                        r#"working_dir = "{d}"
-command = ["sh", "-c", "echo update >> marks.txt; if [ -e updated ]; then exit 0; fi; touch updated; exit 100"]"#
-                    ),
-                ),
-                (
-                    r#"command = ["/usr/local/bin/install-app"]"#,
-                    format!(
-                        r#"working_dir = "{d}"
-command = ["sh", "-c", "echo install >> marks.txt; touch install-started; until [ -e release ]; do sleep 0.02; done; echo installed >> marks.txt"]"#
-                    ),
-                ),
-                (
-                    "/etc/profile.d/lifehook-patched.sh",
-                    format!("{d}/profile.d/lifehook-patched.sh"),
-                ),
-                (
-                    "state_dir = \"/var/lib/lifehook\"",
-                    format!("state_dir = \"{d}/state\""),
-                ),
-            ],
-        ),
-    )
-    .unwrap();
-    config
-}
-
 /// The patch date is on the instance's tags (control API and EC2 DescribeTags) and in the
 /// file; the stack got one SUCCESS signal with the instance id.
 async fn assert_patch_recorded(h: &Harness, dir: &Path, id: &str, date: &str) {
@@ -584,25 +519,22 @@ async fn assert_patch_recorded(h: &Harness, dir: &Path, id: &str, date: &str) {
     assert_eq!(all[0]["Status"], "SUCCESS");
 }
 
+/// Reference scenario 5 with `examples/agent-patch-reboot.toml`: an update that needs a
+/// reboot, the patch date on the instance's tags and in a `profile.d`-style file, the
+/// application, a CloudFormation signal. The agent is restarted by the "reboot" and
+/// resumes at the next step with the same action.
 #[tokio::test(flavor = "multi_thread")]
 async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step() {
     const HEARTBEAT: i32 = 600;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
-    create_group(
+    let id = group_of_one(
         &h,
         "app",
-        1,
         vec![hook("patch", LAUNCHING, HEARTBEAT, "ABANDON", None)],
+        "Pending:Wait",
+        LIMIT,
     )
-    .await;
-    let id = wait_for("an instance in Pending:Wait", LIMIT, || async {
-        instances(&h, "app")
-            .await
-            .into_iter()
-            .find(|(_, s)| s == "Pending:Wait")
-            .map(|(i, _)| i)
-    })
     .await;
     let config = patch_config(dir.path(), &h.endpoint(), &id);
     let state = dir.path().join("state");

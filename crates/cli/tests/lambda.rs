@@ -1061,13 +1061,6 @@ async fn stub_server() -> (String, Seen) {
     (format!("http://{addr}"), seen)
 }
 
-fn example(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    std::fs::read_to_string(&path).expect("example")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn scenario_2_deregister_from_eureka_and_notify_chat() {
     let h = Harness::manual().await;
@@ -1076,7 +1069,7 @@ async fn scenario_2_deregister_from_eureka_and_notify_chat() {
     let (stub, seen) = stub_server().await;
     let f = create_function(&h, "deregister", 60).await;
     rule_to(&h, "web-terminate", "web-", &[TERMINATE_EVENT], &f.arn).await;
-    let text = example("lambda-deregister.toml")
+    let text = example("lambda-deregister.toml", &[])
         .replace("http://eureka.internal:8761", &stub)
         .replace(
             "https://hooks.slack.com/services/T000/B000/XXXX",
@@ -1158,7 +1151,7 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
     let daemon = ecs_service_on(&h, &id, "log-agent").await;
     // The example as shipped, polling faster.
     let text =
-        example("lambda-ecs-drain.toml").replace("interval = \"10s\"", "interval = \"50ms\"");
+        example("lambda-ecs-drain.toml", &[]).replace("interval = \"10s\"", "interval = \"50ms\"");
     let config = write_config(d, &text);
     let policy = enforce_printed_policy(&h, &config).await;
     let _rt = start_runtime_as_role(&h, &f, &config, &d.join("lambda.log"));
@@ -1291,7 +1284,7 @@ async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
     let f = create_function(&h, "web-lifecycle", 900).await;
     rule_to(&h, "web", "web-", &[LAUNCH_EVENT, TERMINATE_EVENT], &f.arn).await;
     // The example as shipped, polling faster (the sandbox's clock runs 20x here).
-    let text = example("lambda-ami-and-target-groups.toml")
+    let text = example("lambda-ami-and-target-groups.toml", &[])
         .replace("interval = \"10s\"", "interval = \"200ms\"")
         .replace("interval = \"15s\"", "interval = \"200ms\"")
         .replace(

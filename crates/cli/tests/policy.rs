@@ -21,22 +21,6 @@ use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// An example configuration with test values swapped in: every `(from, to)` must occur.
-fn example(name: &str, swaps: &[(&str, String)]) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples")
-        .join(name);
-    let mut text = std::fs::read_to_string(&path).expect("example");
-    for (from, to) in swaps {
-        assert!(
-            text.contains(from),
-            "{name} no longer contains {from:?}: update the test with the example"
-        );
-        text = text.replace(from, to);
-    }
-    text
-}
-
 /// `lifehook policy --config CONFIG --mode MODE`, parsed.
 async fn print_policy(config: &Path, mode: &str) -> Value {
     let out = lifehook_cmd("http://127.0.0.1:9")
@@ -1028,56 +1012,17 @@ async fn sandbox_flag_enforces_for_every_key_but_the_admin_key() {
 async fn agent_patch_reboot_policy_is_enough_and_no_more() {
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
-    create_group(
+    let id = group_of_one(
         &h,
         "app",
-        1,
         vec![hook("patch", LAUNCHING, 600, "ABANDON", None)],
+        "Pending:Wait",
+        LIMIT,
     )
     .await;
-    let id = wait_for("an instance in Pending:Wait", LIMIT, || async {
-        instances(&h, "app")
-            .await
-            .into_iter()
-            .find(|(_, s)| s == "Pending:Wait")
-            .map(|(i, _)| i)
-    })
-    .await;
-    let d = dir.path().display().to_string();
-    std::fs::create_dir_all(dir.path().join("profile.d")).unwrap();
-    let endpoint = h.endpoint();
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        example(
-            "agent-patch-reboot.toml",
-            &[
-                (
-                    r#"reboot_command = ["systemctl", "reboot"]"#,
-                    format!(
-                        r#"reboot_command = ["curl", "-sf", "-X", "POST", "{endpoint}/_sandbox/ec2/instances/{id}/reboot"]"#
-                    ),
-                ),
-                (
-                    r#"command = ["/bin/sh", "-c", "dnf -y upgrade && if needs-restarting -r >/dev/null; then exit 0; else exit 100; fi"]"#,
-                    format!(
-                        r#"working_dir = "{d}"
-command = ["sh", "-c", "if [ -e updated ]; then exit 0; fi; touch updated; exit 100"]"#
-                    ),
-                ),
-                (
-                    r#"command = ["/usr/local/bin/install-app"]"#,
-                    r#"command = ["true"]"#.to_owned(),
-                ),
-                (
-                    "/etc/profile.d/lifehook-patched.sh",
-                    format!("{d}/profile.d/lifehook-patched.sh"),
-                ),
-                ("state_dir = \"/var/lib/lifehook\"", format!("state_dir = \"{d}/state\"")),
-            ],
-        ),
-    )
-    .unwrap();
+    // The install step waits for `release`: here it may go at once.
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let config = patch_config(dir.path(), &h.endpoint(), &id);
     let key = "patched-instance";
     let doc = print_policy(&config, "agent").await;
     enforce(&h, key, &doc).await;
@@ -1141,6 +1086,7 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
         &h,
         "logs",
         vec![hook("collect", TERMINATING, 300, "ABANDON", None)],
+        "InService",
         LIMIT,
     )
     .await;
@@ -1198,20 +1144,13 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
 async fn demo_patch_reboot_policy_is_enough_and_no_more() {
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
-    create_group(
+    let id = group_of_one(
         &h,
         "demo-patch",
-        1,
         vec![hook("patch", LAUNCHING, 600, "ABANDON", None)],
+        "Pending:Wait",
+        LIMIT,
     )
-    .await;
-    let id = wait_for("an instance in Pending:Wait", LIMIT, || async {
-        instances(&h, "demo-patch")
-            .await
-            .into_iter()
-            .find(|(_, s)| s == "Pending:Wait")
-            .map(|(i, _)| i)
-    })
     .await;
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();

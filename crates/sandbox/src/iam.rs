@@ -483,6 +483,35 @@ pub struct Check {
     pub resources: Vec<Resource>,
 }
 
+/// Who makes a request, and what: the principal, the operation, where and when.
+pub struct Caller<'a> {
+    pub access_key_id: &'a str,
+    pub service: Service,
+    pub operation: &'a str,
+    pub region: &'a str,
+    pub now: u64,
+    context: Context,
+}
+
+impl<'a> Caller<'a> {
+    pub fn new(
+        access_key_id: &'a str,
+        service: Service,
+        operation: &'a str,
+        region: &'a str,
+        now: u64,
+    ) -> Caller<'a> {
+        Caller {
+            access_key_id,
+            service,
+            operation,
+            region,
+            now,
+            context: Context::new(region, access_key_id),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Bindings and denials
 // ---------------------------------------------------------------------------------------
@@ -568,47 +597,55 @@ impl Iam {
             .map(|(p, _)| p)
     }
 
-    /// Authorizes a call AWS makes on a principal's behalf inside the sandbox (a Lambda
-    /// event source mapping polling with the function's role): `action` on `resource_arn`
-    /// as `access_key_id`. Records a denial, or the action as used, like a request; true
-    /// when allowed (and when nothing is enforced for that key).
-    pub fn authorize_internal(
-        &mut self,
-        access_key_id: &str,
-        service: Service,
-        operation: &str,
-        resource_arn: &str,
-        region: &str,
-        now: u64,
-    ) -> bool {
-        let action = action_of(service, operation);
-        let Some(policy) = self.policy_for(access_key_id) else {
-            return true;
-        };
-        let verdict = policy.evaluate(
-            &action,
-            &Resource::new(resource_arn),
-            &Context::new(region, access_key_id),
-        );
+    /// Judges `action` on `resource` for `who`: `None` when allowed (or nothing is enforced
+    /// for that key); `Some(explicit)` when denied, the denial recorded.
+    fn judge(&mut self, who: &Caller<'_>, action: &str, resource: &Resource) -> Option<bool> {
+        let verdict = self
+            .policy_for(who.access_key_id)?
+            .evaluate(action, resource, &who.context);
         if verdict == Verdict::Allow {
-            self.allowed
-                .entry(access_key_id.to_owned())
-                .or_default()
-                .insert(action);
-            return true;
+            return None;
         }
-        tracing::info!(access_key_id, action = %action, resource = resource_arn, "access denied");
+        let explicit = verdict == Verdict::ExplicitDeny;
+        tracing::info!(access_key_id = %who.access_key_id, action, resource = %resource.arn, explicit, "access denied");
         self.record(Denial {
-            access_key_id: access_key_id.to_owned(),
-            service: service.to_string(),
-            operation: operation.to_owned(),
-            action,
-            resource: resource_arn.to_owned(),
-            explicit: verdict == Verdict::ExplicitDeny,
-            region: region.to_owned(),
-            at_ms: now,
+            access_key_id: who.access_key_id.to_owned(),
+            service: who.service.to_string(),
+            operation: who.operation.to_owned(),
+            action: action.to_owned(),
+            resource: resource.arn.clone(),
+            explicit,
+            region: who.region.to_owned(),
+            at_ms: who.now,
         });
-        false
+        Some(explicit)
+    }
+
+    /// Notes `actions` as used by `access_key_id` (enforced keys only).
+    fn mark_used(&mut self, access_key_id: &str, actions: impl IntoIterator<Item = String>) {
+        if self.policy_for(access_key_id).is_none() {
+            return;
+        }
+        self.allowed
+            .entry(access_key_id.to_owned())
+            .or_default()
+            .extend(actions);
+    }
+
+    /// Authorizes a call AWS makes on a principal's behalf inside the sandbox (a Lambda
+    /// event source mapping polling with the function's role): `who`'s operation on
+    /// `resource_arn`. Records a denial, or the action as used, like a request; true when
+    /// allowed (and when nothing is enforced for that key).
+    pub fn authorize_internal(&mut self, who: &Caller<'_>, resource_arn: &str) -> bool {
+        let action = action_of(who.service, who.operation);
+        if self
+            .judge(who, &action, &Resource::new(resource_arn))
+            .is_some()
+        {
+            return false;
+        }
+        self.mark_used(who.access_key_id, [action]);
+        true
     }
 
     fn record(&mut self, d: Denial) {
@@ -666,48 +703,24 @@ pub fn authorize(
 ) -> Option<AwsError> {
     let akid = access_key_id(headers, query).unwrap_or_else(|| "anonymous".into());
     // Policy first (cheap), world lookups only when enforced.
-    let policy = {
+    {
         let iam = sb.iam();
-        if !iam.is_enforcing() {
-            return None;
-        }
-        iam.policy_for(&akid)?.clone()
-    };
+        iam.policy_for(&akid)?;
+    }
     let (checks, now) = {
         let w = sb.lock();
         (checks(&w), w.now)
     };
-    let ctx = Context::new(region, &akid);
+    let who = Caller::new(&akid, service, operation, region, now);
+    let mut iam = sb.iam();
     for c in &checks {
         for r in &c.resources {
-            let v = policy.evaluate(&c.action, r, &ctx);
-            if v == Verdict::Allow {
-                continue;
-            }
-            let explicit = v == Verdict::ExplicitDeny;
-            tracing::info!(access_key_id = %akid, action = %c.action, resource = %r.arn, explicit, "access denied");
-            sb.iam().record(Denial {
-                access_key_id: akid.clone(),
-                service: service.to_string(),
-                operation: operation.to_owned(),
-                action: c.action.clone(),
-                resource: r.arn.clone(),
-                explicit,
-                region: region.to_owned(),
-                at_ms: now,
-            });
-            return Some(denied(service, &akid, &c.action, &r.arn, explicit));
-        }
-    }
-    if !checks.is_empty() {
-        let mut iam = sb.iam();
-        let used = iam.allowed.entry(akid).or_default();
-        for c in checks {
-            if !used.contains(&c.action) {
-                used.insert(c.action);
+            if let Some(explicit) = iam.judge(&who, &c.action, r) {
+                return Some(denied(service, &akid, &c.action, &r.arn, explicit));
             }
         }
     }
+    iam.mark_used(&akid, checks.into_iter().map(|c| c.action));
     None
 }
 

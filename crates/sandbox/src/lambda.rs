@@ -449,14 +449,9 @@ fn poll_sqs_source(world: &mut World, rt: &Rt) -> Result<(), RuntimeError> {
         let now = world.now;
         let mut iam = sb.iam();
         let allowed = ["GetQueueAttributes", "ReceiveMessage"].iter().all(|op| {
-            iam.authorize_internal(
-                key,
-                crate::protocol::Service::Sqs,
-                op,
-                &queue_arn,
-                &rt.region,
-                now,
-            )
+            let who =
+                crate::iam::Caller::new(key, crate::protocol::Service::Sqs, op, &rt.region, now);
+            iam.authorize_internal(&who, &queue_arn)
         });
         if !allowed {
             return Ok(());
@@ -537,12 +532,14 @@ fn finish_sqs_batch(
         && !to_delete.is_empty()
         && let Some(sb) = sandbox
         && !sb.iam().authorize_internal(
-            key,
-            crate::protocol::Service::Sqs,
-            "DeleteMessageBatch",
+            &crate::iam::Caller::new(
+                key,
+                crate::protocol::Service::Sqs,
+                "DeleteMessageBatch",
+                region,
+                world.now,
+            ),
             &queue_arn,
-            region,
-            world.now,
         )
     {
         return;
@@ -1267,17 +1264,12 @@ fn sqs_source(
     spec: SqsSourceSpec,
 ) -> Result<SqsSource, (u16, String)> {
     let q = spec.queue.trim();
-    let (q_region, name) = if let Some((r, n)) = crate::sqs::parse_arn(q) {
-        (r.to_owned(), n.to_owned())
-    } else if q.contains('/') {
-        let name = q
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default();
-        (region.to_owned(), name.to_owned())
-    } else {
-        (region.to_owned(), q.to_owned())
+    let (q_region, name) = match crate::sqs::parse_arn(q) {
+        Some((r, n)) => (r.to_owned(), n.to_owned()),
+        None => (
+            region.to_owned(),
+            crate::sqs::name_from_url(q).unwrap_or_default().to_owned(),
+        ),
     };
     if !q_region.is_empty() && q_region != region {
         return Err((

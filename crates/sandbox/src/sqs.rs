@@ -165,8 +165,8 @@ fn queue_arn(region: &str, name: &str) -> String {
     format!("arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}")
 }
 
-/// The queue name of a queue URL of any host: the last path segment.
-fn name_from_url(url: &str) -> Option<&str> {
+/// The queue name of a queue URL of any host (the last path segment), or a bare name.
+pub fn name_from_url(url: &str) -> Option<&str> {
     let path = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let path = path.split(['?', '#']).next().unwrap_or(path);
     let name = path.trim_end_matches('/').rsplit('/').next()?;

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -161,22 +161,39 @@ pub async fn create_group(
 }
 
 /// Creates group `name` of one instance with `hooks` and returns the instance's id once
-/// it is `InService`.
+/// it is in lifecycle state `state` (`InService`, or `Pending:Wait` behind a launch hook).
 pub async fn group_of_one(
     h: &Harness,
     name: &str,
     hooks: Vec<LifecycleHookSpecification>,
+    state: &str,
     limit: Duration,
 ) -> String {
     create_group(h, name, 1, hooks).await;
-    wait_for("an instance InService", limit, || async {
+    wait_for(&format!("an instance in {state}"), limit, || async {
         instances(h, name)
             .await
             .into_iter()
-            .find(|(_, s)| s == "InService")
+            .find(|(_, s)| s == state)
             .map(|(i, _)| i)
     })
     .await
+}
+
+/// The text of `examples/<name>` with each `(from, to)` replaced; `from` must be there.
+pub fn example(name: &str, swaps: &[(&str, String)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name);
+    let mut text = std::fs::read_to_string(&path).expect("example");
+    for (from, to) in swaps {
+        assert!(
+            text.contains(from),
+            "{name} no longer contains {from:?}: update the test with the example"
+        );
+        text = text.replace(from, to);
+    }
+    text
 }
 
 /// Creates a queue (with a dead-letter queue after `max_receives`) and returns (url, arn).
@@ -516,4 +533,53 @@ impl AgentProc {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// `examples/agent-patch-reboot.toml` (reference scenario 5) for `instance`, written to
+/// `dir/agent.toml`: the reboot command asks the sandbox to reboot the instance, the update
+/// asks for a reboot the first time (exit 100, as `needs-restarting -r`), the install waits
+/// for a `release` file in `dir`, and the steps append to `dir/marks.txt`.
+pub fn patch_config(dir: &Path, endpoint: &str, instance: &str) -> PathBuf {
+    let config = dir.join("agent.toml");
+    std::fs::create_dir_all(dir.join("profile.d")).unwrap();
+    let d = dir.display();
+    std::fs::write(
+        &config,
+        example(
+            "agent-patch-reboot.toml",
+            &[
+                (
+                    r#"reboot_command = ["systemctl", "reboot"]"#,
+                    format!(
+                        r#"reboot_command = ["curl", "-sf", "-X", "POST", "{endpoint}/_sandbox/ec2/instances/{instance}/reboot"]"#
+                    ),
+                ),
+                (
+                    r#"command = ["/bin/sh", "-c", "dnf -y upgrade && if needs-restarting -r >/dev/null; then exit 0; else exit 100; fi"]"#,
+                    // Like `needs-restarting -r`: 100 = a reboot is required (the first time).
+                    format!(
+                        r#"working_dir = "{d}"
+command = ["sh", "-c", "echo update >> marks.txt; if [ -e updated ]; then exit 0; fi; touch updated; exit 100"]"#
+                    ),
+                ),
+                (
+                    r#"command = ["/usr/local/bin/install-app"]"#,
+                    format!(
+                        r#"working_dir = "{d}"
+command = ["sh", "-c", "echo install >> marks.txt; touch install-started; until [ -e release ]; do sleep 0.02; done; echo installed >> marks.txt"]"#
+                    ),
+                ),
+                (
+                    "/etc/profile.d/lifehook-patched.sh",
+                    format!("{d}/profile.d/lifehook-patched.sh"),
+                ),
+                (
+                    "state_dir = \"/var/lib/lifehook\"",
+                    format!("state_dir = \"{d}/state\""),
+                ),
+            ],
+        ),
+    )
+    .unwrap();
+    config
 }
