@@ -1,28 +1,49 @@
-//! One lifecycle action, from its event to its resolution: route it to a pipeline, look up
-//! its hook, run the steps with keepalive (heartbeats while they run), and complete it as
-//! the pipeline's policy says.
+//! The action engine: one lifecycle action, from its event to its resolution. Every mode
+//! that handles actions — the controller (actions from an SQS queue), the Lambda handler
+//! (actions from an invocation's event) and the agent (its own instance's actions, with
+//! persisted progress) — goes through these four moves, and no other code routes an
+//! action, looks up its hook, plans its deadlines or completes it:
 //!
-//! Shared by the controller (actions from an SQS queue) and the Lambda handler (actions
-//! from an invocation's event). Neither path's envelope is known here: the caller turns the
-//! returned [`Resolution`] into what its delivery needs (delete, set aside or hand back a
-//! message; acknowledge an invocation, report a batch item failure, or fail it for a
-//! retry).
+//! 1. [`ActionHandler::prepare`]: route the action to a pipeline (on the group's tags when
+//!    the configuration looks at them), look up its hook's timeouts, and plan its
+//!    deadlines on the handler's clock. An action whose hook is gone or whose global
+//!    timeout has passed ends here.
+//! 2. [`ActionHandler::run`]: run the pipeline's steps (from a given step, reporting
+//!    progress when asked) while the keepalive heartbeats the action.
+//! 3. [`ActionHandler::conclude`]: turn the pipeline's decision into a [`Resolution`],
+//!    completing the action (`CompleteLifecycleAction`) when the decision is a result.
+//! 4. [`ActionHandler::hold`]: `on_deadline = "hold"` — keep the action alive to its global
+//!    deadline and let the hook's DefaultResult apply.
+//!
+//! [`ActionHandler::handle`] chains 1–3 for the controller and the Lambda handler. Neither
+//! path's envelope is known here: the caller turns the [`Resolution`] into what its
+//! delivery needs (delete, set aside or hand back a message; acknowledge an invocation,
+//! report a batch item failure, or fail it for a retry). The agent runs the moves itself,
+//! because between them it does what is its own: resume at a persisted step, reboot the
+//! instance, skip the hook calls of an instance in no group.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lifehook_core::clock::Clock;
-use lifehook_core::config::Config;
-use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Runner};
+use lifehook_core::config::{Config, Pipeline};
+use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Progress, Runner};
 use lifehook_model::{LifecycleEvent, LifecycleResult};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::Clients;
 use crate::keepalive::{Keepalive, KeepaliveConfig, KeepaliveEnd, KeepaliveReport};
-use crate::lifecycle::{ActionTarget, HookInfo, LifecycleApi, LifecycleError};
+use crate::lifecycle::{ActionKey, ActionTarget, HookInfo, LifecycleApi, LifecycleError};
 use crate::metrics::Metrics;
+
+/// Without a hook to ask (an agent on an instance in no group), a pipeline's steps are
+/// planned against this heartbeat timeout …
+const NO_HOOK_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3600);
+/// … and the longest life of a lifecycle action (spec §2.4).
+const MAX_ACTION_LIFE: Duration = Duration::from_secs(48 * 3600);
 
 /// How one action ended, as far as Auto Scaling is concerned.
 #[derive(Debug, Clone)]
@@ -33,19 +54,94 @@ pub enum Resolution {
     /// the instance is gone): nothing more to do.
     AlreadyResolved,
     /// `on_deadline = "hold"`: the steps reached the action's work deadline; the caller
-    /// keeps the action alive as long as it can and lets the hook's DefaultResult apply.
+    /// keeps the action alive as long as it can ([`ActionHandler::hold`]) and lets the
+    /// hook's DefaultResult apply.
     Hold {
         hook: HookInfo,
         started_at: SystemTime,
     },
     /// The steps were cancelled (shutdown, or the Lambda function's own deadline) before
     /// the pipeline decided: the action is still waiting and must be handed back so that
-    /// it is run again (from the start: steps are safe to run twice).
+    /// it is run again (from `resume_from` where progress is kept, else from the start:
+    /// steps are safe to run twice).
     Interrupted { resume_from: usize },
     /// A transient failure (describing the hook, completing): hand the action back.
     Retry { why: String },
     /// Nothing will ever handle this action here: log it and let it go.
     SetAside { reason: &'static str, why: String },
+}
+
+/// How to prepare an action beyond what its event says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrepareOptions<'a> {
+    /// Run this pipeline (by name) if it is still configured, instead of routing: an
+    /// action resumed from persisted progress stays on the pipeline it started.
+    pub pipeline: Option<&'a str>,
+    /// When the action started, if known better than from its event (persisted).
+    pub started_at: Option<SystemTime>,
+    /// The instance is in no Auto Scaling group: there is no hook to look up, and no
+    /// call about the action is made.
+    pub no_group: bool,
+}
+
+/// An action ready to run: its pipeline, its hook (none for an instance in no group) and
+/// its planned deadlines.
+#[derive(Debug)]
+pub struct Prepared<'h> {
+    pub pipeline: &'h Pipeline,
+    pub hook: Option<HookInfo>,
+    pub ctx: ActionContext,
+    pub target: ActionTarget,
+}
+
+impl Prepared<'_> {
+    /// When the instance entered its wait state.
+    pub fn started_at(&self) -> SystemTime {
+        self.ctx.started_at
+    }
+}
+
+/// The steps have run; the keepalive is still heartbeating (a reboot or a hold keeps it
+/// running), until [`Ran::stop_keepalive`] or [`ActionHandler::conclude`].
+pub struct Ran {
+    pub outcome: Outcome,
+    keepalive: Option<Keepalive>,
+    report: Option<KeepaliveReport>,
+}
+
+impl Ran {
+    /// Stops the heartbeats (once) and reports them; counted in the metrics.
+    pub async fn stop_keepalive(&mut self, metrics: &Metrics) -> Option<&KeepaliveReport> {
+        if let Some(k) = self.keepalive.take() {
+            let report = k.stop().await;
+            metrics.heartbeats.inc_by(u64::from(report.heartbeats));
+            metrics
+                .heartbeat_failures
+                .inc_by(u64::from(report.failures));
+            debug!(heartbeats = report.heartbeats, "keepalive stopped");
+            self.report = Some(report);
+        }
+        self.report.as_ref()
+    }
+
+    /// The keepalive, still running (for a hold that goes on heartbeating).
+    pub fn into_keepalive(mut self) -> Option<Keepalive> {
+        self.keepalive.take()
+    }
+
+    /// The time the steps took.
+    pub fn steps_duration(&self) -> Duration {
+        self.outcome.steps.iter().map(|s| s.duration).sum()
+    }
+}
+
+/// How a hold ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldEnd {
+    /// The global deadline came: the hook's DefaultResult applied.
+    DefaultResultApplied,
+    /// Cancelled first (shutdown): the action is still waiting.
+    Cancelled,
 }
 
 /// Everything needed to handle actions: the configuration, Auto Scaling, the step runner,
@@ -79,85 +175,178 @@ impl ActionHandler {
         }
     }
 
-    /// Runs the pipeline that matches `ev` and completes the action. `steps` receives the
-    /// time the steps took. Cancelling `cancel` interrupts the steps
-    /// ([`Resolution::Interrupted`]).
+    /// The pipeline that handles `ev`, routing on the group's tags when the configuration
+    /// looks at them. `None`: no pipeline matches.
+    pub async fn route(&self, ev: &LifecycleEvent) -> Option<&Pipeline> {
+        let tags = self.tags_for(ev).await;
+        self.config.route(ev, &tags)
+    }
+
+    /// The group's tags when routing or a template needs them, else none.
+    async fn tags_for(&self, ev: &LifecycleEvent) -> BTreeMap<String, String> {
+        if self.config.needs_tags() && !ev.group.is_empty() {
+            group_tags(&self.api, &ev.group).await
+        } else {
+            BTreeMap::new()
+        }
+    }
+
+    /// Step 1: routes `ev`, looks up its hook and plans its deadlines. An `Err` is the
+    /// action's resolution without running anything (unrouted, hook gone, already over,
+    /// or a transient failure to retry).
+    pub async fn prepare(
+        &self,
+        ev: &LifecycleEvent,
+        opts: PrepareOptions<'_>,
+    ) -> Result<Prepared<'_>, Resolution> {
+        let tags = self.tags_for(ev).await;
+        let pipeline = opts
+            .pipeline
+            .and_then(|name| self.config.pipelines.iter().find(|p| p.name == name))
+            .or_else(|| self.config.route(ev, &tags));
+        let Some(pipeline) = pipeline else {
+            return Err(Resolution::SetAside {
+                reason: "unrouted",
+                why: "no pipeline of the configuration matches this action".into(),
+            });
+        };
+        let hook = if opts.no_group {
+            None
+        } else {
+            match self.api.hook(&ev.group, &ev.hook).await {
+                Ok(h) => Some(h),
+                Err(LifecycleError::HookNotFound { .. }) => {
+                    return Err(Resolution::SetAside {
+                        reason: "stale",
+                        why: "the hook no longer exists; the action is gone".into(),
+                    });
+                }
+                Err(e) if e.is_already_resolved() => return Err(Resolution::AlreadyResolved),
+                Err(e) => {
+                    return Err(Resolution::Retry {
+                        why: format!("cannot describe the hook: {e}"),
+                    });
+                }
+            }
+        };
+        let now = self.clock.now();
+        let started_at = opts
+            .started_at
+            .or_else(|| ActionContext::event_time(ev))
+            .unwrap_or(now);
+        let (heartbeat_timeout, global_timeout) = match &hook {
+            Some(h) => (h.heartbeat_timeout, h.global_timeout),
+            None => (NO_HOOK_HEARTBEAT_TIMEOUT, MAX_ACTION_LIFE),
+        };
+        let mut ctx = ActionContext::new(ev.clone(), heartbeat_timeout, started_at);
+        ctx.global_deadline = started_at + global_timeout;
+        ctx.deadline_margin = self.config.keepalive.deadline_margin;
+        ctx.clock = self.clock.clone();
+        ctx.tags = tags;
+        ctx.region = Some(self.region.clone());
+        if hook.is_some() && ctx.global_deadline <= now {
+            info!("the action's global timeout has passed; it is already resolved");
+            return Err(Resolution::AlreadyResolved);
+        }
+        Ok(Prepared {
+            pipeline,
+            hook,
+            ctx,
+            target: target_of(ev),
+        })
+    }
+
+    /// Step 2: runs the pipeline's steps from step `from` (0: the first) while the
+    /// keepalive heartbeats the action. `progress` receives each step's report as it
+    /// finishes. Cancelling `cancel` interrupts the steps ([`Decision::Interrupted`]).
+    pub async fn run(
+        &self,
+        action: &Prepared<'_>,
+        from: usize,
+        progress: Option<mpsc::UnboundedSender<Progress>>,
+        cancel: &CancellationToken,
+    ) -> Ran {
+        let keepalive = action.hook.as_ref().map(|h| {
+            Keepalive::start(
+                self.api.clone(),
+                action.target.clone(),
+                h,
+                Some(action.started_at()),
+                self.keepalive,
+                self.clock.clone(),
+            )
+        });
+        debug!(pipeline = %action.pipeline.name, from_step = from, "running pipeline");
+        let outcome = match progress {
+            Some(tx) => {
+                let runner = self.runner.clone().with_progress(tx);
+                runner
+                    .run_from(action.pipeline, &action.ctx, from, cancel)
+                    .await
+            }
+            None => {
+                self.runner
+                    .run_from(action.pipeline, &action.ctx, from, cancel)
+                    .await
+            }
+        };
+        self.observe(&outcome);
+        Ran {
+            outcome,
+            keepalive,
+            report: None,
+        }
+    }
+
+    /// Step 3: stops the keepalive and turns the pipeline's decision into a resolution,
+    /// completing the action when the decision is a result. A reboot, which only the
+    /// agent can do, applies `on_failure` here.
+    pub async fn conclude(&self, action: &Prepared<'_>, mut ran: Ran) -> Resolution {
+        let resolved_elsewhere = ran
+            .stop_keepalive(&self.metrics)
+            .await
+            .is_some_and(|r| r.end == KeepaliveEnd::AlreadyResolved);
+        debug!(decision = %ran.outcome.decision, "pipeline finished");
+        if resolved_elsewhere {
+            info!("the action was resolved elsewhere while the pipeline ran");
+            return Resolution::AlreadyResolved;
+        }
+        match ran.outcome.decision {
+            Decision::Complete(result) => self.complete(&action.target, result).await,
+            Decision::Reboot { .. } => {
+                let result = action.pipeline.policy.on_failure;
+                warn!(%result, "a step asked for a reboot, which only the agent can do; applying on_failure");
+                self.complete(&action.target, result).await
+            }
+            Decision::Hold => match &action.hook {
+                Some(hook) => Resolution::Hold {
+                    hook: hook.clone(),
+                    started_at: action.started_at(),
+                },
+                None => Resolution::AlreadyResolved,
+            },
+            Decision::Interrupted { resume_from } => {
+                info!(resume_from, "interrupted before the pipeline finished");
+                Resolution::Interrupted { resume_from }
+            }
+        }
+    }
+
+    /// Steps 1–3 for one action: prepare, run from the first step, conclude. `steps`
+    /// receives the time the steps took.
     pub async fn handle(
         &self,
         ev: &LifecycleEvent,
         cancel: &CancellationToken,
         steps: &mut Duration,
     ) -> Resolution {
-        let tags = if self.config.needs_tags() {
-            group_tags(&self.api, &ev.group).await
-        } else {
-            BTreeMap::new()
+        let action = match self.prepare(ev, PrepareOptions::default()).await {
+            Ok(a) => a,
+            Err(resolution) => return resolution,
         };
-        let Some(pipeline) = self.config.route(ev, &tags) else {
-            return Resolution::SetAside {
-                reason: "unrouted",
-                why: "no pipeline of the configuration matches this action".into(),
-            };
-        };
-        let hook = match self.api.hook(&ev.group, &ev.hook).await {
-            Ok(h) => h,
-            Err(LifecycleError::HookNotFound { .. }) => {
-                return Resolution::SetAside {
-                    reason: "stale",
-                    why: "the hook no longer exists; the action is gone".into(),
-                };
-            }
-            Err(e) if e.is_already_resolved() => return Resolution::AlreadyResolved,
-            Err(e) => {
-                return Resolution::Retry {
-                    why: format!("cannot describe the hook: {e}"),
-                };
-            }
-        };
-        let now = self.clock.now();
-        let started_at = ActionContext::event_time(ev).unwrap_or(now);
-        let mut actx = ActionContext::new(ev.clone(), hook.heartbeat_timeout, started_at);
-        actx.global_deadline = started_at + hook.global_timeout;
-        actx.deadline_margin = self.config.keepalive.deadline_margin;
-        actx.clock = self.clock.clone();
-        actx.tags = tags;
-        actx.region = Some(self.region.clone());
-        if actx.global_deadline <= now {
-            info!("the action's global timeout has passed; it is already resolved");
-            return Resolution::AlreadyResolved;
-        }
-        debug!(pipeline = %pipeline.name, "running pipeline");
-
-        let target = ActionTarget::from_event(ev);
-        let keepalive = Keepalive::start(
-            self.api.clone(),
-            target.clone(),
-            &hook,
-            Some(started_at),
-            self.keepalive,
-            self.clock.clone(),
-        );
-        let outcome = self.runner.run(pipeline, &actx, cancel).await;
-        let report = keepalive.stop().await;
-        *steps = outcome.steps.iter().map(|s| s.duration).sum();
-        self.observe(&outcome, &report);
-        if report.end == KeepaliveEnd::AlreadyResolved {
-            info!("the action was resolved elsewhere while the pipeline ran");
-            return Resolution::AlreadyResolved;
-        }
-        match outcome.decision {
-            Decision::Complete(result) => self.complete(&target, result).await,
-            Decision::Reboot { .. } => {
-                let result = pipeline.policy.on_failure;
-                warn!(%result, "a step asked for a reboot, which only the agent can do; applying on_failure");
-                self.complete(&target, result).await
-            }
-            Decision::Hold => Resolution::Hold { hook, started_at },
-            Decision::Interrupted { resume_from } => {
-                info!(resume_from, "interrupted before the pipeline finished");
-                Resolution::Interrupted { resume_from }
-            }
-        }
+        let ran = self.run(&action, 0, None, cancel).await;
+        *steps = ran.steps_duration();
+        self.conclude(&action, ran).await
     }
 
     /// `CompleteLifecycleAction`, with its errors classified.
@@ -181,19 +370,66 @@ impl ActionHandler {
         }
     }
 
-    fn observe(&self, outcome: &Outcome, report: &KeepaliveReport) {
-        let m = &self.metrics;
-        m.heartbeats.inc_by(u64::from(report.heartbeats));
-        m.heartbeat_failures.inc_by(u64::from(report.failures));
+    /// Step 4, `on_deadline = "hold"`: heartbeats `target` to its global deadline
+    /// (`started_at` + the hook's global timeout) and lets the hook's DefaultResult apply.
+    /// `keepalive` continues the keepalive of a run ([`Ran::into_keepalive`]); without
+    /// one, a new one starts.
+    pub async fn hold(
+        &self,
+        target: &ActionTarget,
+        hook: &HookInfo,
+        started_at: SystemTime,
+        keepalive: Option<Keepalive>,
+        cancel: &CancellationToken,
+    ) -> HoldEnd {
+        info!(default_result = %hook.default_result, "holding: the hook's DefaultResult will apply");
+        let keepalive = keepalive.unwrap_or_else(|| {
+            Keepalive::start(
+                self.api.clone(),
+                target.clone(),
+                hook,
+                Some(started_at),
+                self.keepalive,
+                self.clock.clone(),
+            )
+        });
+        let until = started_at + hook.global_timeout;
+        let end = tokio::select! {
+            _ = self.clock.sleep_until(until) => HoldEnd::DefaultResultApplied,
+            _ = cancel.cancelled() => HoldEnd::Cancelled,
+        };
+        let report = keepalive.stop().await;
+        self.metrics.heartbeats.inc_by(u64::from(report.heartbeats));
+        self.metrics
+            .heartbeat_failures
+            .inc_by(u64::from(report.failures));
+        end
+    }
+
+    /// Counts and logs the steps' reports.
+    fn observe(&self, outcome: &Outcome) {
         for s in &outcome.steps {
-            let status = m.observe_step(s);
+            let status = self.metrics.observe_step(s);
             if let Some(err) = &s.error {
                 info!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, error = %err, "step report");
             } else {
                 debug!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, duration_ms = s.duration.as_millis() as u64, "step report");
             }
         }
-        debug!(decision = %outcome.decision, heartbeats = report.heartbeats, "pipeline finished");
+    }
+}
+
+/// The action's address for Auto Scaling: its token, or — for an action found without a
+/// message (the agent at start, or from IMDS) — the instance id.
+fn target_of(ev: &LifecycleEvent) -> ActionTarget {
+    if ev.token.is_empty() {
+        ActionTarget::new(
+            ev.group.clone(),
+            ev.hook.clone(),
+            ActionKey::InstanceId(ev.instance_id.clone()),
+        )
+    } else {
+        ActionTarget::from_event(ev)
     }
 }
 

@@ -22,9 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::Clients;
-use crate::action::{ActionHandler, Resolution};
+use crate::action::{ActionHandler, HoldEnd, Resolution};
 use crate::drain::{count, drain};
-use crate::keepalive::Keepalive;
 use crate::lifecycle::{ActionTarget, HookInfo};
 use crate::metrics::{ActionLabels, Metrics, ReasonLabels};
 use crate::queue::{InFlight, QueueConfig, QueueConsumer, QueueError};
@@ -238,10 +237,7 @@ async fn handle_inner(
     match sh.actions.handle(&ev, cancel, steps).await {
         Resolution::Completed(result) => ack(sh, msg, ActionOutcome::Completed(result)).await,
         Resolution::AlreadyResolved => ack(sh, msg, ActionOutcome::AlreadyResolved).await,
-        Resolution::Hold { hook, started_at } => {
-            let target = ActionTarget::from_event(&ev);
-            hold(sh, msg, target, &hook, started_at, cancel).await
-        }
+        Resolution::Hold { hook, started_at } => hold(sh, msg, &hook, started_at, cancel).await,
         Resolution::Interrupted { .. } => hand_back(sh, msg).await,
         Resolution::Retry { why } => {
             warn!(why, "handing the action back to retry");
@@ -252,36 +248,23 @@ async fn handle_inner(
 }
 
 /// `on_deadline = "hold"`: keep heartbeating to the last useful moment and let the hook's
-/// DefaultResult apply.
+/// DefaultResult apply; a shutdown hands the message back.
 async fn hold(
     sh: &Shared,
     msg: InFlight,
-    target: ActionTarget,
     hook: &HookInfo,
     started_at: SystemTime,
     cancel: &CancellationToken,
 ) -> ActionOutcome {
-    let a = &sh.actions;
-    info!(default_result = %hook.default_result, "holding: the hook's DefaultResult will apply");
-    let keepalive = Keepalive::start(
-        a.api.clone(),
-        target,
-        hook,
-        Some(started_at),
-        a.keepalive,
-        a.clock.clone(),
-    );
-    let until = started_at + hook.global_timeout;
-    tokio::select! {
-        _ = a.clock.sleep_until(until) => {}
-        _ = cancel.cancelled() => {
-            keepalive.stop().await;
-            return hand_back(sh, msg).await;
-        }
+    let target = ActionTarget::from_event(&msg.event);
+    match sh
+        .actions
+        .hold(&target, hook, started_at, None, cancel)
+        .await
+    {
+        HoldEnd::DefaultResultApplied => ack(sh, msg, ActionOutcome::Held).await,
+        HoldEnd::Cancelled => hand_back(sh, msg).await,
     }
-    let report = keepalive.stop().await;
-    a.metrics.heartbeats.inc_by(u64::from(report.heartbeats));
-    ack(sh, msg, ActionOutcome::Held).await
 }
 
 async fn ack(sh: &Shared, msg: InFlight, outcome: ActionOutcome) -> ActionOutcome {

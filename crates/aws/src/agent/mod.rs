@@ -42,7 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lifehook_core::clock::Clock;
 use lifehook_core::config::{Config, HookSpec, Pipeline};
-use lifehook_core::pipeline::{ActionContext, Decision, Progress, Runner, StepStatus};
+use lifehook_core::pipeline::{ActionContext, Decision, Progress, StepStatus};
 use lifehook_model::delivery::DeliveryPath;
 use lifehook_model::{LifecycleEvent, LifecycleResult, LifecycleState, LifecycleTransition};
 use tokio::sync::mpsc;
@@ -51,10 +51,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, warn};
 
 use crate::Clients;
+use crate::action::{ActionHandler, HoldEnd, PrepareOptions, Prepared, Ran, Resolution};
 use crate::drain::{count, drain};
 use crate::identity::Imds;
-use crate::keepalive::{Keepalive, KeepaliveConfig, KeepaliveEnd};
-use crate::lifecycle::{ActionKey, ActionTarget, HookInfo, LifecycleApi, LifecycleError};
+use crate::lifecycle::LifecycleApi;
 use crate::metrics::{ActionLabels, Metrics};
 use crate::queue::{InFlight, QueueConfig, QueueConsumer};
 use inbox::Inbox;
@@ -65,8 +65,6 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 /// An action that asks for more reboots than this fails (a step that always says "reboot
 /// required" must not reboot the instance forever).
 pub const MAX_REBOOTS: u32 = 5;
-/// The longest a lifecycle action lives (spec §2.4); used where there is no hook to ask.
-const MAX_ACTION_LIFE: Duration = Duration::from_secs(48 * 3600);
 
 /// Who the agent runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,16 +130,11 @@ impl End {
 }
 
 struct Shared {
-    config: Config,
+    /// The action engine: routing, hooks, deadlines, steps with keepalive, completion.
+    actions: ActionHandler,
     clients: Clients,
-    api: LifecycleApi,
-    runner: Runner,
-    metrics: Arc<Metrics>,
-    clock: Arc<dyn Clock>,
     me: Whoami,
-    region: String,
     state: StateDir,
-    keepalive: KeepaliveConfig,
     /// Actions running in this process, with the queue messages that announced them
     /// (deleted once the action is finished).
     active: Mutex<HashMap<String, Vec<InFlight>>>,
@@ -169,22 +162,15 @@ impl Agent {
         clock: Arc<dyn Clock>,
     ) -> Result<Agent, AgentError> {
         let state = StateDir::open(&config.agent.state_dir)?;
-        let keepalive = KeepaliveConfig::from(&config.keepalive);
         Ok(Agent {
             sh: Arc::new(Shared {
-                api: LifecycleApi::new(clients.autoscaling().clone()),
-                region: clients.region().to_owned(),
-                runner: crate::steps::runner(&clients),
+                actions: ActionHandler::new(config, &clients, metrics, clock),
                 clients,
-                metrics,
-                clock,
                 me,
                 state,
-                keepalive,
                 active: Mutex::new(HashMap::new()),
                 rebooting: AtomicBool::new(false),
                 consumer: std::sync::OnceLock::new(),
-                config,
             }),
             imds,
         })
@@ -215,7 +201,7 @@ impl Agent {
 
         // 1. The hooks this agent serves exist (spec §2.1).
         if let Some(group) = &sh.me.group {
-            ensure_hooks(&sh.api, group, &sh.config.agent.hooks).await?;
+            ensure_hooks(&sh.actions.api, group, &sh.actions.config.agent.hooks).await?;
         }
 
         // 2. Actions in progress before a reboot or a crash resume first.
@@ -237,7 +223,7 @@ impl Agent {
         }
 
         // 4. The source.
-        let src = &sh.config.source;
+        let src = &sh.actions.config.source;
         let mut inbox = None;
         let consumer = if let Some(topic) = &src.topic_arn {
             let ib = Inbox::ensure(
@@ -259,7 +245,7 @@ impl Agent {
             info!("no queue, topic or IMDS source configured: only the launch action is handled");
         }
 
-        let mut poll = tokio::time::interval(sh.config.agent.imds_poll_interval);
+        let mut poll = tokio::time::interval(sh.actions.config.agent.imds_poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_target: Option<String> = None;
         if let Some(c) = &consumer {
@@ -269,7 +255,7 @@ impl Agent {
         // mid-receive would strand the messages SQS already handed out).
         let mut receive = consumer.as_ref().map(|c| Box::pin(c.next_batch()));
         let mut backoff = Duration::from_millis(500);
-        sh.metrics.set_ready(true);
+        sh.actions.metrics.set_ready(true);
         // Whenever the agent goes idle (start-up over, the last action finished), it gives
         // back the mappings of code it will not run again soon (`memory`).
         let mut release_due = true;
@@ -333,7 +319,7 @@ impl Agent {
             }
         }
         drop(receive);
-        sh.metrics.set_ready(false);
+        sh.actions.metrics.set_ready(false);
         info!(in_flight = tasks.len(), "stopping: no longer receiving");
         if sh.rebooting.load(Ordering::SeqCst) {
             // The machine is going down for a reboot a step asked for: nothing is gained by
@@ -382,8 +368,8 @@ fn record(summary: &mut Summary, done: Result<End, tokio::task::JoinError>) {
 }
 
 fn consumer(sh: &Shared, url: String) -> QueueConsumer {
-    let qc = QueueConfig::from_source(url, &sh.config.source);
-    QueueConsumer::with_clock(sh.clients.sqs().clone(), qc, sh.clock.clone())
+    let qc = QueueConfig::from_source(url, &sh.actions.config.source);
+    QueueConsumer::with_clock(sh.clients.sqs().clone(), qc, sh.actions.clock.clone())
 }
 
 /// Marks `key` as running in this process; false if it already is.
@@ -403,7 +389,7 @@ fn millis(t: SystemTime) -> u64 {
 }
 
 fn new_record(sh: &Shared, event: LifecycleEvent, pipeline: &Pipeline) -> Record {
-    let started = ActionContext::event_time(&event).unwrap_or_else(|| sh.clock.now());
+    let started = ActionContext::event_time(&event).unwrap_or_else(|| sh.actions.clock.now());
     Record {
         key: action_key(&event),
         pipeline: pipeline.name.clone(),
@@ -437,8 +423,7 @@ async fn accept(sh: &Arc<Shared>, msg: InFlight) -> Option<Record> {
             return None;
         }
     }
-    let tags = BTreeMap::new();
-    let Some(pipeline) = sh.config.route(&ev, &tags) else {
+    let Some(pipeline) = sh.actions.route(&ev).await else {
         warn!(group = %ev.group, hook = %ev.hook, "no pipeline matches this action: leaving it to the hook's timeout");
         set_aside(
             sh,
@@ -511,14 +496,13 @@ async fn asg_state(sh: &Shared) -> Option<LifecycleState> {
 /// The actions of `transition` waiting for this instance: one per hook of the group with
 /// that transition that a pipeline matches. No token: they complete by instance id.
 async fn waiting_actions(sh: &Shared, group: &str, transition: LifecycleTransition) -> Vec<Record> {
-    let hooks = match sh.api.hooks(group).await {
+    let hooks = match sh.actions.api.hooks(group).await {
         Ok(h) => h,
         Err(e) => {
             warn!(error = %e, "cannot list the group's hooks");
             return Vec::new();
         }
     };
-    let tags = BTreeMap::new();
     let mut out = Vec::new();
     for h in hooks.iter().filter(|h| h.transition == Some(transition)) {
         let ev = synthetic_event(&sh.me.instance_id, group, &h.name, transition);
@@ -526,7 +510,7 @@ async fn waiting_actions(sh: &Shared, group: &str, transition: LifecycleTransiti
         if sh.state.is_done(&key) || sh.state.in_progress(&key) {
             continue;
         }
-        if let Some(p) = sh.config.route(&ev, &tags) {
+        if let Some(p) = sh.actions.route(&ev).await {
             out.push(new_record(sh, ev, p));
         }
     }
@@ -572,7 +556,7 @@ async fn launch_actions(sh: &Shared) -> Vec<Record> {
             if sh.state.is_done(&key) || sh.state.in_progress(&key) {
                 return Vec::new();
             }
-            match sh.config.route(&ev, &BTreeMap::new()) {
+            match sh.actions.route(&ev).await {
                 Some(p) => vec![new_record(sh, ev, p)],
                 None => {
                     info!(
@@ -664,18 +648,6 @@ async fn ensure_hooks(
     Ok(())
 }
 
-fn target_of(ev: &LifecycleEvent) -> ActionTarget {
-    if ev.token.is_empty() {
-        ActionTarget::new(
-            ev.group.clone(),
-            ev.hook.clone(),
-            ActionKey::InstanceId(ev.instance_id.clone()),
-        )
-    } else {
-        ActionTarget::from_event(ev)
-    }
-}
-
 /// Runs one action to its end (for this process) and settles its messages.
 async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationToken) -> End {
     let ev = rec.event.clone();
@@ -688,12 +660,13 @@ async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationTo
         transition = %ev.transition,
     );
     let started = std::time::Instant::now();
-    sh.metrics.in_flight.inc();
+    let metrics = &sh.actions.metrics;
+    metrics.in_flight.inc();
     let key = rec.key.clone();
     let end = run_action(&sh, rec, resumed, &cancel)
         .instrument(span.clone())
         .await;
-    sh.metrics.in_flight.dec();
+    metrics.in_flight.dec();
     let labels = ActionLabels {
         transition: match ev.transition {
             LifecycleTransition::Launching => "launching",
@@ -701,8 +674,8 @@ async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationTo
         },
         outcome: end.label(),
     };
-    sh.metrics.actions.get_or_create(&labels).inc();
-    sh.metrics
+    metrics.actions.get_or_create(&labels).inc();
+    metrics
         .action_duration
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
@@ -730,6 +703,10 @@ async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationTo
     end
 }
 
+/// Runs one action with the engine ([`ActionHandler`]), adding what is the agent's own:
+/// resuming at a persisted step (after a heartbeat), persisting progress after every
+/// step, rebooting when a step asks for it, and skipping the hook calls of an instance in
+/// no group.
 async fn run_action(
     sh: &Arc<Shared>,
     mut rec: Record,
@@ -737,201 +714,104 @@ async fn run_action(
     cancel: &CancellationToken,
 ) -> End {
     let ev = rec.event.clone();
-    let tags = BTreeMap::new();
-    let pipeline = match sh
-        .config
-        .pipelines
-        .iter()
-        .find(|p| p.name == rec.pipeline)
-        .or_else(|| sh.config.route(&ev, &tags))
-    {
-        Some(p) => p,
-        None => {
-            warn!(pipeline = %rec.pipeline, "the pipeline of this action is no longer configured; dropping it");
-            let _ = sh.state.finish(&rec.key);
-            return End::Dropped;
-        }
+    let pipeline_name = rec.pipeline.clone();
+    let opts = PrepareOptions {
+        pipeline: Some(&pipeline_name),
+        started_at: Some(rec.started_at()),
+        no_group: rec.no_group,
     };
-    if rec.pipeline != pipeline.name {
-        rec.pipeline = pipeline.name.clone();
+    let action = match sh.actions.prepare(&ev, opts).await {
+        Ok(a) => a,
+        Err(resolution) => return unprepared(sh, &rec, resolution),
+    };
+    if rec.pipeline != action.pipeline.name {
+        rec.pipeline = action.pipeline.name.clone();
         rec.next_step = 0;
     }
-    let in_group = !rec.no_group;
-    let target = target_of(&ev);
-    let started_at = rec.started_at();
-
-    // The hook's timeouts (when there is a hook).
-    let hook: Option<HookInfo> = if in_group {
-        match sh.api.hook(&ev.group, &ev.hook).await {
-            Ok(h) => Some(h),
-            Err(LifecycleError::HookNotFound { .. }) => {
-                warn!("the hook no longer exists; the action is gone");
-                let _ = sh.state.finish(&rec.key);
-                return End::AlreadyResolved;
-            }
-            Err(e) if e.is_already_resolved() => {
-                let _ = sh.state.finish(&rec.key);
-                return End::AlreadyResolved;
-            }
-            Err(e) => {
-                warn!(error = %e, "cannot describe the hook; the action resumes at the next start");
-                return End::Suspended;
-            }
-        }
-    } else {
-        None
-    };
-    let (hb, global) = match &hook {
-        Some(h) => (h.heartbeat_timeout, h.global_timeout),
-        None => (Duration::from_secs(3600), MAX_ACTION_LIFE),
-    };
-    let mut actx = ActionContext::new(ev.clone(), hb, started_at);
-    actx.global_deadline = started_at + global;
-    actx.deadline_margin = sh.config.keepalive.deadline_margin;
-    actx.region = Some(sh.region.clone());
-    actx.clock = sh.clock.clone();
-    if in_group && actx.global_deadline <= sh.clock.now() {
-        info!("the action's global timeout has passed; it is already resolved");
-        let _ = sh.state.finish(&rec.key);
-        return End::AlreadyResolved;
-    }
+    let in_group = action.hook.is_some();
 
     // After a reboot or a crash, refresh the heartbeat before anything else.
     if resumed && in_group {
-        match sh.api.heartbeat(&target).await {
+        match sh.actions.api.heartbeat(&action.target).await {
             Ok(()) => info!(next_step = rec.next_step, "heartbeat sent; resuming"),
             Err(e) if e.is_already_resolved() => {
                 info!("the action was resolved while this agent was down");
-                let _ = sh.state.finish(&rec.key);
+                finish(sh, &rec.key);
                 return End::AlreadyResolved;
             }
             Err(e) => warn!(error = %e, "the resuming heartbeat failed; resuming anyway"),
         }
     }
 
-    let keepalive = hook.as_ref().map(|h| {
-        Keepalive::start(
-            sh.api.clone(),
-            target.clone(),
-            h,
-            Some(started_at),
-            sh.keepalive,
-            sh.clock.clone(),
-        )
-    });
-
     // Persist after every step that succeeds.
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let runner = sh.runner.clone().with_progress(tx);
     let saver = {
         let state = sh.state.clone();
         let mut rec = rec.clone();
-        let metrics = sh.metrics.clone();
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
-                if let Progress::StepFinished(r) = p {
-                    metrics.observe_step(&r);
-                    if r.status == StepStatus::Succeeded {
-                        rec.next_step = r.index + 1;
-                        if let Err(e) = state.save(&rec) {
-                            warn!(error = %e, "cannot persist progress");
-                        }
+                if let Progress::StepFinished(r) = p
+                    && r.status == StepStatus::Succeeded
+                {
+                    rec.next_step = r.index + 1;
+                    if let Err(e) = state.save(&rec) {
+                        warn!(error = %e, "cannot persist progress");
                     }
                 }
             }
             rec.next_step
         })
     };
-    info!(pipeline = %pipeline.name, from_step = rec.next_step, "running pipeline");
-    let outcome = runner
-        .run_from(pipeline, &actx, rec.next_step, cancel)
+    info!(pipeline = %action.pipeline.name, from_step = rec.next_step, "running pipeline");
+    let mut ran = sh
+        .actions
+        .run(&action, rec.next_step, Some(tx), cancel)
         .await;
-    drop(runner);
     // The saver persisted the progress; it hands back the next step.
     if let Ok(next) = saver.await {
         rec.next_step = next;
     }
 
-    let stop_keepalive = |k: Option<Keepalive>| async move {
-        match k {
-            Some(k) => {
-                let r = k.stop().await;
-                sh.metrics.heartbeats.inc_by(u64::from(r.heartbeats));
-                sh.metrics.heartbeat_failures.inc_by(u64::from(r.failures));
-                Some(r)
-            }
-            None => None,
+    match ran.outcome.decision {
+        Decision::Complete(result) if !in_group => {
+            ran.stop_keepalive(&sh.actions.metrics).await;
+            complete_without_group(sh, &rec, result)
         }
-    };
-
-    match outcome.decision {
-        Decision::Complete(result) => {
-            let report = stop_keepalive(keepalive).await;
-            if report.is_some_and(|r| r.end == KeepaliveEnd::AlreadyResolved) {
-                info!("the action was resolved elsewhere while the pipeline ran");
-                let _ = sh.state.finish(&rec.key);
-                return End::AlreadyResolved;
-            }
-            complete(sh, &rec, &target, result, in_group).await
+        Decision::Complete(_) => {
+            let resolution = sh.actions.conclude(&action, ran).await;
+            settle(sh, &rec, resolution)
         }
         Decision::Reboot { resume_from } => {
             rec.next_step = resume_from;
             rec.reboots += 1;
-            if rec.reboots > MAX_REBOOTS {
-                let result = pipeline.policy.on_failure;
-                warn!(reboots = rec.reboots, %result, "too many reboots for one action; applying on_failure");
-                stop_keepalive(keepalive).await;
-                return complete(sh, &rec, &target, result, in_group).await;
-            }
-            if let Err(e) = sh.state.save(&rec) {
-                let result = pipeline.policy.on_failure;
-                warn!(error = %e, %result, "cannot persist progress before rebooting; not rebooting, applying on_failure");
-                stop_keepalive(keepalive).await;
-                return complete(sh, &rec, &target, result, in_group).await;
-            }
-            sh.rebooting.store(true, Ordering::SeqCst);
-            let argv = &sh.config.agent.reboot_command;
-            info!(command = ?argv, resume_from, reboots = rec.reboots, "rebooting");
-            let status = tokio::process::Command::new(&argv[0])
-                .args(&argv[1..])
-                .env("LIFEHOOK_INSTANCE_ID", &ev.instance_id)
-                .status()
-                .await;
-            match status {
-                Ok(s) if s.success() => {
-                    // Keep heartbeating until the machine goes down (or we are stopped).
-                    cancel.cancelled().await;
-                    stop_keepalive(keepalive).await;
-                    End::Rebooting
-                }
-                other => {
-                    sh.rebooting.store(false, Ordering::SeqCst);
-                    let result = pipeline.policy.on_failure;
-                    let why = match other {
-                        Ok(s) => format!("exited with {s}"),
-                        Err(e) => e.to_string(),
-                    };
-                    warn!(command = ?argv, error = %why, %result, "the reboot command failed; applying on_failure");
-                    stop_keepalive(keepalive).await;
-                    complete(sh, &rec, &target, result, in_group).await
-                }
-            }
+            reboot(sh, rec, &action, ran, cancel).await
         }
         Decision::Hold => {
-            info!("holding: the hook's DefaultResult will apply");
-            tokio::select! {
-                _ = sh.clock.sleep_until(actx.global_deadline) => {}
-                _ = cancel.cancelled() => {
-                    stop_keepalive(keepalive).await;
-                    return End::Suspended;
+            let end = match &action.hook {
+                Some(hook) => {
+                    let keepalive = ran.into_keepalive();
+                    sh.actions
+                        .hold(&action.target, hook, action.started_at(), keepalive, cancel)
+                        .await
                 }
+                None => {
+                    info!("holding: no group, so no DefaultResult; waiting out the action's life");
+                    tokio::select! {
+                        _ = sh.actions.clock.sleep_until(action.ctx.global_deadline) => HoldEnd::DefaultResultApplied,
+                        _ = cancel.cancelled() => HoldEnd::Cancelled,
+                    }
+                }
+            };
+            match end {
+                HoldEnd::DefaultResultApplied => {
+                    finish(sh, &rec.key);
+                    End::Held
+                }
+                HoldEnd::Cancelled => End::Suspended,
             }
-            stop_keepalive(keepalive).await;
-            let _ = sh.state.finish(&rec.key);
-            End::Held
         }
         Decision::Interrupted { resume_from } => {
-            stop_keepalive(keepalive).await;
+            ran.stop_keepalive(&sh.actions.metrics).await;
             rec.next_step = resume_from;
             if let Err(e) = sh.state.save(&rec) {
                 warn!(error = %e, "cannot persist progress");
@@ -942,32 +822,134 @@ async fn run_action(
     }
 }
 
+/// A step asked for a reboot: persist the next step, run `[agent] reboot_command` and
+/// keep heartbeating until the machine goes down. Too many reboots, a failure to persist
+/// or a failing command apply `on_failure` instead.
+async fn reboot(
+    sh: &Arc<Shared>,
+    rec: Record,
+    action: &Prepared<'_>,
+    mut ran: Ran,
+    cancel: &CancellationToken,
+) -> End {
+    let on_failure = action.pipeline.policy.on_failure;
+    if rec.reboots > MAX_REBOOTS {
+        warn!(reboots = rec.reboots, result = %on_failure, "too many reboots for one action; applying on_failure");
+        return complete(sh, &rec, action, ran, on_failure).await;
+    }
+    if let Err(e) = sh.state.save(&rec) {
+        warn!(error = %e, result = %on_failure, "cannot persist progress before rebooting; not rebooting, applying on_failure");
+        return complete(sh, &rec, action, ran, on_failure).await;
+    }
+    sh.rebooting.store(true, Ordering::SeqCst);
+    let argv = &sh.actions.config.agent.reboot_command;
+    info!(command = ?argv, resume_from = rec.next_step, reboots = rec.reboots, "rebooting");
+    let status = match argv.split_first() {
+        Some((program, args)) => {
+            tokio::process::Command::new(program)
+                .args(args)
+                .env("LIFEHOOK_INSTANCE_ID", &rec.event.instance_id)
+                .status()
+                .await
+        }
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "[agent] reboot_command is empty",
+        )),
+    };
+    match status {
+        Ok(s) if s.success() => {
+            // Keep heartbeating until the machine goes down (or we are stopped).
+            cancel.cancelled().await;
+            ran.stop_keepalive(&sh.actions.metrics).await;
+            End::Rebooting
+        }
+        other => {
+            sh.rebooting.store(false, Ordering::SeqCst);
+            let why = match other {
+                Ok(s) => format!("exited with {s}"),
+                Err(e) => e.to_string(),
+            };
+            warn!(command = ?argv, error = %why, result = %on_failure, "the reboot command failed; applying on_failure");
+            complete(sh, &rec, action, ran, on_failure).await
+        }
+    }
+}
+
+/// Completes the action with `result` through the engine (or, in no group, skips it).
 async fn complete(
     sh: &Shared,
     rec: &Record,
-    target: &ActionTarget,
+    action: &Prepared<'_>,
+    mut ran: Ran,
     result: LifecycleResult,
-    in_group: bool,
 ) -> End {
-    if !in_group {
-        info!(%result, "no group: skipping CompleteLifecycleAction");
-        let _ = sh.state.finish(&rec.key);
-        return End::RanWithoutGroup;
+    ran.stop_keepalive(&sh.actions.metrics).await;
+    if action.hook.is_none() {
+        return complete_without_group(sh, rec, result);
     }
-    match sh.api.complete(target, result).await {
-        Ok(()) => {
+    let resolution = sh.actions.complete(&action.target, result).await;
+    settle(sh, rec, resolution)
+}
+
+fn complete_without_group(sh: &Shared, rec: &Record, result: LifecycleResult) -> End {
+    info!(%result, "no group: skipping CompleteLifecycleAction");
+    finish(sh, &rec.key);
+    End::RanWithoutGroup
+}
+
+/// What a concluded action means for this agent: finished, or to resume at the next start.
+fn settle(sh: &Shared, rec: &Record, resolution: Resolution) -> End {
+    match resolution {
+        Resolution::Completed(result) => {
             info!(%result, "lifecycle action completed");
-            let _ = sh.state.finish(&rec.key);
+            finish(sh, &rec.key);
             End::Completed(result)
         }
-        Err(e) if e.is_already_resolved() => {
-            info!("the action was already resolved; nothing to complete");
-            let _ = sh.state.finish(&rec.key);
+        Resolution::AlreadyResolved => {
+            finish(sh, &rec.key);
             End::AlreadyResolved
         }
-        Err(e) => {
-            warn!(error = %e, "completing failed; the action resumes (at its last step) at the next start");
+        Resolution::Retry { why } | Resolution::SetAside { why, .. } => {
+            warn!(error = %why, "completing failed; the action resumes (at its last step) at the next start");
             End::Suspended
         }
+        Resolution::Hold { .. } | Resolution::Interrupted { .. } => End::Suspended,
+    }
+}
+
+/// An action the engine ended before any step ran.
+fn unprepared(sh: &Shared, rec: &Record, resolution: Resolution) -> End {
+    match resolution {
+        Resolution::SetAside {
+            reason: "unrouted", ..
+        } => {
+            warn!(pipeline = %rec.pipeline, "the pipeline of this action is no longer configured; dropping it");
+            finish(sh, &rec.key);
+            End::Dropped
+        }
+        Resolution::SetAside { why, .. } => {
+            warn!("{why}");
+            finish(sh, &rec.key);
+            End::AlreadyResolved
+        }
+        Resolution::AlreadyResolved | Resolution::Completed(_) => {
+            finish(sh, &rec.key);
+            End::AlreadyResolved
+        }
+        Resolution::Retry { why } => {
+            warn!(error = %why, "the action resumes at the next start");
+            End::Suspended
+        }
+        Resolution::Hold { .. } | Resolution::Interrupted { .. } => End::Suspended,
+    }
+}
+
+/// Records the action as finished. If that fails, the action may run again at the next
+/// start (its steps are safe to run twice, and Auto Scaling answers an already resolved
+/// action as such): say so rather than drop the error.
+fn finish(sh: &Shared, key: &str) {
+    if let Err(e) = sh.state.finish(key) {
+        warn!(key, error = %e, "cannot record the action as finished; it may run again at the next start");
     }
 }
