@@ -8,12 +8,10 @@ use lifehook_aws::identity::{Imds, discover};
 use lifehook_aws::metrics::{Metrics, serve_admin};
 
 use crate::controller::{admin_addr, load_config};
-
-/// Exit code for an invalid configuration or command line.
-const EXIT_CONFIG: i32 = 2;
+use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct AgentArgs {
+pub(crate) struct AgentArgs {
     /// The configuration file (TOML); see docs/configuration.md.
     #[arg(long, short, env = "LIFEHOOK_CONFIG")]
     pub config: PathBuf,
@@ -29,19 +27,15 @@ pub struct AgentArgs {
     pub grace_seconds: u64,
 }
 
-pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let mut config = load_config(&args.config);
+pub(crate) async fn run(args: AgentArgs) -> Outcome {
+    let mut config = load_config(&args.config)?;
     if let Some(dir) = &args.state_dir {
         config.agent.state_dir = dir.clone();
     }
-    let admin = match admin_addr(&args.admin_listen) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(EXIT_CONFIG);
-        }
-    };
-    let clients = lifehook_aws::Clients::load().await?;
+    let admin = admin_addr(&args.admin_listen)?;
+    let clients = lifehook_aws::Clients::load()
+        .await
+        .map_err(Failure::error)?;
     let imds = Imds::from_env();
     let identity = discover(&imds, clients.autoscaling())
         .await
@@ -71,7 +65,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let clock = lifehook_core::clock::from_env().await?;
+    let clock = lifehook_core::clock::from_env()
+        .await
+        .map_err(Failure::error)?;
     let agent = Agent::new(
         config,
         clients,
@@ -82,12 +78,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         imds,
         metrics,
         clock,
-    )?;
+    )
+    .map_err(Failure::error)?;
     agent
         .run(
             crate::shutdown_signal(),
             Duration::from_secs(args.grace_seconds),
         )
-        .await?;
+        .await
+        .map_err(Failure::error)?;
     Ok(())
 }

@@ -9,16 +9,15 @@ use std::path::PathBuf;
 
 use lifehook_core::config::{self, DeadlinePolicy, Source, format_duration};
 
-/// Exit code for a configuration error.
-const EXIT_INVALID: i32 = 2;
+use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// The configuration file (TOML) to validate.
     pub config: PathBuf,
 }
 
-pub fn run(args: CheckArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: CheckArgs) -> Outcome {
     match config::load(&args.config) {
         Ok(cfg) => {
             println!("{}: OK", args.config.display());
@@ -60,17 +59,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Err(problems) => {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            eprintln!(
+        Err(problems) => Err(Failure::problems(
+            &problems,
+            format!(
                 "{}: {} problem(s) found",
                 args.config.display(),
                 problems.len()
-            );
-            std::process::exit(EXIT_INVALID);
-        }
+            ),
+        )),
     }
 }
 

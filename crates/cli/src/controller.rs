@@ -6,11 +6,10 @@ use std::time::Duration;
 use lifehook_aws::controller::{Controller, DEFAULT_GRACE};
 use lifehook_aws::metrics::{DEFAULT_ADMIN_LISTEN, Metrics, serve_admin};
 
-/// Exit code for an invalid configuration.
-const EXIT_CONFIG: i32 = 2;
+use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct ControllerArgs {
+pub(crate) struct ControllerArgs {
     /// The configuration file (TOML); see docs/configuration.md.
     #[arg(long, short, env = "LIFEHOOK_CONFIG")]
     pub config: PathBuf,
@@ -23,40 +22,36 @@ pub struct ControllerArgs {
     pub grace_seconds: u64,
 }
 
-/// Loads and validates a configuration, exiting 2 with every problem when it is invalid.
-pub fn load_config(path: &std::path::Path) -> lifehook_core::config::Config {
-    match lifehook_core::config::load(path) {
-        Ok(c) => c,
-        Err(problems) => {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            eprintln!("error: {} problem(s) in {}", problems.len(), path.display());
-            std::process::exit(EXIT_CONFIG);
-        }
-    }
+/// Loads and validates a configuration; every problem, located, is a usage error.
+pub(crate) fn load_config(
+    path: &std::path::Path,
+) -> Result<lifehook_core::config::Config, Failure> {
+    lifehook_core::config::load(path).map_err(|problems| {
+        Failure::problems(
+            &problems,
+            format!("error: {} problem(s) in {}", problems.len(), path.display()),
+        )
+    })
 }
 
-/// Parses `--admin-listen`: `off`, or a socket address.
-pub fn admin_addr(s: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+/// `--admin-listen`: an address, or `off`.
+pub(crate) fn admin_addr(s: &str) -> Result<Option<std::net::SocketAddr>, Failure> {
     if s.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    s.parse()
-        .map(Some)
-        .map_err(|e| anyhow::anyhow!("--admin-listen {s:?} is not an address or `off`: {e}"))
+    s.parse().map(Some).map_err(|e| {
+        Failure::usage(format!(
+            "--admin-listen {s:?} is not an address or `off`: {e}"
+        ))
+    })
 }
 
-pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    let config = load_config(&args.config);
-    let admin = match admin_addr(&args.admin_listen) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(EXIT_CONFIG);
-        }
-    };
-    let clients = lifehook_aws::Clients::load().await?;
+pub(crate) async fn run(args: ControllerArgs) -> Outcome {
+    let config = load_config(&args.config)?;
+    let admin = admin_addr(&args.admin_listen)?;
+    let clients = lifehook_aws::Clients::load()
+        .await
+        .map_err(Failure::error)?;
     let metrics = Metrics::new();
     let _admin = match admin {
         Some(addr) => {
@@ -68,13 +63,16 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let clock = lifehook_core::clock::from_env().await?;
-    let controller = Controller::new(config, &clients, metrics, clock)?;
+    let clock = lifehook_core::clock::from_env()
+        .await
+        .map_err(Failure::error)?;
+    let controller = Controller::new(config, &clients, metrics, clock).map_err(Failure::error)?;
     controller
         .run(
             crate::shutdown_signal(),
             Duration::from_secs(args.grace_seconds),
         )
-        .await?;
+        .await
+        .map_err(Failure::error)?;
     Ok(())
 }

@@ -10,13 +10,13 @@ use lifehook_aws::lambda::{
     check_runtime_env,
 };
 
-/// Exit code for an invalid configuration or environment.
-const EXIT_CONFIG: i32 = 2;
+use crate::exit::{Code, Failure, Outcome};
+
 /// The configuration's file name next to the bootstrap.
-pub const DEFAULT_CONFIG_NAME: &str = "lifehook.toml";
+pub(crate) const DEFAULT_CONFIG_NAME: &str = "lifehook.toml";
 
 #[derive(Debug, clap::Args)]
-pub struct LambdaArgs {
+pub(crate) struct LambdaArgs {
     /// The configuration file (TOML). Default: `lifehook.toml` in `LAMBDA_TASK_ROOT` (where
     /// Lambda unpacks the zip), else next to this executable.
     #[arg(long, short, env = "LIFEHOOK_CONFIG")]
@@ -33,7 +33,7 @@ pub struct LambdaArgs {
 
 /// `off` or seconds (at most 43200, the SQS limit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryVisibility(pub Option<u64>);
+pub(crate) struct RetryVisibility(pub Option<u64>);
 
 impl std::fmt::Display for RetryVisibility {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,7 +62,7 @@ impl std::str::FromStr for RetryVisibility {
 
 /// Lambda starts `bootstrap` without arguments: under that name, the binary is
 /// `lifehook lambda` (so the zip needs no wrapper script).
-pub fn bootstrap_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+pub(crate) fn bootstrap_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let as_bootstrap = args
         .first()
         .and_then(|a| Path::new(a).file_name())
@@ -111,15 +111,16 @@ async fn report_init_error(error_type: &str, message: &str) {
         .await;
 }
 
-async fn fail(error_type: &str, lines: &[String]) -> ! {
-    for l in lines {
-        eprintln!("{l}");
-    }
+/// A start-up failure: reported to the Runtime API, then a configuration error (exit 2).
+async fn fail(error_type: &str, lines: Vec<String>) -> Failure {
     report_init_error(error_type, &lines.join("\n")).await;
-    std::process::exit(EXIT_CONFIG);
+    Failure {
+        code: Code::Usage,
+        lines,
+    }
 }
 
-pub async fn run(args: LambdaArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: LambdaArgs) -> Outcome {
     let path = args.config.unwrap_or_else(default_config_path);
     let config = match lifehook_core::config::load(&path) {
         Ok(c) => c,
@@ -130,19 +131,23 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<()> {
                 problems.len(),
                 path.display()
             ));
-            fail("Runtime.ConfigError", &lines).await
+            return Err(fail("Runtime.ConfigError", lines).await);
         }
     };
     if let Err(e) = check_runtime_env(|k| std::env::var(k).ok()) {
-        fail("Runtime.EnvError", &[format!("error: {e}")]).await
+        return Err(fail("Runtime.EnvError", vec![format!("error: {e}")]).await);
     }
     if config.source.queue_url.is_some() {
         tracing::info!(
             "[source] queue_url is not read in Lambda mode: an event source mapping delivers the queue's records"
         );
     }
-    let clients = lifehook_aws::Clients::load().await?;
-    let clock = lifehook_core::clock::from_env().await?;
+    let clients = lifehook_aws::Clients::load()
+        .await
+        .map_err(Failure::error)?;
+    let clock = lifehook_core::clock::from_env()
+        .await
+        .map_err(Failure::error)?;
     let settings = LambdaSettings {
         safety_margin: Duration::from_millis(args.safety_margin_ms),
         retry_visibility: args.retry_visibility.0.map(Duration::from_secs),
@@ -155,7 +160,9 @@ pub async fn run(args: LambdaArgs) -> anyhow::Result<()> {
         "lambda runtime starting"
     );
     let handler = Arc::new(LambdaHandler::new(config, &clients, clock, settings));
-    lifehook_aws::lambda::run(handler).await?;
+    lifehook_aws::lambda::run(handler)
+        .await
+        .map_err(Failure::error)?;
     Ok(())
 }
 

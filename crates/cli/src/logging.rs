@@ -4,7 +4,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
+pub(crate) fn init() {
     let filter = EnvFilter::try_from_env("LIFEHOOK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Lambda sets AWS_LAMBDA_LOG_FORMAT=JSON when the function's log format is JSON.
     let is_json = |k: &str| std::env::var(k).is_ok_and(|v| v.eq_ignore_ascii_case("json"));

@@ -1,6 +1,7 @@
 //! `lifehook`: the one binary. Subcommands are thin shells over the library crates.
 //!
-//! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error — given
+//! here, in `main`, and nowhere else ([`exit`]).
 
 #![forbid(unsafe_code)]
 
@@ -12,7 +13,7 @@ use clap::{Parser, Subcommand};
 mod agent;
 mod check;
 mod controller;
-mod demo;
+mod exit;
 mod lambda;
 mod logging;
 mod ops;
@@ -64,7 +65,7 @@ enum Command {
     /// A first look at lifehook in under a minute, no AWS account needed: the sandbox,
     /// lifehook's controller and agents, and stand-ins for a registry, a chat webhook and
     /// health endpoints, all in this process, running the five reference scenarios.
-    Demo(demo::DemoArgs),
+    Demo(lifehook_demo::DemoArgs),
     /// Print the least-privilege IAM policy documents of each mode (agent instance role,
     /// controller, Lambda) for a configuration.
     Policy(policy::PolicyArgs),
@@ -94,15 +95,16 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
+            // `--help` and `--version` are "errors" that print on stdout.
             return if e.use_stderr() {
-                ExitCode::from(2)
+                exit::Code::Usage.into()
             } else {
                 ExitCode::SUCCESS
             };
         }
     };
     if matches!(cli.command, Command::Demo(_)) {
-        demo::init_logging();
+        lifehook_demo::init_logging();
     } else {
         logging::init();
     }
@@ -116,23 +118,19 @@ fn main() -> ExitCode {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    let rt = match builder.enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let outcome = match builder.enable_all().build() {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => Err(exit::Failure::runtime(format!(
+            "cannot start the async runtime: {e}"
+        ))),
     };
-    match rt.block_on(run(cli)) {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(failure) => failure.report(),
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> exit::Outcome {
     match cli.command {
         Command::Sandbox(args) => run_sandbox(args).await,
         Command::Check(args) => check::run(args),
@@ -140,15 +138,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Controller(args) => controller::run(args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Lambda(args) => lambda::run(args).await,
-        Command::Status(args) => ops::exit(ops::status(args).await),
-        Command::Complete(args) => ops::exit(ops::complete(args).await),
-        Command::Heartbeat(args) => ops::exit(ops::heartbeat(args).await),
-        Command::Demo(args) => demo::run(args).await,
+        Command::Status(args) => ops::status(args).await,
+        Command::Complete(args) => ops::complete(args).await,
+        Command::Heartbeat(args) => ops::heartbeat(args).await,
+        Command::Demo(args) => match lifehook_demo::run(args, shutdown_signal()).await {
+            Ok(()) => Ok(()),
+            Err(lifehook_demo::DemoError::Usage(m)) => Err(exit::Failure::usage(m)),
+            // The summary already said which scenario failed.
+            Err(lifehook_demo::DemoError::ScenarioFailed) => {
+                Err(exit::Failure::reported(exit::Code::Runtime))
+            }
+            Err(lifehook_demo::DemoError::Other(e)) => Err(e.into()),
+        },
         Command::Policy(args) => policy::run(args),
     }
 }
 
-async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+async fn run_sandbox(args: SandboxArgs) -> exit::Outcome {
     let config = lifehook_sandbox::SandboxConfig {
         listen: args.listen,
         clock: args.clock,
@@ -156,19 +162,20 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     };
     let running = lifehook_sandbox::start(config)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| exit::Failure::runtime(format!("cannot listen on {}: {e}", args.listen)))?;
     for spec in &args.enforce_policy {
         let (key, file) = policy::enforce_spec(spec);
         let doc = std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("--enforce-policy {file}: {e}"))
+            .map_err(|e| exit::Failure::runtime(format!("--enforce-policy {file}: {e}")))
             .and_then(|t| {
-                serde_json::from_str(&t)
-                    .map_err(|e| anyhow::anyhow!("--enforce-policy {file}: not JSON: {e}"))
+                serde_json::from_str(&t).map_err(|e| {
+                    exit::Failure::runtime(format!("--enforce-policy {file}: not JSON: {e}"))
+                })
             })?;
         running
             .sandbox
             .enforce_policy(key, doc)
-            .map_err(|e| anyhow::anyhow!("--enforce-policy {file}: {e}"))?;
+            .map_err(|e| exit::Failure::runtime(format!("--enforce-policy {file}: {e}")))?;
         tracing::info!(
             file,
             access_key_id = key.unwrap_or("(every key but lifehook-admin)"),

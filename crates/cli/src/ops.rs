@@ -6,17 +6,13 @@
 //! mistyped group, hook or instance looks the same); 2 usage or configuration error.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
 use lifehook_aws::lifecycle::{ActionKey, ActionTarget, LifecycleApi, LifecycleError, RetryPolicy};
 use lifehook_aws::{Clients, WaitingInstance};
 use lifehook_model::LifecycleResult;
 
-/// Exit code: the call failed or the action is already resolved.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code: usage or configuration error.
-pub const EXIT_USAGE: u8 = 2;
+use crate::exit::{Code, Failure, Outcome};
 
 /// Operator commands retry a throttled call once more than the SDK does, briefly.
 const OPERATOR_RETRY: RetryPolicy = RetryPolicy {
@@ -26,7 +22,7 @@ const OPERATOR_RETRY: RetryPolicy = RetryPolicy {
 };
 
 #[derive(Debug, clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Only this group (repeatable). Default: every group in the region.
     #[arg(long = "group", short = 'g', value_name = "GROUP")]
     pub groups: Vec<String>,
@@ -38,7 +34,7 @@ pub struct StatusArgs {
 /// Which lifecycle action: a group, a hook, and an instance id or a token (or both).
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("action").required(true).multiple(true).args(["instance_id", "token"]))]
-pub struct ActionArgs {
+pub(crate) struct ActionArgs {
     /// The Auto Scaling group.
     #[arg(long, short = 'g')]
     pub group: String,
@@ -57,7 +53,7 @@ pub struct ActionArgs {
 #[command(
     after_help = "Exit status: 0 completed; 1 failed, or the action is already resolved (completed, timed out, or never existed: check the group, hook and instance); 2 usage or configuration error."
 )]
-pub struct CompleteArgs {
+pub(crate) struct CompleteArgs {
     #[command(flatten)]
     pub action: ActionArgs,
     /// CONTINUE lets the transition go on; ABANDON fails a launch (the instance is
@@ -70,7 +66,7 @@ pub struct CompleteArgs {
 #[command(
     after_help = "Exit status: 0 recorded; 1 failed, or the action is already resolved (completed, timed out, or never existed); 2 usage or configuration error."
 )]
-pub struct HeartbeatArgs {
+pub(crate) struct HeartbeatArgs {
     #[command(flatten)]
     pub action: ActionArgs,
 }
@@ -95,92 +91,67 @@ impl ActionArgs {
     }
 }
 
-/// Loads the AWS configuration, or explains what is missing (exit 2).
-async fn api() -> Result<LifecycleApi, u8> {
+/// Loads the AWS configuration, or explains what is missing (a usage error).
+async fn api() -> Result<LifecycleApi, Failure> {
     match Clients::load().await {
         Ok(c) => Ok(LifecycleApi::new(c.autoscaling().clone()).with_retry(OPERATOR_RETRY)),
-        Err(e) => {
-            eprintln!("error: {e}");
-            Err(EXIT_USAGE)
-        }
+        Err(e) => Err(Failure::usage(e)),
     }
 }
 
-fn report_action_error(e: &LifecycleError) -> u8 {
+/// A failed action call (exit 1); an already resolved action is explained.
+fn action_failure(e: &LifecycleError) -> Failure {
     match e {
         LifecycleError::AlreadyResolved {
             target, message, ..
-        } => {
-            eprintln!("lifecycle action already resolved ({target}): {message}");
-            eprintln!(
-                "  It was completed, timed out, or never existed; check the group, hook and instance."
-            );
-        }
-        other => eprintln!("error: {other}"),
+        } => Failure {
+            code: Code::Runtime,
+            lines: vec![
+                format!("lifecycle action already resolved ({target}): {message}"),
+                "  It was completed, timed out, or never existed; check the group, hook and instance.".to_owned(),
+            ],
+        },
+        other => Failure::runtime(other),
     }
-    EXIT_FAILURE
 }
 
-/// Ends the process with `code` unless it is 0 (the binary's boundary maps `Err` to 1 only,
-/// and these commands also need 2), flushing stdout first.
-pub fn exit(code: u8) -> anyhow::Result<()> {
-    if code == 0 {
-        return Ok(());
-    }
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    std::process::exit(i32::from(code))
-}
-
-pub async fn complete(args: CompleteArgs) -> u8 {
-    let api = match api().await {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
+pub(crate) async fn complete(args: CompleteArgs) -> Outcome {
+    let api = api().await?;
     let target = args.action.target();
     match api.complete(&target, args.result).await {
         Ok(()) => {
             println!("completed lifecycle action ({target}) with {}", args.result);
-            0
+            Ok(())
         }
-        Err(e) => report_action_error(&e),
+        Err(e) => Err(action_failure(&e)),
     }
 }
 
-pub async fn heartbeat(args: HeartbeatArgs) -> u8 {
-    let api = match api().await {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
+pub(crate) async fn heartbeat(args: HeartbeatArgs) -> Outcome {
+    let api = api().await?;
     let target = args.action.target();
     match api.heartbeat(&target).await {
         Ok(()) => {
             println!("recorded heartbeat for lifecycle action ({target})");
-            0
+            Ok(())
         }
-        Err(e) => report_action_error(&e),
+        Err(e) => Err(action_failure(&e)),
     }
 }
 
-pub async fn status(args: StatusArgs) -> u8 {
-    let api = match api().await {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let waiting = match api.waiting_instances(&args.groups).await {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_FAILURE;
-        }
-    };
+pub(crate) async fn status(args: StatusArgs) -> Outcome {
+    let api = api().await?;
+    let waiting = api
+        .waiting_instances(&args.groups)
+        .await
+        .map_err(Failure::runtime)?;
     let now = SystemTime::now();
     if args.json {
         println!("{}", status_json(&waiting, now));
     } else {
         print!("{}", status_table(&waiting, now));
     }
-    0
+    Ok(())
 }
 
 fn status_json(waiting: &[WaitingInstance], now: SystemTime) -> serde_json::Value {

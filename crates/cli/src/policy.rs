@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use lifehook_core::config;
 use lifehook_core::policy::{Mode, PolicyError, PolicyOptions, policy};
 
-const EXIT_INVALID: i32 = 2;
+use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct PolicyArgs {
+pub(crate) struct PolicyArgs {
     /// The configuration file (TOML).
     #[arg(long)]
     pub config: PathBuf,
@@ -44,30 +44,26 @@ pub struct PolicyArgs {
     pub function_name: Option<String>,
 }
 
-pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: PolicyArgs) -> Outcome {
     let modes: Vec<Mode> = if args.mode == "all" {
         Mode::ALL.to_vec()
     } else {
         match args.mode.parse::<Mode>() {
             Ok(m) => vec![m],
-            Err(e) => {
-                eprintln!("error: --mode: {e} (or all)");
-                std::process::exit(EXIT_INVALID);
-            }
+            Err(e) => return Err(Failure::usage(format!("--mode: {e} (or all)"))),
         }
     };
     let cfg = match config::load(&args.config) {
         Ok(c) => c,
         Err(problems) => {
-            for p in &problems {
-                eprintln!("{p}");
-            }
-            eprintln!(
-                "{}: {} problem(s) found",
-                args.config.display(),
-                problems.len()
-            );
-            std::process::exit(EXIT_INVALID);
+            return Err(Failure::problems(
+                &problems,
+                format!(
+                    "{}: {} problem(s) found",
+                    args.config.display(),
+                    problems.len()
+                ),
+            ));
         }
     };
     let opts = PolicyOptions {
@@ -77,12 +73,12 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
         dead_letter_queue: args.dead_letter_queue,
         function_name: args.function_name,
     };
-    let invalid = |e: PolicyError| -> ! {
-        eprintln!("{}: {e}", args.config.display());
-        std::process::exit(EXIT_INVALID);
+    let invalid = |e: PolicyError| Failure {
+        code: crate::exit::Code::Usage,
+        lines: vec![format!("{}: {e}", args.config.display())],
     };
     if let [mode] = modes.as_slice() {
-        let doc = policy(&cfg, *mode, &opts).unwrap_or_else(|e| invalid(e));
+        let doc = policy(&cfg, *mode, &opts).map_err(invalid)?;
         println!("{}", doc.to_json_pretty());
         return Ok(());
     }
@@ -95,7 +91,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
             Err(e @ PolicyError::NoQueue(_)) => {
                 eprintln!("note: no {mode} policy: {e}");
             }
-            Err(e) => invalid(e),
+            Err(e) => return Err(invalid(e)),
         }
     }
     if opts.dead_letter_queue.is_none() && cfg.source.queue_url.is_some() {
@@ -109,7 +105,7 @@ pub fn run(args: PolicyArgs) -> anyhow::Result<()> {
 
 /// `--enforce-policy [ACCESS_KEY_ID=]FILE`: (access key id, file). A `=` after a path
 /// separator belongs to the file name.
-pub fn enforce_spec(spec: &str) -> (Option<&str>, &str) {
+pub(crate) fn enforce_spec(spec: &str) -> (Option<&str>, &str) {
     match spec.split_once('=') {
         Some((key, file)) if !key.is_empty() && !key.contains('/') => (Some(key), file),
         _ => (None, spec),

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use lifehook_aws::setup::{self, SetupError, Status};
 
 use crate::controller::load_config;
+use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
-pub struct SetupArgs {
+pub(crate) struct SetupArgs {
     /// The configuration whose `[setup]` section says what to provision.
     #[arg(long, short = 'c', env = "LIFEHOOK_CONFIG", value_name = "FILE")]
     pub config: PathBuf,
@@ -22,23 +23,23 @@ pub struct SetupArgs {
     pub dry_run: bool,
 }
 
-pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
-    let config = load_config(&args.config);
+pub(crate) async fn run(args: SetupArgs) -> Outcome {
+    let config = load_config(&args.config)?;
     if config.setup.is_none() {
-        eprintln!(
-            "error: {} has no [setup] section: nothing to provision (see docs/configuration.md, \"setup\")",
+        return Err(Failure::usage(format!(
+            "{} has no [setup] section: nothing to provision (see docs/configuration.md, \"setup\")",
             args.config.display()
-        );
-        std::process::exit(2);
+        )));
     }
-    let clients = lifehook_aws::Clients::load().await?;
+    let clients = lifehook_aws::Clients::load()
+        .await
+        .map_err(Failure::error)?;
     let plan = match setup::plan(&clients, &config).await {
         Ok(p) => p,
         Err(e @ (SetupError::MissingGroups(_) | SetupError::Config(_) | SetupError::NoSetup)) => {
-            eprintln!("error: {}: {e}", args.config.display());
-            std::process::exit(2);
+            return Err(Failure::usage(format!("{}: {e}", args.config.display())));
         }
-        Err(e) => return Err(anyhow::anyhow!("reading what exists: {e}")),
+        Err(e) => return Err(Failure::runtime(format!("reading what exists: {e}"))),
     };
     println!(
         "lifehook setup: {} in {}{}",
@@ -82,8 +83,8 @@ pub async fn run(args: SetupArgs) -> anyhow::Result<()> {
             println!("Done: {n} change(s) made.");
             Ok(())
         }
-        Err(e) => Err(anyhow::anyhow!(
+        Err(e) => Err(Failure::runtime(format!(
             "{e}\n{n} change(s) were made before this; run setup again to carry on"
-        )),
+        ))),
     }
 }

@@ -19,7 +19,7 @@ use super::scenarios::{
 };
 use super::{Check, ScenarioReport};
 
-pub const SHIP_LOGS_TOML: &str = include_str!("../../../../examples/demo-ship-logs.toml");
+pub(crate) const SHIP_LOGS_TOML: &str = include_str!("../../../examples/demo-ship-logs.toml");
 /// The shutdown script the demo puts in S3; `examples/demo-ship-logs.toml` names its SHA-256.
 const SCRIPT: &str = include_str!("assets/on-terminate.sh");
 /// The working directory the example names; the demo gives each instance its own.
@@ -29,7 +29,7 @@ const TOPIC: &str = "lifehook-demo-logs";
 const OPS_BUCKET: &str = "lifehook-demo-ops";
 const LOG_BUCKET: &str = "lifehook-demo-logs";
 
-pub async fn ship_logs(env: &Env) -> ScenarioReport {
+pub(crate) async fn ship_logs(env: &Env) -> ScenarioReport {
     let out = &env.out;
     out.heading("Scenario 1: ship logs to S3 before termination (agent on each instance)");
     out.say("  Group demo-logs runs 2 instances, each with lifehook's agent (examples/demo-ship-logs.toml).");

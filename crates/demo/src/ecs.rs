@@ -17,7 +17,7 @@ use super::scenarios::{
 };
 use super::{Check, ScenarioReport, example_config};
 
-pub const ECS_DRAIN_TOML: &str = include_str!("../../../../examples/demo-ecs-drain.toml");
+pub(crate) const ECS_DRAIN_TOML: &str = include_str!("../../../examples/demo-ecs-drain.toml");
 const GROUP: &str = "demo-ecs";
 const CLUSTER: &str = "demo";
 /// Virtual milliseconds the demo moves the sandbox clock per tick while ECS works.
@@ -25,7 +25,7 @@ const FAST_FORWARD_MS: u64 = 1000;
 const TICK: Duration = Duration::from_millis(150);
 const LIMIT: Duration = Duration::from_secs(25);
 
-pub async fn ecs_drain(env: &Env) -> ScenarioReport {
+pub(crate) async fn ecs_drain(env: &Env) -> ScenarioReport {
     let out = &env.out;
     out.heading("Scenario 4: drain an ECS container instance before termination");
     out.say("  Group demo-ecs (2 instances) hosts ECS cluster demo: service web (2 tasks, spread)");

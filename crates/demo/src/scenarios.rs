@@ -21,8 +21,8 @@ use super::stub::Stub;
 use super::watch::{Snapshot, Watch};
 use super::{Check, ScenarioReport, example_config};
 
-pub const DEREGISTER_TOML: &str = include_str!("../../../../examples/demo-deregister.toml");
-pub const LAUNCH_GATE_TOML: &str = include_str!("../../../../examples/demo-launch-gate.toml");
+pub(crate) const DEREGISTER_TOML: &str = include_str!("../../../examples/demo-deregister.toml");
+pub(crate) const LAUNCH_GATE_TOML: &str = include_str!("../../../examples/demo-launch-gate.toml");
 
 pub(super) const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
 pub(super) const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
@@ -30,7 +30,7 @@ const ROLE: &str = "arn:aws:iam::000000000000:role/lifehook-demo-hooks";
 /// How long any one wait of the demo may take before the scenario is declared failed.
 const LIMIT: Duration = Duration::from_secs(25);
 
-pub struct Env {
+pub(crate) struct Env {
     pub out: Out,
     pub clients: Clients,
     /// The sandbox's endpoint, and a client for its control API (no proxy).
@@ -42,7 +42,7 @@ pub struct Env {
 }
 
 /// A controller to start again for `--keep-running`.
-pub struct Keep {
+pub(crate) struct Keep {
     group: &'static str,
     config: Config,
 }
@@ -75,13 +75,13 @@ pub(super) async fn stop_controller(r: Running) -> anyhow::Result<Summary> {
 }
 
 /// Controllers started again for `--keep-running`: they run while this is held.
-pub struct Kept {
+pub(crate) struct Kept {
     pub groups: Vec<&'static str>,
     _stops: Vec<oneshot::Sender<()>>,
 }
 
 /// Starts the kept controllers again.
-pub fn restart(env: &Env, keep: Vec<Keep>) -> Kept {
+pub(crate) fn restart(env: &Env, keep: Vec<Keep>) -> Kept {
     let mut kept = Kept {
         groups: Vec::new(),
         _stops: Vec::new(),
@@ -203,7 +203,7 @@ pub(super) fn check(what: impl Into<String>, ok: bool, took: Option<String>) -> 
 
 // ------------------------------------------------------------------ launch gate (3)
 
-pub async fn launch_gate(env: &Env) -> (ScenarioReport, Option<Keep>) {
+pub(crate) async fn launch_gate(env: &Env) -> (ScenarioReport, Option<Keep>) {
     let out = &env.out;
     out.heading(
         "Scenario 3: a launch gate; an AMI of an instance lost to a scale-in, none for a refresh",
@@ -573,7 +573,7 @@ async fn launch_gate_body(env: &Env, arn: &str, checks: &mut Vec<Check>) -> anyh
 
 // ------------------------------------------------------------------ deregister (2)
 
-pub async fn deregister(env: &Env) -> (ScenarioReport, Option<Keep>) {
+pub(crate) async fn deregister(env: &Env) -> (ScenarioReport, Option<Keep>) {
     let out = &env.out;
     out.heading("Scenario 2: deregister from service discovery, centrally");
     out.say(

@@ -10,7 +10,7 @@ use super::out::Out;
 
 /// What the demo knows of one instance.
 #[derive(Debug, Clone, Default)]
-pub struct Inst {
+pub(crate) struct Inst {
     pub group: String,
     pub state: String,
     /// Every lifecycle state seen, in order.
@@ -26,13 +26,13 @@ pub struct Inst {
 }
 
 impl Inst {
-    pub fn saw(&self, state: &str) -> bool {
+    pub(crate) fn saw(&self, state: &str) -> bool {
         self.history.iter().any(|s| s == state)
     }
 }
 
 #[derive(Debug, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub instances: BTreeMap<String, Inst>,
     /// Instance refresh id → status.
     pub refreshes: BTreeMap<String, String>,
@@ -44,7 +44,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Instances of `group` in `state`.
-    pub fn in_state(&self, group: &str, state: &str) -> Vec<String> {
+    pub(crate) fn in_state(&self, group: &str, state: &str) -> Vec<String> {
         self.order
             .iter()
             .filter(|id| {
@@ -56,20 +56,20 @@ impl Snapshot {
             .collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<&Inst> {
+    pub(crate) fn get(&self, id: &str) -> Option<&Inst> {
         self.instances.get(id)
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct Watch {
+pub(crate) struct Watch {
     out: Out,
     snap: Arc<Mutex<Snapshot>>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
 
 impl Watch {
-    pub fn start(out: Out, endpoint: String) -> Watch {
+    pub(crate) fn start(out: Out, endpoint: String) -> Watch {
         let snap = Arc::new(Mutex::new(Snapshot::default()));
         let s = snap.clone();
         let task = tokio::spawn(async move {
@@ -95,20 +95,20 @@ impl Watch {
 
     /// Applies a state read elsewhere (the stub reads it when a call arrives, so that the
     /// state changes that led to the call are printed before it).
-    pub fn ingest(&self, v: &serde_json::Value) {
+    pub(crate) fn ingest(&self, v: &serde_json::Value) {
         update(&self.out, &self.snap, v);
     }
 
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.task.abort();
     }
 
-    pub fn with<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
         f(&self.snap.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Waits until `f` returns `Some`, for at most `limit` of real time.
-    pub async fn until<T>(
+    pub(crate) async fn until<T>(
         &self,
         limit: Duration,
         mut f: impl FnMut(&Snapshot) -> Option<T>,

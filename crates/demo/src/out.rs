@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy)]
-pub struct Out {
+pub(crate) struct Out {
     start: Instant,
     color: bool,
 }
@@ -19,7 +19,7 @@ const CYAN: &str = "\x1b[36m";
 const RESET: &str = "\x1b[0m";
 
 impl Out {
-    pub fn new() -> Out {
+    pub(crate) fn new() -> Out {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         Out {
             start: Instant::now(),
@@ -27,11 +27,11 @@ impl Out {
         }
     }
 
-    pub fn is_color(&self) -> bool {
+    pub(crate) fn is_color(&self) -> bool {
         self.color
     }
 
-    pub fn elapsed_s(&self) -> f64 {
+    pub(crate) fn elapsed_s(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }
 
@@ -43,44 +43,44 @@ impl Out {
         }
     }
 
-    pub fn green(&self, s: &str) -> String {
+    pub(crate) fn green(&self, s: &str) -> String {
         self.paint(GREEN, s)
     }
 
-    pub fn red(&self, s: &str) -> String {
+    pub(crate) fn red(&self, s: &str) -> String {
         self.paint(RED, s)
     }
 
-    pub fn yellow(&self, s: &str) -> String {
+    pub(crate) fn yellow(&self, s: &str) -> String {
         self.paint(YELLOW, s)
     }
 
-    pub fn bold(&self, s: &str) -> String {
+    pub(crate) fn bold(&self, s: &str) -> String {
         self.paint(BOLD, s)
     }
 
     /// A plain line.
-    pub fn say(&self, s: &str) {
+    pub(crate) fn say(&self, s: &str) {
         let mut o = std::io::stdout().lock();
         let _ = writeln!(o, "{s}");
         let _ = o.flush();
     }
 
     /// A section heading.
-    pub fn heading(&self, s: &str) {
+    pub(crate) fn heading(&self, s: &str) {
         self.say("");
         self.say(&self.bold(&format!("== {s}")));
     }
 
     /// A timestamped event from `who` (instance, registry, chat, ...).
-    pub fn event(&self, who: &str, what: &str) {
+    pub(crate) fn event(&self, who: &str, what: &str) {
         let t = self.paint(DIM, &format!("[{:>5.1}s]", self.elapsed_s()));
         let who = self.paint(CYAN, &format!("{who:<9}"));
         self.say(&format!("  {t} {who} {what}"));
     }
 
     /// A step the demo itself takes (scaling a group, stopping the controller, ...).
-    pub fn action(&self, what: &str) {
+    pub(crate) fn action(&self, what: &str) {
         let t = self.paint(DIM, &format!("[{:>5.1}s]", self.elapsed_s()));
         self.say(&format!("  {t} {} {what}", self.paint(YELLOW, "demo     ")));
     }

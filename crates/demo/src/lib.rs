@@ -19,7 +19,7 @@ mod scenarios;
 mod stub;
 mod watch;
 
-use std::io::Write as _;
+use std::future::Future;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -28,10 +28,20 @@ use lifehook_aws::Clients;
 
 use out::Out;
 
-/// Exit code: a scenario failed.
-const EXIT_FAILED: i32 = 1;
-/// Exit code: usage error.
-const EXIT_USAGE: i32 = 2;
+/// Why the demo did not pass. The binary maps these to its exit codes (a failed
+/// scenario and an error are runtime failures, 1; a usage error is 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The command line asked for something the demo does not have.
+    #[error("{0}")]
+    Usage(String),
+    /// The demo ran, and at least one scenario failed (the summary says which).
+    #[error("a scenario failed")]
+    ScenarioFailed,
+    /// The demo could not run (a port, an SDK client, a stand-in server).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -106,19 +116,16 @@ async fn clients(endpoint: &str) -> anyhow::Result<Clients> {
     Ok(Clients::from_sdk_config(sdk)?)
 }
 
-fn exit(code: i32) -> ! {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    std::process::exit(code)
-}
-
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+/// Runs the selected scenarios; with `--keep-running`, keeps the sandbox up until
+/// `shutdown` resolves.
+pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(), DemoError> {
     let selected: Vec<u32> = match args.scenario {
         None => SCENARIOS.iter().map(|s| s.0).collect(),
         Some(n) if SCENARIOS.iter().any(|s| s.0 == n) => vec![n],
         Some(n) => {
-            eprintln!("error: there is no scenario {n}: the reference scenarios are 1 to 5");
-            exit(EXIT_USAGE);
+            return Err(DemoError::Usage(format!(
+                "there is no scenario {n}: the reference scenarios are 1 to 5"
+            )));
         }
     };
 
@@ -127,7 +134,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         eprintln!("{w}");
     }
     let sandbox = lifehook_sandbox::start(lifehook_sandbox::SandboxConfig {
-        listen: "127.0.0.1:0".parse()?,
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         clock: lifehook_sandbox::ClockMode::Real,
         ..Default::default()
     })
@@ -152,7 +159,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         out,
         clients,
         endpoint: endpoint.clone(),
-        http: reqwest::Client::builder().no_proxy().build()?,
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(anyhow::Error::from)?,
         stub,
         watch: watch.clone(),
         sandbox: sandbox.sandbox.clone(),
@@ -208,7 +218,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         out.say(&format!(
             "  lifehook status     # with the variables above\n  curl -s {endpoint}/_sandbox/state"
         ));
-        crate::shutdown_signal().await;
+        shutdown.await;
         out.say("stopping");
     }
     watch.stop();
@@ -216,7 +226,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if all_passed {
         Ok(())
     } else {
-        exit(EXIT_FAILED)
+        Err(DemoError::ScenarioFailed)
     }
 }
 

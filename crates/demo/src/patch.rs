@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use super::scenarios::{Env, check, report};
 use super::{Check, ScenarioReport};
 
-pub const PATCH_TOML: &str = include_str!("../../../../examples/demo-patch-reboot.toml");
+pub(crate) const PATCH_TOML: &str = include_str!("../../../examples/demo-patch-reboot.toml");
 /// The working directory the example names; the demo replaces it with a fresh one.
 const WORKDIR_PLACEHOLDER: &str = "/tmp/lifehook-demo-patch";
 const GROUP: &str = "demo-patch";
@@ -112,7 +112,7 @@ async fn sandbox_instance(env: &Env, id: &str) -> serde_json::Value {
     }
 }
 
-pub async fn patch_reboot(env: &Env) -> ScenarioReport {
+pub(crate) async fn patch_reboot(env: &Env) -> ScenarioReport {
     let out = &env.out;
     out.heading("Scenario 5: patch, reboot and resume during launch (agent on the instance)");
     out.say("  Group demo-patch has a launch hook (ABANDON by default, no notification target).");

@@ -24,7 +24,7 @@ use super::watch::Watch;
 
 /// One recorded call.
 #[derive(Debug, Clone)]
-pub struct Call {
+pub(crate) struct Call {
     pub method: String,
     /// Path and query.
     pub target: String,
@@ -35,7 +35,7 @@ pub struct Call {
 
 /// How an instance's health endpoint behaves.
 #[derive(Debug, Clone)]
-pub struct Health {
+pub(crate) struct Health {
     pub first_check: Instant,
     /// `None`: never healthy.
     pub healthy_after: Option<Duration>,
@@ -58,13 +58,17 @@ struct Inner {
 
 /// The running stub server.
 #[derive(Debug, Clone)]
-pub struct Stub {
+pub(crate) struct Stub {
     pub base: String,
     inner: Arc<Inner>,
 }
 
 impl Stub {
-    pub async fn start(out: Out, sandbox_endpoint: String, watch: Watch) -> std::io::Result<Stub> {
+    pub(crate) async fn start(
+        out: Out,
+        sandbox_endpoint: String,
+        watch: Watch,
+    ) -> std::io::Result<Stub> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner {
@@ -94,15 +98,15 @@ impl Stub {
 
     /// The next instance seen for the first time becomes healthy `after` its first check
     /// (`None`: never).
-    pub fn plan_next(&self, after: Option<Duration>) {
+    pub(crate) fn plan_next(&self, after: Option<Duration>) {
         lock(&self.inner.plans).push_back(after);
     }
 
-    pub fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         lock(&self.inner.calls).clone()
     }
 
-    pub fn health(&self, instance: &str) -> Option<Health> {
+    pub(crate) fn health(&self, instance: &str) -> Option<Health> {
         lock(&self.inner.health).get(instance).cloned()
     }
 }
