@@ -20,7 +20,7 @@ use crate::api::{self, Api};
 use crate::{AIM_IDLE_RSS_MIB, SETTLE_LIMIT, lifehook_binary, procfs, start_sandbox};
 
 #[derive(Debug, clap::Args)]
-pub struct AgentIdleArgs {
+pub(crate) struct AgentIdleArgs {
     /// Seconds of idle sampling: the default spans three of the agent's 20 s long polls, so
     /// the code its idle loop runs again is resident in every sample.
     #[arg(long, default_value_t = 60)]
@@ -42,7 +42,7 @@ pub struct AgentIdleArgs {
 const GROUP: &str = "bench-agent";
 const TOPIC: &str = "lifehook-bench-agent";
 
-pub async fn run(args: AgentIdleArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: AgentIdleArgs) -> anyhow::Result<()> {
     if args.idle_secs == 0 {
         bail!("--idle-secs must be at least 1");
     }

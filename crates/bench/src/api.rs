@@ -8,16 +8,16 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 /// The sandbox's account.
-pub const ACCOUNT: &str = "000000000000";
+pub(crate) const ACCOUNT: &str = "000000000000";
 /// The region every resource of the benchmark lives in.
-pub const REGION: &str = "us-east-1";
+pub(crate) const REGION: &str = "us-east-1";
 /// A role ARN for hooks with a notification target (the sandbox does not check it).
 const ROLE: &str = "arn:aws:iam::000000000000:role/lifehook-bench";
 
 /// Request counts by service, then operation (the shape of `GET /_sandbox/stats`).
-pub type Counts = BTreeMap<String, BTreeMap<String, u64>>;
+pub(crate) type Counts = BTreeMap<String, BTreeMap<String, u64>>;
 
-pub struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     endpoint: String,
     /// The benchmark's own calls.
@@ -25,7 +25,7 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(endpoint: &str) -> Api {
+    pub(crate) fn new(endpoint: &str) -> Api {
         Api {
             http: reqwest::Client::new(),
             endpoint: endpoint.to_owned(),
@@ -84,14 +84,18 @@ impl Api {
         Ok(text)
     }
 
-    pub async fn create_topic(&mut self, name: &str) -> anyhow::Result<String> {
+    pub(crate) async fn create_topic(&mut self, name: &str) -> anyhow::Result<String> {
         self.sns("CreateTopic", &[("Name", name.to_owned())])
             .await?;
         Ok(format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}"))
     }
 
     /// Creates an empty group (desired 0) without lifecycle hooks.
-    pub async fn create_plain_group(&mut self, name: &str, max_size: usize) -> anyhow::Result<()> {
+    pub(crate) async fn create_plain_group(
+        &mut self,
+        name: &str,
+        max_size: usize,
+    ) -> anyhow::Result<()> {
         self.autoscaling(
             "CreateAutoScalingGroup",
             &[
@@ -128,7 +132,7 @@ impl Api {
     }
 
     /// Creates a queue and returns (url, arn).
-    pub async fn create_queue(&mut self, name: &str) -> anyhow::Result<(String, String)> {
+    pub(crate) async fn create_queue(&mut self, name: &str) -> anyhow::Result<(String, String)> {
         let out = self.sqs("CreateQueue", json!({"QueueName": name})).await?;
         let url = out["QueueUrl"]
             .as_str()
@@ -138,7 +142,7 @@ impl Api {
     }
 
     /// Messages in the queue: (visible, in flight).
-    pub async fn queue_depth(&mut self, url: &str) -> anyhow::Result<(u64, u64)> {
+    pub(crate) async fn queue_depth(&mut self, url: &str) -> anyhow::Result<(u64, u64)> {
         let out = self
             .sqs(
                 "GetQueueAttributes",
@@ -159,7 +163,7 @@ impl Api {
     }
 
     /// Creates an empty group (desired 0) with one launch hook whose target is `queue_arn`.
-    pub async fn create_group(
+    pub(crate) async fn create_group(
         &mut self,
         name: &str,
         max_size: usize,
@@ -190,7 +194,7 @@ impl Api {
         .await
     }
 
-    pub async fn set_desired(&mut self, group: &str, n: usize) -> anyhow::Result<()> {
+    pub(crate) async fn set_desired(&mut self, group: &str, n: usize) -> anyhow::Result<()> {
         self.autoscaling(
             "SetDesiredCapacity",
             &[
@@ -202,7 +206,7 @@ impl Api {
     }
 
     /// `GET /_sandbox/stats`.
-    pub async fn stats(&self) -> anyhow::Result<Value> {
+    pub(crate) async fn stats(&self) -> anyhow::Result<Value> {
         let resp = self
             .http
             .get(format!("{}/_sandbox/stats", self.endpoint))
@@ -219,7 +223,7 @@ impl Api {
 }
 
 /// Request counts of a `GET /_sandbox/stats` answer.
-pub fn counts(stats: &Value) -> Counts {
+pub(crate) fn counts(stats: &Value) -> Counts {
     let mut out = Counts::new();
     if let Some(services) = stats["requests"].as_object() {
         for (service, ops) in services {
@@ -236,7 +240,12 @@ pub fn counts(stats: &Value) -> Counts {
 }
 
 /// `after − before − own`, per operation, dropping zeros: the calls someone else made.
-pub fn delta(after: &Counts, before: &Counts, own_after: &Counts, own_before: &Counts) -> Counts {
+pub(crate) fn delta(
+    after: &Counts,
+    before: &Counts,
+    own_after: &Counts,
+    own_before: &Counts,
+) -> Counts {
     let get = |c: &Counts, s: &str, o: &str| c.get(s).and_then(|m| m.get(o)).copied().unwrap_or(0);
     let mut out = Counts::new();
     for (s, ops) in after {

@@ -4,7 +4,7 @@ use anyhow::Context;
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// `VmRSS`, KiB.
     pub rss_kib: u64,
     /// `VmHWM` (peak resident set), KiB.
@@ -20,12 +20,12 @@ pub struct Sample {
 }
 
 /// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`.
-pub fn sample(pid: u32) -> anyhow::Result<Sample> {
+pub(crate) fn sample(pid: u32) -> anyhow::Result<Sample> {
     read(&pid.to_string())
 }
 
 /// Reads this process (the sandbox and the benchmark driver).
-pub fn sample_self() -> anyhow::Result<Sample> {
+pub(crate) fn sample_self() -> anyhow::Result<Sample> {
     read("self")
 }
 
@@ -64,7 +64,7 @@ fn read(pid: &str) -> anyhow::Result<Sample> {
 }
 
 /// The process's thread count (`Threads:` of `/proc/<pid>/status`).
-pub fn threads(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn threads(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
@@ -75,7 +75,7 @@ pub fn threads(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// Clock ticks per second for `/proc/PID/stat` (`getconf CLK_TCK`; 100 on Linux).
-pub fn clock_ticks() -> u64 {
+pub(crate) fn clock_ticks() -> u64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -87,7 +87,7 @@ pub fn clock_ticks() -> u64 {
 }
 
 /// `/proc/loadavg`'s three load averages, as printed.
-pub fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 /// p50, p90, p99 and max of a set of millisecond values (nearest rank).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Dist {
+pub(crate) struct Dist {
     pub n: usize,
     pub p50: u64,
     pub p90: u64,
@@ -15,7 +15,7 @@ pub struct Dist {
 }
 
 impl Dist {
-    pub fn of(mut v: Vec<u64>) -> Dist {
+    pub(crate) fn of(mut v: Vec<u64>) -> Dist {
         if v.is_empty() {
             return Dist::default();
         }
@@ -33,12 +33,12 @@ impl Dist {
         }
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         json!({"n": self.n, "p50": self.p50, "p90": self.p90, "p99": self.p99, "max": self.max})
     }
 
     /// `p50 / p90 / p99 / max`.
-    pub fn row(&self) -> String {
+    pub(crate) fn row(&self) -> String {
         if self.n == 0 {
             return "–".into();
         }
@@ -50,7 +50,7 @@ impl Dist {
 /// line per action, `action done` (text format: the action span carries `instance=…`,
 /// the event `steps_ms=…`, the sum of its steps' times). Several runs of one instance are
 /// summed.
-pub fn step_times(log: &str) -> HashMap<String, u64> {
+pub(crate) fn step_times(log: &str) -> HashMap<String, u64> {
     let mut out: HashMap<String, u64> = HashMap::new();
     for line in log.lines().filter(|l| l.contains("action done")) {
         let (Some(instance), Some(ms)) = (field(line, "instance="), field(line, "steps_ms="))

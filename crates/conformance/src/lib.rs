@@ -151,3 +151,107 @@ where
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// Creates group `name` (launch template `lt-web`, zone us-east-1a, 0–10 instances) with
+/// `desired` instances and `hooks`.
+pub async fn create_group(
+    h: &Harness,
+    name: &str,
+    desired: i32,
+    hooks: Vec<aws_sdk_autoscaling::types::LifecycleHookSpecification>,
+) {
+    use aws_sdk_autoscaling::types::LaunchTemplateSpecification;
+    h.asg
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(0)
+        .max_size(10)
+        .desired_capacity(desired)
+        .launch_template(
+            LaunchTemplateSpecification::builder()
+                .launch_template_name("lt-web")
+                .version("$Latest")
+                .build(),
+        )
+        .availability_zones("us-east-1a")
+        .set_lifecycle_hook_specification_list(Some(hooks))
+        .send()
+        .await
+        .expect("CreateAutoScalingGroup");
+}
+
+/// Instance ids of a group with their lifecycle states.
+pub async fn instances(h: &Harness, group: &str) -> Vec<(String, String)> {
+    let out = h
+        .asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .expect("describe");
+    out.auto_scaling_groups()
+        .first()
+        .map(|g| {
+            g.instances()
+                .iter()
+                .map(|i| {
+                    (
+                        i.instance_id().unwrap_or_default().to_owned(),
+                        i.lifecycle_state()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The id of an instance of `group` waiting in `Pending:Wait`.
+pub async fn waiting_instance(h: &Harness, group: &str) -> String {
+    eventually("an instance in Pending:Wait", || async {
+        instances(h, group)
+            .await
+            .into_iter()
+            .find(|(_, s)| s == "Pending:Wait")
+            .map(|(i, _)| i)
+    })
+    .await
+}
+
+/// Creates queue `name`, with a redrive policy (5 receives) to `dlq_arn` when given, and
+/// returns its URL.
+pub async fn create_queue(h: &Harness, name: &str, dlq_arn: Option<&str>) -> String {
+    let mut req = h.sqs.create_queue().queue_name(name);
+    if let Some(arn) = dlq_arn {
+        req = req.attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": "5"}).to_string(),
+        );
+    }
+    req.send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("url")
+}
+
+/// A queue's visible and in-flight message counts (approximate, as SQS reports them).
+pub async fn queue_len(h: &Harness, url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = h
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let a = out.attributes.unwrap_or_default();
+    let n = |k: &A| a.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (
+        n(&A::ApproximateNumberOfMessages),
+        n(&A::ApproximateNumberOfMessagesNotVisible),
+    )
+}

@@ -1,5 +1,8 @@
 //! Fixtures of real payloads for every delivery path (spec §3), parsed and round-tripped.
 
+// Tests unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use lifehook_model::delivery::{Delivery, DeliveryPath, parse_delivery};
 use lifehook_model::message::{EventBridgeEvent, LifecycleEventDetail, SnsEnvelope};
 use lifehook_model::{Endpoint, LifecycleMessage, LifecycleTransition, TestNotification};

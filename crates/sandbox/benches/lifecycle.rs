@@ -6,6 +6,9 @@
 //! `LIFEHOOK_BENCH_CONCURRENCY`). The sandbox runs in this process on a manual clock, so
 //! the figures are the engine's and the HTTP stack's, not a timer's.
 
+// Tests unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -26,7 +26,7 @@ use std::io;
 
 /// What one [`release_code_pages`] call gave back.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Released {
+pub(super) struct Released {
     /// Mappings of the executable that were released.
     pub mappings: usize,
     /// Their resident size just before, KiB.
@@ -43,7 +43,7 @@ struct Clean {
 
 /// Drops the resident pages of this process's read-only, unmodified mappings of its own
 /// executable. A no-op (nothing released) on systems other than Linux.
-pub fn release_code_pages() -> io::Result<Released> {
+pub(super) fn release_code_pages() -> io::Result<Released> {
     #[cfg(target_os = "linux")]
     {
         let exe = std::fs::read_link("/proc/self/exe")?;

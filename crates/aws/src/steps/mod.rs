@@ -158,23 +158,23 @@ pub(crate) struct Cx<'a> {
 
 impl Cx<'_> {
     /// `s3-fetch `name``, the prefix of every message.
-    pub fn who(&self) -> String {
+    pub(crate) fn who(&self) -> String {
         format!("{} `{}`", self.step.kind.type_name(), self.step.name)
     }
 
-    pub fn render(&self, t: &Template) -> Result<String, Failure> {
+    pub(crate) fn render(&self, t: &Template) -> Result<String, Failure> {
         t.render(&self.env.template)
             .map_err(|e| Failure::fatal(format!("{}: {e}", self.who())))
     }
 
     /// The action's instance id.
-    pub fn instance_id(&self) -> &str {
+    pub(crate) fn instance_id(&self) -> &str {
         &self.env.template.event.instance_id
     }
 
     /// A failed AWS call, classified: throttling, 5xx and transport errors are
     /// retryable; the rest is fatal.
-    pub fn api<E, R>(&self, call: &str, err: &SdkError<E, R>) -> Failure
+    pub(crate) fn api<E, R>(&self, call: &str, err: &SdkError<E, R>) -> Failure
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: HasStatus + std::fmt::Debug,
@@ -188,7 +188,7 @@ impl Cx<'_> {
 
     /// Logs a transient error the step will wait through, and keeps it for the timeout's
     /// message.
-    pub fn setback(&self, what: &str, message: &str) {
+    pub(crate) fn setback(&self, what: &str, message: &str) {
         tracing::warn!(step = %self.step.name, error = %message, "{what} failed; trying again");
         if let Ok(mut s) = self.setback.lock() {
             *s = Some(message.to_owned());
@@ -196,14 +196,14 @@ impl Cx<'_> {
     }
 
     /// Time left before the deadline.
-    pub fn left(&self) -> Duration {
+    pub(crate) fn left(&self) -> Duration {
         self.deadline
             .saturating_duration_since(tokio::time::Instant::now())
     }
 
     /// Sleeps `interval` (real time), or returns `false` at once when the deadline
     /// would pass first.
-    pub async fn pause(&self, interval: Duration) -> bool {
+    pub(crate) async fn pause(&self, interval: Duration) -> bool {
         if interval >= self.left() {
             return false;
         }
@@ -211,7 +211,7 @@ impl Cx<'_> {
         true
     }
 
-    pub fn timeout(&self, what: impl std::fmt::Display) -> Failure {
+    pub(crate) fn timeout(&self, what: impl std::fmt::Display) -> Failure {
         Failure::timeout(format!("{}: {what}", self.who()))
     }
 }

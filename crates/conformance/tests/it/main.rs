@@ -1,6 +1,9 @@
 //! The sandbox driven by the real aws-sdk-rust clients over loopback HTTP. One test binary,
 //! one module per area.
 
+// Tests unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod autoscaling;
 mod cloudformation;
 mod ec2;

@@ -5,21 +5,18 @@
 //!
 //! The world is set up with the harness's own key (`test`), which no policy binds.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_autoscaling::error::ProvideErrorMetadata as _;
 use aws_sdk_autoscaling::types::LifecycleHookSpecification;
 use common::*;
 use lifehook_conformance::Harness;
 use serde_json::{Value, json};
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 /// `lifehook policy --config CONFIG --mode MODE`, parsed.
 async fn print_policy(config: &Path, mode: &str) -> Value {
@@ -341,7 +338,7 @@ async fn controller_example(ex: ControllerExample) {
 
     scale(&h, ex.group, 1).await;
     if let Some(action) = ex.without {
-        wait_for(&format!("{action} denied"), LIMIT, || async {
+        wait_for(&format!("{action} denied"), common::patience(), || async {
             let iam = h.control_get("iam").await;
             iam["denials"]
                 .as_array()?
@@ -358,13 +355,13 @@ async fn controller_example(ex: ControllerExample) {
         let _ = child.wait().await;
         return;
     }
-    wait_for("the instance InService", LIMIT, || async {
+    wait_for("the instance InService", common::patience(), || async {
         let i = instances(&h, ex.group).await;
         (i.len() == 1 && i[0].1 == "InService").then_some(())
     })
     .await;
     scale(&h, ex.group, 0).await;
-    wait_for("the instance gone", LIMIT, || async {
+    wait_for("the instance gone", common::patience(), || async {
         instances(&h, ex.group).await.is_empty().then_some(())
     })
     .await;
@@ -685,7 +682,7 @@ async fn demo_ship_logs_policy_is_enough_and_no_more() {
         workdir: "/tmp/lifehook-demo-logs",
         digest_in_example: None,
         state_in_example: None,
-        script: include_str!("../src/demo/assets/on-terminate.sh"),
+        script: include_str!("../../../demo/src/assets/on-terminate.sh"),
         log_file: "app.log",
         swaps: &[],
     })
@@ -719,7 +716,7 @@ async fn ship_logs_example(ex: ShipLogs) {
         .unwrap();
     let digest = sha256(script, dir.path()).await;
     create_group(&h, ex.group, N as i32, vec![]).await;
-    let ids: Vec<String> = wait_for("instances InService", LIMIT, || async {
+    let ids: Vec<String> = wait_for("instances InService", common::patience(), || async {
         let i = instances(&h, ex.group).await;
         (i.len() == N && i.iter().all(|(_, s)| s == "InService"))
             .then(|| i.into_iter().map(|(id, _)| id).collect())
@@ -759,19 +756,23 @@ async fn ship_logs_example(ex: ShipLogs) {
         }
         agents.push(agent_as(&h, key, id, &cfg, &home));
     }
-    wait_for("every agent subscribed its inbox", LIMIT, || async {
-        let subs = h
-            .sns
-            .list_subscriptions_by_topic()
-            .topic_arn(&topic)
-            .send()
-            .await
-            .unwrap();
-        (subs.subscriptions().len() == N).then_some(())
-    })
+    wait_for(
+        "every agent subscribed its inbox",
+        common::patience(),
+        || async {
+            let subs = h
+                .sns
+                .list_subscriptions_by_topic()
+                .topic_arn(&topic)
+                .send()
+                .await
+                .unwrap();
+            (subs.subscriptions().len() == N).then_some(())
+        },
+    )
     .await;
     scale(&h, ex.group, 0).await;
-    wait_for("every instance terminated", LIMIT, || async {
+    wait_for("every instance terminated", common::patience(), || async {
         instances(&h, ex.group).await.is_empty().then_some(())
     })
     .await;
@@ -925,7 +926,7 @@ async fn sandbox_flag_enforces_for_every_key_but_the_admin_key() {
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    wait_for("the sandbox is up", LIMIT, || async {
+    wait_for("the sandbox is up", common::patience(), || async {
         http.get(format!("{endpoint}/_sandbox/health"))
             .send()
             .await
@@ -1017,7 +1018,7 @@ async fn agent_patch_reboot_policy_is_enough_and_no_more() {
         "app",
         vec![hook("patch", LAUNCHING, 600, "ABANDON", None)],
         "Pending:Wait",
-        LIMIT,
+        common::patience(),
     )
     .await;
     // The install step waits for `release`: here it may go at once.
@@ -1029,7 +1030,7 @@ async fn agent_patch_reboot_policy_is_enough_and_no_more() {
 
     // Boot 1: the update asks for a reboot.
     let agent = agent_as(&h, key, &id, &config, dir.path());
-    wait_for("the instance rebooted", LIMIT, || async {
+    wait_for("the instance rebooted", common::patience(), || async {
         (h.control_get(&format!("ec2/instances/{id}")).await["reboots"]["count"] == 1).then_some(())
     })
     .await;
@@ -1037,7 +1038,7 @@ async fn agent_patch_reboot_policy_is_enough_and_no_more() {
     drop(agent); // kill_on_drop: the machine goes down
     // Boot 2: heartbeat, then the remaining steps, then CONTINUE.
     let agent = agent_as(&h, key, &id, &config, dir.path());
-    wait_for("the instance InService", LIMIT, || async {
+    wait_for("the instance InService", common::patience(), || async {
         (instances(&h, "app").await == vec![(id.clone(), "InService".to_owned())]).then_some(())
     })
     .await;
@@ -1087,7 +1088,7 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
         "logs",
         vec![hook("collect", TERMINATING, 300, "ABANDON", None)],
         "InService",
-        LIMIT,
+        common::patience(),
     )
     .await;
     let config = dir.path().join("agent.toml");
@@ -1110,7 +1111,7 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
     let doc = print_policy(&config, "agent").await;
     enforce(&h, key, &doc).await;
     let agent = agent_as(&h, key, &id, &config, dir.path());
-    wait_for("the agent reads InService", LIMIT, || async {
+    wait_for("the agent reads InService", common::patience(), || async {
         agent
             .log()
             .contains("target lifecycle state changed")
@@ -1118,7 +1119,7 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
     })
     .await;
     scale(&h, "logs", 0).await;
-    wait_for("the instance terminated", LIMIT, || async {
+    wait_for("the instance terminated", common::patience(), || async {
         instances(&h, "logs").await.is_empty().then_some(())
     })
     .await;
@@ -1149,7 +1150,7 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
         "demo-patch",
         vec![hook("patch", LAUNCHING, 600, "ABANDON", None)],
         "Pending:Wait",
-        LIMIT,
+        common::patience(),
     )
     .await;
     let work = dir.path().join("work");
@@ -1169,7 +1170,7 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
 
     let marker = work.join("reboot-requested");
     let agent = agent_as(&h, key, &id, &config, dir.path());
-    wait_for("the reboot requested", LIMIT, || async {
+    wait_for("the reboot requested", common::patience(), || async {
         marker.exists().then_some(())
     })
     .await;
@@ -1180,7 +1181,7 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
         .await;
     assert!(r.status().is_success());
     let agent = agent_as(&h, key, &id, &config, dir.path());
-    wait_for("the instance InService", LIMIT, || async {
+    wait_for("the instance InService", common::patience(), || async {
         (instances(&h, "demo-patch").await == vec![(id.clone(), "InService".to_owned())])
             .then_some(())
     })
@@ -1233,7 +1234,7 @@ async fn ssm_ecs_and_tag_step_policies_are_enough_and_no_more() {
         vec![hook("drain", TERMINATING, 300, "ABANDON", Some(&arn))],
     )
     .await;
-    let id = wait_for("ops-1 InService", LIMIT, || async {
+    let id = wait_for("ops-1 InService", common::patience(), || async {
         let i = instances(&h, "ops-1").await;
         i.first()
             .filter(|(_, s)| s == "InService")
@@ -1304,7 +1305,7 @@ tags = {{ "lifehook:drained" = "yes" }}
     let log = dir.path().join("controller.log");
     let mut child = controller_as(&h, key, &config, &log);
     scale(&h, "ops-1", 0).await;
-    wait_for("ops-1 terminated", LIMIT, || async {
+    wait_for("ops-1 terminated", common::patience(), || async {
         instances(&h, "ops-1").await.is_empty().then_some(())
     })
     .await;

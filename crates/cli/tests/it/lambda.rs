@@ -6,7 +6,7 @@
 //! clock (`LIFEHOOK_CLOCK_URL`), so a step longer than the function timeout is exercised
 //! by advancing the clock, never by waiting.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,8 +17,6 @@ use aws_sdk_autoscaling::types::LifecycleHookSpecification;
 use common::*;
 use lifehook_conformance::Harness;
 use serde_json::{Value, json};
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 /// An exec step that appends the action's instance id and transition to marks.txt.
 const MARK: &str = r#"["sh", "-c", "printf '%s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOOK_TRANSITION\" >> marks.txt"]"#;
@@ -348,7 +346,7 @@ async fn eventbridge_rule_launch_and_terminate_complete_continue() {
         ],
     )
     .await;
-    let ids = wait_for("both instances InService", LIMIT, || {
+    let ids = wait_for("both instances InService", common::patience(), || {
         all_in_state(&h, "web-eb", 2, "InService")
     })
     .await;
@@ -359,7 +357,7 @@ async fn eventbridge_rule_launch_and_terminate_complete_continue() {
         .send()
         .await
         .unwrap();
-    wait_for("both instances gone", LIMIT, || async {
+    wait_for("both instances gone", common::patience(), || async {
         instances(&h, "web-eb").await.is_empty().then_some(())
     })
     .await;
@@ -378,7 +376,7 @@ async fn eventbridge_rule_launch_and_terminate_complete_continue() {
         );
     }
     assert_eq!(m.len(), 4, "each action ran its pipeline once: {m:?}");
-    let invs = wait_for("four invocations answered", LIMIT, || async {
+    let invs = wait_for("four invocations answered", common::patience(), || async {
         let invs = invocations(&h, &f).await;
         (invs.len() == 4 && invs.iter().all(|i| i["status"] == "succeeded")).then_some(invs)
     })
@@ -453,11 +451,11 @@ async fn sns_subscription_hook_target_and_foreign_events() {
     }
     let test_id = invoke(&h, &f, &test).await;
 
-    let sns_id = wait_for("web-sns InService", LIMIT, || {
+    let sns_id = wait_for("web-sns InService", common::patience(), || {
         one_in_state(&h, "web-sns", "InService")
     })
     .await;
-    let direct_id = wait_for("web-direct InService", LIMIT, || {
+    let direct_id = wait_for("web-direct InService", common::patience(), || {
         one_in_state(&h, "web-direct", "InService")
     })
     .await;
@@ -465,7 +463,7 @@ async fn sns_subscription_hook_target_and_foreign_events() {
     assert!(m.contains(&format!("{sns_id} {LAUNCHING}")), "{m:?}");
     assert!(m.contains(&format!("{direct_id} {LAUNCHING}")), "{m:?}");
 
-    let invs = wait_for("every invocation answered", LIMIT, || async {
+    let invs = wait_for("every invocation answered", common::patience(), || async {
         let invs = invocations(&h, &f).await;
         invs.iter()
             .all(|i| i["status"] == "succeeded")
@@ -532,11 +530,11 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
     let f = create_function(&h, "hooks", 30).await;
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 10).await;
     let _rt = web_and_slow_groups(&h, d, &f, &arn).await;
-    let web = wait_for("web-q waiting", LIMIT, || {
+    let web = wait_for("web-q waiting", common::patience(), || {
         one_in_state(&h, "web-q", "Pending:Wait")
     })
     .await;
-    let slow = wait_for("slow-q waiting", LIMIT, || {
+    let slow = wait_for("slow-q waiting", common::patience(), || {
         one_in_state(&h, "slow-q", "Pending:Wait")
     })
     .await;
@@ -572,7 +570,7 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
     let started = std::time::Instant::now();
     while msgs.len() < 4 {
         assert!(
-            started.elapsed() < LIMIT,
+            started.elapsed() < common::patience(),
             "only {} messages arrived",
             msgs.len()
         );
@@ -601,18 +599,18 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
     let rid = invoke(&h, &f, &json!({ "Records": records })).await;
 
     // The good record completes; the slow one runs into the function's deadline.
-    wait_for("web-q InService", LIMIT, || {
+    wait_for("web-q InService", common::patience(), || {
         one_in_state(&h, "web-q", "InService")
     })
     .await;
-    wait_for("the slow step started", LIMIT, || async {
+    wait_for("the slow step started", common::patience(), || async {
         d.join(format!("started-{slow}")).exists().then_some(())
     })
     .await;
     let beats = api_calls(&h, "RecordLifecycleActionHeartbeat").await;
     // 30 s timeout, 2 s margin: the steps stop at 28 s of the virtual clock.
     h.advance(29.0).await;
-    let answered = wait_for("the batch answered", LIMIT, || async {
+    let answered = wait_for("the batch answered", common::patience(), || async {
         invocation(&h, &f, &rid)
             .await
             .filter(|i| i["status"] == "succeeded")
@@ -644,19 +642,23 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
 
     // Its visibility was shortened to 10 s (from 300): it comes back soon.
     h.advance(11.0).await;
-    let again = wait_for("the slow message visible again", LIMIT, || async {
-        receive()
-            .await
-            .into_iter()
-            .find(|m| m.message_id() == Some(slow_msg_id.as_str()))
-    })
+    let again = wait_for(
+        "the slow message visible again",
+        common::patience(),
+        || async {
+            receive()
+                .await
+                .into_iter()
+                .find(|m| m.message_id() == Some(slow_msg_id.as_str()))
+        },
+    )
     .await;
     let rid2 = invoke(&h, &f, &json!({ "Records": [record(&again)] })).await;
-    wait_for("slow-q InService", LIMIT, || {
+    wait_for("slow-q InService", common::patience(), || {
         one_in_state(&h, "slow-q", "InService")
     })
     .await;
-    let second = wait_for("the second batch answered", LIMIT, || async {
+    let second = wait_for("the second batch answered", common::patience(), || async {
         invocation(&h, &f, &rid2)
             .await
             .filter(|i| i["status"] == "succeeded")
@@ -694,29 +696,33 @@ async fn an_sqs_event_source_mapping_runs_the_hooks_messages_end_to_end() {
     )
     .await;
     let _rt = web_and_slow_groups(&h, d, &f, &arn).await;
-    let web = wait_for("web-q InService", LIMIT, || {
+    let web = wait_for("web-q InService", common::patience(), || {
         one_in_state(&h, "web-q", "InService")
     })
     .await;
-    let slow = wait_for("slow-q waiting", LIMIT, || {
+    let slow = wait_for("slow-q waiting", common::patience(), || {
         one_in_state(&h, "slow-q", "Pending:Wait")
     })
     .await;
-    wait_for("the slow step started", LIMIT, || async {
+    wait_for("the slow step started", common::patience(), || async {
         d.join(format!("started-{slow}")).exists().then_some(())
     })
     .await;
     // 30 s timeout, 2 s margin: the function hands the slow action back at 28 s.
     h.advance(29.0).await;
-    let handed_back = wait_for("a batch answered with one failure", LIMIT, || async {
-        invocations(&h, &f).await.into_iter().find(|i| {
-            i["source"] == "sqs"
-                && i["status"] == "succeeded"
-                && i["response"]["batchItemFailures"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == 1)
-        })
-    })
+    let handed_back = wait_for(
+        "a batch answered with one failure",
+        common::patience(),
+        || async {
+            invocations(&h, &f).await.into_iter().find(|i| {
+                i["source"] == "sqs"
+                    && i["status"] == "succeeded"
+                    && i["response"]["batchItemFailures"]
+                        .as_array()
+                        .is_some_and(|a| a.len() == 1)
+            })
+        },
+    )
     .await;
     let kept = handed_back["response"]["batchItemFailures"][0]["itemIdentifier"].clone();
     let kept_body = handed_back["payload"]["Records"]
@@ -734,11 +740,11 @@ async fn an_sqs_event_source_mapping_runs_the_hooks_messages_end_to_end() {
     );
     // The function shortened its visibility to 10 s: it comes back and completes.
     h.advance(11.0).await;
-    wait_for("slow-q InService", LIMIT, || {
+    wait_for("slow-q InService", common::patience(), || {
         one_in_state(&h, "slow-q", "InService")
     })
     .await;
-    wait_for("the queue empty", LIMIT, || async {
+    wait_for("the queue empty", common::patience(), || async {
         (queue_depth(&h, &url).await == (0, 0)).then_some(())
     })
     .await;
@@ -798,11 +804,11 @@ async fn the_sqs_deployment_runs_under_its_printed_lambda_policy() {
         vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
     )
     .await;
-    let web = wait_for("web-q InService", LIMIT, || {
+    let web = wait_for("web-q InService", common::patience(), || {
         one_in_state(&h, "web-q", "InService")
     })
     .await;
-    wait_for("the queue empty", LIMIT, || async {
+    wait_for("the queue empty", common::patience(), || async {
         (queue_depth(&h, &url).await == (0, 0)).then_some(())
     })
     .await;
@@ -844,17 +850,17 @@ async fn a_step_longer_than_the_function_timeout_is_handed_back_and_retried() {
         vec![hook("launch", LAUNCHING, 300, "ABANDON", None)],
     )
     .await;
-    let id = wait_for("waiting", LIMIT, || {
+    let id = wait_for("waiting", common::patience(), || {
         one_in_state(&h, "slow-eb", "Pending:Wait")
     })
     .await;
-    wait_for("the slow step started", LIMIT, || async {
+    wait_for("the slow step started", common::patience(), || async {
         d.join(format!("started-{id}")).exists().then_some(())
     })
     .await;
     let beats = api_calls(&h, "RecordLifecycleActionHeartbeat").await;
     h.advance(29.0).await;
-    let failed = wait_for("the invocation handed back", LIMIT, || async {
+    let failed = wait_for("the invocation handed back", common::patience(), || async {
         invocations(&h, &f)
             .await
             .into_iter()
@@ -871,11 +877,11 @@ async fn a_step_longer_than_the_function_timeout_is_handed_back_and_retried() {
 
     // Lambda retries a minute later; the rerun finds the work done and completes.
     h.advance(61.0).await;
-    wait_for("InService after the retry", LIMIT, || {
+    wait_for("InService after the retry", common::patience(), || {
         one_in_state(&h, "slow-eb", "InService")
     })
     .await;
-    let done = wait_for("the retry succeeded", LIMIT, || async {
+    let done = wait_for("the retry succeeded", common::patience(), || async {
         invocation(&h, &f, failed["RequestId"].as_str()?)
             .await
             .filter(|i| i["status"] == "succeeded")
@@ -917,7 +923,7 @@ async fn work_longer_than_every_retry_leaves_the_action_to_its_default_result() 
         vec![hook("launch", LAUNCHING, 600, "ABANDON", None)],
     )
     .await;
-    let id = wait_for("waiting", LIMIT, || {
+    let id = wait_for("waiting", common::patience(), || {
         one_in_state(&h, "stuck-1", "Pending:Wait")
     })
     .await;
@@ -932,24 +938,30 @@ async fn work_longer_than_every_retry_leaves_the_action_to_its_default_result() 
     // function's deadline and hand the action back after a heartbeat.
     let mut request_id = String::new();
     for (attempt, then_advance) in [(1usize, 61.0), (2, 121.0), (3, 0.0)] {
-        wait_for(&format!("attempt {attempt} started"), LIMIT, || async {
-            (runs() == attempt).then_some(())
-        })
+        wait_for(
+            &format!("attempt {attempt} started"),
+            common::patience(),
+            || async { (runs() == attempt).then_some(()) },
+        )
         .await;
         h.advance(29.0).await;
-        let inv = wait_for(&format!("attempt {attempt} handed back"), LIMIT, || async {
-            invocations(&h, &f)
-                .await
-                .into_iter()
-                .find(|i| i["errors"].as_array().map(Vec::len) == Some(attempt))
-        })
+        let inv = wait_for(
+            &format!("attempt {attempt} handed back"),
+            common::patience(),
+            || async {
+                invocations(&h, &f)
+                    .await
+                    .into_iter()
+                    .find(|i| i["errors"].as_array().map(Vec::len) == Some(attempt))
+            },
+        )
         .await;
         request_id = inv["RequestId"].as_str().unwrap().to_owned();
         if then_advance > 0.0 {
             h.advance(then_advance).await;
         }
     }
-    let last = wait_for("no retries left", LIMIT, || async {
+    let last = wait_for("no retries left", common::patience(), || async {
         invocation(&h, &f, &request_id)
             .await
             .filter(|i| i["status"] == "failed")
@@ -964,7 +976,7 @@ async fn work_longer_than_every_retry_leaves_the_action_to_its_default_result() 
     // Nothing more comes: the hook's DefaultResult applies once the last heartbeat's
     // timeout runs out.
     h.advance(700.0).await;
-    let r = wait_for("the DefaultResult applied", LIMIT, || async {
+    let r = wait_for("the DefaultResult applied", common::patience(), || async {
         resolutions(&h, &id).await.into_iter().next()
     })
     .await;
@@ -992,11 +1004,11 @@ async fn a_failing_step_abandons_per_policy() {
         vec![function_hook("launch", LAUNCHING, &f.arn)],
     )
     .await;
-    let first = wait_for("first instance", LIMIT, || async {
+    let first = wait_for("first instance", common::patience(), || async {
         instances(&h, "app-1").await.first().map(|i| i.0.clone())
     })
     .await;
-    let replacement = wait_for("a replacement InService", LIMIT, || async {
+    let replacement = wait_for("a replacement InService", common::patience(), || async {
         instances(&h, "app-1")
             .await
             .into_iter()
@@ -1086,7 +1098,7 @@ async fn scenario_2_deregister_from_eureka_and_notify_chat() {
         .notification_metadata(r#"{"app": "WEB"}"#)
         .build();
     create_group(&h, "web-prod", 1, vec![terminate]).await;
-    let id = wait_for("InService", LIMIT, || {
+    let id = wait_for("InService", common::patience(), || {
         one_in_state(&h, "web-prod", "InService")
     })
     .await;
@@ -1097,7 +1109,7 @@ async fn scenario_2_deregister_from_eureka_and_notify_chat() {
         .send()
         .await
         .unwrap();
-    wait_for("terminated", LIMIT, || async {
+    wait_for("terminated", common::patience(), || async {
         instances(&h, "web-prod").await.is_empty().then_some(())
     })
     .await;
@@ -1143,7 +1155,7 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
         vec![hook("drain", TERMINATING, 300, "ABANDON", None)],
     )
     .await;
-    let id = wait_for("ecs-prod instance", LIMIT, || async {
+    let id = wait_for("ecs-prod instance", common::patience(), || async {
         instances(&h, "ecs-prod").await.first().map(|i| i.0.clone())
     })
     .await;
@@ -1163,7 +1175,7 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
         .send()
         .await
         .unwrap();
-    wait_for("ecs-prod terminated", LIMIT, || async {
+    wait_for("ecs-prod terminated", common::patience(), || async {
         instances(&h, "ecs-prod").await.is_empty().then_some(())
     })
     .await;
@@ -1348,7 +1360,7 @@ async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
         .send()
         .await
         .expect("CreateAutoScalingGroup");
-    let first = wait_for("both instances InService", LIMIT, || {
+    let first = wait_for("both instances InService", common::patience(), || {
         all_in_state(&h, "web-3", 2, "InService")
     })
     .await;
@@ -1416,10 +1428,14 @@ async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
         .send()
         .await
         .expect("StartInstanceRefresh");
-    let second = wait_for("the refresh to replace both instances", LIMIT, || async {
-        let now = all_in_state(&h, "web-3", 2, "InService").await?;
-        now.iter().all(|id| !first.contains(id)).then_some(now)
-    })
+    let second = wait_for(
+        "the refresh to replace both instances",
+        common::patience(),
+        || async {
+            let now = all_in_state(&h, "web-3", 2, "InService").await?;
+            now.iter().all(|id| !first.contains(id)).then_some(now)
+        },
+    )
     .await;
     for id in &first {
         assert!(
@@ -1436,7 +1452,7 @@ async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
         .send()
         .await
         .unwrap();
-    let victim = wait_for("the scale-in victim gone", LIMIT, || async {
+    let victim = wait_for("the scale-in victim gone", common::patience(), || async {
         let now = instances(&h, "web-3").await;
         (now.len() == 1)
             .then(|| second.iter().find(|id| now[0].0 != **id).cloned())

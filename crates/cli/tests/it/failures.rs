@@ -8,15 +8,11 @@
 //! applies to an operation, so one round can give each operation one kind). Per round:
 //! one sandbox, one controller, one group per case, all at once.
 
-mod common;
-
-use std::time::Duration;
+use crate::common;
 
 use common::{TERMINATING, create_group, ecs, hook, instances, queue_with_dlq, wait_for};
 use lifehook_conformance::Harness;
 use serde_json::{Value, json};
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 /// One step, the fault its operation meets, and how the action must end.
 struct Case {
@@ -354,7 +350,7 @@ async fn run_round(round: u8) -> Harness {
     let cfg = d.join("controller.toml");
     std::fs::write(&cfg, text).unwrap();
     for Case { group, .. } in &cases {
-        wait_for("the instance InService", LIMIT, || async {
+        wait_for("the instance InService", common::patience(), || async {
             instances(&h, group)
                 .await
                 .iter()
@@ -375,7 +371,7 @@ async fn run_round(round: u8) -> Harness {
             .await
             .unwrap();
     }
-    let resolved = wait_for("every action resolved", LIMIT, || async {
+    let resolved = wait_for("every action resolved", common::patience(), || async {
         let all = h.control_get("stats").await["resolved_actions"]
             .as_array()
             .cloned()

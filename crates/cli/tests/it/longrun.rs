@@ -4,15 +4,12 @@
 //! and keep the message invisible for the whole two hours, and the action must complete
 //! CONTINUE.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::*;
 use lifehook_conformance::Harness;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// The time left, in virtual seconds, before the action's heartbeat timeout and before the
 /// visibility timeout of its message in `queue`.
@@ -89,15 +86,19 @@ timeout = "3h"
         .send()
         .await
         .unwrap();
-    let id = wait_for("an instance in Pending:Wait", LIMIT, || async {
-        instances(&h, "batch")
-            .await
-            .into_iter()
-            .find(|(_, s)| s == "Pending:Wait")
-            .map(|(i, _)| i)
-    })
+    let id = wait_for(
+        "an instance in Pending:Wait",
+        common::patience(),
+        || async {
+            instances(&h, "batch")
+                .await
+                .into_iter()
+                .find(|(_, s)| s == "Pending:Wait")
+                .map(|(i, _)| i)
+        },
+    )
     .await;
-    wait_for("the step started", LIMIT, || async {
+    wait_for("the step started", common::patience(), || async {
         dir.path().join("started").exists().then_some(())
     })
     .await;
@@ -111,7 +112,7 @@ timeout = "3h"
     for minute in 0..120 {
         wait_for(
             &format!("a heartbeat keeping the action alive at minute {minute}"),
-            LIMIT,
+            common::patience(),
             || async {
                 seconds_left(&h, &id, "long")
                     .await
@@ -138,20 +139,22 @@ timeout = "3h"
         "still waiting after two hours"
     );
     std::fs::write(dir.path().join("done"), b"").unwrap();
-    wait_for("the instance InService", LIMIT, || async {
+    wait_for("the instance InService", common::patience(), || async {
         (instances(&h, "batch").await == vec![(id.clone(), "InService".to_owned())]).then_some(())
     })
     .await;
     assert!(dir.path().join("finished").exists());
-    wait_for("the message deleted", LIMIT, || async {
+    wait_for("the message deleted", common::patience(), || async {
         (queue_depth(&h, &url).await == (0, 0)).then_some(())
     })
     .await;
     assert_eq!(queue_depth(&h, &dlq).await, (0, 0), "nothing set aside");
     let continued = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
-    wait_for("the action counted as CONTINUE", LIMIT, || async {
-        (c.metric(continued).await == 1.0).then_some(())
-    })
+    wait_for(
+        "the action counted as CONTINUE",
+        common::patience(),
+        || async { (c.metric(continued).await == 1.0).then_some(()) },
+    )
     .await;
     // 7,200 s at one heartbeat per 300 s: 24 beats (the first falls at 300 s, the last at
     // 7,200 s, just before the step ends).

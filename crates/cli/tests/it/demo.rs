@@ -1,10 +1,7 @@
 //! `lifehook demo` as a newcomer runs it: the real binary, everything in-process, no AWS
 //! account and no AWS environment.
 
-use std::time::Duration;
-
-/// The demo takes well under a minute; this only bounds a hang.
-const LIMIT: Duration = Duration::from_secs(120);
+use crate::common;
 
 fn demo() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifehook"));
@@ -22,7 +19,7 @@ fn demo() -> tokio::process::Command {
 }
 
 async fn run(cmd: &mut tokio::process::Command) -> (Option<i32>, String, String) {
-    let out = tokio::time::timeout(LIMIT, cmd.output())
+    let out = tokio::time::timeout(common::patience(), cmd.output())
         .await
         .expect("the demo finished in time")
         .expect("the demo ran");

@@ -3,16 +3,13 @@
 //! `--dry-run` changes nothing; a second run changes nothing; a controller with the same
 //! configuration then handles the groups' actions through what setup built.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::{create_group, instances, lifehook_cmd, wait_for};
 use lifehook_conformance::Harness;
 use serde_json::Value;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 struct Run {
     code: Option<i32>,
@@ -235,7 +232,7 @@ async fn eventbridge_setup_is_idempotent_and_carries_actions_to_the_controller()
     );
 
     // What setup built carries a termination to the controller: rule → queue → CONTINUE.
-    let victim = wait_for("web-1's instance", LIMIT, || async {
+    let victim = wait_for("web-1's instance", common::patience(), || async {
         instances(&h, "web-1")
             .await
             .into_iter()
@@ -253,7 +250,7 @@ async fn eventbridge_setup_is_idempotent_and_carries_actions_to_the_controller()
         .unwrap();
     wait_for(
         "the termination completed by the controller",
-        LIMIT,
+        common::patience(),
         || async {
             (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
                 .await
@@ -262,7 +259,7 @@ async fn eventbridge_setup_is_idempotent_and_carries_actions_to_the_controller()
         },
     )
     .await;
-    wait_for("web-1 empty", LIMIT, || async {
+    wait_for("web-1 empty", common::patience(), || async {
         instances(&h, "web-1")
             .await
             .iter()

@@ -1,15 +1,12 @@
 //! `lifehook agent` as it runs on instances: real agent processes, each pointed at the
 //! sandbox's metadata service of one simulated instance.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::*;
 use lifehook_conformance::Harness;
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
@@ -151,7 +148,7 @@ async fn fifty_agents_on_one_topic_ship_their_own_logs_before_termination() {
         .send()
         .await
         .unwrap();
-    let ids: Vec<String> = wait_for("50 instances InService", LIMIT, || async {
+    let ids: Vec<String> = wait_for("50 instances InService", common::patience(), || async {
         let i = instances(&h, "fleet").await;
         (i.len() == N && i.iter().all(|(_, s)| s == "InService"))
             .then(|| i.into_iter().map(|(id, _)| id).collect())
@@ -194,9 +191,11 @@ async fn fifty_agents_on_one_topic_ship_their_own_logs_before_termination() {
         ));
     }
     // Each agent ensures the hook before it subscribes its inbox.
-    wait_for("every agent subscribed its inbox", LIMIT, || async {
-        (subscriptions(&h, &topic).await == N).then_some(())
-    })
+    wait_for(
+        "every agent subscribed its inbox",
+        common::patience(),
+        || async { (subscriptions(&h, &topic).await == N).then_some(()) },
+    )
     .await;
     let hooks = h
         .asg
@@ -231,7 +230,7 @@ async fn fifty_agents_on_one_topic_ship_their_own_logs_before_termination() {
         .send()
         .await
         .unwrap();
-    wait_for("every instance terminated", LIMIT, || async {
+    wait_for("every instance terminated", common::patience(), || async {
         instances(&h, "fleet").await.is_empty().then_some(())
     })
     .await;
@@ -239,7 +238,7 @@ async fn fifty_agents_on_one_topic_ship_their_own_logs_before_termination() {
     for (id, home, agent) in &agents {
         wait_for(
             &format!("agent {id} logged its completion"),
-            LIMIT,
+            common::patience(),
             || async {
                 agent
                     .log()
@@ -316,7 +315,7 @@ async fn imds_agent(h: &Harness, dir: &Path, pipelines: &str) -> (String, AgentP
         "web",
         vec![hook("drain", TERMINATING, 300, "ABANDON", None)],
         "InService",
-        LIMIT,
+        common::patience(),
     )
     .await;
     let config = dir.join("agent.toml");
@@ -326,7 +325,7 @@ async fn imds_agent(h: &Harness, dir: &Path, pipelines: &str) -> (String, AgentP
     )
     .unwrap();
     let agent = AgentProc::start(h, &id, &config, &dir.join("state"), &dir.join("agent.log"));
-    wait_for("the agent reads InService", LIMIT, || async {
+    wait_for("the agent reads InService", common::patience(), || async {
         agent
             .log()
             .contains("target lifecycle state changed")
@@ -348,11 +347,11 @@ async fn scale_in_through(h: &Harness, agent: &AgentProc) {
         .unwrap();
     wait_for(
         "the instance terminated (CONTINUE by instance id)",
-        LIMIT,
+        common::patience(),
         || async { instances(h, "web").await.is_empty().then_some(()) },
     )
     .await;
-    wait_for("the completion logged", LIMIT, || async {
+    wait_for("the completion logged", common::patience(), || async {
         agent
             .log()
             .contains("lifecycle action completed")
@@ -396,7 +395,7 @@ async fn fifty_agents_on_one_queue_each_handle_only_their_own_instance() {
         .send()
         .await
         .unwrap();
-    let ids: Vec<String> = wait_for("50 instances InService", LIMIT, || async {
+    let ids: Vec<String> = wait_for("50 instances InService", common::patience(), || async {
         let i = instances(&h, "shared").await;
         (i.len() == N && i.iter().all(|(_, s)| s == "InService"))
             .then(|| i.into_iter().map(|(id, _)| id).collect())
@@ -442,7 +441,7 @@ command = ["sh", "-c", "echo \"$LIFEHOOK_INSTANCE_ID\" >> marks.txt"]
         .send()
         .await
         .unwrap();
-    wait_for("every instance terminated", LIMIT, || async {
+    wait_for("every instance terminated", common::patience(), || async {
         instances(&h, "shared").await.is_empty().then_some(())
     })
     .await;
@@ -493,6 +492,62 @@ command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOO
     assert!(status.success(), "{status}");
 }
 
+/// Regression: the agent routed every action with no tags, so a pipeline with
+/// `match.tags` never matched in agent mode. It now routes through the action engine like
+/// the controller: the group's tags are read, and the tag-matched pipeline — listed first —
+/// runs instead of the catch-all after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_pipeline_matched_by_the_groups_tags_runs() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mark = |name: &str| {
+        format!(
+            r#"[[pipeline.step]]
+type = "exec"
+name = "mark"
+working_dir = "{}"
+command = ["sh", "-c", "echo {name} >> marks.txt"]
+"#,
+            dir.path().display()
+        )
+    };
+    let pipelines = format!(
+        r#"[[pipeline]]
+name = "payments"
+match = {{ hooks = ["drain"], tags = {{ team = "pay*" }} }}
+policy = {{ on_success = "continue" }}
+
+{}
+[[pipeline]]
+name = "everything-else"
+match = {{ hooks = ["drain"] }}
+policy = {{ on_success = "continue" }}
+
+{}"#,
+        mark("payments"),
+        mark("everything-else")
+    );
+    let (_id, agent) = imds_agent(&h, dir.path(), &pipelines).await;
+    h.asg
+        .create_or_update_tags()
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id("web")
+                .resource_type("auto-scaling-group")
+                .key("team")
+                .value("payments")
+                .propagate_at_launch(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateOrUpdateTags");
+    scale_in_through(&h, &agent).await;
+    assert_eq!(lines(&dir.path().join("marks.txt")), vec!["payments"]);
+    let status = agent.stop().await;
+    assert!(status.success(), "{status}");
+}
+
 /// The patch date is on the instance's tags (control API and EC2 DescribeTags) and in the
 /// file; the stack got one SUCCESS signal with the instance id.
 async fn assert_patch_recorded(h: &Harness, dir: &Path, id: &str, date: &str) {
@@ -533,7 +588,7 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
         "app",
         vec![hook("patch", LAUNCHING, HEARTBEAT, "ABANDON", None)],
         "Pending:Wait",
-        LIMIT,
+        common::patience(),
     )
     .await;
     let config = patch_config(dir.path(), &h.endpoint(), &id);
@@ -545,7 +600,7 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
     // Boot 1: the hook exists (the example's `[[agent.hook]]` leaves it as it is); the
     // update asks for a reboot; the agent records the next step and reboots.
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
-    wait_for("the instance rebooted", LIMIT, || async {
+    wait_for("the instance rebooted", common::patience(), || async {
         (reboots(&h, &id).await == 1).then_some(())
     })
     .await;
@@ -557,7 +612,7 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
     // Boot 2: a heartbeat first, then it resumes at the tag; killed in the middle of
     // `install`.
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
-    wait_for("install started", LIMIT, || async {
+    wait_for("install started", common::patience(), || async {
         dir.path().join("install-started").exists().then_some(())
     })
     .await;
@@ -569,12 +624,12 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
 
     // Boot 3 (a crash restart): `install` runs again, finishes, the action completes.
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
-    wait_for("install started again", LIMIT, || async {
+    wait_for("install started again", common::patience(), || async {
         dir.path().join("install-started").exists().then_some(())
     })
     .await;
     std::fs::write(dir.path().join("release"), b"").unwrap();
-    wait_for("the instance InService", LIMIT, || async {
+    wait_for("the instance InService", common::patience(), || async {
         (instances(&h, "app").await == vec![(id.clone(), "InService".to_owned())]).then_some(())
     })
     .await;
@@ -584,7 +639,7 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
         "update ran once, install resumed after the reboot and again after the crash"
     );
     assert_eq!(reboots(&h, &id).await, 1);
-    wait_for("the completion logged", LIMIT, || async {
+    wait_for("the completion logged", common::patience(), || async {
         agent
             .log()
             .contains("lifecycle action completed")
@@ -661,19 +716,19 @@ async fn without_a_group_the_steps_run_and_hook_calls_are_skipped() {
     let state = dir.path().join("state");
     let log = dir.path().join("agent.log");
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
-    wait_for("the reboot", LIMIT, || async {
+    wait_for("the reboot", common::patience(), || async {
         (reboots(&h, &id).await == 1).then_some(())
     })
     .await;
     agent.kill().await;
     let agent = AgentProc::start(&h, &id, &config, &state, &log);
-    wait_for("the pipeline finished", LIMIT, || async {
+    wait_for("the pipeline finished", common::patience(), || async {
         lines(&dir.path().join("marks.txt"))
             .contains(&"installed".to_owned())
             .then_some(())
     })
     .await;
-    wait_for("the action finished", LIMIT, || async {
+    wait_for("the action finished", common::patience(), || async {
         agent
             .log()
             .contains("no group: skipping CompleteLifecycleAction")
@@ -741,7 +796,7 @@ command = ["sh", "-c", "echo \"$LIFEHOOK_INSTANCE_ID\""]
     .await;
     let pid = agent.child.id().expect("the agent runs");
     let below_peak = |when: &'static str| {
-        wait_for(when, LIMIT, move || async move {
+        wait_for(when, common::patience(), move || async move {
             let (rss, peak) = rss_and_peak_kib(pid);
             (rss * 4 < peak * 3).then_some((rss, peak))
         })

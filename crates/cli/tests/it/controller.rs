@@ -1,15 +1,12 @@
 //! `lifehook controller` as a user runs it: the real binary against the sandbox, for each
 //! delivery path, routing, failures, bad messages, replicas, crashes and shutdown.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::*;
 use lifehook_conformance::Harness;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// Writes a controller configuration with one pipeline per `(name, groups, transitions,
 /// on_failure, argv)` entry. Each exec step runs in `dir`.
@@ -79,7 +76,7 @@ async fn direct_sqs_launch_and_terminate_complete_continue() {
     );
     let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
 
-    let ids = wait_for("both instances InService", LIMIT, || {
+    let ids = wait_for("both instances InService", common::patience(), || {
         all_in_state(&h, "web-1", 2, "InService")
     })
     .await;
@@ -90,7 +87,7 @@ async fn direct_sqs_launch_and_terminate_complete_continue() {
         .send()
         .await
         .unwrap();
-    wait_for("both instances gone", LIMIT, || async {
+    wait_for("both instances gone", common::patience(), || async {
         instances(&h, "web-1").await.is_empty().then_some(())
     })
     .await;
@@ -102,13 +99,13 @@ async fn direct_sqs_launch_and_terminate_complete_continue() {
     }
     assert_eq!(m.len(), 4, "each action ran its pipeline once: {m:?}");
     // The test notifications were acknowledged, nothing was set aside, nothing is left.
-    wait_for("queue drained", LIMIT, || async {
+    wait_for("queue drained", common::patience(), || async {
         (queue_depth(&h, &url).await == (0, 0)).then_some(())
     })
     .await;
     assert_eq!(queue_depth(&h, &dlq).await, (0, 0));
     let term = "lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}";
-    wait_for("terminations counted", LIMIT, || async {
+    wait_for("terminations counted", common::patience(), || async {
         (c.metric(term).await >= 2.0).then_some(())
     })
     .await;
@@ -204,7 +201,7 @@ async fn sns_and_eventbridge_paths_and_several_groups_on_one_queue() {
     );
     let _c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
     for g in ["web-sns", "batch-eb", "direct-1"] {
-        wait_for(&format!("{g} InService"), LIMIT, || {
+        wait_for(&format!("{g} InService"), common::patience(), || {
             all_in_state(&h, g, 1, "InService")
         })
         .await;
@@ -228,7 +225,7 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
         vec![hook("launch", LAUNCHING, 300, "CONTINUE", Some(&arn))],
     )
     .await;
-    let first = wait_for("first instance", LIMIT, || async {
+    let first = wait_for("first instance", common::patience(), || async {
         instances(&h, "app-1").await.first().map(|i| i.0.clone())
     })
     .await;
@@ -239,7 +236,7 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
     );
     let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
 
-    let replacement = wait_for("a replacement InService", LIMIT, || async {
+    let replacement = wait_for("a replacement InService", common::patience(), || async {
         let inst = instances(&h, "app-1").await;
         inst.iter()
             .find(|(i, s)| i != &first && s == "InService")
@@ -255,7 +252,7 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
         "the abandoned instance is gone"
     );
     let cont = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
-    wait_for("the replacement counted", LIMIT, || async {
+    wait_for("the replacement counted", common::patience(), || async {
         (c.metric(cont).await >= 1.0).then_some(())
     })
     .await;
@@ -304,7 +301,7 @@ async fn garbage_foreign_and_test_messages_never_crash_or_loop() {
     let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
 
     // Every bad message ends up in the dead-letter queue, the test notification is deleted.
-    wait_for("bad messages set aside", LIMIT, || async {
+    wait_for("bad messages set aside", common::patience(), || async {
         let (dlq_visible, _) = queue_depth(&h, &dlq).await;
         (dlq_visible == garbage.len() as u64 && queue_depth(&h, &url).await == (0, 0)).then_some(())
     })
@@ -317,7 +314,7 @@ async fn garbage_foreign_and_test_messages_never_crash_or_loop() {
         vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
     )
     .await;
-    wait_for("web-1 InService", LIMIT, || {
+    wait_for("web-1 InService", common::patience(), || {
         all_in_state(&h, "web-1", 1, "InService")
     })
     .await;
@@ -336,7 +333,7 @@ async fn two_replicas_on_one_queue_complete_every_action_exactly_once() {
     );
     let a = Proc::controller(&h.endpoint(), &config, &dir.path().join("a.log"));
     let b = Proc::controller(&h.endpoint(), &config, &dir.path().join("b.log"));
-    wait_for("both replicas ready", LIMIT, || async {
+    wait_for("both replicas ready", common::patience(), || async {
         (a.ready().await && b.ready().await).then_some(())
     })
     .await;
@@ -347,14 +344,14 @@ async fn two_replicas_on_one_queue_complete_every_action_exactly_once() {
         vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
     )
     .await;
-    let ids = wait_for("8 instances InService", LIMIT, || {
+    let ids = wait_for("8 instances InService", common::patience(), || {
         all_in_state(&h, "web-1", 8, "InService")
     })
     .await;
 
     // Outcomes are counted once the message is deleted, just after the completion.
     let key = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
-    let total = wait_for("8 completions counted", LIMIT, || async {
+    let total = wait_for("8 completions counted", common::patience(), || async {
         let n = a.metric(key).await + b.metric(key).await;
         (n >= 8.0).then_some(n)
     })
@@ -399,7 +396,7 @@ async fn sigkill_mid_step_then_restart_completes_the_action_once() {
         vec![hook("launch", LAUNCHING, 600, "ABANDON", Some(&arn))],
     )
     .await;
-    wait_for("the step started", LIMIT, || async {
+    wait_for("the step started", common::patience(), || async {
         dir.path().join("started").exists().then_some(())
     })
     .await;
@@ -410,12 +407,12 @@ async fn sigkill_mid_step_then_restart_completes_the_action_once() {
     assert_eq!(instances(&h, "web-1").await[0].1, "Pending:Wait");
     h.advance(120.0).await;
     let second = Proc::controller(&h.endpoint(), &config, &dir.path().join("second.log"));
-    wait_for("InService after the restart", LIMIT, || {
+    wait_for("InService after the restart", common::patience(), || {
         all_in_state(&h, "web-1", 1, "InService")
     })
     .await;
     let cont = "lifehook_actions_total{transition=\"launching\",outcome=\"continue\"}";
-    wait_for("the completion counted", LIMIT, || async {
+    wait_for("the completion counted", common::patience(), || async {
         (second.metric(cont).await >= 1.0).then_some(())
     })
     .await;
@@ -427,7 +424,7 @@ async fn sigkill_mid_step_then_restart_completes_the_action_once() {
             .count(),
         1
     );
-    wait_for("queue drained", LIMIT, || async {
+    wait_for("queue drained", common::patience(), || async {
         (queue_depth(&h, &url).await == (0, 0)).then_some(())
     })
     .await;
@@ -452,12 +449,12 @@ async fn sigterm_hands_in_flight_actions_back_at_once() {
         vec![hook("launch", LAUNCHING, 600, "ABANDON", Some(&arn))],
     )
     .await;
-    wait_for("the step started", LIMIT, || async {
+    wait_for("the step started", common::patience(), || async {
         dir.path().join("started").exists().then_some(())
     })
     .await;
     c.sigterm();
-    let status = tokio::time::timeout(LIMIT, c.child.wait())
+    let status = tokio::time::timeout(common::patience(), c.child.wait())
         .await
         .expect("stopped within the grace period")
         .unwrap();
@@ -521,7 +518,7 @@ async fn hostile_notification_metadata_reaches_exec_only_as_data() {
         &[("web", "\"web-*\"", "\"launching\"", "abandon", argv)],
     );
     let _c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
-    wait_for("InService", LIMIT, || {
+    wait_for("InService", common::patience(), || {
         all_in_state(&h, "web-1", 1, "InService")
     })
     .await;

@@ -6,16 +6,13 @@
 //! a log line saying so. (The drain itself — service tasks moved,
 //! daemon and standalone tasks stopped last — is `steps.rs` and `lifehook demo`.)
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use common::*;
 use lifehook_conformance::Harness;
 use serde_json::json;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 /// Seconds left before the action of `instance` times out, if it is open.
 async fn seconds_left(h: &Harness, instance: &str) -> Option<f64> {
@@ -41,7 +38,7 @@ async fn a_drain_that_cannot_finish_in_time_applies_the_deadline_policy() {
     )
     .await;
     h.advance(1.0).await;
-    let id = wait_for("ecs-1 InService", LIMIT, || async {
+    let id = wait_for("ecs-1 InService", common::patience(), || async {
         instances(&h, "ecs-1")
             .await
             .into_iter()
@@ -117,7 +114,7 @@ timeout = "2h"
         .send()
         .await
         .unwrap();
-    wait_for("the drain to start", LIMIT, || async {
+    wait_for("the drain to start", common::patience(), || async {
         let v = h.state().await;
         v["regions"]["us-east-1"]["ecs"]
             .to_string()
@@ -130,12 +127,16 @@ timeout = "2h"
     let mut elapsed = 0;
     while instances(&h, "ecs-1").await.iter().any(|(i, _)| *i == id) {
         assert!(elapsed <= 3100, "still waiting after {elapsed} s");
-        wait_for(&format!("a heartbeat at {elapsed} s"), LIMIT, || async {
-            match seconds_left(&h, &id).await {
-                None => Some(()),
-                Some(left) => (left > 15.0).then_some(()),
-            }
-        })
+        wait_for(
+            &format!("a heartbeat at {elapsed} s"),
+            common::patience(),
+            || async {
+                match seconds_left(&h, &id).await {
+                    None => Some(()),
+                    Some(left) => (left > 15.0).then_some(()),
+                }
+            },
+        )
         .await;
         h.advance(10.0).await;
         elapsed += 10;
@@ -152,7 +153,7 @@ timeout = "2h"
         .unwrap_or_else(|| panic!("{resolved}"));
     assert_eq!(a["result"], "CONTINUE", "{a}");
     assert_eq!(a["how"], "completed", "{a}");
-    wait_for("the action counted", LIMIT, || async {
+    wait_for("the action counted", common::patience(), || async {
         (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
             .await
             == 1.0)

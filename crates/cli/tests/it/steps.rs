@@ -2,16 +2,13 @@
 //! sandbox (S3, SSM, ECS, EC2, CloudFormation), each pipeline completing a real lifecycle
 //! action.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::*;
 use lifehook_conformance::Harness;
 use serde_json::{Value, json};
-
-const LIMIT: Duration = Duration::from_secs(60);
 
 fn config(dir: &Path, queue_url: &str, pipelines: &str) -> std::path::PathBuf {
     let text = format!(
@@ -129,7 +126,7 @@ command = ["{d}/tampered.sh"]
         vec![hook("terminate", TERMINATING, 300, "CONTINUE", Some(&arn))],
     )
     .await;
-    let web = wait_for("web instance", LIMIT, || async {
+    let web = wait_for("web instance", common::patience(), || async {
         instances(&h, "web-1").await.first().map(|i| i.0.clone())
     })
     .await;
@@ -142,8 +139,14 @@ command = ["{d}/tampered.sh"]
             .await
             .unwrap();
     }
-    wait_for("web-1 terminated", LIMIT, || all_gone(&h, "web-1")).await;
-    wait_for("bad-1 terminated", LIMIT, || all_gone(&h, "bad-1")).await;
+    wait_for("web-1 terminated", common::patience(), || {
+        all_gone(&h, "web-1")
+    })
+    .await;
+    wait_for("bad-1 terminated", common::patience(), || {
+        all_gone(&h, "bad-1")
+    })
+    .await;
 
     let app = object(&h, "fleet-logs", &format!("logs/web-1/{web}/app.log")).await;
     assert_eq!(app.as_deref(), Some(format!("app {web}\n").as_str()));
@@ -157,15 +160,19 @@ command = ["{d}/tampered.sh"]
         !d.join("tampered.sh").exists(),
         "a bad download is never installed"
     );
-    wait_for("one CONTINUE and one ABANDON", LIMIT, || async {
-        let cont = c
-            .metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
-            .await;
-        let abandon = c
-            .metric("lifehook_actions_total{transition=\"terminating\",outcome=\"abandon\"}")
-            .await;
-        (cont == 1.0 && abandon == 1.0).then_some(())
-    })
+    wait_for(
+        "one CONTINUE and one ABANDON",
+        common::patience(),
+        || async {
+            let cont = c
+                .metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
+                .await;
+            let abandon = c
+                .metric("lifehook_actions_total{transition=\"terminating\",outcome=\"abandon\"}")
+                .await;
+            (cont == 1.0 && abandon == 1.0).then_some(())
+        },
+    )
     .await;
     let log = std::fs::read_to_string(d.join("controller.log")).unwrap();
     assert!(
@@ -222,7 +229,7 @@ commands = ["fail-me"]
         vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
     )
     .await;
-    let id = wait_for("app-1 InService", LIMIT, || async {
+    let id = wait_for("app-1 InService", common::patience(), || async {
         let i = instances(&h, "app-1").await;
         i.first()
             .filter(|(_, s)| s == "InService")
@@ -255,7 +262,7 @@ commands = ["fail-me"]
         vec![hook("launch", LAUNCHING, 300, "CONTINUE", Some(&arn))],
     )
     .await;
-    wait_for("a launch ABANDONed", LIMIT, || async {
+    wait_for("a launch ABANDONed", common::patience(), || async {
         (c.metric("lifehook_actions_total{transition=\"launching\",outcome=\"abandon\"}")
             .await
             >= 1.0)
@@ -282,7 +289,7 @@ async fn ecs_drain_moves_service_tasks_then_stops_the_standalone_task() {
         vec![hook("drain", TERMINATING, 300, "ABANDON", Some(&arn))],
     )
     .await;
-    let id = wait_for("ecs-1 instance", LIMIT, || async {
+    let id = wait_for("ecs-1 instance", common::patience(), || async {
         instances(&h, "ecs-1").await.first().map(|i| i.0.clone())
     })
     .await;
@@ -305,15 +312,22 @@ timeout = "2m"
         .send()
         .await
         .unwrap();
-    wait_for("ecs-1 terminated", LIMIT, || all_gone(&h, "ecs-1")).await;
+    wait_for("ecs-1 terminated", common::patience(), || {
+        all_gone(&h, "ecs-1")
+    })
+    .await;
     // The action is counted once its message is deleted (after the batched delete), a
     // moment after the instance is gone.
-    wait_for("the action counted as CONTINUE", LIMIT, || async {
-        (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
-            .await
-            == 1.0)
-            .then_some(())
-    })
+    wait_for(
+        "the action counted as CONTINUE",
+        common::patience(),
+        || async {
+            (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
+                .await
+                == 1.0)
+                .then_some(())
+        },
+    )
     .await;
     // The standalone task was stopped last: after every service task on the instance.
     assert_service_moved_then_standalone_stopped(&h, &standalone).await;

@@ -5,18 +5,15 @@
 //! instance waits in Terminating:Wait — and completes CONTINUE. A registry that answers 500
 //! still ends CONTINUE (the example's on_failure), with a log line saying why.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use common::{create_group, instances, lifehook_cmd, wait_for};
 use lifehook_conformance::Harness;
-
-const LIMIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 struct Call {
@@ -119,7 +116,7 @@ fn example(endpoint: &str, server: &str) -> String {
 }
 
 async fn scale_in_one(h: &Harness, group: &str) -> String {
-    let serving = wait_for("2 instances InService", LIMIT, || async {
+    let serving = wait_for("2 instances InService", common::patience(), || async {
         let v: Vec<String> = instances(h, group)
             .await
             .into_iter()
@@ -136,7 +133,7 @@ async fn scale_in_one(h: &Harness, group: &str) -> String {
         .send()
         .await
         .unwrap();
-    wait_for("the victim to terminate", LIMIT, || async {
+    wait_for("the victim to terminate", common::patience(), || async {
         let now = instances(h, group).await;
         serving
             .iter()
@@ -171,12 +168,16 @@ async fn deregister_from_eureka_and_tell_chat_before_continue() {
     let c = common::Proc::controller(&h.endpoint(), &cfg, &d.join("controller.log"));
 
     let victim = scale_in_one(&h, "web-1").await;
-    wait_for("the action counted CONTINUE", LIMIT, || async {
-        (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
-            .await
-            == 1.0)
-            .then_some(())
-    })
+    wait_for(
+        "the action counted CONTINUE",
+        common::patience(),
+        || async {
+            (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
+                .await
+                == 1.0)
+                .then_some(())
+        },
+    )
     .await;
     let calls = rec.calls.lock().unwrap().clone();
     let put = calls
@@ -219,12 +220,16 @@ async fn deregister_from_eureka_and_tell_chat_before_continue() {
         .await
         .unwrap();
     let second = scale_in_one(&h, "web-1").await;
-    wait_for("the second action counted CONTINUE", LIMIT, || async {
-        (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
-            .await
-            == 2.0)
-            .then_some(())
-    })
+    wait_for(
+        "the second action counted CONTINUE",
+        common::patience(),
+        || async {
+            (c.metric("lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}")
+                .await
+                == 2.0)
+                .then_some(())
+        },
+    )
     .await;
     let log = std::fs::read_to_string(d.join("controller.log")).unwrap();
     let line = log

@@ -1,21 +1,34 @@
 //! Shared helpers for black-box tests of the `lifehook` binary against an in-process sandbox.
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, LifecycleHookSpecification};
+use aws_sdk_autoscaling::types::LifecycleHookSpecification;
 use lifehook_conformance::Harness;
+pub(crate) use lifehook_conformance::{create_group, instances};
 
-pub const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
-pub const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
-pub const ROLE: &str = "arn:aws:iam::000000000000:role/asg-notify";
+/// How long any wait of these tests may last before it fails: 120 s, times
+/// `LIFEHOOK_TEST_PATIENCE` (a number, e.g. `3` on a slow or loaded machine). This bounds
+/// waits only; nothing waits for it to pass.
+pub(crate) fn patience() -> Duration {
+    const BASE: Duration = Duration::from_secs(120);
+    let factor = std::env::var("LIFEHOOK_TEST_PATIENCE")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .unwrap_or(1.0);
+    BASE.mul_f64(factor)
+}
+
+pub(crate) const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
+pub(crate) const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
+pub(crate) const ROLE: &str = "arn:aws:iam::000000000000:role/asg-notify";
 
 /// A `lifehook` command with fake credentials, a region, the sandbox endpoint, no metadata
 /// service and no user AWS configuration.
-pub fn lifehook_cmd(endpoint: &str) -> tokio::process::Command {
+pub(crate) fn lifehook_cmd(endpoint: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_lifehook"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -35,14 +48,14 @@ pub fn lifehook_cmd(endpoint: &str) -> tokio::process::Command {
 }
 
 /// A running controller process.
-pub struct Proc {
+pub(crate) struct Proc {
     pub child: tokio::process::Child,
     pub admin: String,
 }
 
 impl Proc {
     /// Starts `lifehook controller --config <config>` with its admin server on a free port.
-    pub fn controller(endpoint: &str, config: &Path, log: &Path) -> Proc {
+    pub(crate) fn controller(endpoint: &str, config: &Path, log: &Path) -> Proc {
         let port = free_port();
         let admin = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(log).expect("log file");
@@ -58,7 +71,7 @@ impl Proc {
     }
 
     /// The value of a counter line in `/metrics` whose text starts with `prefix`.
-    pub async fn metric(&self, prefix: &str) -> f64 {
+    pub(crate) async fn metric(&self, prefix: &str) -> f64 {
         let text = match reqwest::get(format!("http://{}/metrics", self.admin)).await {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => return 0.0,
@@ -69,15 +82,15 @@ impl Proc {
             .sum()
     }
 
-    pub async fn ready(&self) -> bool {
+    pub(crate) async fn ready(&self) -> bool {
         matches!(reqwest::get(format!("http://{}/healthz", self.admin)).await, Ok(r) if r.status().is_success())
     }
 
-    pub fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         signal(&self.child, "-TERM");
     }
 
-    pub fn sigkill(&self) {
+    pub(crate) fn sigkill(&self) {
         signal(&self.child, "-KILL");
     }
 }
@@ -90,7 +103,7 @@ fn signal(child: &tokio::process::Child, sig: &str) {
     }
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -100,7 +113,7 @@ pub fn free_port() -> u16 {
 /// Polls `check` until it returns `Some`, for at most `limit` of real time. Behaviour is
 /// driven by the sandbox's virtual clock; the limit only bounds how long the processes
 /// under test may take to react.
-pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -117,7 +130,7 @@ where
     }
 }
 
-pub fn hook(
+pub(crate) fn hook(
     name: &str,
     transition: &str,
     hb: i32,
@@ -135,34 +148,9 @@ pub fn hook(
     }
 }
 
-pub async fn create_group(
-    h: &Harness,
-    name: &str,
-    desired: i32,
-    hooks: Vec<LifecycleHookSpecification>,
-) {
-    h.asg
-        .create_auto_scaling_group()
-        .auto_scaling_group_name(name)
-        .min_size(0)
-        .max_size(10)
-        .desired_capacity(desired)
-        .launch_template(
-            LaunchTemplateSpecification::builder()
-                .launch_template_name("lt-web")
-                .version("$Latest")
-                .build(),
-        )
-        .availability_zones("us-east-1a")
-        .set_lifecycle_hook_specification_list(Some(hooks))
-        .send()
-        .await
-        .expect("CreateAutoScalingGroup");
-}
-
 /// Creates group `name` of one instance with `hooks` and returns the instance's id once
 /// it is in lifecycle state `state` (`InService`, or `Pending:Wait` behind a launch hook).
-pub async fn group_of_one(
+pub(crate) async fn group_of_one(
     h: &Harness,
     name: &str,
     hooks: Vec<LifecycleHookSpecification>,
@@ -181,7 +169,7 @@ pub async fn group_of_one(
 }
 
 /// The text of `examples/<name>` with each `(from, to)` replaced; `from` must be there.
-pub fn example(name: &str, swaps: &[(&str, String)]) -> String {
+pub(crate) fn example(name: &str, swaps: &[(&str, String)]) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
         .join(name);
@@ -197,7 +185,7 @@ pub fn example(name: &str, swaps: &[(&str, String)]) -> String {
 }
 
 /// Creates a queue (with a dead-letter queue after `max_receives`) and returns (url, arn).
-pub async fn queue_with_dlq(
+pub(crate) async fn queue_with_dlq(
     h: &Harness,
     name: &str,
     max_receives: u32,
@@ -230,7 +218,7 @@ pub async fn queue_with_dlq(
     (url, arn, dlq_url)
 }
 
-pub async fn queue_arn(h: &Harness, url: &str) -> String {
+pub(crate) async fn queue_arn(h: &Harness, url: &str) -> String {
     h.sqs
         .get_queue_attributes()
         .queue_url(url)
@@ -246,35 +234,8 @@ pub async fn queue_arn(h: &Harness, url: &str) -> String {
         .expect("arn")
 }
 
-/// Instance ids of a group with their lifecycle states.
-pub async fn instances(h: &Harness, group: &str) -> Vec<(String, String)> {
-    let out = h
-        .asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-        .expect("describe");
-    out.auto_scaling_groups()
-        .first()
-        .map(|g| {
-            g.instances()
-                .iter()
-                .map(|i| {
-                    (
-                        i.instance_id().unwrap_or_default().to_owned(),
-                        i.lifecycle_state()
-                            .map(|s| s.as_str().to_owned())
-                            .unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Messages visible + in flight in a queue.
-pub async fn queue_depth(h: &Harness, url: &str) -> (u64, u64) {
+pub(crate) async fn queue_depth(h: &Harness, url: &str) -> (u64, u64) {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let out = h
         .sqs
@@ -294,7 +255,7 @@ pub async fn queue_depth(h: &Harness, url: &str) -> (u64, u64) {
 }
 
 /// One JSON 1.1 ECS call with the test's credentials, for setup; panics on an error answer.
-pub async fn ecs(h: &Harness, op: &str, body: serde_json::Value) -> serde_json::Value {
+pub(crate) async fn ecs(h: &Harness, op: &str, body: serde_json::Value) -> serde_json::Value {
     let r = h
         .http()
         .post(h.endpoint())
@@ -317,7 +278,7 @@ pub async fn ecs(h: &Harness, op: &str, body: serde_json::Value) -> serde_json::
 /// service (`standalone`) was stopped by lifehook, and not before any task of service
 /// "web"; the service runs its two tasks elsewhere. Returns the standalone task as ECS
 /// describes it.
-pub async fn assert_service_moved_then_standalone_stopped(
+pub(crate) async fn assert_service_moved_then_standalone_stopped(
     h: &Harness,
     standalone: &str,
 ) -> serde_json::Value {
@@ -377,7 +338,7 @@ pub async fn assert_service_moved_then_standalone_stopped(
 /// service "web" and one task that `started_by` ran outside any service; then a second
 /// container instance (`i-0aaaaaaaaaaaaaaaa`) where the service's tasks can move. Returns
 /// the standalone task's ARN.
-pub async fn ecs_service_on(h: &Harness, instance: &str, started_by: &str) -> String {
+pub(crate) async fn ecs_service_on(h: &Harness, instance: &str, started_by: &str) -> String {
     let register = |ec2: &str| {
         h.control_post(
             "ecs/container-instances",
@@ -412,10 +373,10 @@ pub async fn ecs_service_on(h: &Harness, instance: &str, started_by: &str) -> St
 
 /// Moves the sandbox's virtual clock one second every 50 ms of real time, until dropped:
 /// SSM invocations, ECS tasks and target health change state on virtual time.
-pub struct Ticker(tokio::task::JoinHandle<()>);
+pub(crate) struct Ticker(tokio::task::JoinHandle<()>);
 
 impl Ticker {
-    pub fn start(endpoint: String) -> Ticker {
+    pub(crate) fn start(endpoint: String) -> Ticker {
         Ticker(tokio::spawn(async move {
             let http = reqwest::Client::new();
             loop {
@@ -436,19 +397,16 @@ impl Drop for Ticker {
     }
 }
 
-/// How long a stopping agent may take.
-const AGENT_STOP_LIMIT: Duration = Duration::from_secs(60);
-
 /// A running `lifehook agent` for one instance: its metadata service is the sandbox's
 /// `/_imds/<instance>/`, and it follows the sandbox's clock.
-pub struct AgentProc {
+pub(crate) struct AgentProc {
     pub child: tokio::process::Child,
     log: std::path::PathBuf,
 }
 
 impl AgentProc {
     /// Starts the agent with the test credentials; its stderr is appended to `log`.
-    pub fn start(
+    pub(crate) fn start(
         h: &Harness,
         instance: &str,
         config: &Path,
@@ -459,7 +417,7 @@ impl AgentProc {
     }
 
     /// The same, signing with access key `key` when given (a key a policy may be bound to).
-    pub fn start_as(
+    pub(crate) fn start_as(
         h: &Harness,
         key: Option<&str>,
         instance: &str,
@@ -500,7 +458,7 @@ impl AgentProc {
         }
     }
 
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args([sig, &pid.to_string()])
@@ -508,9 +466,9 @@ impl AgentProc {
         }
     }
 
-    pub async fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) async fn stop(mut self) -> std::process::ExitStatus {
         self.signal("-TERM");
-        tokio::time::timeout(AGENT_STOP_LIMIT, self.child.wait())
+        tokio::time::timeout(patience(), self.child.wait())
             .await
             .expect("the agent stops within the limit")
             .expect("wait")
@@ -518,7 +476,7 @@ impl AgentProc {
 
     /// A crash or a reboot: the agent and the steps it started die at once (as systemd's
     /// `KillMode=control-group` does, and a reboot).
-    pub async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         // Stopped first, so it cannot see its steps die and act on it.
         self.signal("-STOP");
         if let Some(pid) = self.child.id() {
@@ -530,7 +488,7 @@ impl AgentProc {
         let _ = self.child.wait().await;
     }
 
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -539,7 +497,7 @@ impl AgentProc {
 /// `dir/agent.toml`: the reboot command asks the sandbox to reboot the instance, the update
 /// asks for a reboot the first time (exit 100, as `needs-restarting -r`), the install waits
 /// for a `release` file in `dir`, and the steps append to `dir/marks.txt`.
-pub fn patch_config(dir: &Path, endpoint: &str, instance: &str) -> PathBuf {
+pub(crate) fn patch_config(dir: &Path, endpoint: &str, instance: &str) -> PathBuf {
     let config = dir.join("agent.toml");
     std::fs::create_dir_all(dir.join("profile.d")).unwrap();
     let d = dir.display();

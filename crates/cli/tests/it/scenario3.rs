@@ -5,10 +5,9 @@
 //! (an instance refresh) or marked as expected. The sandbox's clock is manual: images,
 //! target health and draining move only when a test advances it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
-use std::time::Duration;
 
 use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, RefreshPreferences, Tag};
 use aws_sdk_ec2::types::Filter;
@@ -17,7 +16,6 @@ use common::*;
 use lifehook_conformance::Harness;
 use serde_json::json;
 
-const LIMIT: Duration = Duration::from_secs(60);
 const CONTINUE_TERMINATING: &str =
     "lifehook_actions_total{transition=\"terminating\",outcome=\"continue\"}";
 const ABANDON_TERMINATING: &str =
@@ -245,10 +243,14 @@ async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
 
     // Launch: the step registers the instance itself and holds it in Pending:Wait while
     // the target is `initial`.
-    let id = wait_for("the new instance registered by the step", LIMIT, || async {
-        let (id, _) = instances(&h, "web-1").await.into_iter().next()?;
-        (health(&h, &web, &id).await.as_deref() == Some("initial")).then_some(id)
-    })
+    let id = wait_for(
+        "the new instance registered by the step",
+        common::patience(),
+        || async {
+            let (id, _) = instances(&h, "web-1").await.into_iter().next()?;
+            (health(&h, &web, &id).await.as_deref() == Some("initial")).then_some(id)
+        },
+    )
     .await;
     assert_eq!(
         state_of(&h, "web-1", &id).await.as_deref(),
@@ -257,7 +259,7 @@ async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
     );
     // 2 healthy checks × 5 s.
     h.advance(11.0).await;
-    wait_for("InService once healthy", LIMIT, || async {
+    wait_for("InService once healthy", common::patience(), || async {
         (state_of(&h, "web-1", &id).await.as_deref() == Some("InService")).then_some(())
     })
     .await;
@@ -272,15 +274,19 @@ async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
 
     // An unexpected scale-in. Auto Scaling drains its own target group first (20 s).
     scale(&h, "web-1", 0).await;
-    wait_for("the group's target group draining", LIMIT, || async {
-        (health(&h, &web, &id).await.as_deref() == Some("draining")).then_some(())
-    })
+    wait_for(
+        "the group's target group draining",
+        common::patience(),
+        || async { (health(&h, &web, &id).await.as_deref() == Some("draining")).then_some(()) },
+    )
     .await;
     h.advance(21.0).await;
     // Then the terminate hook: the step deregisters the canary and waits out its drain.
-    wait_for("the step deregistering the canary", LIMIT, || async {
-        (health(&h, &extra, &id).await.as_deref() == Some("draining")).then_some(())
-    })
+    wait_for(
+        "the step deregistering the canary",
+        common::patience(),
+        || async { (health(&h, &extra, &id).await.as_deref() == Some("draining")).then_some(()) },
+    )
     .await;
     assert_eq!(
         state_of(&h, "web-1", &id).await.as_deref(),
@@ -292,7 +298,7 @@ async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
     );
     h.advance(21.0).await;
     // The image is created and the action held until it is available.
-    let (image, state, tags) = wait_for("the image", LIMIT, || async {
+    let (image, state, tags) = wait_for("the image", common::patience(), || async {
         images_of(&h, &id).await.into_iter().next()
     })
     .await;
@@ -314,11 +320,11 @@ async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
     );
     assert_eq!(c.metric(CONTINUE_TERMINATING).await, 0.0);
     h.advance(121.0).await;
-    wait_for("terminated after the image", LIMIT, || async {
+    wait_for("terminated after the image", common::patience(), || async {
         instances(&h, "web-1").await.is_empty().then_some(())
     })
     .await;
-    wait_for("CONTINUE counted", LIMIT, || {
+    wait_for("CONTINUE counted", common::patience(), || {
         metric_is(&c, CONTINUE_TERMINATING, 1.0)
     })
     .await;
@@ -351,7 +357,7 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
     let cfg = config(d, &url, "");
     let c = Proc::controller(&h.endpoint(), &cfg, &log);
     group(&h, "web-2", &arn, &[]).await;
-    let first = wait_for("web-2 InService", LIMIT, || async {
+    let first = wait_for("web-2 InService", common::patience(), || async {
         let i = instances(&h, "web-2").await;
         i.into_iter()
             .find(|(_, s)| s == "InService")
@@ -375,7 +381,7 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
         .instance_refresh_id()
         .expect("id")
         .to_owned();
-    let second = wait_for("the refresh done", LIMIT, || async {
+    let second = wait_for("the refresh done", common::patience(), || async {
         let out = h
             .asg
             .describe_instance_refreshes()
@@ -396,7 +402,7 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
     .await;
     wait_for(
         "the refresh's termination counted as CONTINUE",
-        LIMIT,
+        common::patience(),
         || metric_is(&c, CONTINUE_TERMINATING, 1.0),
     )
     .await;
@@ -426,13 +432,15 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
         .await
         .expect("CreateOrUpdateTags");
     scale(&h, "web-2", 0).await;
-    wait_for("web-2 empty", LIMIT, || async {
+    wait_for("web-2 empty", common::patience(), || async {
         instances(&h, "web-2").await.is_empty().then_some(())
     })
     .await;
-    wait_for("the planned termination counted as CONTINUE", LIMIT, || {
-        metric_is(&c, CONTINUE_TERMINATING, 2.0)
-    })
+    wait_for(
+        "the planned termination counted as CONTINUE",
+        common::patience(),
+        || metric_is(&c, CONTINUE_TERMINATING, 2.0),
+    )
     .await;
     assert!(
         images(&h).await.is_empty(),
@@ -456,7 +464,7 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
         )
         .await;
     assert!(r.status().is_success());
-    wait_for("web-4 InService", LIMIT, || async {
+    wait_for("web-4 InService", common::patience(), || async {
         let i = instances(&h, "web-4").await;
         i.iter().any(|(_, s)| s == "InService").then_some(())
     })
@@ -469,9 +477,11 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
         .send()
         .await
         .expect("UpdateAutoScalingGroup");
-    wait_for("the stack's termination counted as CONTINUE", LIMIT, || {
-        metric_is(&c, CONTINUE_TERMINATING, 3.0)
-    })
+    wait_for(
+        "the stack's termination counted as CONTINUE",
+        common::patience(),
+        || metric_is(&c, CONTINUE_TERMINATING, 3.0),
+    )
     .await;
     assert!(
         images(&h).await.is_empty(),
@@ -492,7 +502,7 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
         .await;
     assert!(r.status().is_success());
     group(&h, "web-3", &arn, &[]).await;
-    let id = wait_for("web-3 InService", LIMIT, || async {
+    let id = wait_for("web-3 InService", common::patience(), || async {
         let i = instances(&h, "web-3").await;
         i.into_iter()
             .find(|(_, s)| s == "InService")
@@ -500,7 +510,7 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
     })
     .await;
     scale(&h, "web-3", 0).await;
-    wait_for("the image of web-3 pending", LIMIT, || async {
+    wait_for("the image of web-3 pending", common::patience(), || async {
         images_of(&h, &id)
             .await
             .into_iter()
@@ -508,11 +518,11 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
     })
     .await;
     h.advance(6.0).await;
-    wait_for("the failed image ABANDONs", LIMIT, || {
+    wait_for("the failed image ABANDONs", common::patience(), || {
         metric_is(&c, ABANDON_TERMINATING, 1.0)
     })
     .await;
-    wait_for("web-3 empty", LIMIT, || async {
+    wait_for("web-3 empty", common::patience(), || async {
         instances(&h, "web-3").await.is_empty().then_some(())
     })
     .await;
@@ -546,7 +556,7 @@ async fn a_restarted_controller_waits_for_the_image_of_the_first_one() {
     assert!(r.status().is_success());
     let first = Proc::controller(&h.endpoint(), &cfg, &d.join("first.log"));
     group(&h, "web-5", &arn, &[]).await;
-    let id = wait_for("web-5 InService", LIMIT, || async {
+    let id = wait_for("web-5 InService", common::patience(), || async {
         let i = instances(&h, "web-5").await;
         i.into_iter()
             .find(|(_, s)| s == "InService")
@@ -554,12 +564,16 @@ async fn a_restarted_controller_waits_for_the_image_of_the_first_one() {
     })
     .await;
     scale(&h, "web-5", 0).await;
-    wait_for("the first controller's image", LIMIT, || async {
-        images_of(&h, &id)
-            .await
-            .into_iter()
-            .find(|i| i.1 == "pending")
-    })
+    wait_for(
+        "the first controller's image",
+        common::patience(),
+        || async {
+            images_of(&h, &id)
+                .await
+                .into_iter()
+                .find(|i| i.1 == "pending")
+        },
+    )
     .await;
     // The controller dies while it waits for the image; the message comes back.
     first.sigkill();
@@ -573,18 +587,22 @@ async fn a_restarted_controller_waits_for_the_image_of_the_first_one() {
     let second = Proc::controller(&h.endpoint(), &cfg, &d.join("second.log"));
     // Two polls of the new controller: the dead one's last long poll (1 s at most) is
     // over, so the message goes to the new controller when it becomes visible.
-    wait_for("the second controller polling", LIMIT, || async {
-        (receives().await >= before + 2).then_some(())
-    })
+    wait_for(
+        "the second controller polling",
+        common::patience(),
+        || async { (receives().await >= before + 2).then_some(()) },
+    )
     .await;
     h.advance(31.0).await;
-    wait_for("terminated", LIMIT, || async {
+    wait_for("terminated", common::patience(), || async {
         instances(&h, "web-5").await.is_empty().then_some(())
     })
     .await;
-    wait_for("CONTINUE counted by the second controller", LIMIT, || {
-        metric_is(&second, CONTINUE_TERMINATING, 1.0)
-    })
+    wait_for(
+        "CONTINUE counted by the second controller",
+        common::patience(),
+        || metric_is(&second, CONTINUE_TERMINATING, 1.0),
+    )
     .await;
     let all = images_of(&h, &id).await;
     assert_eq!(
@@ -618,10 +636,14 @@ async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
     std::fs::write(&cfg, text).unwrap();
     let c = Proc::controller(&h.endpoint(), &cfg, &log);
     group(&h, "web-6", &arn, std::slice::from_ref(&web)).await;
-    let id = wait_for("the new instance registered by the step", LIMIT, || async {
-        let (id, _) = instances(&h, "web-6").await.into_iter().next()?;
-        (health(&h, &web, &id).await.as_deref() == Some("initial")).then_some(id)
-    })
+    let id = wait_for(
+        "the new instance registered by the step",
+        common::patience(),
+        || async {
+            let (id, _) = instances(&h, "web-6").await.into_iter().next()?;
+            (health(&h, &web, &id).await.as_deref() == Some("initial")).then_some(id)
+        },
+    )
     .await;
     let r = h
         .control_post(
@@ -630,7 +652,7 @@ async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
         )
         .await;
     assert!(r.status().is_success());
-    wait_for("the launch ABANDONed", LIMIT, || {
+    wait_for("the launch ABANDONed", common::patience(), || {
         metric_is(
             &c,
             "lifehook_actions_total{transition=\"launching\",outcome=\"abandon\"}",
@@ -639,20 +661,22 @@ async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
     })
     .await;
     // It leaves through Terminating, draining from the group's target group (20 s).
-    wait_for("the instance draining", LIMIT, || async {
+    wait_for("the instance draining", common::patience(), || async {
         (health(&h, &web, &id).await.as_deref() == Some("draining")).then_some(())
     })
     .await;
     h.advance(21.0).await;
     // Then through the terminate hook (spec §7.2, the sandbox's default): no image of an
     // instance that never served.
-    wait_for("the instance gone", LIMIT, || async {
+    wait_for("the instance gone", common::patience(), || async {
         state_of(&h, "web-6", &id).await.is_none().then_some(())
     })
     .await;
-    wait_for("its termination counted as CONTINUE", LIMIT, || {
-        metric_is(&c, CONTINUE_TERMINATING, 1.0)
-    })
+    wait_for(
+        "its termination counted as CONTINUE",
+        common::patience(),
+        || metric_is(&c, CONTINUE_TERMINATING, 1.0),
+    )
     .await;
     assert!(images(&h).await.is_empty(), "no image of a failed launch");
     let text = std::fs::read_to_string(&log).unwrap();
@@ -725,7 +749,7 @@ async fn heartbeats_keep_the_action_alive_until_a_slow_image_is_available() {
         vec![hook("terminate", TERMINATING, 60, "ABANDON", Some(&arn))],
     )
     .await;
-    let id = wait_for("web-8 InService", LIMIT, || async {
+    let id = wait_for("web-8 InService", common::patience(), || async {
         let i = instances(&h, "web-8").await;
         i.into_iter()
             .find(|(_, s)| s == "InService")
@@ -733,7 +757,7 @@ async fn heartbeats_keep_the_action_alive_until_a_slow_image_is_available() {
     })
     .await;
     scale(&h, "web-8", 0).await;
-    wait_for("the image pending", LIMIT, || async {
+    wait_for("the image pending", common::patience(), || async {
         images_of(&h, &id)
             .await
             .into_iter()
@@ -747,7 +771,7 @@ async fn heartbeats_keep_the_action_alive_until_a_slow_image_is_available() {
     for step in 0..30 {
         wait_for(
             &format!("the action kept alive at {}s", step * 10),
-            LIMIT,
+            common::patience(),
             || async {
                 seconds_left(&h, &id, "hooks")
                     .await
@@ -763,11 +787,13 @@ async fn heartbeats_keep_the_action_alive_until_a_slow_image_is_available() {
         );
         h.advance(10.0).await;
     }
-    wait_for("terminated once the image is available", LIMIT, || async {
-        state_of(&h, "web-8", &id).await.is_none().then_some(())
-    })
+    wait_for(
+        "terminated once the image is available",
+        common::patience(),
+        || async { state_of(&h, "web-8", &id).await.is_none().then_some(()) },
+    )
     .await;
-    wait_for("CONTINUE counted", LIMIT, || {
+    wait_for("CONTINUE counted", common::patience(), || {
         metric_is(&c, CONTINUE_TERMINATING, 1.0)
     })
     .await;
