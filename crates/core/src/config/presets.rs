@@ -4,6 +4,7 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::StepType;
 use super::raw::RawStep;
 use super::validate::Cx;
 
@@ -83,7 +84,7 @@ impl Cx<'_> {
             }
             return vec![(s, span.clone())];
         };
-        if s.kind.get_ref() != "http" {
+        if s.kind.get_ref() != StepType::Http.as_str() {
             self.at(
                 &preset,
                 format!("`preset` is for `http` steps, not {:?}", s.kind.get_ref()),

@@ -3,9 +3,201 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
+use super::{DEFAULT_RETRIES_LOCAL, DEFAULT_RETRIES_NETWORK};
 use crate::template::Template;
+
+/// The type of a step: its `type = "..."` in the configuration.
+///
+/// Every table about step types is an exhaustive `match` on this enum, so that a new
+/// variant is a compile error wherever it must be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepType {
+    Exec,
+    Http,
+    Probe,
+    Notify,
+    File,
+    Wait,
+    S3Fetch,
+    S3Upload,
+    SsmCommand,
+    EcsDrain,
+    Signal,
+    Tag,
+    Image,
+    TargetGroups,
+}
+
+impl StepType {
+    /// Every step type, in declaration order (the order messages list them).
+    pub const ALL: [StepType; 14] = [
+        StepType::Exec,
+        StepType::Http,
+        StepType::Probe,
+        StepType::Notify,
+        StepType::File,
+        StepType::Wait,
+        StepType::S3Fetch,
+        StepType::S3Upload,
+        StepType::SsmCommand,
+        StepType::EcsDrain,
+        StepType::Signal,
+        StepType::Tag,
+        StepType::Image,
+        StepType::TargetGroups,
+    ];
+
+    /// The name written in `type = "..."`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepType::Exec => "exec",
+            StepType::Http => "http",
+            StepType::Probe => "probe",
+            StepType::Notify => "notify",
+            StepType::File => "file",
+            StepType::Wait => "wait",
+            StepType::S3Fetch => "s3-fetch",
+            StepType::S3Upload => "s3-upload",
+            StepType::SsmCommand => "ssm-command",
+            StepType::EcsDrain => "ecs-drain",
+            StepType::Signal => "signal",
+            StepType::Tag => "tag",
+            StepType::Image => "image",
+            StepType::TargetGroups => "target-groups",
+        }
+    }
+
+    /// Whether steps of this type call AWS APIs (and so need `step::ExternalSteps`).
+    pub fn is_aws(self) -> bool {
+        match self {
+            StepType::Exec
+            | StepType::Http
+            | StepType::Probe
+            | StepType::Notify
+            | StepType::File
+            | StepType::Wait => false,
+            StepType::S3Fetch
+            | StepType::S3Upload
+            | StepType::SsmCommand
+            | StepType::EcsDrain
+            | StepType::Signal
+            | StepType::Tag
+            | StepType::Image
+            | StepType::TargetGroups => true,
+        }
+    }
+
+    /// Retries when the step gives none: steps that talk over the network retry by default,
+    /// local ones (and `ssm-command`, whose script may not be safe to run twice) do not.
+    pub(crate) fn default_retries(self) -> u32 {
+        match self {
+            StepType::Http
+            | StepType::Notify
+            | StepType::S3Fetch
+            | StepType::S3Upload
+            | StepType::EcsDrain
+            | StepType::Signal
+            | StepType::Tag
+            | StepType::Image
+            | StepType::TargetGroups => DEFAULT_RETRIES_NETWORK,
+            StepType::Exec
+            | StepType::Probe
+            | StepType::File
+            | StepType::Wait
+            | StepType::SsmCommand => DEFAULT_RETRIES_LOCAL,
+        }
+    }
+
+    /// The keys a step of this type takes besides `type`, `name`, `timeout`, `retries` and
+    /// `backoff`.
+    pub(crate) fn fields(self) -> &'static [&'static str] {
+        match self {
+            StepType::Exec => &[
+                "command",
+                "env",
+                "working_dir",
+                "output_limit",
+                "reboot_exit_code",
+            ],
+            StepType::Http => &["method", "url", "headers", "body", "expect_status"],
+            StepType::Probe => &[
+                "command",
+                "env",
+                "working_dir",
+                "url",
+                "headers",
+                "expect_status",
+                "interval",
+            ],
+            StepType::Notify => &["url", "headers", "format", "message"],
+            StepType::File => &["path", "content", "mode"],
+            StepType::S3Fetch => &["bucket", "key", "path", "mode", "sha256"],
+            StepType::S3Upload => &["bucket", "key", "files", "if_missing"],
+            StepType::SsmCommand => &["commands", "env", "working_dir", "interval"],
+            StepType::EcsDrain => &["cluster", "interval", "stop_tasks"],
+            StepType::Signal => &["stack", "resource", "unique_id", "status"],
+            StepType::Wait => &["duration"],
+            StepType::Image => &[
+                "image_name",
+                "description",
+                "tags",
+                "no_reboot",
+                "interval",
+                "only_if",
+                "marker_tag",
+            ],
+            StepType::TargetGroups => &["target_group_arns", "port", "interval"],
+            StepType::Tag => &["tags"],
+        }
+    }
+}
+
+// `ALL` lists the variants in declaration order, each once.
+const _: () = {
+    let mut i = 0;
+    while i < StepType::ALL.len() {
+        assert!(StepType::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
+impl fmt::Display for StepType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `type` that names no step type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStepType(pub String);
+
+impl fmt::Display for UnknownStepType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<&str> = StepType::ALL.iter().map(|t| t.as_str()).collect();
+        write!(
+            f,
+            "unknown step type {:?} (step types: {})",
+            self.0,
+            known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownStepType {}
+
+impl FromStr for StepType {
+    type Err = UnknownStepType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        StepType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownStepType(s.to_owned()))
+    }
+}
 
 /// One step of a pipeline.
 #[derive(Debug, Clone)]
@@ -43,38 +235,34 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    pub fn type_name(&self) -> &'static str {
+    /// The type of the step.
+    pub fn step_type(&self) -> StepType {
         match self {
-            StepKind::Exec(_) => "exec",
-            StepKind::Http(_) => "http",
-            StepKind::Probe(_) => "probe",
-            StepKind::Notify(_) => "notify",
-            StepKind::File(_) => "file",
-            StepKind::Wait(_) => "wait",
-            StepKind::S3Fetch(_) => "s3-fetch",
-            StepKind::S3Upload(_) => "s3-upload",
-            StepKind::SsmCommand(_) => "ssm-command",
-            StepKind::EcsDrain(_) => "ecs-drain",
-            StepKind::Signal(_) => "signal",
-            StepKind::Tag(_) => "tag",
-            StepKind::Image(_) => "image",
-            StepKind::TargetGroups(_) => "target-groups",
+            StepKind::Exec(_) => StepType::Exec,
+            StepKind::Http(_) => StepType::Http,
+            StepKind::Probe(_) => StepType::Probe,
+            StepKind::Notify(_) => StepType::Notify,
+            StepKind::File(_) => StepType::File,
+            StepKind::Wait(_) => StepType::Wait,
+            StepKind::S3Fetch(_) => StepType::S3Fetch,
+            StepKind::S3Upload(_) => StepType::S3Upload,
+            StepKind::SsmCommand(_) => StepType::SsmCommand,
+            StepKind::EcsDrain(_) => StepType::EcsDrain,
+            StepKind::Signal(_) => StepType::Signal,
+            StepKind::Tag(_) => StepType::Tag,
+            StepKind::Image(_) => StepType::Image,
+            StepKind::TargetGroups(_) => StepType::TargetGroups,
         }
+    }
+
+    /// The name of the step's type, as written in `type = "..."`.
+    pub fn type_name(&self) -> &'static str {
+        self.step_type().as_str()
     }
 
     /// Whether the step calls AWS APIs (and so needs `step::ExternalSteps`).
     pub fn is_aws(&self) -> bool {
-        matches!(
-            self,
-            StepKind::S3Fetch(_)
-                | StepKind::S3Upload(_)
-                | StepKind::SsmCommand(_)
-                | StepKind::EcsDrain(_)
-                | StepKind::Signal(_)
-                | StepKind::Tag(_)
-                | StepKind::Image(_)
-                | StepKind::TargetGroups(_)
-        )
+        self.step_type().is_aws()
     }
 
     /// Every template of the step.

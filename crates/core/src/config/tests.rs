@@ -783,3 +783,16 @@ proptest::proptest! {
         let _ = Config::from_toml(&s, Path::new("f.toml"));
     }
 }
+
+#[test]
+fn step_types_round_trip() {
+    for t in StepType::ALL {
+        assert_eq!(t.as_str().parse::<StepType>(), Ok(t));
+        assert_eq!(t.to_string(), t.as_str());
+    }
+    let e = "shell".parse::<StepType>().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unknown step type \"shell\" (step types: exec, http, probe, notify, file, wait, s3-fetch, s3-upload, ssm-command, ecs-drain, signal, tag, image, target-groups)"
+    );
+}

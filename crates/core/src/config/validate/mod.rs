@@ -17,6 +17,7 @@ use super::raw::{
 use super::*;
 use crate::template::Template;
 
+mod aws_steps;
 mod step;
 
 /// Parses and validates TOML text (see [`Config::from_toml`]).
@@ -45,23 +46,6 @@ pub(super) struct Cx<'a> {
     text: &'a str,
     problems: Vec<Problem>,
 }
-
-const STEP_TYPES: &[&str] = &[
-    "exec",
-    "http",
-    "probe",
-    "notify",
-    "file",
-    "wait",
-    "s3-fetch",
-    "s3-upload",
-    "ssm-command",
-    "ecs-drain",
-    "signal",
-    "tag",
-    "image",
-    "target-groups",
-];
 
 impl Cx<'_> {
     pub(super) fn push(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
