@@ -193,7 +193,7 @@ pub struct Pipeline {
     pub name: String,
     pub matcher: Match,
     pub steps: Vec<Step>,
-    pub policy: Policy,
+    pub policy: CompletionPolicy,
 }
 
 /// Which actions a pipeline handles. Empty lists match everything.
@@ -221,9 +221,10 @@ impl Match {
     }
 }
 
-/// What the outcome of a pipeline means for the lifecycle action.
+/// What the outcome of a pipeline means for the lifecycle action (`[pipeline.policy]`);
+/// not to be confused with the IAM policy of [`crate::policy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
+pub struct CompletionPolicy {
     pub on_success: LifecycleResult,
     pub on_failure: LifecycleResult,
     pub on_deadline: DeadlinePolicy,
@@ -231,9 +232,9 @@ pub struct Policy {
     pub deadline_margin: Option<Duration>,
 }
 
-impl Default for Policy {
+impl Default for CompletionPolicy {
     fn default() -> Self {
-        Policy {
+        CompletionPolicy {
             on_success: LifecycleResult::Continue,
             on_failure: LifecycleResult::Abandon,
             on_deadline: DeadlinePolicy::Hold,

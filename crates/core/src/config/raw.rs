@@ -38,7 +38,7 @@ pub(super) struct RawPipelineHead {
     pub(super) name: Spanned<String>,
     #[serde(rename = "match")]
     pub(super) matcher: Option<RawMatch>,
-    pub(super) policy: Option<RawPolicy>,
+    pub(super) policy: Option<RawCompletionPolicy>,
     /// Taken out before deserializing; listed so that messages name it.
     #[serde(default, rename = "step")]
     pub(super) _steps: Option<serde::de::IgnoredAny>,
@@ -104,7 +104,7 @@ pub(super) struct RawPipeline {
     pub(super) name: Spanned<String>,
     pub(super) matcher: Option<RawMatch>,
     pub(super) steps: Vec<Spanned<RawStep>>,
-    pub(super) policy: Option<RawPolicy>,
+    pub(super) policy: Option<RawCompletionPolicy>,
     /// A `step` key was present (even if no entry could be parsed).
     pub(super) steps_declared: bool,
 }
@@ -124,7 +124,7 @@ pub(super) struct RawMatch {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawPolicy {
+pub(super) struct RawCompletionPolicy {
     pub(super) on_success: Option<Spanned<String>>,
     pub(super) on_failure: Option<Spanned<String>>,
     pub(super) on_deadline: Option<Spanned<String>>,

@@ -157,7 +157,7 @@ fn minimal_defaults() {
     assert_eq!(c.source, Source::default());
     assert_eq!(c.keepalive, Keepalive::default());
     let p = &c.pipelines[0];
-    assert_eq!(p.policy, Policy::default());
+    assert_eq!(p.policy, CompletionPolicy::default());
     assert_eq!(p.steps[0].name, "exec-1");
     assert_eq!(p.steps[0].timeout, DEFAULT_STEP_TIMEOUT);
     assert_eq!(p.steps[0].retries, DEFAULT_RETRIES_LOCAL);

@@ -791,9 +791,9 @@ impl Cx<'_> {
             }
         }
         let policy = match p.policy {
-            None => Policy::default(),
+            None => CompletionPolicy::default(),
             Some(r) => {
-                let d = Policy::default();
+                let d = CompletionPolicy::default();
                 let on_deadline = match &r.on_deadline {
                     None => d.on_deadline,
                     Some(s) => match s.get_ref().to_ascii_lowercase().as_str() {
@@ -806,7 +806,7 @@ impl Cx<'_> {
                         }
                     },
                 };
-                Policy {
+                CompletionPolicy {
                     on_success: self.result(&r.on_success, "on_success", d.on_success),
                     on_failure: self.result(&r.on_failure, "on_failure", d.on_failure),
                     on_deadline,
