@@ -8,7 +8,7 @@ use serde::Deserialize;
 /// A duration written as an integer number of seconds or a humane string: `"500ms"`,
 /// `"30s"`, `"10m"`, `"2h"`, `"1d"`, or a sum such as `"1h30m"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct HumanDuration(pub Duration);
+pub(crate) struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

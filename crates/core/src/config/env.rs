@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{Config, MAX_CONCURRENCY, MAX_VISIBILITY_TIMEOUT, Problem, parse_duration};
 
-/// Environment variables that override the file (applied by [`load`]).
+/// Environment variables that override the file (applied by [`load`](super::load)).
 pub const ENV_QUEUE_URL: &str = "LIFEHOOK_QUEUE_URL";
 pub const ENV_CONCURRENCY: &str = "LIFEHOOK_CONCURRENCY";
 pub const ENV_VISIBILITY_TIMEOUT: &str = "LIFEHOOK_VISIBILITY_TIMEOUT";

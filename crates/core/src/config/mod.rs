@@ -38,9 +38,11 @@ mod validate;
 mod tests;
 
 pub use defaults::*;
-pub use duration::{HumanDuration, format_duration, parse_duration};
+pub(crate) use duration::HumanDuration;
+pub use duration::{format_duration, parse_duration};
 pub use env::{ENV_CONCURRENCY, ENV_IMDS, ENV_QUEUE_URL, ENV_VISIBILITY_TIMEOUT};
-pub use problem::{Problem, line_col};
+pub use problem::Problem;
+pub(crate) use problem::line_col;
 pub use steps::*;
 
 // ---------------------------------------------------------------------------------------

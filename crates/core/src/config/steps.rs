@@ -266,7 +266,7 @@ impl StepKind {
     }
 
     /// Every template of the step.
-    pub fn templates(&self) -> Vec<&Template> {
+    pub(crate) fn templates(&self) -> Vec<&Template> {
         let mut out: Vec<&Template> = Vec::new();
         match self {
             StepKind::Exec(e) => {
@@ -436,8 +436,8 @@ pub struct ImageStep {
     /// The AMI name; characters EC2 does not allow in a name become `-`.
     pub image_name: Template,
     pub description: Option<Template>,
-    /// Added to the tags lifehook always sets ([`IMAGE_TAG_INSTANCE`], [`IMAGE_TAG_GROUP`],
-    /// [`IMAGE_TAG_TOKEN`]).
+    /// Added to the tags lifehook always sets ([`IMAGE_TAG_INSTANCE`](super::IMAGE_TAG_INSTANCE), [`IMAGE_TAG_GROUP`](super::IMAGE_TAG_GROUP),
+    /// [`IMAGE_TAG_TOKEN`](super::IMAGE_TAG_TOKEN)).
     pub tags: BTreeMap<String, Template>,
     /// `NoReboot` of CreateImage (default true: a terminating instance is not rebooted).
     pub no_reboot: bool,
