@@ -18,6 +18,13 @@
 //! method = "DELETE"
 //! url = "http://registry.internal/instances/{{ instance_id | urlencode }}"
 //! ```
+//!
+//! Layout: this module holds the typed model ([`Config`] and its sections) and [`load`];
+//! `steps` the model of every step type and [`StepType`]; `defaults` the named defaults;
+//! `env` the environment overrides; `raw` the file as written (serde, with spans);
+//! `validate` the checks that turn it into the model (`validate/step.rs` and
+//! `validate/aws_steps.rs` per step type); `presets` the service-registry presets;
+//! `problem` and `duration` the small types they share.
 
 use std::collections::BTreeMap;
 use std::path::Path;

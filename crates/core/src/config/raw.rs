@@ -131,7 +131,7 @@ pub(super) struct RawCompletionPolicy {
     pub(super) deadline_margin: Option<Spanned<HumanDuration>>,
 }
 
-/// Every field any step type has; [`Cx::step`] rejects fields of other types.
+/// Every field any step type has; `Cx::step` (in `validate`) rejects fields of other types.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStep {

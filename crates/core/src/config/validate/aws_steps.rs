@@ -114,7 +114,7 @@ impl Cx<'_> {
         })
     }
 
-    /// A `s3-fetch` step.
+    /// An `s3-fetch` step.
     pub(super) fn s3_fetch_step(&mut self, s: &RawStep, span: &Range<usize>) -> StepKind {
         let ty = StepType::S3Fetch.as_str();
         let sha256 = s.sha256.as_ref().and_then(|h| {
@@ -135,7 +135,7 @@ impl Cx<'_> {
         })
     }
 
-    /// A `s3-upload` step.
+    /// An `s3-upload` step.
     pub(super) fn s3_upload_step(&mut self, s: &RawStep, span: &Range<usize>) -> StepKind {
         let ty = StepType::S3Upload.as_str();
         let bucket = self.required_template(&s.bucket, ty, "bucket", span);
@@ -187,7 +187,7 @@ impl Cx<'_> {
         })
     }
 
-    /// A `ssm-command` step.
+    /// An `ssm-command` step.
     pub(super) fn ssm_command_step(&mut self, s: &RawStep, span: &Range<usize>) -> StepKind {
         let ty = StepType::SsmCommand.as_str();
         let commands = self.string_list(&s.commands, ty, "commands", span);
@@ -214,7 +214,7 @@ impl Cx<'_> {
         })
     }
 
-    /// A `ecs-drain` step.
+    /// An `ecs-drain` step.
     pub(super) fn ecs_drain_step(&mut self, s: &RawStep) -> StepKind {
         StepKind::EcsDrain(EcsDrainStep {
             cluster: s.cluster.as_ref().map(|c| {
