@@ -33,14 +33,10 @@ use tokio::task::JoinHandle;
 
 use crate::lifecycle::{ErrorClass, classify_sdk, describe_sdk};
 
-/// Long-poll wait per `ReceiveMessage` (the SQS maximum).
-pub const DEFAULT_WAIT_TIME: Duration = Duration::from_secs(20);
-/// Messages per `ReceiveMessage` (the SQS maximum).
+/// Messages per `ReceiveMessage` (the SQS maximum). The defaults of the long-poll wait,
+/// the batch size, the concurrency and the visibility are those of a configuration's
+/// `[source]` (`lifehook_core::config::Source::default()`).
 pub const MAX_BATCH: i32 = 10;
-/// Visibility given at receipt and at each extension.
-pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Lifecycle actions worked on at once.
-pub const DEFAULT_CONCURRENCY: usize = 10;
 /// How long a delete waits for companions to share a `DeleteMessageBatch`.
 pub const DEFAULT_DELETE_LINGER: Duration = Duration::from_millis(50);
 /// The message attribute that says why a message was set aside.
@@ -62,23 +58,19 @@ impl QueueConfig {
     /// size, concurrency, visibility timeout).
     pub fn from_source(queue_url: impl Into<String>, src: &lifehook_core::config::Source) -> Self {
         QueueConfig {
+            queue_url: queue_url.into(),
             wait_time: Duration::from_secs(u64::from(src.wait_time_seconds)),
             batch_size: src.max_messages.clamp(1, MAX_BATCH as u32) as i32,
             concurrency: src.concurrency.max(1) as usize,
             visibility_timeout: src.visibility_timeout,
-            ..QueueConfig::new(queue_url)
+            delete_linger: DEFAULT_DELETE_LINGER,
         }
     }
 
+    /// Consuming `queue_url` with the defaults of a configuration's `[source]`
+    /// (`lifehook_core::config::Source::default()`).
     pub fn new(queue_url: impl Into<String>) -> Self {
-        QueueConfig {
-            queue_url: queue_url.into(),
-            wait_time: DEFAULT_WAIT_TIME,
-            batch_size: MAX_BATCH,
-            concurrency: DEFAULT_CONCURRENCY,
-            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
-            delete_linger: DEFAULT_DELETE_LINGER,
-        }
+        QueueConfig::from_source(queue_url, &lifehook_core::config::Source::default())
     }
 }
 

@@ -44,6 +44,9 @@ fn consumer(h: &Harness, url: &str) -> QueueConsumer {
     let clients = Clients::from_sdk_config(h.sdk.clone()).expect("clients");
     let mut cfg = QueueConfig::new(url);
     cfg.wait_time = Duration::from_secs(1);
+    // Short enough that a held message reappears within the test's 90 s on the manual
+    // clock.
+    cfg.visibility_timeout = Duration::from_secs(60);
     QueueConsumer::new(clients.sqs().clone(), cfg)
 }
 

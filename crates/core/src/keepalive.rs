@@ -25,7 +25,7 @@ use lifehook_model::timeout::global_timeout_secs;
 use crate::config;
 
 /// SQS caps a message's visibility timeout at 12 hours.
-pub const SQS_MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
+pub(crate) const SQS_MAX_VISIBILITY: Duration = Duration::from_secs(43_200);
 
 /// The heartbeat plan of one lifecycle action.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -423,7 +423,7 @@ impl Runner {
 /// The delay before retry number `attempt` (1-based): `base × 2^(attempt−1)`, capped at
 /// [`MAX_BACKOFF`], with "equal jitter" (a uniform pick in the upper half) so that replicas
 /// retrying the same endpoint spread out.
-pub fn backoff_delay(base: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff_delay(base: Duration, attempt: u32) -> Duration {
     let exp = base
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
         .min(MAX_BACKOFF);

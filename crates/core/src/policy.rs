@@ -6,7 +6,7 @@
 //! topics, buckets, stacks and clusters. The list of calls mirrors `lifehook-aws` (the
 //! controller, the agent, the queue consumer, the lifecycle API and each AWS step); when
 //! a call is added there, add its action here. Step kinds map to their actions in one
-//! place: [`step_permissions`].
+//! place: `step_permissions`.
 //!
 //! Partition, region and account (see `docs/iam.md`):
 //! - a queue or topic named in the configuration keeps the partition, region and account
@@ -131,7 +131,7 @@ impl PolicyDocument {
 /// One permission before statements are merged: `actions` on `resources` when
 /// `condition` holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     pub sid: &'static str,
     pub actions: Vec<&'static str>,
     pub resources: Vec<String>,
@@ -163,7 +163,7 @@ impl Grant {
 
 /// Partition, region and account of the caller's own resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scope {
+pub(crate) struct Scope {
     pub partition: String,
     pub region: String,
     pub account: String,
@@ -171,8 +171,8 @@ pub struct Scope {
     pub groups: Option<Vec<String>>,
 }
 
-pub const REGION_VARIABLE: &str = "${aws:RequestedRegion}";
-pub const ACCOUNT_VARIABLE: &str = "${aws:PrincipalAccount}";
+pub(crate) const REGION_VARIABLE: &str = "${aws:RequestedRegion}";
+pub(crate) const ACCOUNT_VARIABLE: &str = "${aws:PrincipalAccount}";
 /// The tag Auto Scaling puts on its instances.
 pub const GROUP_TAG: &str = "aws:autoscaling:groupName";
 
@@ -185,7 +185,7 @@ impl Scope {
     }
 
     /// ARNs of the groups (`autoScalingGroupName/*` for any group).
-    pub fn group_arns(&self) -> Vec<String> {
+    pub(crate) fn group_arns(&self) -> Vec<String> {
         let names = self.groups.clone().unwrap_or_else(|| vec!["*".into()]);
         names
             .iter()
@@ -379,7 +379,7 @@ pub fn policy(
 ///
 /// Step kinds that call no AWS API need nothing. A new step kind that calls AWS gets one
 /// arm here.
-pub fn step_permissions(kind: &StepKind, scope: &Scope) -> Vec<Grant> {
+pub(crate) fn step_permissions(kind: &StepKind, scope: &Scope) -> Vec<Grant> {
     match kind {
         StepKind::Exec(_)
         | StepKind::Http(_)
@@ -694,7 +694,7 @@ fn scope(cfg: &Config, mode: Mode, opts: &PolicyOptions) -> Result<Scope, Policy
 /// The groups whose actions the handler completes: `[agent] group` for the agent when
 /// set, else the group patterns of every pipeline; `None` when a pipeline matches any
 /// group.
-pub fn group_patterns(cfg: &Config, mode: Mode) -> Option<Vec<String>> {
+pub(crate) fn group_patterns(cfg: &Config, mode: Mode) -> Option<Vec<String>> {
     if mode == Mode::Agent
         && let Some(g) = &cfg.agent.group
     {
@@ -715,7 +715,7 @@ pub fn group_patterns(cfg: &Config, mode: Mode) -> Option<Vec<String>> {
 
 /// A glob as an IAM pattern: `*` and `?` mean the same; a `[...]` class becomes `?`
 /// (one character, any); `$` is escaped.
-pub fn glob_to_iam(glob: &str) -> String {
+pub(crate) fn glob_to_iam(glob: &str) -> String {
     let mut out = String::new();
     let mut chars = glob.chars().peekable();
     while let Some(c) = chars.next() {

@@ -98,7 +98,7 @@ pub trait ExternalSteps: Send + Sync {
 }
 
 /// The failure of a step that needs AWS clients where there are none.
-pub fn no_external(step: &Step) -> Failure {
+pub(crate) fn no_external(step: &Step) -> Failure {
     Failure::fatal(format!(
         "step `{}` ({}) calls AWS APIs, and this runner has no AWS clients",
         step.name,
@@ -258,7 +258,7 @@ fn render_map(
 // ---------------------------------------------------------------------------------------
 
 /// The environment every `exec` step gets, besides its own `env` and the process's.
-pub fn action_env(t: &TemplateContext<'_>) -> Vec<(&'static str, String)> {
+pub(crate) fn action_env(t: &TemplateContext<'_>) -> Vec<(&'static str, String)> {
     let e = t.event;
     let opt = |o: Option<&str>| o.unwrap_or_default().to_owned();
     vec![
@@ -280,7 +280,7 @@ pub fn action_env(t: &TemplateContext<'_>) -> Vec<(&'static str, String)> {
 
 /// Output of a finished program.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecOutput {
+pub(crate) struct ExecOutput {
     /// `None` when a signal ended it.
     pub code: Option<i32>,
     pub stdout: String,
@@ -306,7 +306,7 @@ impl Drop for GroupGuard {
 }
 
 /// Runs argv with the action environment; the program is never given to a shell.
-pub async fn run_program(
+pub(crate) async fn run_program(
     argv: &[String],
     env: &[(String, String)],
     action: &[(&'static str, String)],
@@ -538,7 +538,7 @@ async fn http(h: &HttpStep, env: &StepEnv<'_>, limit: Duration) -> Result<Succes
 }
 
 /// The JSON a `notify` step posts.
-pub fn notify_body(n: &NotifyStep, env: &StepEnv<'_>) -> Result<serde_json::Value, Failure> {
+pub(crate) fn notify_body(n: &NotifyStep, env: &StepEnv<'_>) -> Result<serde_json::Value, Failure> {
     let text = render(&n.message, env)?;
     let e = env.template.event;
     Ok(match n.format {

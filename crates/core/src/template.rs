@@ -69,7 +69,7 @@ pub enum Filter {
 }
 
 /// The variable names accepted by templates (for messages and docs).
-pub const VARIABLES: &[&str] = &[
+pub(crate) const VARIABLES: &[&str] = &[
     "group",
     "hook",
     "instance_id",
@@ -157,7 +157,7 @@ impl Template {
     }
 
     /// Whether the template has no variables.
-    pub fn is_literal(&self) -> bool {
+    pub(crate) fn is_literal(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
@@ -234,7 +234,7 @@ impl Template {
     }
 
     /// Renders with placeholder values, to check the shape of a URL at load time.
-    pub fn render_sample(&self) -> String {
+    pub(crate) fn render_sample(&self) -> String {
         let mut out = String::new();
         for p in &self.parts {
             match p {
@@ -324,7 +324,7 @@ fn parse_var(name: &str) -> Result<Var, String> {
 }
 
 /// Percent-encodes every byte except the RFC 3986 unreserved characters.
-pub fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -112,10 +112,15 @@ impl ExternalSteps for AwsSteps {
                     StepKind::TargetGroups(t) => {
                         target_groups::run(&self.elbv2, &self.autoscaling, &cx, t).await
                     }
-                    other => Err(Failure::fatal(format!(
+                    StepKind::Exec(_)
+                    | StepKind::Http(_)
+                    | StepKind::Probe(_)
+                    | StepKind::Notify(_)
+                    | StepKind::File(_)
+                    | StepKind::Wait(_) => Err(Failure::fatal(format!(
                         "step `{}`: type {} is not an AWS step",
                         step.name,
-                        other.type_name()
+                        step.kind.type_name()
                     ))),
                 }
             };
