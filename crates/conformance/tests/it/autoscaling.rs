@@ -5,7 +5,7 @@ use aws_sdk_autoscaling::error::ProvideErrorMetadata;
 use aws_sdk_autoscaling::types::{
     LaunchTemplateSpecification, LifecycleHookSpecification, LifecycleState, RefreshPreferences,
 };
-use lifehook_conformance::Harness;
+use lifehook_conformance::{Harness, instances};
 
 const LAUNCHING: &str = "autoscaling:EC2_INSTANCE_LAUNCHING";
 const TERMINATING: &str = "autoscaling:EC2_INSTANCE_TERMINATING";
@@ -42,33 +42,6 @@ async fn create_group(
         .send()
         .await
         .expect("CreateAutoScalingGroup");
-}
-
-/// (instance id, lifecycle state) of every instance of the group.
-async fn instances(h: &Harness, name: &str) -> Vec<(String, String)> {
-    let out = h
-        .asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .expect("DescribeAutoScalingGroups");
-    out.auto_scaling_groups()
-        .first()
-        .map(|g| {
-            g.instances()
-                .iter()
-                .map(|i| {
-                    (
-                        i.instance_id().unwrap_or_default().to_owned(),
-                        i.lifecycle_state()
-                            .map(|s| s.as_str().to_owned())
-                            .unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 async fn in_state(h: &Harness, name: &str, state: &str) -> Vec<String> {

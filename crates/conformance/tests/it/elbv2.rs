@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::error::ProvideErrorMetadata;
 use aws_sdk_elasticloadbalancingv2::types::{
     ProtocolEnum, TargetDescription, TargetGroupAttribute,
 };
-use lifehook_conformance::{Harness, eventually};
+use lifehook_conformance::{Harness, eventually, instances};
 
 async fn create_target_group(h: &Harness, name: &str) -> String {
     let out = h
@@ -245,33 +245,6 @@ async fn control_endpoint_holds_a_target_unhealthy() {
         .await;
     assert!(r.status().is_success());
     wait_for_state(&h, &tg, id, "healthy").await;
-}
-
-/// (id, lifecycle state) of the group's instances.
-async fn instances(h: &Harness, group: &str) -> Vec<(String, String)> {
-    let out = h
-        .asg
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(group)
-        .send()
-        .await
-        .expect("DescribeAutoScalingGroups");
-    out.auto_scaling_groups()
-        .first()
-        .map(|g| {
-            g.instances()
-                .iter()
-                .map(|i| {
-                    (
-                        i.instance_id().unwrap_or_default().to_owned(),
-                        i.lifecycle_state()
-                            .map(|s| s.as_str().to_owned())
-                            .unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test]
