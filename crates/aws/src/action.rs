@@ -221,6 +221,14 @@ impl ActionHandler {
                         why: "the hook no longer exists; the action is gone".into(),
                     });
                 }
+                Err(LifecycleError::GroupNotFound { group }) => {
+                    return Err(Resolution::SetAside {
+                        reason: "stale",
+                        why: format!(
+                            "Auto Scaling group {group} no longer exists; the action is gone"
+                        ),
+                    });
+                }
                 Err(e) if e.is_already_resolved() => return Err(Resolution::AlreadyResolved),
                 Err(e) => {
                     return Err(Resolution::Retry {

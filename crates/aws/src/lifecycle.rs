@@ -222,6 +222,9 @@ pub enum LifecycleError {
     /// The hook does not exist on the group.
     #[error("lifecycle hook {hook} not found on group {group}")]
     HookNotFound { group: String, hook: String },
+    /// The group does not exist (deleted): none of its actions can be waiting.
+    #[error("Auto Scaling group {group} not found")]
+    GroupNotFound { group: String },
 }
 
 impl LifecycleError {
@@ -229,7 +232,9 @@ impl LifecycleError {
         match self {
             LifecycleError::AlreadyResolved { .. } => ErrorClass::AlreadyResolved,
             LifecycleError::Transient { .. } => ErrorClass::Retryable,
-            LifecycleError::Fatal { .. } | LifecycleError::HookNotFound { .. } => ErrorClass::Fatal,
+            LifecycleError::Fatal { .. }
+            | LifecycleError::HookNotFound { .. }
+            | LifecycleError::GroupNotFound { .. } => ErrorClass::Fatal,
         }
     }
 
@@ -589,7 +594,23 @@ impl LifecycleApi {
             .set_lifecycle_hook_names(hook.map(|h| vec![h.to_owned()]))
             .send()
             .await
-            .map_err(|e| api_error(OP, format!("group {group}"), &e))?;
+            .map_err(|e| {
+                // spec §2.3/§4.4: a group that does not exist is a ValidationError whose
+                // message starts "AutoScalingGroup name not found".
+                let gone = e.as_service_error().is_some_and(|se| {
+                    se.code() == Some("ValidationError")
+                        && se
+                            .message()
+                            .is_some_and(|m| m.starts_with("AutoScalingGroup name not found"))
+                });
+                if gone {
+                    LifecycleError::GroupNotFound {
+                        group: group.to_owned(),
+                    }
+                } else {
+                    api_error(OP, format!("group {group}"), &e)
+                }
+            })?;
         let hooks: Vec<HookInfo> = out
             .lifecycle_hooks()
             .iter()

@@ -127,17 +127,24 @@ impl InFlight {
             t.abort();
         }
     }
+
+    /// Forgets that this consumer holds the action, if the registration is still this
+    /// message's (a later delivery of the same message registers anew, with a receipt of
+    /// its own).
+    fn unregister(&self) {
+        let mut t = lock(&self.tokens);
+        if t.get(&self.event.token)
+            .is_some_and(|e| Arc::ptr_eq(&e.receipt, &self.receipt))
+        {
+            t.remove(&self.event.token);
+        }
+    }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.stop_extending();
-        let mut t = lock(&self.tokens);
-        if t.get(&self.event.token)
-            .is_some_and(|e| e.message_id == self.message_id)
-        {
-            t.remove(&self.event.token);
-        }
+        self.unregister();
     }
 }
 
@@ -382,9 +389,13 @@ impl QueueConsumer {
     }
 
     /// Returns the message to the queue at once (visibility 0), for another consumer or a
-    /// later run. Used on shutdown.
+    /// later run (shutdown, a retry). The action is forgotten first: this consumer's own
+    /// pending receive may get the message back at once, and must take it as a new action
+    /// to run, not as a redelivery of one it still holds (which nobody would then run).
     pub async fn hand_back(&self, mut msg: InFlight) -> Result<(), QueueError> {
         msg.stop_extending();
+        msg.unregister();
+        msg.permit = None;
         let inner = &self.inner;
         inner
             .sqs

@@ -538,3 +538,145 @@ async fn hostile_notification_metadata_reaches_exec_only_as_data() {
         );
     }
 }
+
+/// Regression (issue 13): a hand-back was swallowed by the controller's own long poll. A
+/// transient failure to describe the hook hands the message back (visibility 0); the
+/// pending receive got it again at once, took it for a redelivery of the message still
+/// held, refreshed a receipt handle and ran nothing — the action then sat invisible until
+/// its hook timed out (here never: the clock is manual). Now the hand-back forgets the
+/// action first, so the returning message runs it again at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handed_back_action_runs_again_at_once() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "web-1",
+        0,
+        vec![hook("launch", LAUNCHING, 30, "ABANDON", Some(&arn))],
+    )
+    .await;
+    // More throttling than the SDK's own retries absorb: at least one hand-back.
+    let r = h
+        .control_post(
+            "faults",
+            serde_json::json!({"rules": [{"service": "autoscaling", "operation": "DescribeLifecycleHooks", "kind": "throttle", "count": 6}]}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
+    let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web-1")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    let ids = wait_for("the instance InService", common::patience(), || {
+        all_in_state(&h, "web-1", 1, "InService")
+    })
+    .await;
+    let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
+    assert!(
+        log.contains("handing the action back to retry"),
+        "the throttling caused no hand-back: {log}"
+    );
+    drop(c);
+    assert_eq!(marks(dir.path()), vec![format!("{} launching", ids[0])]);
+    let stats = h.control_get("stats").await;
+    let launch: Vec<&serde_json::Value> = stats["resolved_actions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["group"] == "web-1")
+        .collect();
+    assert_eq!(launch.len(), 1, "{stats}");
+    assert_eq!(launch[0]["how"], "completed", "{stats}");
+    assert_eq!(launch[0]["result"], "CONTINUE", "{stats}");
+}
+
+/// Regression (issue 13): a message for a group that no longer exists looped — the
+/// `ValidationError` of `DescribeLifecycleHooks` ("AutoScalingGroup name not found") was
+/// taken for a failure to retry: hand back, receive, describe, hand back … Now the action
+/// is known to be gone and the message is set aside, with the reason, at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_for_a_deleted_group_is_set_aside_not_retried() {
+    use aws_sdk_sqs::types::MessageSystemAttributeName;
+
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "web-1",
+        0,
+        vec![hook("launch", LAUNCHING, 30, "ABANDON", Some(&arn))],
+    )
+    .await;
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web-1")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    // The launch notification goes out as the instance enters Pending:Wait.
+    wait_for("the instance in Pending:Wait", common::patience(), || {
+        all_in_state(&h, "web-1", 1, "Pending:Wait")
+    })
+    .await;
+    h.asg
+        .delete_auto_scaling_group()
+        .auto_scaling_group_name("web-1")
+        .force_delete(true)
+        .send()
+        .await
+        .unwrap();
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
+    let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
+    let moved = wait_for("the message set aside", common::patience(), || async {
+        let out = h
+            .sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        out.messages.unwrap_or_default().pop()
+    })
+    .await;
+    let reason = moved
+        .message_attributes()
+        .and_then(|a| a.values().find_map(|v| v.string_value()))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("no longer exists"), "reason: {reason:?}");
+    assert_eq!(lifehook_conformance::queue_len(&h, &url).await, (0, 0));
+    let describes =
+        h.control_get("stats").await["requests"]["autoscaling"]["DescribeLifecycleHooks"]
+            .as_u64()
+            .unwrap_or(0);
+    assert!(
+        describes <= 2,
+        "DescribeLifecycleHooks called {describes} times"
+    );
+    let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
+    assert!(!log.contains("handing the action back"), "{log}");
+    drop(c);
+    assert!(
+        marks(dir.path()).is_empty(),
+        "no step may run for a gone action"
+    );
+}
