@@ -212,16 +212,12 @@ where
         failures: 0,
         end: KeepaliveEnd::Stopped,
     };
-    let mut retry_at: Option<SystemTime> = None;
     loop {
         let now = clock.now();
-        let Some(mut due) = schedule.next(now) else {
+        let Some(due) = schedule.next(now) else {
             report.end = KeepaliveEnd::GlobalDeadline;
             return report;
         };
-        if let Some(r) = retry_at {
-            due = due.max(r);
-        }
         if due >= schedule.global_deadline {
             report.end = KeepaliveEnd::GlobalDeadline;
             return report;
@@ -240,7 +236,6 @@ where
             Ok(()) => {
                 report.heartbeats += 1;
                 schedule.last_heartbeat = clock.now();
-                retry_at = None;
             }
             Err(e) => match e.class() {
                 ErrorClass::AlreadyResolved => {
@@ -255,7 +250,14 @@ where
                         .mul_f64(RETRY_FRACTION)
                         .max(Duration::from_secs(1));
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "heartbeat failed, will retry");
-                    retry_at = Some(clock.now() + wait);
+                    // A back-off, so on real time like every other back-off (the
+                    // heartbeat is overdue on the action's clock already): on a virtual
+                    // clock that stands still, a retry planned on it would never come.
+                    tokio::select! {
+                        biased;
+                        _ = &mut stop => return report,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
                 }
                 ErrorClass::Fatal => {
                     report.failures += 1;
