@@ -4,11 +4,15 @@
 //! - [`engine`]: the data model and the state machine, driven by virtual time.
 //! - [`ops`]: the Query operations (parameters per spec Appendix A, XML per §4.3, errors
 //!   per §2.3/§4.4).
+//! - `wire.rs`: their parameters, errors and XML shapes.
 //! - [`notify`]: notifications to the hook target and EventBridge (§2.8, §3).
 
 pub mod engine;
 pub mod notify;
 pub mod ops;
+mod wire;
+
+pub use ops::handle;
 
 #[cfg(test)]
 mod tests;
@@ -18,10 +22,7 @@ use serde_json::{Value, json};
 
 pub use engine::State;
 
-use crate::Sandbox;
 use crate::clock::{Millis, iso_millis};
-use crate::protocol::{AwsError, Service};
-use crate::server::{Input, Reply, RequestCtx};
 use crate::world::{Region, World};
 
 /// Options for unconfirmed Auto Scaling behaviour (spec §7). Every field has a default,
@@ -165,12 +166,4 @@ pub fn state_json(region: &Region, now: Millis) -> Value {
         })
         .collect();
     json!({"groups": groups, "instances": instances, "actions": actions, "instance_refreshes": refreshes})
-}
-
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
-    let Input::Query(params) = input else {
-        return Err(AwsError::unknown_operation(Service::AutoScaling, &ctx.op));
-    };
-    let mut w = sb.lock();
-    ops::dispatch(&mut w, ctx, &params).map(Reply::Xml)
 }
