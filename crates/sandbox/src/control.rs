@@ -105,27 +105,10 @@ pub async fn handle(
             ok(json!({"rules": *f}))
         }
         (Method::GET, "/stats") => ok(stats_json(sb)),
-        (Method::GET, "/iam") => ok(sb.iam().to_json()),
-        (Method::DELETE, "/iam/policies") => {
-            sb.iam().clear();
-            ok(sb.iam().to_json())
-        }
-        (Method::POST, "/iam/policies") => {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Bind {
-                #[serde(default)]
-                access_key_id: Option<String>,
-                policy: Value,
-            }
-            let b: Bind = match parse(body) {
-                Ok(b) => b,
-                Err(e) => return *e,
-            };
-            match sb.enforce_policy(b.access_key_id.as_deref(), b.policy) {
-                Ok(()) => ok(sb.iam().to_json()),
-                Err(e) => err(StatusCode::BAD_REQUEST, format!("policy: {e}")),
-            }
+        // Only the routes IAM serves go there, so that any other path under `/iam` gets
+        // the generic answer below.
+        (Method::GET, "/iam") | (Method::POST | Method::DELETE, "/iam/policies") => {
+            service_control(crate::iam::control(sb, method, route, body))
         }
         (Method::GET, "/behaviour") => {
             ok(serde_json::to_value(&sb.lock().behaviour).unwrap_or(Value::Null))
