@@ -43,6 +43,7 @@ pub mod server;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;
+pub mod wildcard;
 pub mod world;
 
 use std::net::SocketAddr;

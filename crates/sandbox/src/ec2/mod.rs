@@ -39,7 +39,7 @@ mod ops;
 mod tests;
 
 pub use control::{control, instance_json, state_json};
-pub use ops::{dispatch, glob, handle};
+pub use ops::{dispatch, handle};
 
 /// The image id of instances whose image the sandbox does not know (group instances): the
 /// example id of the EC2 documentation.

@@ -1,6 +1,7 @@
 //! The EC2 operations and `handle`, which dispatches them.
 
 use super::*;
+use crate::wildcard::{self, Question};
 
 // ---------------------------------------------------------------------------------------
 // Operations
@@ -134,34 +135,6 @@ fn instance_ids(p: &Params) -> Vec<String> {
     p.list("InstanceId")
 }
 
-/// `*` and `?` wildcards, as in EC2 filter values.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = s.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
 /// A filter: `Filter.N.Name` with its `Value.M`s.
 struct Filter {
     name: String,
@@ -193,7 +166,9 @@ fn bad_filter(name: &str) -> AwsError {
 }
 
 fn any_glob(values: &[String], s: &str) -> bool {
-    values.iter().any(|v| glob(v, s))
+    values
+        .iter()
+        .any(|v| wildcard::matches(v, s, Question::AnyChar))
 }
 
 /// Whether tags match a `tag:KEY`, `tag-key` or `tag-value` filter (`None`: not a tag

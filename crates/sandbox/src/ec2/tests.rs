@@ -462,13 +462,3 @@ fn target_lifecycle_states() {
     assert_eq!(ec2_state_of(S::PendingWait), Ec2State::Running);
     assert_eq!(ec2_state_of(S::Terminated), Ec2State::Terminated);
 }
-
-#[test]
-fn globs() {
-    assert!(glob("web-*", "web-1"));
-    assert!(glob("*", ""));
-    assert!(glob("a?c", "abc"));
-    assert!(!glob("a?c", "ac"));
-    assert!(glob("*b*", "abc"));
-    assert!(!glob("web", "web-1"));
-}

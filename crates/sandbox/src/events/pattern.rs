@@ -11,6 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::wildcard::{self, Question};
+
 /// Why a pattern is not valid (worded for `InvalidEventPatternException`).
 pub type PatternError = String;
 
@@ -184,7 +186,9 @@ fn match_leaf(c: &Value, v: &Value) -> bool {
                     _ => false,
                 },
                 "wildcard" => match (arg, v) {
-                    (Value::String(a), Value::String(s)) => wildcard(a, s),
+                    (Value::String(a), Value::String(s)) => {
+                        wildcard::matches(a, s, Question::Literal)
+                    }
                     _ => false,
                 },
                 "anything-but" => match arg {
@@ -259,34 +263,6 @@ fn literal_eq(a: &Value, b: &Value) -> bool {
         (Value::Array(_) | Value::Object(_), _) => false,
         _ => a == b,
     }
-}
-
-/// `*` matches any run of characters; everything else is literal.
-fn wildcard(pattern: &str, s: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = s.chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 #[cfg(test)]

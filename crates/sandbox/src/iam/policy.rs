@@ -1,6 +1,7 @@
 //! IAM policy documents, their evaluation, and the request context they are evaluated in.
 
 use super::*;
+use crate::wildcard::{self, Question};
 
 // ---------------------------------------------------------------------------------------
 // Policy documents
@@ -218,10 +219,13 @@ impl Stmt {
         ctx: &Context,
         vars: bool,
     ) -> bool {
-        let action_hit = self
-            .actions
-            .iter()
-            .any(|p| wildcard(&p.to_ascii_lowercase(), &action.to_ascii_lowercase()));
+        let action_hit = self.actions.iter().any(|p| {
+            wildcard::matches(
+                &p.to_ascii_lowercase(),
+                &action.to_ascii_lowercase(),
+                Question::AnyChar,
+            )
+        });
         if action_hit == self.not_action {
             return false;
         }
@@ -231,7 +235,7 @@ impl Stmt {
             } else {
                 Some(p.clone())
             };
-            p.is_some_and(|p| wildcard(&p, &resource.arn))
+            p.is_some_and(|p| wildcard::matches(&p, &resource.arn, Question::AnyChar))
         });
         if resource_hit == self.not_resource {
             return false;
@@ -290,7 +294,7 @@ impl Cond {
             values.iter().any(|v| match self.op {
                 Op::Equals => a == v,
                 Op::EqualsIgnoreCase => a.eq_ignore_ascii_case(v),
-                Op::Like => wildcard(v, a),
+                Op::Like => wildcard::matches(v, a, Question::AnyChar),
             })
         };
         match (self.set, actual) {
@@ -303,30 +307,6 @@ impl Cond {
             (SetOp::ForAny, Some(actual)) => actual.iter().any(|a| matches(a) != self.negated),
         }
     }
-}
-
-/// IAM wildcard matching: `*` any run of characters (`/` and `:` included), `?` one.
-pub fn wildcard(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Substitutes `${...}` policy variables; `None` when one cannot be resolved (the
