@@ -247,3 +247,79 @@ fn respond(status: StatusCode, v: Value) -> Response {
     );
     r
 }
+
+/// A kind of scripted outcome rule (SSM command outcomes, EC2 image outcomes): kept per
+/// region, served by [`outcome_rules`].
+pub(crate) trait OutcomeRule: serde::Serialize + serde::de::DeserializeOwned {
+    /// What a body that is not a rule is called in the error (`invalid {WHAT}: …`).
+    const WHAT: &'static str;
+    /// The region the rule applies to (the default region when `None`).
+    fn region(&self) -> Option<&str>;
+    fn validate(&self) -> Result<(), String>;
+    /// A region's rules of this kind, in the order they were added.
+    fn rules(region: &Region) -> &[Self];
+    fn rules_mut(region: &mut Region) -> &mut Vec<Self>;
+}
+
+/// `GET|POST|DELETE /_sandbox/<service>/…outcomes` for one kind of rule: list every rule
+/// (with its region), add rules (one, a list, or `{"rules": [...]}`, all validated before
+/// any is added), or forget them all. Returns the JSON answer or (status, message).
+pub(crate) fn outcome_rules<R: OutcomeRule>(
+    sb: &Sandbox,
+    method: &Method,
+    route: &str,
+    body: &[u8],
+) -> Result<Value, (u16, String)> {
+    // The name `Rules` shows in serde's error for a body that matches no variant.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Rules<R> {
+        Many { rules: Vec<R> },
+        List(Vec<R>),
+        One(R),
+    }
+    match method.as_str() {
+        "POST" => {
+            let rules = match serde_json::from_slice::<Rules<R>>(body) {
+                Ok(Rules::One(r)) => vec![r],
+                Ok(Rules::List(r) | Rules::Many { rules: r }) => r,
+                Err(e) => return Err((400, format!("invalid {}: {e}", R::WHAT))),
+            };
+            for (i, r) in rules.iter().enumerate() {
+                r.validate().map_err(|e| (400, format!("rule {i}: {e}")))?;
+            }
+            let mut w = sb.lock();
+            for r in rules {
+                let region = r.region().unwrap_or(crate::DEFAULT_REGION).to_owned();
+                R::rules_mut(w.region(&region)).push(r);
+            }
+            Ok(json!({"rules": all_outcome_rules::<R>(&w)}))
+        }
+        "GET" => Ok(json!({"rules": all_outcome_rules::<R>(&sb.lock())})),
+        "DELETE" => {
+            let mut w = sb.lock();
+            for r in w.regions.values_mut() {
+                R::rules_mut(r).clear();
+            }
+            Ok(json!({"rules": []}))
+        }
+        _ => Err((
+            404,
+            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
+        )),
+    }
+}
+
+/// Every rule of one kind, region by region, each with its `region`.
+fn all_outcome_rules<R: OutcomeRule>(w: &crate::World) -> Vec<Value> {
+    w.regions
+        .iter()
+        .flat_map(|(name, r)| {
+            R::rules(r).iter().map(move |o| {
+                let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+                v["region"] = json!(name);
+                v
+            })
+        })
+        .collect()
+}

@@ -86,13 +86,6 @@ pub fn control(
         #[serde(default)]
         image_id: Option<String>,
     }
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Rules {
-        Many { rules: Vec<ImageOutcome> },
-        List(Vec<ImageOutcome>),
-        One(ImageOutcome),
-    }
     let not_found = || {
         (
             404,
@@ -156,29 +149,8 @@ pub fn control(
             }
             Ok(json!({"instances": out}))
         }
-        ("POST", "/ec2/image-outcomes") => {
-            let rules = match serde_json::from_slice::<Rules>(body) {
-                Ok(Rules::One(r)) => vec![r],
-                Ok(Rules::List(r) | Rules::Many { rules: r }) => r,
-                Err(e) => return Err((400, format!("invalid image outcome rule: {e}"))),
-            };
-            for (i, r) in rules.iter().enumerate() {
-                r.validate().map_err(|e| (400, format!("rule {i}: {e}")))?;
-            }
-            let mut w = sb.lock();
-            for r in rules {
-                let region = r.region.clone().unwrap_or_else(|| DEFAULT_REGION.into());
-                w.region(&region).ec2.image_outcomes.push(r);
-            }
-            Ok(json!({"rules": all_outcomes(&w)}))
-        }
-        ("GET", "/ec2/image-outcomes") => Ok(json!({"rules": all_outcomes(&sb.lock())})),
-        ("DELETE", "/ec2/image-outcomes") => {
-            let mut w = sb.lock();
-            for r in w.regions.values_mut() {
-                r.ec2.image_outcomes.clear();
-            }
-            Ok(json!({"rules": []}))
+        ("POST" | "GET" | "DELETE", "/ec2/image-outcomes") => {
+            crate::control::outcome_rules::<ImageOutcome>(sb, method, route, body)
         }
         (m, r) if r.starts_with("/ec2/instances/") => {
             let rest = &r["/ec2/instances/".len()..];
@@ -211,15 +183,18 @@ pub fn control(
     }
 }
 
-fn all_outcomes(w: &World) -> Vec<Value> {
-    w.regions
-        .iter()
-        .flat_map(|(name, r)| {
-            r.ec2.image_outcomes.iter().map(move |o| {
-                let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
-                v["region"] = json!(name);
-                v
-            })
-        })
-        .collect()
+impl crate::control::OutcomeRule for ImageOutcome {
+    const WHAT: &'static str = "image outcome rule";
+    fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+    fn validate(&self) -> Result<(), String> {
+        ImageOutcome::validate(self)
+    }
+    fn rules(region: &Region) -> &[Self] {
+        &region.ec2.image_outcomes
+    }
+    fn rules_mut(region: &mut Region) -> &mut Vec<Self> {
+        &mut region.ec2.image_outcomes
+    }
 }

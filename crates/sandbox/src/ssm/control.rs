@@ -2,6 +2,7 @@
 
 use super::ops::{command_json, invocation_json};
 use super::*;
+use crate::world::Region;
 
 // ---------------------------------------------------------------------------------------
 // Control API
@@ -15,37 +16,9 @@ pub fn control(
     route: &str,
     body: &[u8],
 ) -> Result<Value, (u16, String)> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Rules {
-        Many { rules: Vec<OutcomeRule> },
-        List(Vec<OutcomeRule>),
-        One(OutcomeRule),
-    }
     match (method.as_str(), route) {
-        ("POST", "/ssm/outcomes") => {
-            let rules = match serde_json::from_slice::<Rules>(body) {
-                Ok(Rules::One(r)) => vec![r],
-                Ok(Rules::List(r) | Rules::Many { rules: r }) => r,
-                Err(e) => return Err((400, format!("invalid outcome rule: {e}"))),
-            };
-            for (i, r) in rules.iter().enumerate() {
-                r.validate().map_err(|e| (400, format!("rule {i}: {e}")))?;
-            }
-            let mut w = sb.lock();
-            for r in rules {
-                let region = r.region.clone().unwrap_or_else(|| DEFAULT_REGION.into());
-                w.region(&region).ssm.outcomes.push(r);
-            }
-            Ok(json!({"rules": all_rules(&w)}))
-        }
-        ("GET", "/ssm/outcomes") => Ok(json!({"rules": all_rules(&sb.lock())})),
-        ("DELETE", "/ssm/outcomes") => {
-            let mut w = sb.lock();
-            for r in w.regions.values_mut() {
-                r.ssm.outcomes.clear();
-            }
-            Ok(json!({"rules": []}))
+        ("POST" | "GET" | "DELETE", "/ssm/outcomes") => {
+            crate::control::outcome_rules::<OutcomeRule>(sb, method, route, body)
         }
         ("GET", "/ssm/commands") => {
             let w = sb.lock();
@@ -74,19 +47,6 @@ pub fn control(
     }
 }
 
-fn all_rules(w: &World) -> Vec<Value> {
-    w.regions
-        .iter()
-        .flat_map(|(name, r)| {
-            r.ssm.outcomes.iter().map(move |o| {
-                let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
-                v["region"] = json!(name);
-                v
-            })
-        })
-        .collect()
-}
-
 /// Commands and invocations, for `GET /_sandbox/state`.
 pub fn state_json(state: &State) -> Value {
     json!({
@@ -97,4 +57,20 @@ pub fn state_json(state: &State) -> Value {
         }).collect::<Vec<_>>(),
         "outcome_rules": state.outcomes.len(),
     })
+}
+
+impl crate::control::OutcomeRule for OutcomeRule {
+    const WHAT: &'static str = "outcome rule";
+    fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+    fn validate(&self) -> Result<(), String> {
+        OutcomeRule::validate(self)
+    }
+    fn rules(region: &Region) -> &[Self] {
+        &region.ssm.outcomes
+    }
+    fn rules_mut(region: &mut Region) -> &mut Vec<Self> {
+        &mut region.ssm.outcomes
+    }
 }

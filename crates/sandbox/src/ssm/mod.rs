@@ -20,7 +20,7 @@ use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service};
 use crate::server::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
-use crate::{DEFAULT_REGION, Sandbox, ids};
+use crate::{Sandbox, ids};
 
 mod control;
 mod ops;
