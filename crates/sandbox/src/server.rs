@@ -25,45 +25,13 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::protocol::json::JsonBody;
-use crate::protocol::{AwsError, Params, Service, Wire};
+use crate::protocol::{AwsError, Input, Params, Reply, RequestCtx, Service, Wire};
 use crate::{
     DEFAULT_REGION, Sandbox, autoscaling, control, ecs, events, faults, ids, s3, sns, sqs, ssm,
 };
 
 /// The largest request body accepted by the API services.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
-
-/// What a request is, once recognised.
-#[derive(Debug, Clone)]
-pub struct RequestCtx {
-    pub request_id: String,
-    pub region: String,
-    /// `host:port` the client used, for URLs the sandbox hands out (queue URLs).
-    pub host: String,
-    /// The request path (SQS Query clients may post to the queue URL itself).
-    pub path: String,
-    pub service: Service,
-    pub wire: Wire,
-    pub op: String,
-}
-
-/// A request's decoded input.
-#[derive(Debug)]
-pub enum Input {
-    Query(Params),
-    Json(JsonBody),
-}
-
-/// A successful answer.
-#[derive(Debug)]
-pub enum Reply {
-    /// A Query/EC2 XML document.
-    Xml(String),
-    /// A JSON-protocol answer.
-    Json(serde_json::Value),
-    /// A fully formed response (REST services).
-    Raw(Response),
-}
 
 #[derive(Clone)]
 struct AppState {

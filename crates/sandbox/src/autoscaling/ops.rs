@@ -13,7 +13,7 @@ use crate::clock::{iso_millis, iso_secs};
 use crate::ids;
 use crate::protocol::query::check_len;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::World;
 
 use super::wire::*;

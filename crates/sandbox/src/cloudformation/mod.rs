@@ -17,7 +17,7 @@
 use serde_json::{Value, json};
 
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::World;
 use crate::{Sandbox, clock};
 

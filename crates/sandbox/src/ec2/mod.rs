@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::clock::{Millis, iso_millis, iso_secs};
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Region, Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, DEFAULT_REGION, Sandbox, autoscaling, ids};
 

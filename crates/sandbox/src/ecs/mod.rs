@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::Millis;
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service as Svc};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, DEFAULT_REGION, Sandbox, ids};
 

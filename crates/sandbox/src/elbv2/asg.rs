@@ -14,9 +14,9 @@ use lifehook_model::LifecycleState as S;
 
 use super::{Health, arn_region, register};
 use crate::clock::Millis;
+use crate::protocol::RequestCtx;
 use crate::protocol::query::check_len;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::RequestCtx;
 use crate::world::World;
 
 /// At most 10 target groups per Attach/Detach call (AWS's limit).

@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use crate::clock::Millis;
 use crate::protocol::query::check_len;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, Sandbox};
 

@@ -5,8 +5,8 @@ use lifehook_model::LifecycleState as S;
 use proptest::prelude::*;
 
 use crate::autoscaling::Options;
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, Wire};
-use crate::server::RequestCtx;
 use crate::world::{Behaviour, World};
 
 const REGION: &str = "us-east-1";

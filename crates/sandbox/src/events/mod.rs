@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::World;
 use crate::{ACCOUNT_ID, Sandbox, clock, ids, sns, sqs};
 

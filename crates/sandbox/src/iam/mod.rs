@@ -40,7 +40,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::protocol::{AwsError, Service};
-use crate::server::{Input, RequestCtx};
+use crate::protocol::{Input, RequestCtx};
 use crate::world::World;
 use crate::{ACCOUNT_ID, Sandbox};
 

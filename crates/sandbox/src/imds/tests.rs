@@ -148,7 +148,7 @@ async fn group_instances_report_their_target_lifecycle_state() {
     let e = Env::new().await;
     let id = {
         let mut w = e.sb.sandbox.lock();
-        let ctx = crate::server::RequestCtx {
+        let ctx = crate::protocol::RequestCtx {
             request_id: "r".into(),
             region: "us-east-1".into(),
             host: "h".into(),

@@ -1,6 +1,7 @@
 //! The AWS wire protocols the sandbox speaks: AWS Query and EC2 Query (form bodies, XML
 //! responses), JSON 1.0/1.1 (`X-Amz-Target`), and how errors are shaped for each
-//! (spec §4.2–§4.4, §4.6).
+//! (spec §4.2–§4.4, §4.6), and what every service's `handle` takes and answers
+//! ([`RequestCtx`], [`Input`], [`Reply`]).
 
 pub mod error;
 pub mod json;
@@ -141,4 +142,36 @@ pub enum Wire {
     Json { version: &'static str },
     /// REST-XML (S3).
     RestXml,
+}
+
+/// What a request is, once recognised.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub region: String,
+    /// `host:port` the client used, for URLs the sandbox hands out (queue URLs).
+    pub host: String,
+    /// The request path (SQS Query clients may post to the queue URL itself).
+    pub path: String,
+    pub service: Service,
+    pub wire: Wire,
+    pub op: String,
+}
+
+/// A request's decoded input.
+#[derive(Debug)]
+pub enum Input {
+    Query(Params),
+    Json(json::JsonBody),
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub enum Reply {
+    /// A Query/EC2 XML document.
+    Xml(String),
+    /// A JSON-protocol answer.
+    Json(serde_json::Value),
+    /// A fully formed response (REST services).
+    Raw(axum::response::Response),
 }

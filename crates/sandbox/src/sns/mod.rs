@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::events::pattern;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::sqs::{self, MessageAttr};
 use crate::world::{DeliveryError, World};
 use crate::{ACCOUNT_ID, Sandbox, clock, ids};

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use crate::clock::Millis;
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{DeliveryError, Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, Sandbox, ids};
 

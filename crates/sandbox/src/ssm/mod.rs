@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::{Millis, iso_millis};
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service};
-use crate::server::{Input, Reply, RequestCtx};
+use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
 use crate::{Sandbox, ids};
 
