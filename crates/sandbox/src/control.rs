@@ -30,9 +30,9 @@ use crate::world::Region;
 use crate::{Sandbox, autoscaling, ecs, events, s3, sns, sqs, ssm};
 
 /// The longest single advance: 30 days of virtual time.
-pub const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
+pub(crate) const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
 
-pub async fn handle(
+pub(crate) async fn handle(
     sb: &std::sync::Arc<Sandbox>,
     method: &Method,
     path: &str,

@@ -11,7 +11,7 @@ use crate::protocol::{AwsError, Fault, Service};
 /// What a fault rule does to a matching request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// The service's throttling error (`Throttling`, or `ThrottlingException` for JSON
     /// services; SQS `RequestThrottled`).
     Throttle,
@@ -24,7 +24,7 @@ pub enum FaultKind {
 /// One rule. `service` and `operation` default to every service and operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultRule {
+pub(crate) struct FaultRule {
     #[serde(default)]
     pub service: Option<Service>,
     #[serde(default)]
@@ -52,7 +52,7 @@ fn one() -> f64 {
 }
 
 impl FaultRule {
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.rate) || !self.rate.is_finite() {
             return Err(format!(
                 "rate {} is out of range: it must be between 0 and 1",
@@ -79,13 +79,13 @@ impl FaultRule {
 
 /// What the faults say about one request.
 #[derive(Debug, Default)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     pub delay: Option<Duration>,
     pub error: Option<AwsError>,
 }
 
 /// Applies the rules to a request, counting hits.
-pub fn judge(rules: &mut [FaultRule], service: Service, op: &str, json: bool) -> Verdict {
+pub(crate) fn judge(rules: &mut [FaultRule], service: Service, op: &str, json: bool) -> Verdict {
     let mut v = Verdict::default();
     let mut rng = rand::rng();
     for r in rules.iter_mut() {

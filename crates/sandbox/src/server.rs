@@ -31,7 +31,7 @@ use crate::{
 };
 
 /// The largest request body accepted by the API services.
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Clone)]
 struct AppState {
@@ -39,7 +39,7 @@ struct AppState {
     addr: SocketAddr,
 }
 
-pub fn router(sandbox: Arc<Sandbox>, addr: SocketAddr) -> Router {
+pub(crate) fn router(sandbox: Arc<Sandbox>, addr: SocketAddr) -> Router {
     Router::new()
         .fallback(handle)
         .with_state(AppState { sandbox, addr })
@@ -150,7 +150,6 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
 
 fn render(reply: Reply, ctx: &RequestCtx) -> Response {
     let (ct, body) = match reply {
-        Reply::Raw(r) => return r,
         Reply::Xml(s) => ("text/xml", s),
         Reply::Json(v) => {
             let ct = match ctx.wire {
@@ -197,7 +196,7 @@ async fn read_body(body: Body) -> Result<Bytes, AwsError> {
 }
 
 /// The credential scope of a SigV4 `Authorization` header: (region, service).
-pub fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
     let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let cred = auth.split("Credential=").nth(1)?;
     let cred = cred.split([',', ' ']).next()?;
@@ -218,7 +217,7 @@ fn guess_service(headers: &HeaderMap) -> Service {
 type Recognised = Result<(RequestCtx, Input), (Service, Wire, AwsError)>;
 
 /// Works out the service, operation and region of a request, and decodes its input.
-pub fn recognise(
+pub(crate) fn recognise(
     method: &Method,
     uri: &http::Uri,
     headers: &HeaderMap,

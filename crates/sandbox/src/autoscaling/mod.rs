@@ -7,12 +7,12 @@
 //! - `wire.rs`: their parameters, errors and XML shapes.
 //! - [`notify`]: notifications to the hook target and EventBridge (§2.8, §3).
 
-pub mod engine;
-pub mod notify;
-pub mod ops;
+pub(crate) mod engine;
+pub(crate) mod notify;
+pub(crate) mod ops;
 mod wire;
 
-pub use ops::handle;
+pub(crate) use ops::handle;
 
 #[cfg(test)]
 mod tests;
@@ -20,7 +20,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub use engine::State;
+pub(crate) use engine::State;
 
 use crate::clock::{Millis, iso_millis};
 use crate::world::{Region, World};
@@ -29,7 +29,7 @@ use crate::world::{Region, World};
 /// so `{}` is a valid value; unknown fields are refused.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct Options {
+pub(crate) struct Options {
     /// Whether an instance whose launch action was ABANDONed passes through the terminate
     /// hooks (`Terminating:Wait`) on its way out (§1.2 note 3, §7.2). Default `true`.
     pub launch_abandon_runs_terminate_hooks: bool,
@@ -72,7 +72,7 @@ impl Default for Options {
 
 /// Auto Scaling timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The heartbeat or global deadline of an action (stale if a heartbeat moved it).
     ActionTimeout { token: String },
     /// Bring a group to its desired capacity.
@@ -84,13 +84,13 @@ pub enum Timer {
     Drained { instance: String, run_hooks: bool },
 }
 
-pub fn on_timer(world: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(world: &mut World, region: &str, t: Timer) {
     engine::on_timer(world, region, t);
 }
 
 /// The control API's view of a region: groups, instances (including recently terminated
 /// ones) and open lifecycle actions with their deadlines.
-pub fn state_json(region: &Region, now: Millis) -> Value {
+pub(crate) fn state_json(region: &Region, now: Millis) -> Value {
     let s = &region.autoscaling;
     let groups: Vec<Value> = s
         .groups

@@ -45,7 +45,7 @@ fn ns() -> &'static str {
 }
 
 /// Runs one Auto Scaling operation on the world.
-pub fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
+pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let cx = Cx {
         op: &ctx.op,
         rid: &ctx.request_id,
@@ -87,7 +87,11 @@ pub fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
 }
 
 /// Answers one Auto Scaling request (AWS Query only).
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
+pub(crate) async fn handle(
+    sb: &Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+) -> Result<Reply, AwsError> {
     let Input::Query(params) = input else {
         return Err(AwsError::unknown_operation(Service::AutoScaling, &ctx.op));
     };
@@ -243,7 +247,6 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
     }
     let g = Group {
         name: name.clone(),
-        uuid,
         arn,
         created: now,
         min,

@@ -4,7 +4,7 @@ use super::*;
 
 /// `GET /_sandbox/cloudformation/signals`: every signal of every region, oldest first
 /// within a region.
-pub fn control(
+pub(crate) fn control(
     sb: &Sandbox,
     method: &http::Method,
     route: &str,
@@ -46,7 +46,7 @@ pub fn control(
 /// The tags CloudFormation puts on a group it creates: `aws:cloudformation:stack-name`,
 /// `aws:cloudformation:stack-id` and `aws:cloudformation:logical-id` (not propagated).
 /// Answers the group's tags.
-pub fn stack_group(
+pub(crate) fn stack_group(
     w: &mut World,
     region: &str,
     group: &str,

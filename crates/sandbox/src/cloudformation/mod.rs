@@ -26,8 +26,8 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use control::{control, stack_group};
-pub use ops::handle;
+pub(crate) use control::control;
+pub(crate) use ops::handle;
 
 /// Longest stack name or ARN, logical id and unique id AWS accepts.
 const MAX_STACK_NAME: usize = 1024;
@@ -38,13 +38,13 @@ const MAX_SIGNALS: usize = 10_000;
 
 /// CloudFormation state of one region: the signals received, oldest first.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     signals: Vec<Signal>,
 }
 
 /// One `SignalResource` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signal {
+pub(crate) struct Signal {
     pub stack_name: String,
     pub logical_resource_id: String,
     pub unique_id: String,
@@ -56,7 +56,8 @@ pub struct Signal {
 }
 
 /// The signals of one region, oldest first.
-pub fn signals(state: &State) -> &[Signal] {
+#[cfg(test)]
+pub(crate) fn signals(state: &State) -> &[Signal] {
     &state.signals
 }
 
@@ -73,7 +74,7 @@ fn signal_json(region: &str, s: &Signal) -> Value {
 }
 
 /// The control API's view of a region's signals (in `GET /_sandbox/state`).
-pub fn state_json(region: &str, state: &State) -> Value {
+pub(crate) fn state_json(region: &str, state: &State) -> Value {
     Value::Array(
         state
             .signals

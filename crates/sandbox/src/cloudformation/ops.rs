@@ -2,7 +2,11 @@
 
 use super::*;
 
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
+pub(crate) async fn handle(
+    sb: &Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+) -> Result<Reply, AwsError> {
     let Input::Query(p) = input else {
         return Err(AwsError::unknown_operation(
             Service::CloudFormation,

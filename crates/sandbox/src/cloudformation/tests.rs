@@ -1,3 +1,4 @@
+use super::control::stack_group;
 use super::ops::run;
 use super::*;
 use crate::clock::ClockMode;

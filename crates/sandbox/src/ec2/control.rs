@@ -7,7 +7,7 @@ use super::*;
 // ---------------------------------------------------------------------------------------
 
 /// One instance for the control API: its EC2 and Auto Scaling states, tags and reboots.
-pub fn instance_json(region_name: &str, r: &Region, rec: &Instance) -> Value {
+pub(crate) fn instance_json(region_name: &str, r: &Region, rec: &Instance) -> Value {
     let v = view(r, rec);
     let tags: serde_json::Map<String, Value> = v
         .tags()
@@ -38,7 +38,7 @@ pub fn instance_json(region_name: &str, r: &Region, rec: &Instance) -> Value {
 }
 
 /// Instances and images, for `GET /_sandbox/state`.
-pub fn state_json(r: &Region) -> Value {
+pub(crate) fn state_json(r: &Region) -> Value {
     json!({
         "instances": r.ec2.instances.values().map(|i| instance_json(&r.name, r, i)).collect::<Vec<_>>(),
         "images": r.ec2.images.values().map(image_json).collect::<Vec<_>>(),
@@ -66,7 +66,7 @@ fn image_json(i: &Image) -> Value {
 /// | GET | `/ec2/instances/<id>` | the instance: state, lifecycle state, tags, reboots |
 /// | POST | `/ec2/instances/<id>/reboot` | records a reboot; the instance |
 /// | GET/POST/DELETE | `/ec2/image-outcomes` | how CreateImage images end |
-pub fn control(
+pub(crate) fn control(
     sb: &Sandbox,
     method: &http::Method,
     route: &str,

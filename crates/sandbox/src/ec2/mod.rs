@@ -38,27 +38,27 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use control::{control, instance_json, state_json};
-pub use ops::{dispatch, handle};
+pub(crate) use control::{control, state_json};
+pub(crate) use ops::handle;
 
 /// The image id of instances whose image the sandbox does not know (group instances): the
 /// example id of the EC2 documentation.
-pub const DEFAULT_IMAGE_ID: &str = "ami-0abcdef1234567890";
+pub(crate) const DEFAULT_IMAGE_ID: &str = "ami-0abcdef1234567890";
 /// RunInstances' default instance type when the request names none (as in AWS).
-pub const DEFAULT_INSTANCE_TYPE: &str = "m1.small";
+pub(crate) const DEFAULT_INSTANCE_TYPE: &str = "m1.small";
 /// How long terminated instances stay visible in DescribeInstances (AWS: about an hour).
-pub const TERMINATED_VISIBLE_MS: Millis = 3_600_000;
+pub(crate) const TERMINATED_VISIBLE_MS: Millis = 3_600_000;
 /// The most instances one RunInstances call may start in the sandbox.
-pub const MAX_RUN_COUNT: i64 = 100;
+pub(crate) const MAX_RUN_COUNT: i64 = 100;
 /// At most 50 tags per resource (EC2's limit).
-pub const MAX_TAGS: usize = 50;
+pub(crate) const MAX_TAGS: usize = 50;
 /// The key of the tag Auto Scaling puts on its instances.
-pub const GROUP_TAG: &str = "aws:autoscaling:groupName";
+pub(crate) const GROUP_TAG: &str = "aws:autoscaling:groupName";
 
 /// EC2 options (`PUT /_sandbox/behaviour` `{"ec2": {...}}`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct Options {
+pub(crate) struct Options {
     /// Virtual seconds from CreateImage until the image is `available` (or `failed`).
     /// Default 120.
     pub create_image_secs: u64,
@@ -78,7 +78,7 @@ impl Default for Options {
 
 /// EC2 timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// A pending image is done.
     ImageDone { image: String },
 }
@@ -86,34 +86,31 @@ pub enum Timer {
 /// `instanceState.name` and its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Ec2State {
+pub(crate) enum Ec2State {
     Pending,
     Running,
     ShuttingDown,
     Terminated,
-    Stopping,
     Stopped,
 }
 
 impl Ec2State {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Ec2State::Pending => "pending",
             Ec2State::Running => "running",
             Ec2State::ShuttingDown => "shutting-down",
             Ec2State::Terminated => "terminated",
-            Ec2State::Stopping => "stopping",
             Ec2State::Stopped => "stopped",
         }
     }
 
-    pub fn code(self) -> u32 {
+    pub(crate) fn code(self) -> u32 {
         match self {
             Ec2State::Pending => 0,
             Ec2State::Running => 16,
             Ec2State::ShuttingDown => 32,
             Ec2State::Terminated => 48,
-            Ec2State::Stopping => 64,
             Ec2State::Stopped => 80,
         }
     }
@@ -121,7 +118,7 @@ impl Ec2State {
 
 /// The EC2 state of a group instance in lifecycle state `s`. `Pending:Wait` is already
 /// `running` (spec §1.2 note 4: user data runs during the launch hook).
-pub fn ec2_state_of(s: S) -> Ec2State {
+pub(crate) fn ec2_state_of(s: S) -> Ec2State {
     match s {
         S::Pending | S::WarmedPending => Ec2State::Pending,
         S::TerminatingProceed => Ec2State::ShuttingDown,
@@ -133,7 +130,7 @@ pub fn ec2_state_of(s: S) -> Ec2State {
 
 /// What `meta-data/autoscaling/target-lifecycle-state` says in lifecycle state `s`: the
 /// state the instance is heading to (spec §6.2).
-pub fn target_lifecycle_state(s: S) -> &'static str {
+pub(crate) fn target_lifecycle_state(s: S) -> &'static str {
     match s {
         S::EnteringStandby | S::Standby => "Standby",
         S::Detaching | S::Detached => "Detached",
@@ -160,7 +157,7 @@ pub fn target_lifecycle_state(s: S) -> &'static str {
 
 /// EC2 state of one region.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     pub instances: BTreeMap<String, Instance>,
     pub images: BTreeMap<String, Image>,
     /// Ids of deregistered images (DescribeImages answers nothing for them, not an error).
@@ -173,7 +170,7 @@ pub struct State {
 
 /// What EC2 knows of an instance beyond the Auto Scaling engine.
 #[derive(Debug, Clone)]
-pub struct Instance {
+pub(crate) struct Instance {
     pub id: String,
     pub reservation_id: String,
     pub image_id: String,
@@ -200,7 +197,7 @@ pub struct Instance {
 
 /// An AMI made by CreateImage.
 #[derive(Debug, Clone)]
-pub struct Image {
+pub(crate) struct Image {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
@@ -219,7 +216,7 @@ pub struct Image {
 /// that matches decides; without one an image becomes `available`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct ImageOutcome {
+pub(crate) struct ImageOutcome {
     /// Only images of this instance; omitted: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
@@ -255,7 +252,7 @@ impl ImageOutcome {
 
 /// An instance as EC2 shows it now.
 #[derive(Debug, Clone, Copy)]
-pub struct View<'a> {
+pub(crate) struct View<'a> {
     pub rec: &'a Instance,
     pub state: Ec2State,
     /// Its Auto Scaling lifecycle state (the last one seen, once the engine forgot it).
@@ -266,7 +263,7 @@ pub struct View<'a> {
 
 impl View<'_> {
     /// Every tag, `aws:autoscaling:groupName` included, by key.
-    pub fn tags(&self) -> Vec<(String, String)> {
+    pub(crate) fn tags(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
             .rec
             .tags
@@ -281,7 +278,7 @@ impl View<'_> {
     }
 
     /// `meta-data/autoscaling/target-lifecycle-state`, if the instance ever had one.
-    pub fn target_lifecycle_state(&self) -> Option<&'static str> {
+    pub(crate) fn target_lifecycle_state(&self) -> Option<&'static str> {
         if self.rec.terminated_at.is_some() && self.lifecycle.is_some() {
             return Some("Terminated");
         }
@@ -290,7 +287,7 @@ impl View<'_> {
 }
 
 /// The EC2 view of instance `rec` in `region`.
-pub fn view<'a>(region: &'a Region, rec: &'a Instance) -> View<'a> {
+pub(crate) fn view<'a>(region: &'a Region, rec: &'a Instance) -> View<'a> {
     let (lifecycle, group) = match region.autoscaling.instances.get(&rec.id) {
         Some(ai) => (Some(ai.state), Some(ai.group.as_str())),
         None => (
@@ -329,7 +326,7 @@ pub fn view<'a>(region: &'a Region, rec: &'a Instance) -> View<'a> {
 
 /// Brings the EC2 view of `region` up to date with its Auto Scaling instances, and forgets
 /// instances terminated more than [`TERMINATED_VISIBLE_MS`] ago.
-pub fn sync(w: &mut World, region: &str) {
+pub(crate) fn sync(w: &mut World, region: &str) {
     let now = w.now;
     let r = w.region(region);
     let ids: Vec<String> = r.autoscaling.instances.keys().cloned().collect();
@@ -359,7 +356,7 @@ pub fn sync(w: &mut World, region: &str) {
 /// instance is new). The Auto Scaling engine calls this at launch and detach, so that the
 /// propagated tags are those of launch time and a detached instance is never taken for a
 /// terminated one.
-pub fn sync_instance(w: &mut World, region: &str, id: &str) {
+pub(crate) fn sync_instance(w: &mut World, region: &str, id: &str) {
     sync_one(w.region(region), id);
 }
 
@@ -423,7 +420,7 @@ fn next_ip(s: &mut State) -> String {
 }
 
 /// The region an instance lives in (IMDS and the control API name instances without one).
-pub fn find_region(w: &mut World, id: &str) -> Option<String> {
+pub(crate) fn find_region(w: &mut World, id: &str) -> Option<String> {
     let names: Vec<String> = w.regions.keys().cloned().collect();
     for name in names {
         sync(w, &name);
@@ -435,7 +432,7 @@ pub fn find_region(w: &mut World, id: &str) -> Option<String> {
 }
 
 /// Starts a standalone instance (RunInstances and the control API); returns its id.
-pub fn run_instance(
+pub(crate) fn run_instance(
     w: &mut World,
     region: &str,
     image_id: &str,
@@ -472,7 +469,7 @@ pub fn run_instance(
 
 /// Records a reboot of instance `id` (no state change: a rebooted instance stays
 /// `running`). False when the instance is unknown.
-pub fn record_reboot(w: &mut World, region: &str, id: &str) -> bool {
+pub(crate) fn record_reboot(w: &mut World, region: &str, id: &str) -> bool {
     let now = w.now;
     match w.region(region).ec2.instances.get_mut(id) {
         Some(rec) => {
@@ -483,7 +480,7 @@ pub fn record_reboot(w: &mut World, region: &str, id: &str) -> bool {
     }
 }
 
-pub fn on_timer(w: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(w: &mut World, region: &str, t: Timer) {
     match t {
         Timer::ImageDone { image } => {
             if let Some(img) = w.region(region).ec2.images.get_mut(&image)

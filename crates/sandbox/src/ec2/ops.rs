@@ -7,7 +7,11 @@ use crate::wildcard::{self, Question};
 // Operations
 // ---------------------------------------------------------------------------------------
 
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
+pub(crate) async fn handle(
+    sb: &Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+) -> Result<Reply, AwsError> {
     let Input::Query(p) = input else {
         return Err(AwsError::unknown_operation(Service::Ec2, &ctx.op));
     };
@@ -18,7 +22,7 @@ pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Repl
 type R = Result<String, AwsError>;
 
 /// Runs one EC2 operation on the world.
-pub fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
+pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     sync(w, &ctx.region);
     let cx = Cx {
         op: &ctx.op,

@@ -1,3 +1,4 @@
+use super::ops::dispatch;
 use super::*;
 use crate::protocol::Wire;
 

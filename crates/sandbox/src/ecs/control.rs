@@ -9,7 +9,7 @@ use super::*;
 /// `POST /_sandbox/ecs/container-instances` `{"cluster": "...", "ec2_instance_id": "i-...",
 /// "region": "..."}`: registers a container instance as the ECS agent would (the cluster is
 /// created when missing). Returns the JSON answer or (status, message).
-pub fn control(
+pub(crate) fn control(
     sb: &Sandbox,
     method: &http::Method,
     route: &str,
@@ -48,7 +48,7 @@ pub fn control(
 }
 
 /// Clusters, instances and tasks, for `GET /_sandbox/state`.
-pub fn state_json(state: &State) -> Value {
+pub(crate) fn state_json(state: &State) -> Value {
     let clusters: Map<String, Value> = state
         .clusters
         .iter()

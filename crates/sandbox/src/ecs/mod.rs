@@ -35,20 +35,20 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use control::{control, state_json};
-pub use ops::handle;
+pub(crate) use control::{control, state_json};
+pub(crate) use ops::handle;
 
 /// PENDING → RUNNING, virtual ms.
-pub const TASK_START_MS: Millis = 2_000;
+pub(crate) const TASK_START_MS: Millis = 2_000;
 /// Each step of a stopping task (RUNNING → DEACTIVATING → STOPPING → DEPROVISIONING →
 /// STOPPED), virtual ms.
-pub const STOP_STEP_MS: Millis = 2_000;
+pub(crate) const STOP_STEP_MS: Millis = 2_000;
 const DEFAULT_CLUSTER: &str = "default";
 const MAX_PAGE: usize = 100;
 
 /// ECS state of one region.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     clusters: BTreeMap<String, Cluster>,
     /// Task definitions by family: every revision, in order.
     task_defs: BTreeMap<String, Vec<TaskDef>>,
@@ -121,7 +121,7 @@ struct Task {
 
 /// ECS timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The next lifecycle step of a task.
     Step {
         cluster: String,
@@ -185,7 +185,7 @@ fn is_live(t: &Task) -> bool {
 // Scheduling
 // ---------------------------------------------------------------------------------------
 
-pub fn on_timer(world: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(world: &mut World, region: &str, t: Timer) {
     let Timer::Step {
         cluster,
         task,
@@ -328,7 +328,7 @@ fn place(c: &Cluster, service: Option<&str>) -> Option<String> {
 }
 
 /// Runs the service scheduler of one cluster (see the module documentation).
-pub fn reconcile(world: &mut World, region: &str, cluster: &str) {
+pub(crate) fn reconcile(world: &mut World, region: &str, cluster: &str) {
     let now = world.now;
     let mut sched = Sched::new();
     if let Some(c) = world.region(region).ecs.clusters.get_mut(cluster) {

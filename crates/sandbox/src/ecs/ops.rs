@@ -6,7 +6,11 @@ use super::*;
 // Operations
 // ---------------------------------------------------------------------------------------
 
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
+pub(crate) async fn handle(
+    sb: &Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+) -> Result<Reply, AwsError> {
     let Input::Json(b) = input else {
         return Err(AwsError::unknown_operation(Svc::Ecs, &ctx.op));
     };

@@ -8,7 +8,7 @@ use super::*;
 
 /// `POST /_sandbox/elbv2/target-health`: hold a target `unhealthy`, or release it
 /// (`healthy`, at once). Returns the JSON answer or (status, message).
-pub fn control(
+pub(crate) fn control(
     sb: &Sandbox,
     method: &http::Method,
     route: &str,
@@ -107,7 +107,7 @@ fn targets_json(tg: &TargetGroup) -> Vec<Value> {
 }
 
 /// Target groups and their targets, for `GET /_sandbox/state`.
-pub fn state_json(state: &State) -> Value {
+pub(crate) fn state_json(state: &State) -> Value {
     json!({
         "target_groups": state.target_groups.values().map(|tg| json!({
             "arn": tg.arn,

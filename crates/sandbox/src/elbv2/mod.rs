@@ -19,14 +19,14 @@
 //! Layout: this file holds target groups, targets and their timers; `ops.rs` the ELBv2
 //! operations and `handle`; `control.rs` the `/_sandbox/elbv2/…` routes and the state JSON.
 
-pub mod asg;
+pub(crate) mod asg;
 mod control;
 mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use control::{control, state_json};
-pub use ops::{dispatch, handle, target_group_not_found};
+pub(crate) use control::{control, state_json};
+pub(crate) use ops::handle;
 
 use std::collections::BTreeMap;
 
@@ -41,15 +41,15 @@ use crate::world::{Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, Sandbox};
 
 /// Default `HealthCheckIntervalSeconds`.
-pub const DEFAULT_INTERVAL_SECS: i64 = 30;
+pub(crate) const DEFAULT_INTERVAL_SECS: i64 = 30;
 /// Default `HealthyThresholdCount`: a new target is healthy after 5 × 30 s = 150 s.
-pub const DEFAULT_HEALTHY_THRESHOLD: i64 = 5;
+pub(crate) const DEFAULT_HEALTHY_THRESHOLD: i64 = 5;
 /// Default `UnhealthyThresholdCount`.
-pub const DEFAULT_UNHEALTHY_THRESHOLD: i64 = 2;
+pub(crate) const DEFAULT_UNHEALTHY_THRESHOLD: i64 = 2;
 /// Default `deregistration_delay.timeout_seconds`.
-pub const DEFAULT_DEREGISTRATION_DELAY_SECS: i64 = 300;
+pub(crate) const DEFAULT_DEREGISTRATION_DELAY_SECS: i64 = 300;
 /// The most targets one target group holds in the sandbox (AWS: 1000 per ALB).
-pub const MAX_TARGETS: usize = 1000;
+pub(crate) const MAX_TARGETS: usize = 1000;
 /// The largest `PageSize` of DescribeTargetGroups.
 const MAX_PAGE_SIZE: i64 = 400;
 
@@ -58,13 +58,13 @@ const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 
 /// ELBv2 state of one region.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     /// By ARN.
     pub target_groups: BTreeMap<String, TargetGroup>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
+pub(crate) struct HealthCheck {
     pub enabled: bool,
     pub protocol: String,
     /// A port number or `traffic-port`.
@@ -78,7 +78,7 @@ pub struct HealthCheck {
 }
 
 #[derive(Debug, Clone)]
-pub struct TargetGroup {
+pub(crate) struct TargetGroup {
     pub arn: String,
     pub name: String,
     pub protocol: String,
@@ -96,7 +96,7 @@ pub struct TargetGroup {
 
 impl TargetGroup {
     /// The deregistration delay in ms.
-    pub fn deregistration_delay_ms(&self) -> Millis {
+    pub(crate) fn deregistration_delay_ms(&self) -> Millis {
         self.attributes
             .get(DEREGISTRATION_DELAY)
             .and_then(|v| v.parse::<u64>().ok())
@@ -105,13 +105,13 @@ impl TargetGroup {
     }
 
     /// How long a new target stays `initial`, in ms.
-    pub fn time_to_healthy_ms(&self) -> Millis {
+    pub(crate) fn time_to_healthy_ms(&self) -> Millis {
         (self.health_check.healthy_threshold * self.health_check.interval_secs).max(0) as u64 * 1000
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
+pub(crate) enum Health {
     Initial,
     Healthy,
     Unhealthy,
@@ -120,7 +120,7 @@ pub enum Health {
 }
 
 impl Health {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Health::Initial => "initial",
             Health::Healthy => "healthy",
@@ -132,7 +132,7 @@ impl Health {
 }
 
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     pub health: Health,
     pub reason: Option<String>,
     pub description: Option<String>,
@@ -142,7 +142,7 @@ pub struct Target {
 
 /// ELBv2 timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// A registered target passed `HealthyThresholdCount` checks.
     Healthy {
         target_group: String,
@@ -163,7 +163,7 @@ fn st<'a>(w: &'a mut World, region: &str) -> &'a mut State {
     &mut w.region(region).elbv2
 }
 
-pub fn on_timer(w: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(w: &mut World, region: &str, t: Timer) {
     let s = st(w, region);
     match t {
         Timer::Healthy {
@@ -214,7 +214,13 @@ fn set_health(t: &mut Target, h: Health, reason: Option<&str>, description: Opti
 /// Registers `(id, port)` with the target group `arn`: a new target (or a draining one)
 /// starts `initial` and turns `healthy` after the healthy threshold; one already
 /// registered keeps its state, as in AWS. Returns false when the group does not exist.
-pub fn register(w: &mut World, region: &str, arn: &str, id: &str, port: Option<i64>) -> bool {
+pub(crate) fn register(
+    w: &mut World,
+    region: &str,
+    arn: &str,
+    id: &str,
+    port: Option<i64>,
+) -> bool {
     let now = w.now;
     let s = st(w, region);
     let Some(tg) = s.target_groups.get_mut(arn) else {
@@ -275,7 +281,7 @@ pub fn register(w: &mut World, region: &str, arn: &str, id: &str, port: Option<i
 /// Deregisters `(id, port)` from `arn`: a registered target goes `draining` and is gone
 /// after the deregistration delay. Returns the delay in ms when the target was registered
 /// (and not already draining), else `None`.
-pub fn deregister(
+pub(crate) fn deregister(
     w: &mut World,
     region: &str,
     arn: &str,
@@ -318,7 +324,7 @@ pub fn deregister(
 }
 
 /// The region of a target group ARN.
-pub fn arn_region(arn: &str) -> Option<&str> {
+pub(crate) fn arn_region(arn: &str) -> Option<&str> {
     let rest = arn.strip_prefix("arn:aws:elasticloadbalancing:")?;
     let (region, rest) = rest.split_once(':')?;
     rest.split_once(":targetgroup/")?;

@@ -8,7 +8,11 @@ use super::*;
 
 type R = Result<String, AwsError>;
 
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
+pub(crate) async fn handle(
+    sb: &Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+) -> Result<Reply, AwsError> {
     let Input::Query(p) = input else {
         return Err(AwsError::unknown_operation(Service::Elbv2, &ctx.op));
     };
@@ -25,7 +29,7 @@ fn writer(ctx: &RequestCtx) -> XmlWriter {
 }
 
 /// Runs one ELBv2 operation on the world.
-pub fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
+pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     match ctx.op.as_str() {
         "CreateTargetGroup" => create_target_group(w, ctx, p),
         "DescribeTargetGroups" => describe_target_groups(w, ctx, p),
@@ -49,7 +53,7 @@ pub fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     }
 }
 
-pub fn target_group_not_found() -> AwsError {
+pub(crate) fn target_group_not_found() -> AwsError {
     AwsError::new(
         400,
         "TargetGroupNotFound",

@@ -7,11 +7,11 @@
 //! EventBridge has no control routes.
 
 mod ops;
-pub mod pattern;
+pub(crate) mod pattern;
 #[cfg(test)]
 mod tests;
 
-pub use ops::handle;
+pub(crate) use ops::handle;
 use ops::rule_json;
 
 use std::collections::BTreeMap;
@@ -25,13 +25,13 @@ use crate::world::World;
 use crate::{ACCOUNT_ID, Sandbox, clock, ids, sns, sqs};
 
 /// The only bus.
-pub const DEFAULT_BUS: &str = "default";
+pub(crate) const DEFAULT_BUS: &str = "default";
 /// Targets per rule.
 const MAX_TARGETS: usize = 5;
 
 /// EventBridge state of one region.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     rules: BTreeMap<String, Rule>,
 }
 
@@ -108,14 +108,14 @@ fn ordered_event_text(event: &Value) -> String {
 /// enabled rule whose pattern matches delivers it to its targets.
 /// Whether an event put in `region` could reach anything (some rule is enabled). When
 /// not, callers may skip building the event at all: [`put_event`] would drop it.
-pub fn has_enabled_rules(world: &World, region: &str) -> bool {
+pub(crate) fn has_enabled_rules(world: &World, region: &str) -> bool {
     world
         .regions
         .get(region)
         .is_some_and(|r| r.events.rules.values().any(|r| r.enabled))
 }
 
-pub fn put_event(world: &mut World, region: &str, event: &Value) {
+pub(crate) fn put_event(world: &mut World, region: &str, event: &Value) {
     let deliveries: Vec<(String, String, String)> = world
         .region(region)
         .events
@@ -157,7 +157,7 @@ pub fn put_event(world: &mut World, region: &str, event: &Value) {
 }
 
 /// The control API's view of a region's rules: per rule, its description and target ARNs.
-pub fn state_json(state: &State) -> Value {
+pub(crate) fn state_json(state: &State) -> Value {
     let m: Map<String, Value> = state
         .rules
         .values()

@@ -14,13 +14,13 @@ use serde_json::{Map, Value};
 use crate::wildcard::{self, Question};
 
 /// Why a pattern is not valid (worded for `InvalidEventPatternException`).
-pub type PatternError = String;
+pub(crate) type PatternError = String;
 
 /// The deepest a pattern may nest.
 const MAX_DEPTH: usize = 32;
 
 /// Checks that `pattern` is a well-formed pattern.
-pub fn validate(pattern: &Value) -> Result<(), PatternError> {
+pub(crate) fn validate(pattern: &Value) -> Result<(), PatternError> {
     match pattern {
         Value::Object(m) => validate_object(m, 0),
         _ => Err("Filter is not an object".into()),
@@ -117,7 +117,7 @@ fn validate_numeric(k: &str, a: &[Value]) -> Result<(), PatternError> {
 
 /// Whether `event` matches `pattern`. Never panics; a malformed pattern matches nothing it
 /// cannot make sense of.
-pub fn matches(pattern: &Value, event: &Value) -> bool {
+pub(crate) fn matches(pattern: &Value, event: &Value) -> bool {
     match pattern {
         Value::Object(p) => match_object(p, event, 0),
         _ => false,

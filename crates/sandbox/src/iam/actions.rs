@@ -50,7 +50,7 @@ pub(crate) const STACK_ID: &str = "00000000-0000-0000-0000-000000000000";
 pub(crate) const UNKNOWN_GROUP_ID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// The IAM action of an API operation.
-pub fn action_of(service: Service, op: &str) -> String {
+pub(crate) fn action_of(service: Service, op: &str) -> String {
     let op = match (service, op) {
         (Service::Sqs, "DeleteMessageBatch") => "DeleteMessage",
         (Service::Sqs, "ChangeMessageVisibilityBatch") => "ChangeMessageVisibility",
@@ -61,7 +61,7 @@ pub fn action_of(service: Service, op: &str) -> String {
 }
 
 /// What a (non-S3) request needs.
-pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
+pub(crate) fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
     let region = ctx.region.as_str();
     let op = ctx.op.as_str();
     let action = action_of(ctx.service, op);
@@ -294,7 +294,7 @@ pub fn checks(w: &World, ctx: &RequestCtx, input: &Input) -> Vec<Check> {
 }
 
 /// What an S3 request needs.
-pub fn s3_check(op: &str, bucket: Option<&str>, key: &str) -> Check {
+pub(crate) fn s3_check(op: &str, bucket: Option<&str>, key: &str) -> Check {
     let object = || {
         vec![Resource::new(format!(
             "arn:aws:s3:::{}/{key}",

@@ -10,7 +10,7 @@ use crate::Sandbox;
 /// | GET | `/iam` | enforced policies and every denied request |
 /// | POST | `/iam/policies` | enforce `{"policy": {...}, "access_key_id": "..."}` (no key: every key but the admin key) |
 /// | DELETE | `/iam/policies` | stop enforcing |
-pub fn control(
+pub(crate) fn control(
     sb: &Sandbox,
     method: &http::Method,
     route: &str,

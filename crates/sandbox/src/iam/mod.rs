@@ -50,14 +50,14 @@ mod policy;
 #[cfg(test)]
 mod tests;
 
-pub use actions::{action_of, checks, s3_check};
-pub use control::control;
-pub use policy::*;
+pub(crate) use actions::{action_of, checks, s3_check};
+pub(crate) use control::control;
+pub(crate) use policy::*;
 
 /// The access key id that is never enforced.
 pub const ADMIN_ACCESS_KEY_ID: &str = "lifehook-admin";
 /// Denials kept for `GET /_sandbox/iam` (the oldest are dropped).
-pub const MAX_DENIALS: usize = 10_000;
+pub(crate) const MAX_DENIALS: usize = 10_000;
 
 // ---------------------------------------------------------------------------------------
 // Bindings and denials
@@ -65,7 +65,7 @@ pub const MAX_DENIALS: usize = 10_000;
 
 /// Policies in force and the denials so far.
 #[derive(Debug, Default)]
-pub struct Iam {
+pub(crate) struct Iam {
     /// Applies to every access key without its own binding (but the admin key).
     default: Option<(Policy, Value)>,
     by_key: BTreeMap<String, (Policy, Value)>,
@@ -78,24 +78,25 @@ pub struct Iam {
 
 /// One denied request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Denial {
-    pub access_key_id: String,
-    pub service: String,
-    pub operation: String,
-    pub action: String,
-    pub resource: String,
-    pub explicit: bool,
-    pub region: String,
-    pub at_ms: u64,
+pub(crate) struct Denial {
+    pub(crate) access_key_id: String,
+    pub(crate) service: String,
+    pub(crate) operation: String,
+    pub(crate) action: String,
+    pub(crate) resource: String,
+    pub(crate) explicit: bool,
+    pub(crate) region: String,
+    pub(crate) at_ms: u64,
 }
 
 impl Iam {
-    pub fn is_enforcing(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_enforcing(&self) -> bool {
         self.default.is_some() || !self.by_key.is_empty()
     }
 
     /// Binds `policy` to `access_key_id`, or to every key when `None`.
-    pub fn bind(&mut self, access_key_id: Option<&str>, doc: Value) -> Result<(), String> {
+    pub(crate) fn bind(&mut self, access_key_id: Option<&str>, doc: Value) -> Result<(), String> {
         if access_key_id == Some(ADMIN_ACCESS_KEY_ID) {
             return Err(format!(
                 "{ADMIN_ACCESS_KEY_ID} is the sandbox's admin access key and is never enforced"
@@ -122,7 +123,7 @@ impl Iam {
         Ok(())
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.default = None;
         self.by_key.clear();
         self.denials.clear();
@@ -130,7 +131,7 @@ impl Iam {
         self.allowed.clear();
     }
 
-    pub fn denials(&self) -> &[Denial] {
+    pub(crate) fn denials(&self) -> &[Denial] {
         &self.denials
     }
 
@@ -183,7 +184,7 @@ impl Iam {
     /// event source mapping polling with the function's role): `who`'s operation on
     /// `resource_arn`. Records a denial, or the action as used, like a request; true when
     /// allowed (and when nothing is enforced for that key).
-    pub fn authorize_internal(&mut self, who: &Caller<'_>, resource_arn: &str) -> bool {
+    pub(crate) fn authorize_internal(&mut self, who: &Caller<'_>, resource_arn: &str) -> bool {
         let action = action_of(who.service, who.operation);
         if self
             .judge(who, &action, &Resource::new(resource_arn))
@@ -204,7 +205,7 @@ impl Iam {
     }
 
     /// `GET /_sandbox/iam`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let keys: serde_json::Map<String, Value> = self
             .by_key
             .iter()
@@ -222,7 +223,7 @@ impl Iam {
 }
 
 /// The access key id that signed a request (`None`: unsigned).
-pub fn access_key_id(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+pub(crate) fn access_key_id(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     let from_auth = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -239,7 +240,7 @@ pub fn access_key_id(headers: &HeaderMap, query: Option<&str>) -> Option<String>
 }
 
 /// Authorizes a request: `None` to go on, or the AccessDenied error to answer.
-pub fn authorize(
+pub(crate) fn authorize(
     sb: &Sandbox,
     headers: &HeaderMap,
     query: Option<&str>,
@@ -272,7 +273,7 @@ pub fn authorize(
 }
 
 /// AccessDenied as `service` answers it.
-pub fn denied(
+pub(crate) fn denied(
     service: Service,
     akid: &str,
     action: &str,

@@ -9,7 +9,7 @@ use crate::wildcard::{self, Question};
 
 /// A parsed identity-based policy.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Policy {
+pub(crate) struct Policy {
     statements: Vec<Stmt>,
     /// `2012-10-17`: policy variables are substituted (older versions take them literally).
     variables: bool,
@@ -57,7 +57,7 @@ pub(crate) enum Op {
 
 impl Policy {
     /// Parses a policy document; the error names what is wrong and where.
-    pub fn parse(doc: &Value) -> Result<Policy, String> {
+    pub(crate) fn parse(doc: &Value) -> Result<Policy, String> {
         let obj = doc
             .as_object()
             .ok_or("a policy document is a JSON object")?;
@@ -94,7 +94,7 @@ impl Policy {
     }
 
     /// How the policy judges `action` on one resource.
-    pub fn evaluate(&self, action: &str, resource: &Resource, ctx: &Context) -> Verdict {
+    pub(crate) fn evaluate(&self, action: &str, resource: &Resource, ctx: &Context) -> Verdict {
         let mut allowed = false;
         for s in &self.statements {
             if s.applies(action, resource, ctx, self.variables) {
@@ -114,7 +114,7 @@ impl Policy {
 
 /// One policy's judgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Allow,
     ImplicitDeny,
     ExplicitDeny,
@@ -350,24 +350,24 @@ pub(crate) fn substitute(s: &str, resource: &Resource, ctx: &Context) -> Option<
 
 /// A resource a request acts on, with its own condition keys (lowercase names).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Resource {
-    pub arn: String,
-    pub keys: BTreeMap<String, Vec<String>>,
+pub(crate) struct Resource {
+    pub(crate) arn: String,
+    pub(crate) keys: BTreeMap<String, Vec<String>>,
 }
 
 impl Resource {
-    pub fn new(arn: impl Into<String>) -> Resource {
+    pub(crate) fn new(arn: impl Into<String>) -> Resource {
         Resource {
             arn: arn.into(),
             keys: BTreeMap::new(),
         }
     }
 
-    pub fn any() -> Resource {
+    pub(crate) fn any() -> Resource {
         Resource::new("*")
     }
 
-    pub fn key(mut self, k: &str, v: impl Into<String>) -> Resource {
+    pub(crate) fn key(mut self, k: &str, v: impl Into<String>) -> Resource {
         self.keys
             .entry(k.to_ascii_lowercase())
             .or_default()
@@ -392,12 +392,12 @@ impl Resource {
 
 /// The request-wide condition keys (lowercase names).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Context {
-    pub keys: BTreeMap<String, Vec<String>>,
+pub(crate) struct Context {
+    pub(crate) keys: BTreeMap<String, Vec<String>>,
 }
 
 impl Context {
-    pub fn new(region: &str, access_key_id: &str) -> Context {
+    pub(crate) fn new(region: &str, access_key_id: &str) -> Context {
         let mut keys = BTreeMap::new();
         keys.insert("aws:requestedregion".into(), vec![region.to_owned()]);
         keys.insert("aws:principalaccount".into(), vec![ACCOUNT_ID.to_owned()]);
@@ -419,30 +419,30 @@ impl Context {
 }
 
 /// The ARN a denial names the principal by.
-pub fn principal_arn(access_key_id: &str) -> String {
+pub(crate) fn principal_arn(access_key_id: &str) -> String {
     format!("arn:aws:sts::{ACCOUNT_ID}:assumed-role/lifehook-sandbox/{access_key_id}")
 }
 
 /// What one request needs: an action on resources (some requests need two, e.g.
 /// PutLifecycleHook with a RoleARN also needs `iam:PassRole`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub action: String,
-    pub resources: Vec<Resource>,
+pub(crate) struct Check {
+    pub(crate) action: String,
+    pub(crate) resources: Vec<Resource>,
 }
 
 /// Who makes a request, and what: the principal, the operation, where and when.
-pub struct Caller<'a> {
-    pub access_key_id: &'a str,
-    pub service: Service,
-    pub operation: &'a str,
-    pub region: &'a str,
-    pub now: u64,
+pub(crate) struct Caller<'a> {
+    pub(crate) access_key_id: &'a str,
+    pub(crate) service: Service,
+    pub(crate) operation: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) now: u64,
     pub(crate) context: Context,
 }
 
 impl<'a> Caller<'a> {
-    pub fn new(
+    pub(crate) fn new(
         access_key_id: &'a str,
         service: Service,
         operation: &'a str,

@@ -42,26 +42,26 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use ops::serve;
+pub(crate) use ops::serve;
 
 /// The path prefix of every instance's IMDS on the sandbox port.
-pub const PREFIX: &str = "/_imds/";
+pub(crate) const PREFIX: &str = "/_imds/";
 /// The longest token TTL IMDS grants (6 hours).
-pub const MAX_TOKEN_TTL_SECS: u64 = 21_600;
+pub(crate) const MAX_TOKEN_TTL_SECS: u64 = 21_600;
 /// The most live tokens one instance may hold (bounds memory; AWS has a similar cap).
-pub const MAX_TOKENS_PER_INSTANCE: usize = 5_000;
+pub(crate) const MAX_TOKENS_PER_INSTANCE: usize = 5_000;
 
 const TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 const TTL_HEADER: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 
 /// Whether a request is for an instance's IMDS (routed before any AWS protocol).
-pub fn is_imds_path(path: &str) -> bool {
+pub(crate) fn is_imds_path(path: &str) -> bool {
     path.starts_with(PREFIX)
 }
 
 /// IMDS exposes only tag keys made of letters, digits and `+ - = . , _ : @` (no `/`, no
 /// spaces), and not `.` or `..`.
-pub fn imds_key_allowed(k: &str) -> bool {
+pub(crate) fn imds_key_allowed(k: &str) -> bool {
     !k.is_empty()
         && k != "."
         && k != ".."

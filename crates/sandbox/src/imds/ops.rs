@@ -3,7 +3,7 @@
 use super::*;
 
 /// Serves one IMDS request: `path` is the full request path (`/_imds/<id>/latest/...`).
-pub fn serve(sb: &Sandbox, method: &Method, path: &str, headers: &HeaderMap) -> Response {
+pub(crate) fn serve(sb: &Sandbox, method: &Method, path: &str, headers: &HeaderMap) -> Response {
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     let (id, item) = rest.split_once('/').unwrap_or((rest, ""));
     let mut w = sb.lock();

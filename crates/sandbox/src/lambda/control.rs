@@ -37,7 +37,7 @@ struct SqsSourceSpec {
 }
 
 /// Largest (and default) batch of an SQS event source.
-pub const MAX_SQS_BATCH: usize = 10;
+pub(crate) const MAX_SQS_BATCH: usize = 10;
 
 type ControlResult = Result<Value, (u16, String)>;
 
@@ -50,7 +50,7 @@ type ControlResult = Result<Value, (u16, String)>;
 /// | GET | `/lambda/functions/<name or ARN>` | one function with its invocations |
 /// | DELETE | `/lambda/functions/<name or ARN>` | delete it (stops its listener) |
 /// | POST | `/lambda/functions/<name or ARN>/invocations` | queue an invocation with the body as payload |
-pub fn control(
+pub(crate) fn control(
     sb: &Arc<Sandbox>,
     method: &http::Method,
     route: &str,
@@ -404,7 +404,7 @@ fn function_json(region: &str, f: &Function, _now: Millis) -> Value {
 
 /// The control API's view of a region's functions (in `GET /_sandbox/state`): per name,
 /// its ARN, Runtime API address and invocation counts.
-pub fn state_json(region: &str, state: &State, now: Millis) -> Value {
+pub(crate) fn state_json(region: &str, state: &State, now: Millis) -> Value {
     let m: serde_json::Map<String, Value> = state
         .functions
         .values()

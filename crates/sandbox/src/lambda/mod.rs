@@ -69,22 +69,22 @@ use ops::{runtime_json, runtime_router};
 #[cfg(test)]
 mod tests;
 
-pub use control::{MAX_SQS_BATCH, control, state_json};
+pub(crate) use control::{control, state_json};
 
 /// Default function timeout, seconds (AWS's default).
-pub const DEFAULT_TIMEOUT_SECS: u64 = 3;
+pub(crate) const DEFAULT_TIMEOUT_SECS: u64 = 3;
 /// Longest function timeout, seconds (15 minutes).
-pub const MAX_TIMEOUT_SECS: u64 = 900;
+pub(crate) const MAX_TIMEOUT_SECS: u64 = 900;
 /// Default and largest number of retries of a failed asynchronous invocation.
-pub const DEFAULT_MAX_RETRIES: u32 = 2;
+pub(crate) const DEFAULT_MAX_RETRIES: u32 = 2;
 /// Delay before the first and the second retry, seconds of virtual time.
-pub const RETRY_DELAYS_SECS: [u64; 2] = [60, 120];
+pub(crate) const RETRY_DELAYS_SECS: [u64; 2] = [60, 120];
 /// The memory size runtimes are told (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
-pub const MEMORY_SIZE_MB: u32 = 128;
+pub(crate) const MEMORY_SIZE_MB: u32 = 128;
 /// Largest asynchronous invocation payload, bytes (1 MB since 2025).
-pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// Largest body a runtime may post (a response or an error), bytes.
-pub const MAX_RUNTIME_BODY_BYTES: usize = 6 * 1024 * 1024;
+pub(crate) const MAX_RUNTIME_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// Finished invocations kept per function (the oldest are forgotten first).
 const MAX_FINISHED: usize = 1000;
 /// Pending invocations per function before deliveries are refused.
@@ -92,7 +92,7 @@ const MAX_PENDING: usize = 100_000;
 
 /// Lambda state of one region: its functions by name.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     functions: BTreeMap<String, Function>,
 }
 
@@ -204,7 +204,7 @@ struct AttemptError {
 
 /// Something to do at a point of virtual time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The attempt `attempt` of an invocation runs out of time.
     Timeout {
         function: String,
@@ -219,12 +219,12 @@ pub enum Timer {
 }
 
 /// `arn:aws:lambda:<region>:<account>:function:<name>`.
-pub fn function_arn(region: &str, name: &str) -> String {
+pub(crate) fn function_arn(region: &str, name: &str) -> String {
     format!("arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}")
 }
 
 /// (region, name) of a function ARN (a version or alias qualifier is accepted and ignored).
-pub fn parse_arn(arn: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_arn(arn: &str) -> Option<(&str, &str)> {
     let mut p = arn.split(':');
     let (a, _partition, svc, region, _account, kind, name) = (
         p.next()?,
@@ -273,7 +273,7 @@ fn trace_id(now: Millis) -> String {
 
 /// Queues an asynchronous invocation of the function `arn` with `payload` (a JSON
 /// document) and wakes its runtime. Returns the request id.
-pub fn invoke_by_arn(
+pub(crate) fn invoke_by_arn(
     world: &mut World,
     region: &str,
     arn: &str,
@@ -356,7 +356,7 @@ fn invoke(
 /// notification `envelope` (the SQS-delivery form, §3.3) as the record's `Sns`, with the
 /// Lambda spellings `SigningCertUrl`/`UnsubscribeUrl`, `Subject` null when absent and
 /// `MessageAttributes` always present.
-pub fn sns_event(envelope: &Value, subscription_arn: &str) -> String {
+pub(crate) fn sns_event(envelope: &Value, subscription_arn: &str) -> String {
     let mut sns = serde_json::Map::new();
     let get = |k: &str| envelope.get(k).cloned().unwrap_or(Value::Null);
     for (k, from) in [
@@ -674,7 +674,7 @@ fn prune(f: &mut Function) {
     }
 }
 
-pub fn on_timer(world: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(world: &mut World, region: &str, t: Timer) {
     match t {
         Timer::Timeout {
             function,

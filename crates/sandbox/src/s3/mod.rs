@@ -36,16 +36,16 @@ mod ops;
 mod tests;
 mod wire;
 
-pub use ops::serve;
-pub use wire::{Decoded, crc32, crc32_b64, decode_aws_chunked, is_s3_request, valid_bucket_name};
+pub(crate) use ops::serve;
+pub(crate) use wire::is_s3_request;
 
 /// The largest S3 request body accepted (the API services accept 2 MiB).
-pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
 const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 /// S3 state of one region: the buckets created in it.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     buckets: BTreeMap<String, Bucket>,
 }
 
@@ -86,7 +86,7 @@ fn invalid_request(m: impl Into<String>) -> AwsError {
 }
 
 /// The buckets and objects, for `GET /_sandbox/state`.
-pub fn state_json(state: &State) -> Value {
+pub(crate) fn state_json(state: &State) -> Value {
     let buckets: serde_json::Map<String, Value> = state
         .buckets
         .iter()

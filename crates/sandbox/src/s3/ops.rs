@@ -9,7 +9,7 @@ use super::*;
 // ---------------------------------------------------------------------------------------
 
 /// Serves one S3 request (already recognised by [`is_s3_request`]).
-pub async fn serve(
+pub(crate) async fn serve(
     sb: &Sandbox,
     parts: http::request::Parts,
     body: Body,

@@ -1,4 +1,5 @@
 use super::ops::parse_range;
+use super::wire::{crc32, crc32_b64, decode_aws_chunked};
 use super::wire::{host_bucket, percent_decode};
 use super::*;
 use proptest::prelude::*;

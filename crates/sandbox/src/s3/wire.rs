@@ -10,7 +10,7 @@ use super::*;
 /// Whether a request is for S3: not JSON (`X-Amz-Target`) nor Query (form `POST`, or
 /// `Action=` in the query string), and either signed for `s3` or unsigned with a
 /// bucket-like first path segment or a virtual-hosted bucket in `Host`.
-pub fn is_s3_request(method: &Method, uri: &http::Uri, headers: &HeaderMap) -> bool {
+pub(crate) fn is_s3_request(method: &Method, uri: &http::Uri, headers: &HeaderMap) -> bool {
     if headers.contains_key("x-amz-target") {
         return false;
     }
@@ -67,7 +67,7 @@ pub(super) fn host_bucket(host: &str) -> Option<String> {
 
 /// S3's bucket naming rules (3–63 characters of lowercase letters, digits, `.` and `-`,
 /// starting and ending with a letter or digit).
-pub fn valid_bucket_name(b: &str) -> bool {
+pub(crate) fn valid_bucket_name(b: &str) -> bool {
     (3..=63).contains(&b.len())
         && b.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
@@ -111,7 +111,7 @@ pub(super) fn query_map(uri: &http::Uri) -> BTreeMap<String, String> {
 
 /// A decoded `aws-chunked` body: the payload and the trailing headers (lower-cased names).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
+pub(crate) struct Decoded {
     pub data: Vec<u8>,
     pub trailers: Vec<(String, String)>,
 }
@@ -119,7 +119,7 @@ pub struct Decoded {
 /// Decodes an `aws-chunked` body: `hex-size[;chunk-signature=…]\r\n<bytes>\r\n` repeated,
 /// a zero-size chunk, then optional `name:value\r\n` trailers and a final `\r\n`. Chunk
 /// signatures are not checked. Never panics; a malformed body is an error naming why.
-pub fn decode_aws_chunked(body: &[u8]) -> Result<Decoded, String> {
+pub(crate) fn decode_aws_chunked(body: &[u8]) -> Result<Decoded, String> {
     fn line(body: &[u8], pos: usize) -> Option<(&[u8], usize)> {
         let rest = body.get(pos..)?;
         let i = rest.windows(2).position(|w| w == b"\r\n")?;
@@ -177,7 +177,7 @@ fn push_trailer(out: &mut Vec<(String, String)>, l: &[u8]) -> Result<(), String>
 }
 
 /// CRC-32 (IEEE), as S3's `x-amz-checksum-crc32` (base64 of the big-endian value).
-pub fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
     let t = TABLE.get_or_init(|| {
         let mut t = [0u32; 256];
@@ -201,6 +201,6 @@ pub fn crc32(data: &[u8]) -> u32 {
     !c
 }
 
-pub fn crc32_b64(data: &[u8]) -> String {
+pub(crate) fn crc32_b64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(crc32(data).to_be_bytes())
 }

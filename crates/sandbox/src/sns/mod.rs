@@ -23,16 +23,16 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use ops::handle;
+pub(crate) use ops::handle;
 
 /// Largest message, bytes.
-pub const MAX_MESSAGE_BYTES: usize = 262_144;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 262_144;
 /// Topics per page of ListTopics, subscriptions per page of ListSubscriptions.
 const PAGE: usize = 100;
 
 /// SNS state of one region.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     topics: BTreeMap<String, Topic>,
     /// By subscription ARN.
     subscriptions: BTreeMap<String, Subscription>,
@@ -132,7 +132,7 @@ fn validate_sub_attr(k: &str, v: &str) -> Result<(), AwsError> {
 
 /// Publishes to the topic whose ARN is `topic_arn`, delivering to its subscriptions
 /// (SQS: the envelope of spec §3.3, or the raw message with raw delivery).
-pub fn publish_by_arn(
+pub(crate) fn publish_by_arn(
     world: &mut World,
     region: &str,
     topic_arn: &str,
@@ -293,7 +293,7 @@ fn fake_signature(message_id: &str) -> String {
 }
 
 /// The control API's view of a region's topics: per topic ARN, its subscriptions.
-pub fn state_json(state: &State) -> Value {
+pub(crate) fn state_json(state: &State) -> Value {
     let topics: Map<String, Value> = state
         .topics
         .keys()

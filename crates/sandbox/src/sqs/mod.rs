@@ -33,27 +33,27 @@ mod ops;
 mod tests;
 mod wire;
 
-pub use ops::handle;
-pub use wire::{json_to_xml, query_to_json};
+pub(crate) use ops::handle;
+pub(crate) use wire::{json_to_xml, query_to_json};
 
 /// Default `VisibilityTimeout`, seconds.
-pub const DEFAULT_VISIBILITY_TIMEOUT: u64 = 30;
+pub(crate) const DEFAULT_VISIBILITY_TIMEOUT: u64 = 30;
 /// Default `MessageRetentionPeriod`, seconds (4 days).
-pub const DEFAULT_RETENTION: u64 = 345_600;
+pub(crate) const DEFAULT_RETENTION: u64 = 345_600;
 /// Default and largest `MaximumMessageSize`, bytes.
-pub const MAX_MESSAGE_SIZE: u64 = 1_048_576;
+pub(crate) const MAX_MESSAGE_SIZE: u64 = 1_048_576;
 /// The longest long poll, seconds.
-pub const MAX_WAIT_SECONDS: i64 = 20;
+pub(crate) const MAX_WAIT_SECONDS: i64 = 20;
 
 /// SQS state of one region.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     queues: BTreeMap<String, Queue>,
 }
 
 /// A message attribute (`MessageAttributes` of SendMessage, also SNS raw delivery).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageAttr {
+pub(crate) struct MessageAttr {
     pub data_type: String,
     pub string_value: Option<String>,
     pub binary_value: Option<Vec<u8>>,
@@ -99,13 +99,13 @@ struct Message {
 
 /// SQS timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// A message of `queue` may have become visible (or a long poll reached its deadline):
     /// wake the queue's waiters.
     Wake { queue: String },
 }
 
-pub fn on_timer(world: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(world: &mut World, region: &str, t: Timer) {
     match t {
         Timer::Wake { queue } => {
             if let Some(q) = world.region(region).sqs.queues.get(&queue) {
@@ -177,7 +177,7 @@ fn queue_arn(region: &str, name: &str) -> String {
 }
 
 /// The queue name of a queue URL of any host (the last path segment), or a bare name.
-pub fn name_from_url(url: &str) -> Option<&str> {
+pub(crate) fn name_from_url(url: &str) -> Option<&str> {
     let path = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let path = path.split(['?', '#']).next().unwrap_or(path);
     let name = path.trim_end_matches('/').rsplit('/').next()?;
@@ -185,7 +185,7 @@ pub fn name_from_url(url: &str) -> Option<&str> {
 }
 
 /// (region, name) of `arn:aws:sqs:<region>:<account>:<name>`.
-pub fn parse_arn(arn: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse_arn(arn: &str) -> Option<(&str, &str)> {
     let mut p = arn.splitn(6, ':');
     let (a, _partition, svc, region, _acct, name) = (
         p.next()?,
@@ -219,7 +219,7 @@ fn md5_hex(bytes: &[u8]) -> String {
 /// `MD5OfMessageAttributes`: for each attribute in name order, the length-prefixed
 /// (4-byte big-endian) name, data type, a transport byte (1 string, 2 binary) and the
 /// length-prefixed value.
-pub fn md5_of_attributes(attrs: &BTreeMap<String, MessageAttr>) -> String {
+pub(crate) fn md5_of_attributes(attrs: &BTreeMap<String, MessageAttr>) -> String {
     let mut buf = Vec::new();
     let put = |buf: &mut Vec<u8>, b: &[u8]| {
         buf.extend_from_slice(&(b.len() as u32).to_be_bytes());
@@ -474,7 +474,7 @@ fn enqueue(
 
 /// Sends `body` to the queue whose ARN is `arn` (used by Auto Scaling, SNS and EventBridge
 /// to deliver to queues). Wakes long-polling receivers.
-pub fn send_by_arn(
+pub(crate) fn send_by_arn(
     world: &mut World,
     region: &str,
     arn: &str,
@@ -484,7 +484,7 @@ pub fn send_by_arn(
 }
 
 /// [`send_by_arn`] with message attributes (SNS raw delivery carries them).
-pub fn send_by_arn_with_attrs(
+pub(crate) fn send_by_arn_with_attrs(
     world: &mut World,
     region: &str,
     arn: &str,
@@ -511,7 +511,8 @@ pub fn send_by_arn_with_attrs(
 }
 
 /// The number of messages in a queue (visible or not), for tests and the control API.
-pub fn queue_depth(world: &mut World, region: &str, name: &str) -> Option<usize> {
+#[cfg(test)]
+pub(crate) fn queue_depth(world: &mut World, region: &str, name: &str) -> Option<usize> {
     world
         .region(region)
         .sqs
@@ -522,7 +523,7 @@ pub fn queue_depth(world: &mut World, region: &str, name: &str) -> Option<usize>
 
 /// The control API's view of a region's queues: per queue, how many messages are visible,
 /// in flight and delayed.
-pub fn state_json(state: &State, now: Millis) -> Value {
+pub(crate) fn state_json(state: &State, now: Millis) -> Value {
     let queues: Map<String, Value> = state
         .queues
         .values()
@@ -572,7 +573,7 @@ pub(crate) fn create_test_queue(world: &mut World, region: &str, name: &str) {
     );
 }
 /// Decodes `MessageAttributes` (JSON shape: `{name: {DataType, StringValue | BinaryValue}}`).
-pub fn message_attrs(
+pub(crate) fn message_attrs(
     m: Option<&Map<String, Value>>,
 ) -> Result<BTreeMap<String, MessageAttr>, AwsError> {
     let mut out = BTreeMap::new();
@@ -809,7 +810,7 @@ fn take_messages(
 /// redrive policy applied) and returns them as SQS event records for a function (spec
 /// §3.7 shape: `messageId`, `receiptHandle`, `body`, `attributes`, `messageAttributes`,
 /// `md5OfBody`, `eventSource`, `eventSourceARN`, `awsRegion`).
-pub fn receive_for_lambda(
+pub(crate) fn receive_for_lambda(
     world: &mut World,
     region: &str,
     queue: &str,
@@ -868,7 +869,7 @@ pub fn receive_for_lambda(
 }
 
 /// Deletes a message by receipt handle, for a Lambda event source mapping.
-pub fn delete_for_lambda(
+pub(crate) fn delete_for_lambda(
     world: &mut World,
     region: &str,
     queue: &str,
@@ -879,7 +880,7 @@ pub fn delete_for_lambda(
 
 /// What wakes a waiter on `queue` (a message sent, or one visible again); `None` when the
 /// queue does not exist.
-pub fn queue_notify(world: &mut World, region: &str, queue: &str) -> Option<Arc<Notify>> {
+pub(crate) fn queue_notify(world: &mut World, region: &str, queue: &str) -> Option<Arc<Notify>> {
     world
         .region(region)
         .sqs
@@ -889,7 +890,7 @@ pub fn queue_notify(world: &mut World, region: &str, queue: &str) -> Option<Arc<
 }
 
 /// Whether `queue` exists in `region`.
-pub fn queue_exists(world: &mut World, region: &str, queue: &str) -> bool {
+pub(crate) fn queue_exists(world: &mut World, region: &str, queue: &str) -> bool {
     world.region(region).sqs.queues.contains_key(queue)
 }
 

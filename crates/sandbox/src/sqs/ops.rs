@@ -8,7 +8,11 @@ use super::*;
 // Dispatch
 // ---------------------------------------------------------------------------------------
 
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
+pub(crate) async fn handle(
+    sb: &Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+) -> Result<Reply, AwsError> {
     match input {
         Input::Json(body) => run(sb, ctx, body).await.map(Reply::Json),
         Input::Query(params) => {

@@ -7,7 +7,7 @@ use super::*;
 // ---------------------------------------------------------------------------------------
 
 /// Translates Query parameters into the JSON input of the same operation.
-pub fn query_to_json(ctx: &RequestCtx, p: &Params) -> JsonBody {
+pub(crate) fn query_to_json(ctx: &RequestCtx, p: &Params) -> JsonBody {
     let mut m = query_scalars(p);
     let attrs = name_value_list(p, "Attribute");
     if !attrs.is_empty() {
@@ -118,7 +118,7 @@ fn query_message_attrs(p: &Params) -> Map<String, Value> {
 }
 
 /// Renders the JSON output of an operation as its Query XML response.
-pub fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
+pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
     let ns = Service::Sqs.xml_namespace();
     let op = ctx.op.as_str();
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);

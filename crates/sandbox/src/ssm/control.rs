@@ -10,7 +10,7 @@ use crate::world::Region;
 
 /// `/_sandbox/ssm/...`: `GET|POST|DELETE outcomes`, `GET commands`. Returns the JSON
 /// answer or (status, message).
-pub fn control(
+pub(crate) fn control(
     sb: &Sandbox,
     method: &http::Method,
     route: &str,
@@ -48,7 +48,7 @@ pub fn control(
 }
 
 /// Commands and invocations, for `GET /_sandbox/state`.
-pub fn state_json(state: &State) -> Value {
+pub(crate) fn state_json(state: &State) -> Value {
     json!({
         "commands": state.commands.iter().map(|c| {
             let mut v = command_json(c);

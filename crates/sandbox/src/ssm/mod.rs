@@ -27,19 +27,19 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-pub use control::{control, state_json};
-pub use ops::handle;
+pub(crate) use control::{control, state_json};
+pub(crate) use ops::handle;
 
 /// How long after SendCommand an invocation finishes, by default (virtual ms).
-pub const DEFAULT_DELAY_MS: Millis = 2_000;
+pub(crate) const DEFAULT_DELAY_MS: Millis = 2_000;
 /// How long an invocation stays `Pending` before it is `InProgress` (capped by its delay).
-pub const START_MS: Millis = 500;
+pub(crate) const START_MS: Millis = 500;
 /// The largest `MaxResults` of the List operations.
 const MAX_RESULTS: usize = 50;
 
 /// SSM state of one region.
 #[derive(Debug, Default)]
-pub struct State {
+pub(crate) struct State {
     commands: Vec<Command>,
     outcomes: Vec<OutcomeRule>,
 }
@@ -47,7 +47,7 @@ pub struct State {
 /// A scripted outcome (`POST /_sandbox/ssm/outcomes`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct OutcomeRule {
+pub(crate) struct OutcomeRule {
     /// Only invocations on this instance; omitted: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
@@ -105,12 +105,12 @@ struct Invocation {
 
 /// SSM timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     Start { command: String, instance: String },
     Finish { command: String, instance: String },
 }
 
-pub fn on_timer(world: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(world: &mut World, region: &str, t: Timer) {
     let now = world.now;
     let ssm = &mut world.region(region).ssm;
     let (Timer::Start { command, instance } | Timer::Finish { command, instance }) = &t;
@@ -151,7 +151,7 @@ fn status_of(s: &str) -> Option<&'static str> {
 }
 
 impl OutcomeRule {
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if status_of(&self.status).is_none() {
             return Err(format!(
                 "status must be Success, Failed, TimedOut or Cancelled, got {:?}",
