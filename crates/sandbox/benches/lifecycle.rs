@@ -6,6 +6,9 @@
 //! `LIFEHOOK_BENCH_CONCURRENCY`). The sandbox runs in this process on a manual clock, so
 //! the figures are the engine's and the HTTP stack's, not a timer's.
 
+// A benchmark stops at the first failure, like a test.
+#![allow(clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

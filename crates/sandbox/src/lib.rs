@@ -23,6 +23,9 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Tests may unwrap; production code handles every error (see `cargo clippy -- -W
+// clippy::unwrap_used -W clippy::expect_used`).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod autoscaling;
 mod clock;
@@ -75,6 +78,8 @@ pub struct SandboxConfig {
 }
 
 impl Default for SandboxConfig {
+    // DEFAULT_LISTEN is a constant, valid socket address.
+    #[allow(clippy::expect_used)]
     fn default() -> Self {
         SandboxConfig {
             listen: DEFAULT_LISTEN.parse().expect("constant address"),

@@ -83,6 +83,8 @@ impl World {
     }
 
     /// The region named `name`, created empty on first use.
+    // The region is inserted just above when missing.
+    #[allow(clippy::expect_used)]
     pub(crate) fn region(&mut self, name: &str) -> &mut Region {
         // Look up before inserting: this is called many times per request, and `entry`
         // would allocate the key every time.

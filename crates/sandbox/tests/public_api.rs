@@ -1,6 +1,8 @@
 //! What the other crates of the workspace use of the sandbox (cli, bench, conformance),
 //! exercised from outside the crate so that it stays public.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use lifehook_sandbox::{ClockMode, RunningSandbox, Sandbox, SandboxConfig};

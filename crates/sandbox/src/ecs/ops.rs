@@ -642,17 +642,20 @@ fn stop_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value,
     let mut sched = Sched::new();
     let c = cluster_mut(world, region, &cluster)?;
     let cname = c.name.clone();
-    let t = c
+    let i = c
         .tasks
-        .iter_mut()
-        .find(|t| t.id == id)
+        .iter()
+        .position(|t| t.id == id)
         .ok_or_else(|| invalid("The referenced task was not found."))?;
-    begin_stop(&cname, t, &reason, "UserInitiated", now, &mut sched);
-    let v = task_json(
-        c,
-        region,
-        c.tasks.iter().find(|t| t.id == id).expect("task"),
+    begin_stop(
+        &cname,
+        &mut c.tasks[i],
+        &reason,
+        "UserInitiated",
+        now,
+        &mut sched,
     );
+    let v = task_json(c, region, &c.tasks[i]);
     for (at, t) in sched {
         world.schedule(at, region, WorldTimer::Ecs(t));
     }
