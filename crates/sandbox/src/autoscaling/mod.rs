@@ -6,6 +6,10 @@
 //!   per §2.3/§4.4).
 //! - `wire.rs`: their parameters, errors and XML shapes.
 //! - [`notify`]: notifications to the hook target and EventBridge (§2.8, §3).
+//! - `tests.rs`: the unit tests.
+//!
+//! Auto Scaling has no control routes of its own: its state is part of the generic
+//! `GET /_sandbox/state` and `GET /_sandbox/stats` ([`state_json`]).
 
 pub(crate) mod engine;
 pub(crate) mod notify;

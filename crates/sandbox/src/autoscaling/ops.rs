@@ -5,7 +5,7 @@ use lifehook_model::{LifecycleResult, LifecycleState as S, LifecycleTransition a
 
 use super::engine::{
     self, Activity, Group, Hook, Instance, MAX_HOOKS_PER_GROUP, MAX_TAGS_PER_GROUP, Refresh,
-    Resolution, State, Tag, counts,
+    Resolution, Tag, counts,
 };
 use super::notify::{self, TargetKind, target_kind};
 use crate::Sandbox;
@@ -855,18 +855,6 @@ fn describe_activities(w: &mut World, cx: &Cx, p: &Params) -> R {
 
 // ---------------------------------------------------------------- standby, attach, detach
 
-fn member(s: &State, group: &str, id: &str) -> Result<Instance, AwsError> {
-    s.instances
-        .get(id)
-        .filter(|i| i.in_group && i.group == group)
-        .cloned()
-        .ok_or_else(|| {
-            AwsError::validation(format!(
-                "The instance {id} is not part of Auto Scaling group {group}."
-            ))
-        })
-}
-
 fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
     let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
@@ -1226,12 +1214,6 @@ fn set_health(w: &mut World, cx: &Cx, p: &Params) -> R {
 }
 
 // ---------------------------------------------------------------- tags
-
-fn tags_group_not_found(name: &str) -> AwsError {
-    AwsError::validation(format!(
-        "AutoScalingGroup not found - AutoScaling Group {name} not found"
-    ))
-}
 
 fn create_tags(w: &mut World, cx: &Cx, p: &Params) -> R {
     let tags = parse_tags(p, None)?;

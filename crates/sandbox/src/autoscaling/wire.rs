@@ -590,3 +590,21 @@ pub(super) fn write_tag(x: &mut XmlWriter, group: &str, t: &Tag) {
     x.elem("PropagateAtLaunch", t.propagate);
     x.end();
 }
+
+pub(super) fn member(s: &State, group: &str, id: &str) -> Result<Instance, AwsError> {
+    s.instances
+        .get(id)
+        .filter(|i| i.in_group && i.group == group)
+        .cloned()
+        .ok_or_else(|| {
+            AwsError::validation(format!(
+                "The instance {id} is not part of Auto Scaling group {group}."
+            ))
+        })
+}
+
+pub(super) fn tags_group_not_found(name: &str) -> AwsError {
+    AwsError::validation(format!(
+        "AutoScalingGroup not found - AutoScaling Group {name} not found"
+    ))
+}
