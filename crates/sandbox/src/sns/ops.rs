@@ -70,6 +70,20 @@ fn find_topic<'a>(
         .ok_or_else(|| not_found("Topic"))
 }
 
+/// The answer of an operation with output: `<OpResponse><OpResult>…`, to be finished.
+fn writer(ctx: &RequestCtx) -> XmlWriter {
+    XmlWriter::response(&ctx.op, Service::Sns.xml_namespace(), true)
+}
+
+/// The answer of an operation whose output has no members: an empty `<OpResult/>`.
+fn empty(ctx: &RequestCtx) -> Result<String, AwsError> {
+    Ok(XmlWriter::empty_result(
+        &ctx.op,
+        Service::Sns.xml_namespace(),
+        &ctx.request_id,
+    ))
+}
+
 pub(super) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
     match ctx.op.as_str() {
         "CreateTopic" => create_topic(world, ctx, p),
@@ -91,10 +105,8 @@ pub(super) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Str
 }
 
 fn create_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let mut w = XmlWriter::response(op, ns, true);
+    let mut w = writer(ctx);
     let name = p
         .get_nonempty("Name")
         .ok_or_else(|| AwsError::missing("Name"))?;
@@ -155,23 +167,18 @@ fn create_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Strin
 }
 
 fn delete_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let empty = || Ok(XmlWriter::empty_result(op, ns, &ctx.request_id));
     let arn = p.required("TopicArn")?.to_owned();
     let sns = &mut world.region(region).sns;
     // Deleting a topic that does not exist succeeds, as on AWS.
     sns.topics.remove(&arn);
     sns.subscriptions.retain(|_, s| s.topic_arn != arn);
-    empty()
+    empty(ctx)
 }
 
 fn list_topics(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let mut w = XmlWriter::response(op, ns, true);
+    let mut w = writer(ctx);
     let after = p.get_nonempty("NextToken");
     let arns: Vec<String> = world
         .region(region)
@@ -197,10 +204,8 @@ fn get_topic_attributes(
     ctx: &RequestCtx,
     p: &Params,
 ) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let mut w = XmlWriter::response(op, ns, true);
+    let mut w = writer(ctx);
     let arn = p.required("TopicArn")?.to_owned();
     let (confirmed, deleted) = {
         let subs = &world.region(region).sns.subscriptions;
@@ -230,10 +235,7 @@ fn set_topic_attributes(
     ctx: &RequestCtx,
     p: &Params,
 ) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let empty = || Ok(XmlWriter::empty_result(op, ns, &ctx.request_id));
     let arn = p.required("TopicArn")?.to_owned();
     let name = p.required("AttributeName")?.to_owned();
     let value = p.get("AttributeValue").unwrap_or("").to_owned();
@@ -255,14 +257,12 @@ fn set_topic_attributes(
         return Err(invalid(format!("AttributeName: unknown attribute {name}")));
     }
     find_topic(world, region, &arn)?.attrs.insert(name, value);
-    empty()
+    empty(ctx)
 }
 
 fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let mut w = XmlWriter::response(op, ns, true);
+    let mut w = writer(ctx);
     let arn = p.required("TopicArn")?.to_owned();
     let protocol = p.required("Protocol")?.to_ascii_lowercase();
     let endpoint = p.get("Endpoint").unwrap_or("").to_owned();
@@ -326,16 +326,13 @@ fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, 
 }
 
 fn unsubscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let empty = || Ok(XmlWriter::empty_result(op, ns, &ctx.request_id));
     let arn = p.required("SubscriptionArn")?;
     let subs = &mut world.region(region).sns.subscriptions;
     if subs.remove(arn).is_none() {
         return Err(not_found("Subscription"));
     }
-    empty()
+    empty(ctx)
 }
 
 fn set_subscription_attributes(
@@ -343,10 +340,7 @@ fn set_subscription_attributes(
     ctx: &RequestCtx,
     p: &Params,
 ) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let empty = || Ok(XmlWriter::empty_result(op, ns, &ctx.request_id));
     let arn = p.required("SubscriptionArn")?.to_owned();
     let name = p.required("AttributeName")?.to_owned();
     let value = p.get("AttributeValue").unwrap_or("").to_owned();
@@ -358,7 +352,7 @@ fn set_subscription_attributes(
         .get_mut(&arn)
         .ok_or_else(|| not_found("Subscription"))?;
     s.attrs.insert(name, value);
-    empty()
+    empty(ctx)
 }
 
 fn get_subscription_attributes(
@@ -366,10 +360,8 @@ fn get_subscription_attributes(
     ctx: &RequestCtx,
     p: &Params,
 ) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let mut w = XmlWriter::response(op, ns, true);
+    let mut w = writer(ctx);
     let arn = p.required("SubscriptionArn")?;
     let s = world
         .region(region)
@@ -398,11 +390,9 @@ fn get_subscription_attributes(
 }
 
 fn list_subscriptions(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let mut w = XmlWriter::response(op, ns, true);
-    let topic = if op == "ListSubscriptionsByTopic" {
+    let mut w = writer(ctx);
+    let topic = if ctx.op == "ListSubscriptionsByTopic" {
         let arn = p.required("TopicArn")?.to_owned();
         find_topic(world, region, &arn)?;
         Some(arn)
@@ -437,10 +427,8 @@ fn list_subscriptions(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result
 }
 
 fn publish_op(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
-    let ns = Service::Sns.xml_namespace();
-    let op = ctx.op.as_str();
     let region = ctx.region.as_str();
-    let mut w = XmlWriter::response(op, ns, true);
+    let mut w = writer(ctx);
     let arn = p
         .get_nonempty("TopicArn")
         .or_else(|| p.get_nonempty("TargetArn"))
@@ -501,11 +489,7 @@ fn tag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Strin
                 .insert(k.to_owned(), tag.get("Value").unwrap_or("").to_owned());
         }
     }
-    Ok(XmlWriter::empty_result(
-        &ctx.op,
-        Service::Sns.xml_namespace(),
-        &ctx.request_id,
-    ))
+    empty(ctx)
 }
 
 fn untag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
@@ -513,11 +497,7 @@ fn untag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Str
     for k in p.list("TagKeys") {
         t.tags.remove(&k);
     }
-    Ok(XmlWriter::empty_result(
-        &ctx.op,
-        Service::Sns.xml_namespace(),
-        &ctx.request_id,
-    ))
+    empty(ctx)
 }
 
 fn list_tags_for_resource(
@@ -526,7 +506,7 @@ fn list_tags_for_resource(
     p: &Params,
 ) -> Result<String, AwsError> {
     let t = tagged_topic(world, ctx, p)?;
-    let mut w = XmlWriter::response(&ctx.op, Service::Sns.xml_namespace(), true);
+    let mut w = writer(ctx);
     w.start("Tags");
     for (k, v) in &t.tags {
         w.start("member").elem("Key", k).elem("Value", v).end();
