@@ -33,24 +33,28 @@ pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     match ctx.op.as_str() {
         "CreateTargetGroup" => create_target_group(w, ctx, p),
         "DescribeTargetGroups" => describe_target_groups(w, ctx, p),
-        "DeleteTargetGroup" => {
-            let arn = p.required("TargetGroupArn")?;
-            // Deleting a missing target group succeeds, as in AWS (idempotent delete).
-            st(w, &ctx.region).target_groups.remove(arn);
-            Ok(XmlWriter::empty_result(&ctx.op, ns(), &ctx.request_id))
-        }
-        "DescribeTargetGroupAttributes" => {
-            let tg = existing(w, &ctx.region, p.required("TargetGroupArn")?)?;
-            let mut x = writer(ctx);
-            write_attributes(&mut x, &tg.attributes);
-            Ok(x.finish(&ctx.request_id))
-        }
+        "DeleteTargetGroup" => delete_target_group(w, ctx, p),
+        "DescribeTargetGroupAttributes" => describe_target_group_attributes(w, ctx, p),
         "ModifyTargetGroupAttributes" => modify_attributes(w, ctx, p),
         "RegisterTargets" => register_targets(w, ctx, p),
         "DeregisterTargets" => deregister_targets(w, ctx, p),
         "DescribeTargetHealth" => describe_target_health(w, ctx, p),
         op => Err(AwsError::unknown_operation(Service::Elbv2, op)),
     }
+}
+
+fn delete_target_group(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
+    let arn = p.required("TargetGroupArn")?;
+    // Deleting a missing target group succeeds, as in AWS (idempotent delete).
+    st(w, &ctx.region).target_groups.remove(arn);
+    Ok(XmlWriter::empty_result(&ctx.op, ns(), &ctx.request_id))
+}
+
+fn describe_target_group_attributes(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
+    let tg = existing(w, &ctx.region, p.required("TargetGroupArn")?)?;
+    let mut x = writer(ctx);
+    write_attributes(&mut x, &tg.attributes);
+    Ok(x.finish(&ctx.request_id))
 }
 
 pub(crate) fn target_group_not_found() -> AwsError {

@@ -22,35 +22,7 @@ pub(crate) fn serve(sb: &Sandbox, method: &Method, path: &str, headers: &HeaderM
     }
 
     if *method == Method::PUT {
-        if headers.contains_key("x-forwarded-for") {
-            return text(StatusCode::FORBIDDEN, "Forbidden".into());
-        }
-        if item != "latest/api/token" {
-            return text(StatusCode::FORBIDDEN, "Forbidden".into());
-        }
-        let ttl = headers
-            .get(TTL_HEADER)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|t| (1..=MAX_TOKEN_TTL_SECS).contains(t));
-        let Some(ttl) = ttl else {
-            return text(StatusCode::BAD_REQUEST, "Bad Request".into());
-        };
-        let tokens = &mut r.ec2.imds_tokens;
-        tokens.retain(|_, (_, exp)| *exp > now);
-        if tokens.values().filter(|(i, _)| i == id).count() >= MAX_TOKENS_PER_INSTANCE {
-            return text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests".into());
-        }
-        let token = format!("AQAE{}{}", ids::hex32(), ids::hex32());
-        tokens.insert(
-            token.clone(),
-            (id.to_owned(), now.saturating_add(ttl * 1000)),
-        );
-        let mut resp = text(StatusCode::OK, token);
-        if let Ok(h) = HeaderValue::from_str(&ttl.to_string()) {
-            resp.headers_mut().insert(TTL_HEADER, h);
-        }
-        return resp;
+        return put_token(&mut r.ec2.imds_tokens, id, item, headers, now);
     }
     if *method != Method::GET && *method != Method::HEAD {
         let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".into());
@@ -66,7 +38,51 @@ pub(crate) fn serve(sb: &Sandbox, method: &Method, path: &str, headers: &HeaderM
     if !valid {
         return text(StatusCode::UNAUTHORIZED, "Unauthorized".into());
     }
-    match item_of(&region, &v, item, tags_enabled) {
+    get_item(&region, &v, item, tags_enabled)
+}
+
+/// `PUT latest/api/token`: a new token for instance `id`, valid for the TTL header's
+/// seconds.
+fn put_token(
+    tokens: &mut std::collections::HashMap<String, (String, Millis)>,
+    id: &str,
+    item: &str,
+    headers: &HeaderMap,
+    now: Millis,
+) -> Response {
+    if headers.contains_key("x-forwarded-for") {
+        return text(StatusCode::FORBIDDEN, "Forbidden".into());
+    }
+    if item != "latest/api/token" {
+        return text(StatusCode::FORBIDDEN, "Forbidden".into());
+    }
+    let ttl = headers
+        .get(TTL_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|t| (1..=MAX_TOKEN_TTL_SECS).contains(t));
+    let Some(ttl) = ttl else {
+        return text(StatusCode::BAD_REQUEST, "Bad Request".into());
+    };
+    tokens.retain(|_, (_, exp)| *exp > now);
+    if tokens.values().filter(|(i, _)| i == id).count() >= MAX_TOKENS_PER_INSTANCE {
+        return text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests".into());
+    }
+    let token = format!("AQAE{}{}", ids::hex32(), ids::hex32());
+    tokens.insert(
+        token.clone(),
+        (id.to_owned(), now.saturating_add(ttl * 1000)),
+    );
+    let mut resp = text(StatusCode::OK, token);
+    if let Ok(h) = HeaderValue::from_str(&ttl.to_string()) {
+        resp.headers_mut().insert(TTL_HEADER, h);
+    }
+    resp
+}
+
+/// `GET latest/…` with a valid token: the metadata item, or 404.
+fn get_item(region: &str, v: &ec2::View, item: &str, tags_enabled: bool) -> Response {
+    match item_of(region, v, item, tags_enabled) {
         Some(body) => text(StatusCode::OK, body),
         None => not_found(),
     }
