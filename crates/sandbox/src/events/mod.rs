@@ -12,7 +12,6 @@ pub(crate) mod pattern;
 mod tests;
 
 pub(crate) use ops::handle;
-use ops::rule_json;
 
 use std::collections::BTreeMap;
 
@@ -168,4 +167,21 @@ pub(crate) fn state_json(state: &State) -> Value {
         })
         .collect();
     Value::Object(m)
+}
+
+fn rule_json(r: &Rule) -> Value {
+    let mut v = json!({
+        "Name": r.name,
+        "Arn": r.arn,
+        "EventPattern": r.pattern_text,
+        "State": if r.enabled { "ENABLED" } else { "DISABLED" },
+        "EventBusName": DEFAULT_BUS,
+    });
+    if let Some(d) = &r.description {
+        v["Description"] = json!(d);
+    }
+    if let Some(a) = &r.role_arn {
+        v["RoleArn"] = json!(a);
+    }
+    v
 }

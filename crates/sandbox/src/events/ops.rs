@@ -35,23 +35,6 @@ fn rule_name<'b>(b: &'b JsonBody, key: &str) -> Result<&'b str, AwsError> {
     Ok(name)
 }
 
-pub(super) fn rule_json(r: &Rule) -> Value {
-    let mut v = json!({
-        "Name": r.name,
-        "Arn": r.arn,
-        "EventPattern": r.pattern_text,
-        "State": if r.enabled { "ENABLED" } else { "DISABLED" },
-        "EventBusName": DEFAULT_BUS,
-    });
-    if let Some(d) = &r.description {
-        v["Description"] = json!(d);
-    }
-    if let Some(a) = &r.role_arn {
-        v["RoleArn"] = json!(a);
-    }
-    v
-}
-
 pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
     if ctx.op == "PutEvents" {
         return put_events(world, ctx, b);
