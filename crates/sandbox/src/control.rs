@@ -323,3 +323,63 @@ fn all_outcome_rules<R: OutcomeRule>(w: &crate::World) -> Vec<Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClockMode;
+
+    fn sandbox() -> std::sync::Arc<Sandbox> {
+        Sandbox::new(ClockMode::Manual, Behaviour::default())
+    }
+
+    #[test]
+    fn outcome_rules_are_added_listed_with_their_region_and_cleared() {
+        let sb = sandbox();
+        let route = "/ssm/outcomes";
+        let added = outcome_rules::<crate::ssm::OutcomeRule>(
+            &sb,
+            &Method::POST,
+            route,
+            br#"{"rules": [{"status": "Failed"}, {"region": "eu-west-1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(added["rules"].as_array().unwrap().len(), 2);
+        let listed =
+            outcome_rules::<crate::ssm::OutcomeRule>(&sb, &Method::GET, route, b"").unwrap();
+        let regions: Vec<&str> = listed["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["region"].as_str().unwrap())
+            .collect();
+        assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+        let cleared =
+            outcome_rules::<crate::ssm::OutcomeRule>(&sb, &Method::DELETE, route, b"").unwrap();
+        assert_eq!(cleared, json!({"rules": []}));
+    }
+
+    #[test]
+    fn outcome_rule_errors_name_the_kind_and_the_rule() {
+        let sb = sandbox();
+        let (status, m) =
+            outcome_rules::<crate::ssm::OutcomeRule>(&sb, &Method::POST, "/ssm/outcomes", b"42")
+                .unwrap_err();
+        assert_eq!(status, 400);
+        assert_eq!(
+            m,
+            "invalid outcome rule: data did not match any variant of untagged enum Rules"
+        );
+        let (_, m) = outcome_rules::<crate::ec2::ImageOutcome>(
+            &sb,
+            &Method::POST,
+            "/ec2/image-outcomes",
+            br#"[{"state": "available"}, {"state": "gone"}]"#,
+        )
+        .unwrap_err();
+        assert!(
+            m.starts_with("rule 1: state must be available or failed"),
+            "{m}"
+        );
+    }
+}
