@@ -70,60 +70,72 @@ pub(crate) fn control(
     };
     match (method.clone(), target, sub) {
         (http::Method::POST, "", None) => create(sb, body),
-        (http::Method::GET, "", None) => {
-            let w = sb.lock();
-            let now = w.now;
-            let functions: Vec<Value> = w
-                .regions
-                .iter()
-                .flat_map(|(r, reg)| {
-                    reg.lambda
-                        .functions
-                        .values()
-                        .map(move |f| function_json(r, f, now))
-                })
-                .collect();
-            Ok(json!({ "functions": functions }))
-        }
-        (http::Method::GET, t, None) => {
-            let mut w = sb.lock();
-            let now = w.now;
-            let (region, name) = locate(&mut w, t)?;
-            let f = w
-                .region(&region)
-                .lambda
-                .functions
-                .get(&name)
-                .ok_or_else(|| not_found(t))?;
-            Ok(function_json(&region, f, now))
-        }
-        (http::Method::DELETE, t, None) => {
-            let mut w = sb.lock();
-            let (region, name) = locate(&mut w, t)?;
-            w.region(&region).lambda.functions.remove(&name);
-            Ok(json!({"deleted": function_arn(&region, &name)}))
-        }
-        (http::Method::POST, t, Some("invocations")) => {
-            let payload = std::str::from_utf8(body)
-                .map_err(|_| (400, "the payload must be UTF-8 JSON".to_owned()))?;
-            if serde_json::from_str::<Value>(payload).is_err() {
-                return Err((400, "the payload must be a JSON document".to_owned()));
-            }
-            let mut w = sb.lock();
-            let (region, name) = locate(&mut w, t)?;
-            let id = invoke(&mut w, &region, &name, payload, "control").map_err(|e| match e {
-                InvokeError::NoSuchFunction => not_found(t),
-                InvokeError::Refused(m) => (400, m),
-            })?;
-            drop(w);
-            sb.poke();
-            Ok(json!({"RequestId": id, "StatusCode": 202}))
-        }
+        (http::Method::GET, "", None) => list_functions(sb),
+        (http::Method::GET, t, None) => get_function(sb, t),
+        (http::Method::DELETE, t, None) => delete_function(sb, t),
+        (http::Method::POST, t, Some("invocations")) => invoke_function(sb, t, body),
         _ => Err((
             404,
             format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
         )),
     }
+}
+
+/// `GET /lambda/functions`: every function with its invocations.
+fn list_functions(sb: &Sandbox) -> ControlResult {
+    let w = sb.lock();
+    let now = w.now;
+    let functions: Vec<Value> = w
+        .regions
+        .iter()
+        .flat_map(|(r, reg)| {
+            reg.lambda
+                .functions
+                .values()
+                .map(move |f| function_json(r, f, now))
+        })
+        .collect();
+    Ok(json!({ "functions": functions }))
+}
+
+/// `GET /lambda/functions/<name or ARN>`.
+fn get_function(sb: &Sandbox, t: &str) -> ControlResult {
+    let mut w = sb.lock();
+    let now = w.now;
+    let (region, name) = locate(&mut w, t)?;
+    let f = w
+        .region(&region)
+        .lambda
+        .functions
+        .get(&name)
+        .ok_or_else(|| not_found(t))?;
+    Ok(function_json(&region, f, now))
+}
+
+/// `DELETE /lambda/functions/<name or ARN>`: stops its listener.
+fn delete_function(sb: &Sandbox, t: &str) -> ControlResult {
+    let mut w = sb.lock();
+    let (region, name) = locate(&mut w, t)?;
+    w.region(&region).lambda.functions.remove(&name);
+    Ok(json!({"deleted": function_arn(&region, &name)}))
+}
+
+/// `POST /lambda/functions/<name or ARN>/invocations`: queues an invocation of the body.
+fn invoke_function(sb: &Sandbox, t: &str, body: &[u8]) -> ControlResult {
+    let payload = std::str::from_utf8(body)
+        .map_err(|_| (400, "the payload must be UTF-8 JSON".to_owned()))?;
+    if serde_json::from_str::<Value>(payload).is_err() {
+        return Err((400, "the payload must be a JSON document".to_owned()));
+    }
+    let mut w = sb.lock();
+    let (region, name) = locate(&mut w, t)?;
+    let id = invoke(&mut w, &region, &name, payload, "control").map_err(|e| match e {
+        InvokeError::NoSuchFunction => not_found(t),
+        InvokeError::Refused(m) => (400, m),
+    })?;
+    drop(w);
+    sb.poke();
+    Ok(json!({"RequestId": id, "StatusCode": 202}))
 }
 
 fn not_found(what: &str) -> (u16, String) {
