@@ -26,25 +26,25 @@ pub(crate) enum FaultKind {
 #[serde(deny_unknown_fields)]
 pub(crate) struct FaultRule {
     #[serde(default)]
-    pub service: Option<Service>,
+    pub(crate) service: Option<Service>,
     #[serde(default)]
-    pub operation: Option<String>,
-    pub kind: FaultKind,
+    pub(crate) operation: Option<String>,
+    pub(crate) kind: FaultKind,
     /// Probability in 0..=1 that a matching request is affected (default 1).
     #[serde(default = "one")]
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// For `latency`: how long to delay, in real milliseconds.
     #[serde(default)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// For `server-error`: the HTTP status (500 or 503; default 500).
     #[serde(default)]
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// Stop after affecting this many requests (default: no limit).
     #[serde(default)]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// How many requests this rule has affected so far.
     #[serde(default, skip_deserializing)]
-    pub hits: u64,
+    pub(crate) hits: u64,
 }
 
 fn one() -> f64 {
@@ -80,8 +80,8 @@ impl FaultRule {
 /// What the faults say about one request.
 #[derive(Debug, Default)]
 pub(crate) struct Verdict {
-    pub delay: Option<Duration>,
-    pub error: Option<AwsError>,
+    pub(crate) delay: Option<Duration>,
+    pub(crate) error: Option<AwsError>,
 }
 
 /// Applies the rules to a request, counting hits.

@@ -31,75 +31,75 @@ pub(crate) const DEFAULT_INSTANCE_TYPE: &str = "t3.micro";
 /// A launch template reference.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct LtSpec {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub version: Option<String>,
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 /// The launch template part of a MixedInstancesPolicy (the rest is not simulated).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct MixedPolicy {
-    pub launch_template: LtSpec,
-    pub instance_types: Vec<String>,
+    pub(crate) launch_template: LtSpec,
+    pub(crate) instance_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tag {
-    pub key: String,
-    pub value: String,
-    pub propagate: bool,
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) propagate: bool,
 }
 
 /// A lifecycle hook (spec §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hook {
-    pub name: String,
-    pub transition: T,
-    pub target: Option<String>,
-    pub role: Option<String>,
-    pub metadata: Option<String>,
-    pub heartbeat_secs: u64,
-    pub default_result: LifecycleResult,
+    pub(crate) name: String,
+    pub(crate) transition: T,
+    pub(crate) target: Option<String>,
+    pub(crate) role: Option<String>,
+    pub(crate) metadata: Option<String>,
+    pub(crate) heartbeat_secs: u64,
+    pub(crate) default_result: LifecycleResult,
 }
 
 /// An Auto Scaling group.
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
-    pub name: String,
-    pub arn: String,
-    pub created: Millis,
-    pub min: i64,
-    pub max: i64,
-    pub desired: i64,
-    pub default_cooldown: i64,
-    pub azs: Vec<String>,
-    pub subnets: Vec<String>,
-    pub vpc_zone_identifier: Option<String>,
-    pub launch_template: Option<LtSpec>,
-    pub launch_config: Option<String>,
-    pub mixed: Option<MixedPolicy>,
-    pub health_check_type: String,
-    pub grace: i64,
-    pub termination_policies: Vec<String>,
-    pub new_protected: bool,
-    pub target_groups: Vec<String>,
-    pub load_balancers: Vec<String>,
-    pub tags: Vec<Tag>,
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    pub(crate) created: Millis,
+    pub(crate) min: i64,
+    pub(crate) max: i64,
+    pub(crate) desired: i64,
+    pub(crate) default_cooldown: i64,
+    pub(crate) azs: Vec<String>,
+    pub(crate) subnets: Vec<String>,
+    pub(crate) vpc_zone_identifier: Option<String>,
+    pub(crate) launch_template: Option<LtSpec>,
+    pub(crate) launch_config: Option<String>,
+    pub(crate) mixed: Option<MixedPolicy>,
+    pub(crate) health_check_type: String,
+    pub(crate) grace: i64,
+    pub(crate) termination_policies: Vec<String>,
+    pub(crate) new_protected: bool,
+    pub(crate) target_groups: Vec<String>,
+    pub(crate) load_balancers: Vec<String>,
+    pub(crate) tags: Vec<Tag>,
     /// In creation order.
-    pub hooks: Vec<Hook>,
+    pub(crate) hooks: Vec<Hook>,
     /// `InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon = retain` (§1.8).
-    pub retain_on_abandon: bool,
-    pub deletion_protection: Option<String>,
-    pub max_instance_lifetime: Option<i64>,
-    pub capacity_rebalance: bool,
+    pub(crate) retain_on_abandon: bool,
+    pub(crate) deletion_protection: Option<String>,
+    pub(crate) max_instance_lifetime: Option<i64>,
+    pub(crate) capacity_rebalance: bool,
     /// Consecutive launch ABANDONs, for the replacement back-off (§2.5).
-    pub consecutive_abandons: u32,
+    pub(crate) consecutive_abandons: u32,
     /// No launches before this time (back-off after consecutive ABANDONs).
-    pub next_launch_at: Millis,
+    pub(crate) next_launch_at: Millis,
     /// The earliest pending Reconcile timer, if any (avoids piling up timers).
-    pub reconcile_at: Option<Millis>,
+    pub(crate) reconcile_at: Option<Millis>,
     /// The first half of the next activity's Cause (what the user asked for).
-    pub pending_cause: Option<String>,
+    pub(crate) pending_cause: Option<String>,
 }
 
 impl Group {
@@ -147,18 +147,18 @@ pub struct Instance {
 /// One outstanding lifecycle action (spec §2.2).
 #[derive(Debug, Clone)]
 pub(crate) struct Action {
-    pub token: String,
-    pub group: String,
-    pub hook: String,
-    pub instance: String,
-    pub transition: T,
-    pub started: Millis,
-    pub heartbeat_deadline: Millis,
-    pub global_deadline: Millis,
+    pub(crate) token: String,
+    pub(crate) group: String,
+    pub(crate) hook: String,
+    pub(crate) instance: String,
+    pub(crate) transition: T,
+    pub(crate) started: Millis,
+    pub(crate) heartbeat_deadline: Millis,
+    pub(crate) global_deadline: Millis,
     /// The launch/terminate activity, also the notification's RequestId (§7.7).
-    pub activity: String,
+    pub(crate) activity: String,
     /// DefaultResult of the hook when the action began (used if the hook is gone).
-    pub default_result: LifecycleResult,
+    pub(crate) default_result: LifecycleResult,
 }
 
 impl Action {
@@ -170,43 +170,43 @@ impl Action {
 /// A scaling activity (spec §1.10).
 #[derive(Debug, Clone)]
 pub(crate) struct Activity {
-    pub id: String,
-    pub group: String,
-    pub group_arn: String,
-    pub description: String,
-    pub cause: String,
-    pub start: Millis,
-    pub end: Option<Millis>,
+    pub(crate) id: String,
+    pub(crate) group: String,
+    pub(crate) group_arn: String,
+    pub(crate) description: String,
+    pub(crate) cause: String,
+    pub(crate) start: Millis,
+    pub(crate) end: Option<Millis>,
     /// Only `ScalingActivityStatusCode` enum values.
-    pub status: &'static str,
-    pub message: Option<String>,
-    pub progress: i64,
-    pub details: String,
-    pub group_deleted: bool,
-    pub seq: u64,
+    pub(crate) status: &'static str,
+    pub(crate) message: Option<String>,
+    pub(crate) progress: i64,
+    pub(crate) details: String,
+    pub(crate) group_deleted: bool,
+    pub(crate) seq: u64,
 }
 
 /// An instance refresh (only `Rolling`).
 #[derive(Debug, Clone)]
 pub(crate) struct Refresh {
-    pub id: String,
-    pub group: String,
-    pub status: &'static str,
-    pub reason: Option<String>,
-    pub start: Millis,
-    pub end: Option<Millis>,
-    pub min_healthy: i64,
-    pub max_healthy: i64,
-    pub warmup: Option<i64>,
-    pub skip_matching: bool,
-    pub scale_in_protected: String,
-    pub standby: String,
-    pub desired_config: Option<LtSpec>,
-    pub total: usize,
+    pub(crate) id: String,
+    pub(crate) group: String,
+    pub(crate) status: &'static str,
+    pub(crate) reason: Option<String>,
+    pub(crate) start: Millis,
+    pub(crate) end: Option<Millis>,
+    pub(crate) min_healthy: i64,
+    pub(crate) max_healthy: i64,
+    pub(crate) warmup: Option<i64>,
+    pub(crate) skip_matching: bool,
+    pub(crate) scale_in_protected: String,
+    pub(crate) standby: String,
+    pub(crate) desired_config: Option<LtSpec>,
+    pub(crate) total: usize,
     /// Instances still to replace.
-    pub remaining: Vec<String>,
+    pub(crate) remaining: Vec<String>,
     /// Instances of this refresh being terminated now.
-    pub in_flight: Vec<String>,
+    pub(crate) in_flight: Vec<String>,
 }
 
 impl Refresh {

@@ -36,28 +36,28 @@ use crate::world::{Region, World};
 pub(crate) struct Options {
     /// Whether an instance whose launch action was ABANDONed passes through the terminate
     /// hooks (`Terminating:Wait`) on its way out (§1.2 note 3, §7.2). Default `true`.
-    pub launch_abandon_runs_terminate_hooks: bool,
+    pub(crate) launch_abandon_runs_terminate_hooks: bool,
     /// Whether lifecycle messages and events carry `Origin`/`Destination` (§1.7).
     /// Default `true`.
-    pub include_origin_destination: bool,
+    pub(crate) include_origin_destination: bool,
     /// Back-off of replacement launches after consecutive launch ABANDONs (§2.5): the first
     /// replacement is immediate; after the n-th consecutive ABANDON (n ≥ 2) launches wait
     /// `base × 2^(n-2)` seconds, at most `abandon_backoff_max_secs`. `0` disables the
     /// back-off. Default 10.
-    pub abandon_backoff_base_secs: u64,
+    pub(crate) abandon_backoff_base_secs: u64,
     /// Upper bound of the back-off. Default 300.
-    pub abandon_backoff_max_secs: u64,
+    pub(crate) abandon_backoff_max_secs: u64,
     /// When the hook target cannot be reached at action time, apply the DefaultResult at
     /// once instead of waiting for the timeout (§2.8, §7.6). Default `false` (keep waiting).
-    pub notification_failure_applies_default_result: bool,
+    pub(crate) notification_failure_applies_default_result: bool,
     /// How long terminated and detached instances stay visible in `GET /_sandbox/state`
     /// after leaving their group (they leave `DescribeAutoScalingGroups` at once).
     /// Default 3600.
-    pub terminated_visible_secs: u64,
+    pub(crate) terminated_visible_secs: u64,
     /// Whether a terminating instance registered with target groups stays in `Terminating`
     /// until the deregistration delay is over, before the terminate hooks run (§1.11,
     /// §2.7). `false`: the hooks start at once while the targets drain. Default `true`.
-    pub wait_for_deregistration_delay: bool,
+    pub(crate) wait_for_deregistration_delay: bool,
 }
 
 impl Default for Options {

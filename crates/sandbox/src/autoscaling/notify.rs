@@ -58,9 +58,9 @@ fn deliver(
 #[derive(Debug, Clone)]
 pub(crate) struct ActionNotifications {
     /// The hook target, its SNS subject and the §3.1 body, when the hook has a target.
-    pub target: Option<(String, String, String)>,
+    pub(crate) target: Option<(String, String, String)>,
     /// The §3.4 EventBridge event (always emitted).
-    pub event: serde_json::Value,
+    pub(crate) event: serde_json::Value,
 }
 
 /// Builds the notifications of the action `token` (§3.1, §3.3, §3.4): RequestId is the

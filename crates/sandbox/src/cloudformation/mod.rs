@@ -45,14 +45,14 @@ pub(crate) struct State {
 /// One `SignalResource` call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Signal {
-    pub stack_name: String,
-    pub logical_resource_id: String,
-    pub unique_id: String,
+    pub(crate) stack_name: String,
+    pub(crate) logical_resource_id: String,
+    pub(crate) unique_id: String,
     /// `SUCCESS` or `FAILURE`.
-    pub status: String,
+    pub(crate) status: String,
     /// Virtual time it was received.
-    pub at: clock::Millis,
-    pub request_id: String,
+    pub(crate) at: clock::Millis,
+    pub(crate) request_id: String,
 }
 
 /// The signals of one region, oldest first.

@@ -61,10 +61,10 @@ pub(crate) const GROUP_TAG: &str = "aws:autoscaling:groupName";
 pub(crate) struct Options {
     /// Virtual seconds from CreateImage until the image is `available` (or `failed`).
     /// Default 120.
-    pub create_image_secs: u64,
+    pub(crate) create_image_secs: u64,
     /// Whether instance tags are exposed in IMDS (`meta-data/tags/instance`), as with
     /// `InstanceMetadataTags=enabled`. Default `true`.
-    pub instance_metadata_tags: bool,
+    pub(crate) instance_metadata_tags: bool,
 }
 
 impl Default for Options {
@@ -158,8 +158,8 @@ pub(crate) fn target_lifecycle_state(s: S) -> &'static str {
 /// EC2 state of one region.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub instances: BTreeMap<String, Instance>,
-    pub images: BTreeMap<String, Image>,
+    pub(crate) instances: BTreeMap<String, Instance>,
+    pub(crate) images: BTreeMap<String, Image>,
     /// Ids of deregistered images (DescribeImages answers nothing for them, not an error).
     deregistered: Vec<String>,
     image_outcomes: Vec<ImageOutcome>,
@@ -171,45 +171,45 @@ pub(crate) struct State {
 /// What EC2 knows of an instance beyond the Auto Scaling engine.
 #[derive(Debug, Clone)]
 pub(crate) struct Instance {
-    pub id: String,
-    pub reservation_id: String,
-    pub image_id: String,
-    pub instance_type: String,
-    pub az: String,
-    pub launched_at: Millis,
-    pub private_ip: String,
+    pub(crate) id: String,
+    pub(crate) reservation_id: String,
+    pub(crate) image_id: String,
+    pub(crate) instance_type: String,
+    pub(crate) az: String,
+    pub(crate) launched_at: Millis,
+    pub(crate) private_ip: String,
     /// Every tag but `aws:autoscaling:groupName`.
-    pub tags: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
     /// Started by RunInstances or the control API (not by a group).
-    pub standalone: bool,
+    pub(crate) standalone: bool,
     /// The last lifecycle state seen (group instances), for after the engine forgets it.
-    pub last_lifecycle: Option<S>,
+    pub(crate) last_lifecycle: Option<S>,
     /// The group of the last lifecycle state seen.
-    pub last_group: Option<String>,
+    pub(crate) last_group: Option<String>,
     /// When EC2 (TerminateInstances) terminated it.
-    pub terminated_at: Option<Millis>,
+    pub(crate) terminated_at: Option<Millis>,
     /// When it became `terminated` (either way), as far as this view knows.
-    pub ended_at: Option<Millis>,
+    pub(crate) ended_at: Option<Millis>,
     /// Virtual times of its reboots (RebootInstances, CreateImage without NoReboot, the
     /// control API).
-    pub reboots: Vec<Millis>,
+    pub(crate) reboots: Vec<Millis>,
 }
 
 /// An AMI made by CreateImage.
 #[derive(Debug, Clone)]
 pub(crate) struct Image {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub instance_id: String,
-    pub state: &'static str,
-    pub created: Millis,
-    pub snapshot_id: String,
-    pub tags: BTreeMap<String, String>,
-    pub snapshot_tags: BTreeMap<String, String>,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) instance_id: String,
+    pub(crate) state: &'static str,
+    pub(crate) created: Millis,
+    pub(crate) snapshot_id: String,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) snapshot_tags: BTreeMap<String, String>,
     /// How it ends: (`available` | `failed`, reason).
     outcome: (&'static str, Option<String>),
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// How images made by CreateImage end (`POST /_sandbox/ec2/image-outcomes`). The first rule
@@ -219,18 +219,18 @@ pub(crate) struct Image {
 pub(crate) struct ImageOutcome {
     /// Only images of this instance; omitted: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
+    pub(crate) instance_id: Option<String>,
     /// Only images whose name contains this; omitted: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name_contains: Option<String>,
+    pub(crate) name_contains: Option<String>,
     /// `available` or `failed`.
-    pub state: String,
+    pub(crate) state: String,
     /// Overrides [`Options::create_image_secs`] for matching images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_seconds: Option<f64>,
+    pub(crate) delay_seconds: Option<f64>,
     /// The region the rule applies to; default `us-east-1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 impl ImageOutcome {
@@ -253,12 +253,12 @@ impl ImageOutcome {
 /// An instance as EC2 shows it now.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct View<'a> {
-    pub rec: &'a Instance,
-    pub state: Ec2State,
+    pub(crate) rec: &'a Instance,
+    pub(crate) state: Ec2State,
     /// Its Auto Scaling lifecycle state (the last one seen, once the engine forgot it).
-    pub lifecycle: Option<S>,
+    pub(crate) lifecycle: Option<S>,
     /// The group named by its `aws:autoscaling:groupName` tag.
-    pub group: Option<&'a str>,
+    pub(crate) group: Option<&'a str>,
 }
 
 impl View<'_> {

@@ -60,38 +60,38 @@ const DEREGISTRATION_DELAY: &str = "deregistration_delay.timeout_seconds";
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// By ARN.
-    pub target_groups: BTreeMap<String, TargetGroup>,
+    pub(crate) target_groups: BTreeMap<String, TargetGroup>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HealthCheck {
-    pub enabled: bool,
-    pub protocol: String,
+    pub(crate) enabled: bool,
+    pub(crate) protocol: String,
     /// A port number or `traffic-port`.
-    pub port: String,
-    pub path: Option<String>,
-    pub interval_secs: i64,
-    pub timeout_secs: i64,
-    pub healthy_threshold: i64,
-    pub unhealthy_threshold: i64,
-    pub matcher: Option<String>,
+    pub(crate) port: String,
+    pub(crate) path: Option<String>,
+    pub(crate) interval_secs: i64,
+    pub(crate) timeout_secs: i64,
+    pub(crate) healthy_threshold: i64,
+    pub(crate) unhealthy_threshold: i64,
+    pub(crate) matcher: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct TargetGroup {
-    pub arn: String,
-    pub name: String,
-    pub protocol: String,
-    pub protocol_version: Option<String>,
-    pub port: i64,
-    pub vpc_id: String,
-    pub target_type: String,
-    pub health_check: HealthCheck,
-    pub attributes: BTreeMap<String, String>,
+    pub(crate) arn: String,
+    pub(crate) name: String,
+    pub(crate) protocol: String,
+    pub(crate) protocol_version: Option<String>,
+    pub(crate) port: i64,
+    pub(crate) vpc_id: String,
+    pub(crate) target_type: String,
+    pub(crate) health_check: HealthCheck,
+    pub(crate) attributes: BTreeMap<String, String>,
     /// Registered (and draining) targets by (instance id, port).
-    pub targets: BTreeMap<(String, i64), Target>,
+    pub(crate) targets: BTreeMap<(String, i64), Target>,
     /// Instances the control API holds unhealthy: (Reason, Description).
-    pub forced_unhealthy: BTreeMap<String, (String, String)>,
+    pub(crate) forced_unhealthy: BTreeMap<String, (String, String)>,
 }
 
 impl TargetGroup {
@@ -133,11 +133,11 @@ impl Health {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    pub health: Health,
-    pub reason: Option<String>,
-    pub description: Option<String>,
+    pub(crate) health: Health,
+    pub(crate) reason: Option<String>,
+    pub(crate) description: Option<String>,
     /// Bumped on every registration and deregistration, so stale timers do nothing.
-    pub generation: u64,
+    pub(crate) generation: u64,
 }
 
 /// ELBv2 timers.

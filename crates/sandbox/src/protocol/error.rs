@@ -17,13 +17,13 @@ pub(crate) enum Fault {
 /// An error as an AWS service returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AwsError {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-    pub fault: Fault,
+    pub(crate) status: u16,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) fault: Fault,
     /// For query-compatible JSON services (SQS): the legacy Query code sent in
     /// `x-amzn-query-error`, when it differs from `code`.
-    pub query_code: Option<String>,
+    pub(crate) query_code: Option<String>,
 }
 
 impl AwsError {

@@ -131,15 +131,15 @@ pub(crate) enum Wire {
 /// What a request is, once recognised.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestCtx {
-    pub request_id: String,
-    pub region: String,
+    pub(crate) request_id: String,
+    pub(crate) region: String,
     /// `host:port` the client used, for URLs the sandbox hands out (queue URLs).
-    pub host: String,
+    pub(crate) host: String,
     /// The request path (SQS Query clients may post to the queue URL itself).
-    pub path: String,
-    pub service: Service,
-    pub wire: Wire,
-    pub op: String,
+    pub(crate) path: String,
+    pub(crate) service: Service,
+    pub(crate) wire: Wire,
+    pub(crate) op: String,
 }
 
 /// A request's decoded input.

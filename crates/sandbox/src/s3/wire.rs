@@ -112,8 +112,8 @@ pub(super) fn query_map(uri: &http::Uri) -> BTreeMap<String, String> {
 /// A decoded `aws-chunked` body: the payload and the trailing headers (lower-cased names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Decoded {
-    pub data: Vec<u8>,
-    pub trailers: Vec<(String, String)>,
+    pub(crate) data: Vec<u8>,
+    pub(crate) trailers: Vec<(String, String)>,
 }
 
 /// Decodes an `aws-chunked` body: `hex-size[;chunk-signature=…]\r\n<bytes>\r\n` repeated,

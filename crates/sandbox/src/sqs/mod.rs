@@ -54,9 +54,9 @@ pub(crate) struct State {
 /// A message attribute (`MessageAttributes` of SendMessage, also SNS raw delivery).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MessageAttr {
-    pub data_type: String,
-    pub string_value: Option<String>,
-    pub binary_value: Option<Vec<u8>>,
+    pub(crate) data_type: String,
+    pub(crate) string_value: Option<String>,
+    pub(crate) binary_value: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -50,27 +50,27 @@ pub(crate) struct State {
 pub(crate) struct OutcomeRule {
     /// Only invocations on this instance; omitted: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
+    pub(crate) instance_id: Option<String>,
     /// Only commands whose script (the `commands` parameter joined by newlines) contains
     /// this; omitted: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command_contains: Option<String>,
+    pub(crate) command_contains: Option<String>,
     /// `Success` (default), `Failed`, `TimedOut` or `Cancelled`.
     #[serde(default = "success")]
-    pub status: String,
+    pub(crate) status: String,
     /// Default 0 for `Success`, 1 otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i64>,
+    pub(crate) exit_code: Option<i64>,
     #[serde(default)]
-    pub stdout: String,
+    pub(crate) stdout: String,
     #[serde(default)]
-    pub stderr: String,
+    pub(crate) stderr: String,
     /// Virtual seconds from SendCommand to the end; default 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay_seconds: Option<f64>,
+    pub(crate) delay_seconds: Option<f64>,
     /// The region whose commands the rule applies to; default `us-east-1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 fn success() -> String {
