@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------------
-// Control API
-// ---------------------------------------------------------------------------------------
-
 /// One instance for the control API: its EC2 and Auto Scaling states, tags and reboots.
 pub(crate) fn instance_json(region_name: &str, r: &Region, rec: &Instance) -> Value {
     let v = view(r, rec);

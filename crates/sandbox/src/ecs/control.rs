@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------------
-// Control API
-// ---------------------------------------------------------------------------------------
-
 /// `POST /_sandbox/ecs/container-instances` `{"cluster": "...", "ec2_instance_id": "i-...",
 /// "region": "..."}`: registers a container instance as the ECS agent would (the cluster is
 /// created when missing). Returns the JSON answer or (status, message).

@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------------
-// Control API
-// ---------------------------------------------------------------------------------------
-
 /// `POST /_sandbox/elbv2/target-health`: hold a target `unhealthy`, or release it
 /// (`healthy`, at once). Returns the JSON answer or (status, message).
 pub(crate) fn control(

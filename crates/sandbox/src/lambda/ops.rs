@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------------
-// The Runtime API (one listener per function)
-// ---------------------------------------------------------------------------------------
-
 pub(super) fn runtime_json(status: StatusCode, v: Value) -> Response {
     let mut r = Response::new(Body::from(v.to_string()));
     *r.status_mut() = status;

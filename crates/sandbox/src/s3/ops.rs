@@ -4,10 +4,6 @@
 use super::wire::*;
 use super::*;
 
-// ---------------------------------------------------------------------------------------
-// Serving
-// ---------------------------------------------------------------------------------------
-
 /// Serves one S3 request (already recognised by [`is_s3_request`]).
 pub(crate) async fn serve(
     sb: &Sandbox,

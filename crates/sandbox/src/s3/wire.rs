@@ -3,10 +3,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------------
-// Recognition
-// ---------------------------------------------------------------------------------------
-
 /// Whether a request is for S3: not JSON (`X-Amz-Target`) nor Query (form `POST`, or
 /// `Action=` in the query string), and either signed for `s3` or unsigned with a
 /// bucket-like first path segment or a virtual-hosted bucket in `Host`.

@@ -2,10 +2,6 @@
 
 use super::*;
 
-// ---------------------------------------------------------------------------------------
-// Query protocol: translation in and out
-// ---------------------------------------------------------------------------------------
-
 /// Translates Query parameters into the JSON input of the same operation.
 pub(crate) fn query_to_json(ctx: &RequestCtx, p: &Params) -> JsonBody {
     let mut m = query_scalars(p);

@@ -4,10 +4,6 @@ use super::ops::{command_json, invocation_json};
 use super::*;
 use crate::world::Region;
 
-// ---------------------------------------------------------------------------------------
-// Control API
-// ---------------------------------------------------------------------------------------
-
 /// `/_sandbox/ssm/...`: `GET|POST|DELETE outcomes`, `GET commands`. Returns the JSON
 /// answer or (status, message).
 pub(crate) fn control(
