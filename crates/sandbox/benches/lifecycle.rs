@@ -6,8 +6,8 @@
 //! `LIFEHOOK_BENCH_CONCURRENCY`). The sandbox runs in this process on a manual clock, so
 //! the figures are the engine's and the HTTP stack's, not a timer's.
 
-// Tests unwrap: a panic is the failure report.
-#![allow(clippy::unwrap_used)]
+// A benchmark stops at the first failure, like a test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, in virtual time.
-pub type Millis = u64;
+pub(crate) type Millis = u64;
 
 /// How virtual time moves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,7 +26,7 @@ pub enum ClockMode {
 
 impl ClockMode {
     /// Virtual milliseconds per real millisecond, or `None` when time moves only on demand.
-    pub fn rate(self) -> Option<f64> {
+    pub(crate) fn rate(self) -> Option<f64> {
         match self {
             ClockMode::Real => Some(1.0),
             ClockMode::Fast(n) => Some(n),
@@ -74,13 +74,13 @@ struct Anchor {
 
 /// The virtual clock. Cheap to read from any thread.
 #[derive(Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     mode: ClockMode,
     anchor: Mutex<Anchor>,
 }
 
 impl Clock {
-    pub fn new(mode: ClockMode) -> Self {
+    pub(crate) fn new(mode: ClockMode) -> Self {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -88,7 +88,7 @@ impl Clock {
         Self::starting_at(mode, now)
     }
 
-    pub fn starting_at(mode: ClockMode, virtual_ms: Millis) -> Self {
+    pub(crate) fn starting_at(mode: ClockMode, virtual_ms: Millis) -> Self {
         Clock {
             mode,
             anchor: Mutex::new(Anchor {
@@ -98,12 +98,12 @@ impl Clock {
         }
     }
 
-    pub fn mode(&self) -> ClockMode {
+    pub(crate) fn mode(&self) -> ClockMode {
         self.mode
     }
 
     /// The current virtual time.
-    pub fn now(&self) -> Millis {
+    pub(crate) fn now(&self) -> Millis {
         let a = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
         Self::at(self.mode, &a, Instant::now())
     }
@@ -119,7 +119,7 @@ impl Clock {
     }
 
     /// Moves virtual time forward by `ms`; returns the new time.
-    pub fn advance(&self, ms: Millis) -> Millis {
+    pub(crate) fn advance(&self, ms: Millis) -> Millis {
         let mut a = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
         let real = Instant::now();
         let now = Self::at(self.mode, &a, real);
@@ -129,7 +129,7 @@ impl Clock {
     }
 
     /// How long, in real time, until virtual time reaches `target` (None in manual mode).
-    pub fn real_until(&self, target: Millis) -> Option<Duration> {
+    pub(crate) fn real_until(&self, target: Millis) -> Option<Duration> {
         let rate = self.mode.rate()?;
         let now = self.now();
         let ms = target.saturating_sub(now) as f64 / rate;
@@ -138,16 +138,16 @@ impl Clock {
 }
 
 /// Formats virtual time as ISO-8601 with milliseconds.
-pub fn iso_millis(ms: Millis) -> String {
+pub(crate) fn iso_millis(ms: Millis) -> String {
     lifehook_model::format_time_millis(to_datetime(ms))
 }
 
 /// Formats virtual time as ISO-8601 with seconds.
-pub fn iso_secs(ms: Millis) -> String {
+pub(crate) fn iso_secs(ms: Millis) -> String {
     lifehook_model::format_time_secs(to_datetime(ms))
 }
 
-pub fn to_datetime(ms: Millis) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn to_datetime(ms: Millis) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(ms as i64).unwrap_or_default()
 }
 

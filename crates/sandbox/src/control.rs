@@ -30,9 +30,9 @@ use crate::world::Region;
 use crate::{Sandbox, autoscaling, ecs, events, s3, sns, sqs, ssm};
 
 /// The longest single advance: 30 days of virtual time.
-pub const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
+pub(crate) const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
 
-pub async fn handle(
+pub(crate) async fn handle(
     sb: &std::sync::Arc<Sandbox>,
     method: &Method,
     path: &str,
@@ -105,27 +105,10 @@ pub async fn handle(
             ok(json!({"rules": *f}))
         }
         (Method::GET, "/stats") => ok(stats_json(sb)),
-        (Method::GET, "/iam") => ok(sb.iam().to_json()),
-        (Method::DELETE, "/iam/policies") => {
-            sb.iam().clear();
-            ok(sb.iam().to_json())
-        }
-        (Method::POST, "/iam/policies") => {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Bind {
-                #[serde(default)]
-                access_key_id: Option<String>,
-                policy: Value,
-            }
-            let b: Bind = match parse(body) {
-                Ok(b) => b,
-                Err(e) => return *e,
-            };
-            match sb.enforce_policy(b.access_key_id.as_deref(), b.policy) {
-                Ok(()) => ok(sb.iam().to_json()),
-                Err(e) => err(StatusCode::BAD_REQUEST, format!("policy: {e}")),
-            }
+        // Only the routes IAM serves go there, so that any other path under `/iam` gets
+        // the generic answer below.
+        (Method::GET, "/iam") | (Method::POST | Method::DELETE, "/iam/policies") => {
+            service_control(crate::iam::control(sb, method, route, body))
         }
         (Method::GET, "/behaviour") => {
             ok(serde_json::to_value(&sb.lock().behaviour).unwrap_or(Value::Null))
@@ -263,4 +246,140 @@ fn respond(status: StatusCode, v: Value) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// A kind of scripted outcome rule (SSM command outcomes, EC2 image outcomes): kept per
+/// region, served by [`outcome_rules`].
+pub(crate) trait OutcomeRule: serde::Serialize + serde::de::DeserializeOwned {
+    /// What a body that is not a rule is called in the error (`invalid {WHAT}: …`).
+    const WHAT: &'static str;
+    /// The region the rule applies to (the default region when `None`).
+    fn region(&self) -> Option<&str>;
+    fn validate(&self) -> Result<(), String>;
+    /// A region's rules of this kind, in the order they were added.
+    fn rules(region: &Region) -> &[Self];
+    fn rules_mut(region: &mut Region) -> &mut Vec<Self>;
+}
+
+/// `GET|POST|DELETE /_sandbox/<service>/…outcomes` for one kind of rule: list every rule
+/// (with its region), add rules (one, a list, or `{"rules": [...]}`, all validated before
+/// any is added), or forget them all. Returns the JSON answer or (status, message).
+pub(crate) fn outcome_rules<R: OutcomeRule>(
+    sb: &Sandbox,
+    method: &Method,
+    route: &str,
+    body: &[u8],
+) -> Result<Value, (u16, String)> {
+    // The name `Rules` shows in serde's error for a body that matches no variant.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Rules<R> {
+        Many { rules: Vec<R> },
+        List(Vec<R>),
+        One(R),
+    }
+    match method.as_str() {
+        "POST" => {
+            let rules = match serde_json::from_slice::<Rules<R>>(body) {
+                Ok(Rules::One(r)) => vec![r],
+                Ok(Rules::List(r) | Rules::Many { rules: r }) => r,
+                Err(e) => return Err((400, format!("invalid {}: {e}", R::WHAT))),
+            };
+            for (i, r) in rules.iter().enumerate() {
+                r.validate().map_err(|e| (400, format!("rule {i}: {e}")))?;
+            }
+            let mut w = sb.lock();
+            for r in rules {
+                let region = r.region().unwrap_or(crate::DEFAULT_REGION).to_owned();
+                R::rules_mut(w.region(&region)).push(r);
+            }
+            Ok(json!({"rules": all_outcome_rules::<R>(&w)}))
+        }
+        "GET" => Ok(json!({"rules": all_outcome_rules::<R>(&sb.lock())})),
+        "DELETE" => {
+            let mut w = sb.lock();
+            for r in w.regions.values_mut() {
+                R::rules_mut(r).clear();
+            }
+            Ok(json!({"rules": []}))
+        }
+        _ => Err((
+            404,
+            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
+        )),
+    }
+}
+
+/// Every rule of one kind, region by region, each with its `region`.
+fn all_outcome_rules<R: OutcomeRule>(w: &crate::World) -> Vec<Value> {
+    w.regions
+        .iter()
+        .flat_map(|(name, r)| {
+            R::rules(r).iter().map(move |o| {
+                let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+                v["region"] = json!(name);
+                v
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClockMode;
+
+    fn sandbox() -> std::sync::Arc<Sandbox> {
+        Sandbox::new(ClockMode::Manual, Behaviour::default())
+    }
+
+    #[test]
+    fn outcome_rules_are_added_listed_with_their_region_and_cleared() {
+        let sb = sandbox();
+        let route = "/ssm/outcomes";
+        let added = outcome_rules::<crate::ssm::OutcomeRule>(
+            &sb,
+            &Method::POST,
+            route,
+            br#"{"rules": [{"status": "Failed"}, {"region": "eu-west-1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(added["rules"].as_array().unwrap().len(), 2);
+        let listed =
+            outcome_rules::<crate::ssm::OutcomeRule>(&sb, &Method::GET, route, b"").unwrap();
+        let regions: Vec<&str> = listed["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["region"].as_str().unwrap())
+            .collect();
+        assert_eq!(regions, ["eu-west-1", "us-east-1"]);
+        let cleared =
+            outcome_rules::<crate::ssm::OutcomeRule>(&sb, &Method::DELETE, route, b"").unwrap();
+        assert_eq!(cleared, json!({"rules": []}));
+    }
+
+    #[test]
+    fn outcome_rule_errors_name_the_kind_and_the_rule() {
+        let sb = sandbox();
+        let (status, m) =
+            outcome_rules::<crate::ssm::OutcomeRule>(&sb, &Method::POST, "/ssm/outcomes", b"42")
+                .unwrap_err();
+        assert_eq!(status, 400);
+        assert_eq!(
+            m,
+            "invalid outcome rule: data did not match any variant of untagged enum Rules"
+        );
+        let (_, m) = outcome_rules::<crate::ec2::ImageOutcome>(
+            &sb,
+            &Method::POST,
+            "/ec2/image-outcomes",
+            br#"[{"state": "available"}, {"state": "gone"}]"#,
+        )
+        .unwrap_err();
+        assert!(
+            m.starts_with("rule 1: state must be available or failed"),
+            "{m}"
+        );
+    }
 }

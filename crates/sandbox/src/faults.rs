@@ -11,7 +11,7 @@ use crate::protocol::{AwsError, Fault, Service};
 /// What a fault rule does to a matching request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
+pub(crate) enum FaultKind {
     /// The service's throttling error (`Throttling`, or `ThrottlingException` for JSON
     /// services; SQS `RequestThrottled`).
     Throttle,
@@ -24,27 +24,27 @@ pub enum FaultKind {
 /// One rule. `service` and `operation` default to every service and operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultRule {
+pub(crate) struct FaultRule {
     #[serde(default)]
-    pub service: Option<Service>,
+    pub(crate) service: Option<Service>,
     #[serde(default)]
-    pub operation: Option<String>,
-    pub kind: FaultKind,
+    pub(crate) operation: Option<String>,
+    pub(crate) kind: FaultKind,
     /// Probability in 0..=1 that a matching request is affected (default 1).
     #[serde(default = "one")]
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// For `latency`: how long to delay, in real milliseconds.
     #[serde(default)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// For `server-error`: the HTTP status (500 or 503; default 500).
     #[serde(default)]
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
     /// Stop after affecting this many requests (default: no limit).
     #[serde(default)]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// How many requests this rule has affected so far.
     #[serde(default, skip_deserializing)]
-    pub hits: u64,
+    pub(crate) hits: u64,
 }
 
 fn one() -> f64 {
@@ -52,7 +52,7 @@ fn one() -> f64 {
 }
 
 impl FaultRule {
-    pub fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.rate) || !self.rate.is_finite() {
             return Err(format!(
                 "rate {} is out of range: it must be between 0 and 1",
@@ -79,13 +79,13 @@ impl FaultRule {
 
 /// What the faults say about one request.
 #[derive(Debug, Default)]
-pub struct Verdict {
-    pub delay: Option<Duration>,
-    pub error: Option<AwsError>,
+pub(crate) struct Verdict {
+    pub(crate) delay: Option<Duration>,
+    pub(crate) error: Option<AwsError>,
 }
 
 /// Applies the rules to a request, counting hits.
-pub fn judge(rules: &mut [FaultRule], service: Service, op: &str, json: bool) -> Verdict {
+pub(crate) fn judge(rules: &mut [FaultRule], service: Service, op: &str, json: bool) -> Verdict {
     let mut v = Verdict::default();
     let mut rng = rand::rng();
     for r in rules.iter_mut() {

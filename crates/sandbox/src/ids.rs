@@ -3,7 +3,7 @@
 use rand::Rng;
 
 /// A request id / token: a UUID v4, 36 characters.
-pub fn uuid() -> String {
+pub(crate) fn uuid() -> String {
     // From the thread-local generator: `Uuid::new_v4` makes a getrandom system call for
     // every id, and a lifecycle action takes several ids.
     let bytes: [u8; 16] = rand::rng().random();
@@ -13,7 +13,7 @@ pub fn uuid() -> String {
 }
 
 /// `prefix-` followed by 17 lowercase hex digits, like `i-0853dfa8ce1627af9`.
-pub fn hex_id(prefix: &str) -> String {
+pub(crate) fn hex_id(prefix: &str) -> String {
     let mut rng = rand::rng();
     let mut s = String::with_capacity(prefix.len() + 18);
     s.push_str(prefix);
@@ -25,7 +25,7 @@ pub fn hex_id(prefix: &str) -> String {
 }
 
 /// 32 hex digits, for message ids and MD5-like values.
-pub fn hex32() -> String {
+pub(crate) fn hex32() -> String {
     let bytes: [u8; 16] = rand::rng().random();
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()

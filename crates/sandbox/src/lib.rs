@@ -5,13 +5,13 @@
 //!
 //! - **Network**: one HTTP listener (loopback by default) serves every service. Requests
 //!   are dispatched on the SigV4 credential scope, `X-Amz-Target` and `Action`/`Version`
-//!   (see [`server`]). Any credentials are accepted; signatures are not checked. The
+//!   (see `server.rs`). Any credentials are accepted; signatures are not checked. The
 //!   account is always `000000000000`; the region is taken from each request.
 //! - **IAM** ([`iam`]): optionally, identity-based policies bound to access key ids are
 //!   enforced, and denied requests get AccessDenied in each protocol's shape.
-//! - **Time** is virtual ([`clock`]): real, sped up, or moved only on demand, so a one-hour
+//! - **Time** is virtual (`clock.rs`): real, sped up, or moved only on demand, so a one-hour
 //!   heartbeat timeout takes milliseconds in a test.
-//! - **Control API** under `/_sandbox/` ([`control`]): health, clock, advance, state,
+//! - **Control API** under `/_sandbox/` (`control.rs`): health, clock, advance, state,
 //!   reset, fault injection. Documented in `docs/sandbox.md`.
 //!
 //! ```no_run
@@ -23,27 +23,33 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// Tests may unwrap; production code handles every error (see `cargo clippy -- -W
+// clippy::unwrap_used -W clippy::expect_used`).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod autoscaling;
-pub mod clock;
-pub mod cloudformation;
-pub mod control;
-pub mod ec2;
-pub mod ecs;
-pub mod elbv2;
-pub mod events;
-pub mod faults;
+mod autoscaling;
+mod clock;
+mod cloudformation;
+mod control;
+mod ec2;
+mod ecs;
+mod elbv2;
+mod events;
+mod faults;
+/// IAM enforcement. Only [`iam::ADMIN_ACCESS_KEY_ID`] is public; policies are bound
+/// with [`Sandbox::enforce_policy`].
 pub mod iam;
-pub mod ids;
-pub mod imds;
-pub mod lambda;
-pub mod protocol;
-pub mod s3;
-pub mod server;
-pub mod sns;
-pub mod sqs;
-pub mod ssm;
-pub mod world;
+mod ids;
+mod imds;
+mod lambda;
+mod protocol;
+mod s3;
+mod server;
+mod sns;
+mod sqs;
+mod ssm;
+mod wildcard;
+mod world;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,13 +58,14 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-pub use clock::{Clock, ClockMode, Millis};
-pub use world::{Behaviour, World};
+pub use clock::ClockMode;
+use clock::{Clock, Millis};
+use world::{Behaviour, World};
 
 /// The account every sandbox resource belongs to.
 pub const ACCOUNT_ID: &str = lifehook_model::SANDBOX_ACCOUNT_ID;
 /// The region used when a request does not name one.
-pub const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
 
@@ -71,6 +78,8 @@ pub struct SandboxConfig {
 }
 
 impl Default for SandboxConfig {
+    // DEFAULT_LISTEN is a constant, valid socket address.
+    #[allow(clippy::expect_used)]
     fn default() -> Self {
         SandboxConfig {
             listen: DEFAULT_LISTEN.parse().expect("constant address"),
@@ -83,7 +92,7 @@ impl Default for SandboxConfig {
 /// The shared sandbox: clock, state and fault rules.
 #[derive(Debug)]
 pub struct Sandbox {
-    pub clock: Clock,
+    pub(crate) clock: Clock,
     world: Mutex<World>,
     faults: Mutex<Vec<faults::FaultRule>>,
     /// Wakes the timer task when timers may have changed.
@@ -95,7 +104,7 @@ pub struct Sandbox {
 }
 
 /// Requests served, by service and operation.
-pub type RequestCounts =
+pub(crate) type RequestCounts =
     std::collections::BTreeMap<protocol::Service, std::collections::BTreeMap<String, u64>>;
 
 impl Sandbox {
@@ -113,7 +122,7 @@ impl Sandbox {
     }
 
     /// Counts one recognised request (before fault injection, so retried calls count).
-    pub fn count_request(&self, service: protocol::Service, op: &str) {
+    pub(crate) fn count_request(&self, service: protocol::Service, op: &str) {
         let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         let ops = r.entry(service).or_default();
         match ops.get_mut(op) {
@@ -125,7 +134,7 @@ impl Sandbox {
     }
 
     /// Requests served so far, by service and operation.
-    pub fn request_counts(&self) -> RequestCounts {
+    pub(crate) fn request_counts(&self) -> RequestCounts {
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -157,14 +166,14 @@ impl Sandbox {
     /// real time, so its timer task has nothing to recompute (it only fires on `advance`
     /// and on requests): skip the wake-up, which would otherwise cost a task switch and a
     /// world lock per request.
-    pub fn poke(&self) {
+    pub(crate) fn poke(&self) {
         if self.clock.mode().rate().is_some() {
             self.timers_changed.notify_one();
         }
     }
 
     /// The IAM policies in force and the denials so far.
-    pub fn iam(&self) -> MutexGuard<'_, iam::Iam> {
+    pub(crate) fn iam(&self) -> MutexGuard<'_, iam::Iam> {
         self.iam.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -231,11 +240,6 @@ impl RunningSandbox {
         self.timers.abort();
         let _ = (&mut self.task).await;
     }
-
-    /// Waits until the server stops (it stops only on error or `stop`).
-    pub async fn wait(mut self) {
-        let _ = (&mut self.task).await;
-    }
 }
 
 impl Drop for RunningSandbox {
@@ -253,7 +257,7 @@ pub async fn start(config: SandboxConfig) -> std::io::Result<RunningSandbox> {
 }
 
 /// Serves an existing sandbox on an already-bound listener, in the background.
-pub async fn serve_on(
+pub(crate) async fn serve_on(
     listener: TcpListener,
     sandbox: Arc<Sandbox>,
 ) -> std::io::Result<RunningSandbox> {

@@ -25,45 +25,13 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::protocol::json::JsonBody;
-use crate::protocol::{AwsError, Params, Service, Wire};
+use crate::protocol::{AwsError, Input, Params, Reply, RequestCtx, Service, Wire};
 use crate::{
     DEFAULT_REGION, Sandbox, autoscaling, control, ecs, events, faults, ids, s3, sns, sqs, ssm,
 };
 
 /// The largest request body accepted by the API services.
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
-
-/// What a request is, once recognised.
-#[derive(Debug, Clone)]
-pub struct RequestCtx {
-    pub request_id: String,
-    pub region: String,
-    /// `host:port` the client used, for URLs the sandbox hands out (queue URLs).
-    pub host: String,
-    /// The request path (SQS Query clients may post to the queue URL itself).
-    pub path: String,
-    pub service: Service,
-    pub wire: Wire,
-    pub op: String,
-}
-
-/// A request's decoded input.
-#[derive(Debug)]
-pub enum Input {
-    Query(Params),
-    Json(JsonBody),
-}
-
-/// A successful answer.
-#[derive(Debug)]
-pub enum Reply {
-    /// A Query/EC2 XML document.
-    Xml(String),
-    /// A JSON-protocol answer.
-    Json(serde_json::Value),
-    /// A fully formed response (REST services).
-    Raw(Response),
-}
+pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Clone)]
 struct AppState {
@@ -71,7 +39,7 @@ struct AppState {
     addr: SocketAddr,
 }
 
-pub fn router(sandbox: Arc<Sandbox>, addr: SocketAddr) -> Router {
+pub(crate) fn router(sandbox: Arc<Sandbox>, addr: SocketAddr) -> Router {
     Router::new()
         .fallback(handle)
         .with_state(AppState { sandbox, addr })
@@ -182,7 +150,6 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
 
 fn render(reply: Reply, ctx: &RequestCtx) -> Response {
     let (ct, body) = match reply {
-        Reply::Raw(r) => return r,
         Reply::Xml(s) => ("text/xml", s),
         Reply::Json(v) => {
             let ct = match ctx.wire {
@@ -229,7 +196,7 @@ async fn read_body(body: Body) -> Result<Bytes, AwsError> {
 }
 
 /// The credential scope of a SigV4 `Authorization` header: (region, service).
-pub fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
+pub(crate) fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
     let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let cred = auth.split("Credential=").nth(1)?;
     let cred = cred.split([',', ' ']).next()?;
@@ -250,7 +217,7 @@ fn guess_service(headers: &HeaderMap) -> Service {
 type Recognised = Result<(RequestCtx, Input), (Service, Wire, AwsError)>;
 
 /// Works out the service, operation and region of a request, and decodes its input.
-pub fn recognise(
+pub(crate) fn recognise(
     method: &Method,
     uri: &http::Uri,
     headers: &HeaderMap,

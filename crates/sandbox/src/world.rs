@@ -17,8 +17,8 @@ use crate::{autoscaling, ecs, elbv2, events, s3, sns, sqs, ssm};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct Behaviour {
-    pub autoscaling: autoscaling::Options,
-    pub ec2: crate::ec2::Options,
+    pub(crate) autoscaling: autoscaling::Options,
+    pub(crate) ec2: crate::ec2::Options,
 }
 
 #[allow(clippy::derivable_impls)]
@@ -34,23 +34,23 @@ impl Default for Behaviour {
 /// One region's services.
 #[derive(Debug, Default)]
 pub struct Region {
-    pub name: String,
+    pub(crate) name: String,
     pub autoscaling: autoscaling::State,
-    pub sqs: sqs::State,
-    pub sns: sns::State,
-    pub events: events::State,
-    pub s3: s3::State,
-    pub ssm: ssm::State,
-    pub ecs: ecs::State,
-    pub ec2: crate::ec2::State,
-    pub elbv2: elbv2::State,
-    pub cloudformation: crate::cloudformation::State,
-    pub lambda: crate::lambda::State,
+    pub(crate) sqs: sqs::State,
+    pub(crate) sns: sns::State,
+    pub(crate) events: events::State,
+    pub(crate) s3: s3::State,
+    pub(crate) ssm: ssm::State,
+    pub(crate) ecs: ecs::State,
+    pub(crate) ec2: crate::ec2::State,
+    pub(crate) elbv2: elbv2::State,
+    pub(crate) cloudformation: crate::cloudformation::State,
+    pub(crate) lambda: crate::lambda::State,
 }
 
 /// Something to do at a point of virtual time.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     AutoScaling(autoscaling::Timer),
     Sqs(sqs::Timer),
     Ssm(ssm::Timer),
@@ -64,15 +64,15 @@ pub enum Timer {
 #[derive(Debug)]
 pub struct World {
     /// The virtual time this state has been brought up to.
-    pub now: Millis,
-    pub behaviour: Behaviour,
+    pub(crate) now: Millis,
+    pub(crate) behaviour: Behaviour,
     pub regions: BTreeMap<String, Region>,
     timers: BTreeMap<(Millis, u64), (String, Timer)>,
     next_seq: u64,
 }
 
 impl World {
-    pub fn new(now: Millis, behaviour: Behaviour) -> Self {
+    pub(crate) fn new(now: Millis, behaviour: Behaviour) -> Self {
         World {
             now,
             behaviour,
@@ -83,7 +83,9 @@ impl World {
     }
 
     /// The region named `name`, created empty on first use.
-    pub fn region(&mut self, name: &str) -> &mut Region {
+    // The region is inserted just above when missing.
+    #[allow(clippy::expect_used)]
+    pub(crate) fn region(&mut self, name: &str) -> &mut Region {
         // Look up before inserting: this is called many times per request, and `entry`
         // would allocate the key every time.
         if !self.regions.contains_key(name) {
@@ -101,14 +103,14 @@ impl World {
     }
 
     /// Schedules `timer` for `region` at virtual time `at`.
-    pub fn schedule(&mut self, at: Millis, region: &str, timer: Timer) {
+    pub(crate) fn schedule(&mut self, at: Millis, region: &str, timer: Timer) {
         self.next_seq += 1;
         self.timers
             .insert((at, self.next_seq), (region.to_owned(), timer));
     }
 
     /// When the next timer falls due.
-    pub fn next_due(&self) -> Option<Millis> {
+    pub(crate) fn next_due(&self) -> Option<Millis> {
         self.timers.keys().next().map(|(at, _)| *at)
     }
 
@@ -120,7 +122,7 @@ impl World {
     /// of due time (and of scheduling, for equal times). Each timer runs with `now` set to
     /// its own due time, so deadlines are exact however far the clock jumps. Returns how
     /// many timers fired.
-    pub fn run_until(&mut self, to: Millis) -> usize {
+    pub(crate) fn run_until(&mut self, to: Millis) -> usize {
         let mut fired = 0;
         while let Some(entry) = self.timers.first_entry() {
             if entry.key().0 > to {
@@ -148,7 +150,7 @@ impl World {
     }
 
     /// Forgets every resource of every region (the clock and the options stay).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.regions.clear();
         self.timers.clear();
     }
@@ -156,7 +158,7 @@ impl World {
 
 /// Why a service could not deliver a message to a target.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryError {
+pub(crate) enum DeliveryError {
     #[error("target {0} does not exist")]
     NoSuchTarget(String),
     #[error("target {arn} refused the message: {reason}")]

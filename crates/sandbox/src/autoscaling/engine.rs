@@ -20,102 +20,101 @@ use crate::ids;
 use crate::world::{Timer as WorldTimer, World};
 
 /// The largest MaxSize a group may have in the sandbox (keeps every request bounded).
-pub const MAX_GROUP_SIZE: i64 = 50_000;
+pub(crate) const MAX_GROUP_SIZE: i64 = 50_000;
 /// At most 50 lifecycle hooks per group (spec §2.1).
-pub const MAX_HOOKS_PER_GROUP: usize = 50;
+pub(crate) const MAX_HOOKS_PER_GROUP: usize = 50;
 /// At most 50 tags per group (spec §4.5).
-pub const MAX_TAGS_PER_GROUP: usize = 50;
+pub(crate) const MAX_TAGS_PER_GROUP: usize = 50;
 /// Default instance type of simulated instances when the group does not name one.
-pub const DEFAULT_INSTANCE_TYPE: &str = "t3.micro";
+pub(crate) const DEFAULT_INSTANCE_TYPE: &str = "t3.micro";
 
 /// A launch template reference.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LtSpec {
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub version: Option<String>,
+pub(crate) struct LtSpec {
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<String>,
 }
 
 /// The launch template part of a MixedInstancesPolicy (the rest is not simulated).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct MixedPolicy {
-    pub launch_template: LtSpec,
-    pub instance_types: Vec<String>,
+pub(crate) struct MixedPolicy {
+    pub(crate) launch_template: LtSpec,
+    pub(crate) instance_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag {
-    pub key: String,
-    pub value: String,
-    pub propagate: bool,
+pub(crate) struct Tag {
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) propagate: bool,
 }
 
 /// A lifecycle hook (spec §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hook {
-    pub name: String,
-    pub transition: T,
-    pub target: Option<String>,
-    pub role: Option<String>,
-    pub metadata: Option<String>,
-    pub heartbeat_secs: u64,
-    pub default_result: LifecycleResult,
+pub(crate) struct Hook {
+    pub(crate) name: String,
+    pub(crate) transition: T,
+    pub(crate) target: Option<String>,
+    pub(crate) role: Option<String>,
+    pub(crate) metadata: Option<String>,
+    pub(crate) heartbeat_secs: u64,
+    pub(crate) default_result: LifecycleResult,
 }
 
 /// An Auto Scaling group.
 #[derive(Debug, Clone)]
-pub struct Group {
-    pub name: String,
-    pub uuid: String,
-    pub arn: String,
-    pub created: Millis,
-    pub min: i64,
-    pub max: i64,
-    pub desired: i64,
-    pub default_cooldown: i64,
-    pub azs: Vec<String>,
-    pub subnets: Vec<String>,
-    pub vpc_zone_identifier: Option<String>,
-    pub launch_template: Option<LtSpec>,
-    pub launch_config: Option<String>,
-    pub mixed: Option<MixedPolicy>,
-    pub health_check_type: String,
-    pub grace: i64,
-    pub termination_policies: Vec<String>,
-    pub new_protected: bool,
-    pub target_groups: Vec<String>,
-    pub load_balancers: Vec<String>,
-    pub tags: Vec<Tag>,
+pub(crate) struct Group {
+    pub(crate) name: String,
+    pub(crate) arn: String,
+    pub(crate) created: Millis,
+    pub(crate) min: i64,
+    pub(crate) max: i64,
+    pub(crate) desired: i64,
+    pub(crate) default_cooldown: i64,
+    pub(crate) azs: Vec<String>,
+    pub(crate) subnets: Vec<String>,
+    pub(crate) vpc_zone_identifier: Option<String>,
+    pub(crate) launch_template: Option<LtSpec>,
+    pub(crate) launch_config: Option<String>,
+    pub(crate) mixed: Option<MixedPolicy>,
+    pub(crate) health_check_type: String,
+    pub(crate) grace: i64,
+    pub(crate) termination_policies: Vec<String>,
+    pub(crate) new_protected: bool,
+    pub(crate) target_groups: Vec<String>,
+    pub(crate) load_balancers: Vec<String>,
+    pub(crate) tags: Vec<Tag>,
     /// In creation order.
-    pub hooks: Vec<Hook>,
+    pub(crate) hooks: Vec<Hook>,
     /// `InstanceLifecyclePolicy.RetentionTriggers.TerminateHookAbandon = retain` (§1.8).
-    pub retain_on_abandon: bool,
-    pub deletion_protection: Option<String>,
-    pub max_instance_lifetime: Option<i64>,
-    pub capacity_rebalance: bool,
+    pub(crate) retain_on_abandon: bool,
+    pub(crate) deletion_protection: Option<String>,
+    pub(crate) max_instance_lifetime: Option<i64>,
+    pub(crate) capacity_rebalance: bool,
     /// Consecutive launch ABANDONs, for the replacement back-off (§2.5).
-    pub consecutive_abandons: u32,
+    pub(crate) consecutive_abandons: u32,
     /// No launches before this time (back-off after consecutive ABANDONs).
-    pub next_launch_at: Millis,
+    pub(crate) next_launch_at: Millis,
     /// The earliest pending Reconcile timer, if any (avoids piling up timers).
-    pub reconcile_at: Option<Millis>,
+    pub(crate) reconcile_at: Option<Millis>,
     /// The first half of the next activity's Cause (what the user asked for).
-    pub pending_cause: Option<String>,
+    pub(crate) pending_cause: Option<String>,
 }
 
 impl Group {
-    pub fn hook(&self, name: &str) -> Option<&Hook> {
+    pub(crate) fn hook(&self, name: &str) -> Option<&Hook> {
         self.hooks.iter().find(|h| h.name == name)
     }
 
-    pub fn instance_type(&self) -> String {
+    pub(crate) fn instance_type(&self) -> String {
         self.mixed
             .as_ref()
             .and_then(|m| m.instance_types.first().cloned())
             .unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.to_owned())
     }
 
-    pub fn effective_launch_template(&self) -> Option<LtSpec> {
+    pub(crate) fn effective_launch_template(&self) -> Option<LtSpec> {
         self.launch_template
             .clone()
             .or_else(|| self.mixed.as_ref().map(|m| m.launch_template.clone()))
@@ -129,93 +128,93 @@ pub struct Instance {
     pub group: String,
     /// False once the instance is `Terminated` or `Detached` (it left the group).
     pub in_group: bool,
-    pub az: String,
-    pub subnet: Option<String>,
-    pub state: S,
-    pub healthy: bool,
-    pub protected: bool,
-    pub launch_template: Option<LtSpec>,
-    pub launch_config: Option<String>,
-    pub instance_type: String,
-    pub launched_at: Millis,
-    pub seq: u64,
+    pub(crate) az: String,
+    pub(crate) subnet: Option<String>,
+    pub(crate) state: S,
+    pub(crate) healthy: bool,
+    pub(crate) protected: bool,
+    pub(crate) launch_template: Option<LtSpec>,
+    pub(crate) launch_config: Option<String>,
+    pub(crate) instance_type: String,
+    pub(crate) launched_at: Millis,
+    pub(crate) seq: u64,
     /// When it left the group.
-    pub ended_at: Option<Millis>,
+    pub(crate) ended_at: Option<Millis>,
     /// The launch or terminate activity in progress.
-    pub activity: Option<String>,
+    pub(crate) activity: Option<String>,
 }
 
 /// One outstanding lifecycle action (spec §2.2).
 #[derive(Debug, Clone)]
-pub struct Action {
-    pub token: String,
-    pub group: String,
-    pub hook: String,
-    pub instance: String,
-    pub transition: T,
-    pub started: Millis,
-    pub heartbeat_deadline: Millis,
-    pub global_deadline: Millis,
+pub(crate) struct Action {
+    pub(crate) token: String,
+    pub(crate) group: String,
+    pub(crate) hook: String,
+    pub(crate) instance: String,
+    pub(crate) transition: T,
+    pub(crate) started: Millis,
+    pub(crate) heartbeat_deadline: Millis,
+    pub(crate) global_deadline: Millis,
     /// The launch/terminate activity, also the notification's RequestId (§7.7).
-    pub activity: String,
+    pub(crate) activity: String,
     /// DefaultResult of the hook when the action began (used if the hook is gone).
-    pub default_result: LifecycleResult,
+    pub(crate) default_result: LifecycleResult,
 }
 
 impl Action {
-    pub fn deadline(&self) -> Millis {
+    pub(crate) fn deadline(&self) -> Millis {
         self.heartbeat_deadline.min(self.global_deadline)
     }
 }
 
 /// A scaling activity (spec §1.10).
 #[derive(Debug, Clone)]
-pub struct Activity {
-    pub id: String,
-    pub group: String,
-    pub group_arn: String,
-    pub description: String,
-    pub cause: String,
-    pub start: Millis,
-    pub end: Option<Millis>,
+pub(crate) struct Activity {
+    pub(crate) id: String,
+    pub(crate) group: String,
+    pub(crate) group_arn: String,
+    pub(crate) description: String,
+    pub(crate) cause: String,
+    pub(crate) start: Millis,
+    pub(crate) end: Option<Millis>,
     /// Only `ScalingActivityStatusCode` enum values.
-    pub status: &'static str,
-    pub message: Option<String>,
-    pub progress: i64,
-    pub details: String,
-    pub group_deleted: bool,
-    pub seq: u64,
+    pub(crate) status: &'static str,
+    pub(crate) message: Option<String>,
+    pub(crate) progress: i64,
+    pub(crate) details: String,
+    pub(crate) group_deleted: bool,
+    pub(crate) seq: u64,
 }
 
 /// An instance refresh (only `Rolling`).
 #[derive(Debug, Clone)]
-pub struct Refresh {
-    pub id: String,
-    pub group: String,
-    pub status: &'static str,
-    pub reason: Option<String>,
-    pub start: Millis,
-    pub end: Option<Millis>,
-    pub min_healthy: i64,
-    pub max_healthy: i64,
-    pub warmup: Option<i64>,
-    pub skip_matching: bool,
-    pub scale_in_protected: String,
-    pub standby: String,
-    pub desired_config: Option<LtSpec>,
-    pub total: usize,
+pub(crate) struct Refresh {
+    pub(crate) id: String,
+    pub(crate) group: String,
+    pub(crate) status: &'static str,
+    pub(crate) reason: Option<String>,
+    pub(crate) start: Millis,
+    pub(crate) end: Option<Millis>,
+    pub(crate) min_healthy: i64,
+    pub(crate) max_healthy: i64,
+    pub(crate) warmup: Option<i64>,
+    pub(crate) skip_matching: bool,
+    pub(crate) scale_in_protected: String,
+    pub(crate) standby: String,
+    pub(crate) desired_config: Option<LtSpec>,
+    pub(crate) total: usize,
     /// Instances still to replace.
-    pub remaining: Vec<String>,
+    pub(crate) remaining: Vec<String>,
     /// Instances of this refresh being terminated now.
-    pub in_flight: Vec<String>,
+    pub(crate) in_flight: Vec<String>,
 }
 
 impl Refresh {
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         matches!(self.status, "Pending" | "InProgress" | "Cancelling")
     }
 
-    pub fn percentage(&self) -> i64 {
+    pub(crate) fn percentage(&self) -> i64 {
         if self.total == 0 {
             return 100;
         }
@@ -234,14 +233,14 @@ impl Refresh {
 /// does not grow with the number of instances.
 #[derive(Debug, Default)]
 pub struct State {
-    pub groups: BTreeMap<String, Group>,
+    pub(crate) groups: BTreeMap<String, Group>,
     pub instances: BTreeMap<String, Instance>,
     /// By token.
-    pub actions: BTreeMap<String, Action>,
+    pub(crate) actions: BTreeMap<String, Action>,
     /// Oldest first.
-    pub activities: VecDeque<Activity>,
-    pub refreshes: Vec<Refresh>,
-    pub seq: u64,
+    pub(crate) activities: VecDeque<Activity>,
+    pub(crate) refreshes: Vec<Refresh>,
+    pub(crate) seq: u64,
     /// Resolved lifecycle actions, oldest first, at most [`MAX_RESOLVED_LOG`]
     /// (`GET /_sandbox/stats`: benchmarks measure wait-to-completion latency from it).
     pub resolved: VecDeque<ResolvedAction>,
@@ -249,19 +248,19 @@ pub struct State {
 }
 
 /// Resolved actions kept per region; the oldest are dropped first.
-pub const MAX_RESOLVED_LOG: usize = 100_000;
+pub(crate) const MAX_RESOLVED_LOG: usize = 100_000;
 
 /// A lifecycle action that ended, with its start and end in virtual milliseconds.
 #[derive(Debug, Clone)]
 pub struct ResolvedAction {
     pub group: String,
-    pub hook: String,
-    pub instance: String,
-    pub transition: T,
-    pub started: Millis,
-    pub resolved: Millis,
-    pub result: LifecycleResult,
-    pub how: Resolution,
+    pub(crate) hook: String,
+    pub(crate) instance: String,
+    pub(crate) transition: T,
+    pub(crate) started: Millis,
+    pub(crate) resolved: Millis,
+    pub(crate) result: LifecycleResult,
+    pub(crate) how: Resolution,
 }
 
 /// Indexes over [`State`], maintained incrementally.
@@ -303,13 +302,13 @@ impl Index {
 }
 
 impl State {
-    pub fn next_seq(&mut self) -> u64 {
+    pub(crate) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
 
     /// Instances that are members of `group`.
-    pub fn members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
+    pub(crate) fn members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
         self.instances
             .values()
             .filter(move |i| i.in_group && i.group == group)
@@ -317,7 +316,7 @@ impl State {
 
     /// Instances that count toward desired capacity (§1.2 note 5): `Pending*` and
     /// `InService`.
-    pub fn counted(&self, group: &str) -> i64 {
+    pub(crate) fn counted(&self, group: &str) -> i64 {
         let n = self
             .index
             .counted
@@ -332,7 +331,7 @@ impl State {
     }
 
     /// Counted instances of `group` in `az`.
-    pub fn counted_in_az(&self, group: &str, az: &str) -> i64 {
+    pub(crate) fn counted_in_az(&self, group: &str, az: &str) -> i64 {
         self.index
             .counted
             .get(group)
@@ -342,7 +341,7 @@ impl State {
     }
 
     /// Adds (or replaces) an instance.
-    pub fn insert_instance(&mut self, i: Instance) {
+    pub(crate) fn insert_instance(&mut self, i: Instance) {
         self.index.add(contribution(&i), 1);
         self.index.note_ended(&i);
         if let Some(old) = self.instances.insert(i.id.clone(), i) {
@@ -351,7 +350,7 @@ impl State {
     }
 
     /// Changes the instance `id` with `f`, keeping the indexes in step.
-    pub fn update_instance<R>(
+    pub(crate) fn update_instance<R>(
         &mut self,
         id: &str,
         f: impl FnOnce(&mut Instance) -> R,
@@ -388,13 +387,13 @@ impl State {
             .min();
     }
 
-    pub fn activity(&self, id: &str) -> Option<&Activity> {
+    pub(crate) fn activity(&self, id: &str) -> Option<&Activity> {
         let pos = self.index.activity_pos.get(id)?;
         self.activities
             .get(pos.checked_sub(self.index.activity_base)? as usize)
     }
 
-    pub fn activity_mut(&mut self, id: &str) -> Option<&mut Activity> {
+    pub(crate) fn activity_mut(&mut self, id: &str) -> Option<&mut Activity> {
         let pos = self.index.activity_pos.get(id)?;
         self.activities
             .get_mut(pos.checked_sub(self.index.activity_base)? as usize)
@@ -413,7 +412,7 @@ impl State {
         }
     }
 
-    pub fn active_refresh(&self, group: &str) -> Option<&Refresh> {
+    pub(crate) fn active_refresh(&self, group: &str) -> Option<&Refresh> {
         self.refreshes
             .iter()
             .rev()
@@ -428,7 +427,7 @@ impl State {
     }
 
     /// Tokens of the open actions of `instance`, in token order.
-    pub fn open_actions_of(&self, instance: &str) -> Vec<String> {
+    pub(crate) fn open_actions_of(&self, instance: &str) -> Vec<String> {
         self.index
             .actions_by_instance
             .get(instance)
@@ -437,7 +436,7 @@ impl State {
     }
 
     /// The open action of `instance` for hook `hook` of `group` (the first by token).
-    pub fn action_of(&self, group: &str, hook: &str, instance: &str) -> Option<&Action> {
+    pub(crate) fn action_of(&self, group: &str, hook: &str, instance: &str) -> Option<&Action> {
         self.index
             .actions_by_instance
             .get(instance)?
@@ -446,7 +445,7 @@ impl State {
             .find(|a| a.group == group && a.hook == hook)
     }
 
-    pub fn insert_action(&mut self, a: Action) {
+    pub(crate) fn insert_action(&mut self, a: Action) {
         if let Some(old) = self.actions.remove(&a.token) {
             self.unindex_action(&old);
         }
@@ -458,14 +457,14 @@ impl State {
         self.actions.insert(a.token.clone(), a);
     }
 
-    pub fn remove_action(&mut self, token: &str) -> Option<Action> {
+    pub(crate) fn remove_action(&mut self, token: &str) -> Option<Action> {
         let a = self.actions.remove(token)?;
         self.unindex_action(&a);
         Some(a)
     }
 
     /// Keeps only the actions for which `keep` holds.
-    pub fn retain_actions(&mut self, mut keep: impl FnMut(&Action) -> bool) {
+    pub(crate) fn retain_actions(&mut self, mut keep: impl FnMut(&Action) -> bool) {
         let gone: Vec<String> = self
             .actions
             .values()
@@ -488,18 +487,18 @@ impl State {
 }
 
 /// Whether an instance in `state` counts toward desired capacity (§1.2 note 5).
-pub fn counts(state: S) -> bool {
+pub(crate) fn counts(state: S) -> bool {
     state.is_pending() || state == S::InService
 }
 
-pub fn group_arn(region: &str, uuid: &str, name: &str) -> String {
+pub(crate) fn group_arn(region: &str, uuid: &str, name: &str) -> String {
     format!(
         "arn:aws:autoscaling:{region}:{}:autoScalingGroup:{uuid}:autoScalingGroupName/{name}",
         crate::ACCOUNT_ID
     )
 }
 
-pub fn instance_arn(region: &str, id: &str) -> String {
+pub(crate) fn instance_arn(region: &str, id: &str) -> String {
     format!("arn:aws:ec2:{region}:{}:instance/{id}", crate::ACCOUNT_ID)
 }
 
@@ -513,7 +512,7 @@ fn schedule(w: &mut World, at: Millis, region: &str, t: Timer) {
 
 /// Creates an activity and returns its id.
 #[allow(clippy::too_many_arguments)]
-pub fn new_activity(
+pub(crate) fn new_activity(
     w: &mut World,
     region: &str,
     group: &str,
@@ -585,13 +584,6 @@ fn details_json(az: &str, subnet: Option<&str>) -> String {
     serde_json::Value::Object(m).to_string()
 }
 
-/// Sets what the user asked for, as the first sentence of the next activity's Cause.
-pub fn set_cause(w: &mut World, region: &str, group: &str, cause: String) {
-    if let Some(g) = st(w, region).groups.get_mut(group) {
-        g.pending_cause = Some(cause);
-    }
-}
-
 fn full_cause(prefix: Option<&str>, rest: String) -> String {
     match prefix {
         // Two spaces between sentences, as AWS writes them (§1.10).
@@ -602,7 +594,7 @@ fn full_cause(prefix: Option<&str>, rest: String) -> String {
 
 /// Asks for a reconcile of `group` at `at` (from inside the state machine, where a direct
 /// call could recurse). Nothing is scheduled when one is already due by then.
-pub fn request_reconcile(w: &mut World, region: &str, group: &str, at: Millis) {
+pub(crate) fn request_reconcile(w: &mut World, region: &str, group: &str, at: Millis) {
     let needed = match st(w, region).groups.get_mut(group) {
         Some(g) if g.reconcile_at.is_none_or(|t| t > at) => {
             g.reconcile_at = Some(at);
@@ -632,7 +624,7 @@ pub fn request_reconcile(w: &mut World, region: &str, group: &str, at: Millis) {
 /// (earliest launch), then the lowest instance id. Instances still in `Pending*` are not
 /// scaled in; the group reconciles again when they reach `InService`. If every candidate is
 /// protected, nothing is terminated and the group stays above desired.
-pub fn reconcile(w: &mut World, region: &str, group: &str) {
+pub(crate) fn reconcile(w: &mut World, region: &str, group: &str) {
     let now = w.now;
     let s = st(w, region);
     let Some(g) = s.groups.get_mut(group) else {
@@ -681,7 +673,7 @@ pub fn reconcile(w: &mut World, region: &str, group: &str) {
 }
 
 /// The victims of a scale-in by the default termination policy (see [`reconcile`]).
-pub fn choose_victims(s: &State, group: &str, n: usize) -> Vec<String> {
+pub(crate) fn choose_victims(s: &State, group: &str, n: usize) -> Vec<String> {
     let mut az_count: BTreeMap<String, i64> = BTreeMap::new();
     for i in s.members(group).filter(|i| counts(i.state)) {
         *az_count.entry(i.az.clone()).or_default() += 1;
@@ -733,7 +725,7 @@ pub fn choose_victims(s: &State, group: &str, n: usize) -> Vec<String> {
 
 /// The AZ (and subnet) for a new instance: the group's AZ with the fewest counted
 /// instances, the first listed on a tie.
-pub fn pick_az(s: &State, g: &Group, region: &str) -> (String, Option<String>) {
+pub(crate) fn pick_az(s: &State, g: &Group, region: &str) -> (String, Option<String>) {
     let zones: Vec<(String, Option<String>)> = if !g.subnets.is_empty() {
         g.subnets
             .iter()
@@ -757,14 +749,14 @@ pub fn pick_az(s: &State, g: &Group, region: &str) -> (String, Option<String>) {
 }
 
 /// The simulated AZ of the `k`th subnet of `VPCZoneIdentifier`: `<region>a`, `b`, `c`...
-pub fn subnet_az(region: &str, k: usize) -> String {
+pub(crate) fn subnet_az(region: &str, k: usize) -> String {
     let letters = b"abcdef";
     let c = letters.get(k % letters.len()).copied().unwrap_or(b'a') as char;
     format!("{region}{c}")
 }
 
 /// Launches one instance into `group` (spec §1.11 `on launch`).
-pub fn launch(w: &mut World, region: &str, group: &str, cause: String) -> Option<String> {
+pub(crate) fn launch(w: &mut World, region: &str, group: &str, cause: String) -> Option<String> {
     let now = w.now;
     let s = st(w, region);
     let g = s.groups.get(group)?.clone();
@@ -925,7 +917,13 @@ fn after_change(w: &mut World, region: &str, group: &str) {
 /// Starts the terminate path (§1.11 `on terminate`): `Terminating`, then the terminate
 /// hooks (when `run_hooks`), else straight to `Terminated`. Open actions of the instance
 /// (a terminate from `Pending:Wait`) are dropped.
-pub fn begin_termination(w: &mut World, region: &str, id: &str, cause: String, run_hooks: bool) {
+pub(crate) fn begin_termination(
+    w: &mut World,
+    region: &str,
+    id: &str,
+    cause: String,
+    run_hooks: bool,
+) {
     let s = st(w, region);
     for t in s.open_actions_of(id) {
         s.remove_action(&t);
@@ -1024,7 +1022,7 @@ fn run_terminate_hooks(
 
 /// `Terminating:Proceed` → `Terminated` (the instance leaves the group), or
 /// `Terminating:Retained` when `retain` (§1.8).
-pub fn finish_termination(w: &mut World, region: &str, id: &str, retain: bool) {
+pub(crate) fn finish_termination(w: &mut World, region: &str, id: &str, retain: bool) {
     let now = w.now;
     let s = st(w, region);
     for t in s.open_actions_of(id) {
@@ -1069,7 +1067,7 @@ pub fn finish_termination(w: &mut World, region: &str, id: &str, retain: bool) {
 }
 
 /// Forgets terminated/detached instances older than the visibility window.
-pub fn prune(w: &mut World, region: &str) {
+pub(crate) fn prune(w: &mut World, region: &str) {
     let now = w.now;
     let keep = w
         .behaviour
@@ -1081,7 +1079,7 @@ pub fn prune(w: &mut World, region: &str) {
 
 /// How an action was resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
+pub(crate) enum Resolution {
     /// `CompleteLifecycleAction`.
     Explicit,
     /// The heartbeat timeout elapsed: DefaultResult.
@@ -1094,7 +1092,7 @@ pub enum Resolution {
 
 /// Resolves one action with `result` and moves the instance on when its wait is over
 /// (§1.11, §2.5).
-pub fn resolve_action(
+pub(crate) fn resolve_action(
     w: &mut World,
     region: &str,
     token: &str,
@@ -1206,7 +1204,7 @@ pub fn resolve_action(
 
 /// `RecordLifecycleActionHeartbeat`: restarts the timer with the hook's current
 /// HeartbeatTimeout, never past the global deadline (§2.4).
-pub fn heartbeat(w: &mut World, region: &str, token: &str) {
+pub(crate) fn heartbeat(w: &mut World, region: &str, token: &str) {
     let now = w.now;
     let s = st(w, region);
     let Some(a) = s.actions.get(token) else {
@@ -1234,7 +1232,7 @@ pub fn heartbeat(w: &mut World, region: &str, token: &str) {
 }
 
 /// A timer fired.
-pub fn on_timer(w: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(w: &mut World, region: &str, t: Timer) {
     let now = w.now;
     match t {
         Timer::ActionTimeout { token } => {
@@ -1294,7 +1292,7 @@ pub fn on_timer(w: &mut World, region: &str, t: Timer) {
 }
 
 /// Origin and Destination of an action (§1.7), when the options include them.
-pub fn endpoints(w: &World, transition: T) -> (Option<Endpoint>, Option<Endpoint>) {
+pub(crate) fn endpoints(w: &World, transition: T) -> (Option<Endpoint>, Option<Endpoint>) {
     if !w.behaviour.autoscaling.include_origin_destination {
         return (None, None);
     }
@@ -1308,7 +1306,7 @@ pub fn endpoints(w: &World, transition: T) -> (Option<Endpoint>, Option<Endpoint
 /// terminates the next batch (through the terminate hooks; the replacements go through the
 /// launch hooks). The batch keeps at least `MinHealthyPercentage` of desired capacity in
 /// service: `max(1, desired - ceil(desired × MinHealthy / 100))` instances at a time.
-pub fn refresh_step(w: &mut World, region: &str, group: &str) {
+pub(crate) fn refresh_step(w: &mut World, region: &str, group: &str) {
     let now = w.now;
     let s = st(w, region);
     let Some(g) = s.groups.get(group) else {

@@ -4,11 +4,19 @@
 //! - [`engine`]: the data model and the state machine, driven by virtual time.
 //! - [`ops`]: the Query operations (parameters per spec Appendix A, XML per §4.3, errors
 //!   per §2.3/§4.4).
+//! - `wire.rs`: their parameters, errors and XML shapes.
 //! - [`notify`]: notifications to the hook target and EventBridge (§2.8, §3).
+//! - `tests.rs`: the unit tests.
+//!
+//! Auto Scaling has no control routes of its own: its state is part of the generic
+//! `GET /_sandbox/state` and `GET /_sandbox/stats` ([`state_json`]).
 
-pub mod engine;
-pub mod notify;
-pub mod ops;
+pub(crate) mod engine;
+pub(crate) mod notify;
+pub(crate) mod ops;
+mod wire;
+
+pub(crate) use ops::handle;
 
 #[cfg(test)]
 mod tests;
@@ -16,43 +24,40 @@ mod tests;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub use engine::State;
+pub(crate) use engine::State;
 
-use crate::Sandbox;
 use crate::clock::{Millis, iso_millis};
-use crate::protocol::{AwsError, Service};
-use crate::server::{Input, Reply, RequestCtx};
 use crate::world::{Region, World};
 
 /// Options for unconfirmed Auto Scaling behaviour (spec §7). Every field has a default,
 /// so `{}` is a valid value; unknown fields are refused.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct Options {
+pub(crate) struct Options {
     /// Whether an instance whose launch action was ABANDONed passes through the terminate
     /// hooks (`Terminating:Wait`) on its way out (§1.2 note 3, §7.2). Default `true`.
-    pub launch_abandon_runs_terminate_hooks: bool,
+    pub(crate) launch_abandon_runs_terminate_hooks: bool,
     /// Whether lifecycle messages and events carry `Origin`/`Destination` (§1.7).
     /// Default `true`.
-    pub include_origin_destination: bool,
+    pub(crate) include_origin_destination: bool,
     /// Back-off of replacement launches after consecutive launch ABANDONs (§2.5): the first
     /// replacement is immediate; after the n-th consecutive ABANDON (n ≥ 2) launches wait
     /// `base × 2^(n-2)` seconds, at most `abandon_backoff_max_secs`. `0` disables the
     /// back-off. Default 10.
-    pub abandon_backoff_base_secs: u64,
+    pub(crate) abandon_backoff_base_secs: u64,
     /// Upper bound of the back-off. Default 300.
-    pub abandon_backoff_max_secs: u64,
+    pub(crate) abandon_backoff_max_secs: u64,
     /// When the hook target cannot be reached at action time, apply the DefaultResult at
     /// once instead of waiting for the timeout (§2.8, §7.6). Default `false` (keep waiting).
-    pub notification_failure_applies_default_result: bool,
+    pub(crate) notification_failure_applies_default_result: bool,
     /// How long terminated and detached instances stay visible in `GET /_sandbox/state`
     /// after leaving their group (they leave `DescribeAutoScalingGroups` at once).
     /// Default 3600.
-    pub terminated_visible_secs: u64,
+    pub(crate) terminated_visible_secs: u64,
     /// Whether a terminating instance registered with target groups stays in `Terminating`
     /// until the deregistration delay is over, before the terminate hooks run (§1.11,
     /// §2.7). `false`: the hooks start at once while the targets drain. Default `true`.
-    pub wait_for_deregistration_delay: bool,
+    pub(crate) wait_for_deregistration_delay: bool,
 }
 
 impl Default for Options {
@@ -71,7 +76,7 @@ impl Default for Options {
 
 /// Auto Scaling timers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Timer {
+pub(crate) enum Timer {
     /// The heartbeat or global deadline of an action (stale if a heartbeat moved it).
     ActionTimeout { token: String },
     /// Bring a group to its desired capacity.
@@ -83,13 +88,13 @@ pub enum Timer {
     Drained { instance: String, run_hooks: bool },
 }
 
-pub fn on_timer(world: &mut World, region: &str, t: Timer) {
+pub(crate) fn on_timer(world: &mut World, region: &str, t: Timer) {
     engine::on_timer(world, region, t);
 }
 
 /// The control API's view of a region: groups, instances (including recently terminated
 /// ones) and open lifecycle actions with their deadlines.
-pub fn state_json(region: &Region, now: Millis) -> Value {
+pub(crate) fn state_json(region: &Region, now: Millis) -> Value {
     let s = &region.autoscaling;
     let groups: Vec<Value> = s
         .groups
@@ -165,12 +170,4 @@ pub fn state_json(region: &Region, now: Millis) -> Value {
         })
         .collect();
     json!({"groups": groups, "instances": instances, "actions": actions, "instance_refreshes": refreshes})
-}
-
-pub async fn handle(sb: &Sandbox, ctx: &RequestCtx, input: Input) -> Result<Reply, AwsError> {
-    let Input::Query(params) = input else {
-        return Err(AwsError::unknown_operation(Service::AutoScaling, &ctx.op));
-    };
-    let mut w = sb.lock();
-    ops::dispatch(&mut w, ctx, &params).map(Reply::Xml)
 }

@@ -16,13 +16,13 @@ use crate::{ACCOUNT_ID, events, ids, sns, sqs};
 
 /// What kind of target an ARN names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetKind {
+pub(crate) enum TargetKind {
     Sqs,
     Sns,
     Lambda,
 }
 
-pub fn target_kind(arn: &str) -> Option<TargetKind> {
+pub(crate) fn target_kind(arn: &str) -> Option<TargetKind> {
     if arn.starts_with("arn:aws:sqs:") {
         Some(TargetKind::Sqs)
     } else if arn.starts_with("arn:aws:sns:") {
@@ -56,16 +56,17 @@ fn deliver(
 
 /// The notifications of one action, built but not yet delivered.
 #[derive(Debug, Clone)]
-pub struct ActionNotifications {
+pub(crate) struct ActionNotifications {
     /// The hook target, its SNS subject and the §3.1 body, when the hook has a target.
-    pub target: Option<(String, String, String)>,
+    pub(crate) target: Option<(String, String, String)>,
     /// The §3.4 EventBridge event (always emitted).
-    pub event: serde_json::Value,
+    pub(crate) event: serde_json::Value,
 }
 
 /// Builds the notifications of the action `token` (§3.1, §3.3, §3.4): RequestId is the
 /// activity id (§7.7), Time has milliseconds, the event time has seconds.
-pub fn build_action_notifications(
+#[cfg(test)]
+pub(crate) fn build_action_notifications(
     w: &mut World,
     region: &str,
     token: &str,
@@ -149,7 +150,7 @@ fn build_notifications(
 /// Delivers the notifications of one action: the hook target, if any, and always the
 /// EventBridge event. Returns false when the hook target could not be reached (the action
 /// keeps waiting, §7.6).
-pub fn notify_action(w: &mut World, region: &str, token: &str) -> bool {
+pub(crate) fn notify_action(w: &mut World, region: &str, token: &str) -> bool {
     // EventBridge events no rule can match are not built (put_event would drop them).
     let with_event = events::has_enabled_rules(w, region);
     let Some(n) = build_notifications(w, region, token, with_event) else {
@@ -170,7 +171,7 @@ pub fn notify_action(w: &mut World, region: &str, token: &str) -> bool {
 
 /// The synchronous test notification of `PutLifecycleHook` (§2.1, §3.2). Fails with the
 /// exact ValidationError text when the target cannot be reached.
-pub fn test_notification(
+pub(crate) fn test_notification(
     w: &mut World,
     region: &str,
     group: &str,
@@ -201,7 +202,13 @@ pub fn test_notification(
 }
 
 /// "EC2 Instance Launch Successful" / "EC2 Instance Terminate Successful" (§3.4).
-pub fn instance_event(w: &mut World, region: &str, instance: &str, activity: &str, launch: bool) {
+pub(crate) fn instance_event(
+    w: &mut World,
+    region: &str,
+    instance: &str,
+    activity: &str,
+    launch: bool,
+) {
     // An event no rule can match is not built (put_event would drop it).
     if !events::has_enabled_rules(w, region) {
         return;

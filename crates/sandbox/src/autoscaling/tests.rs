@@ -6,8 +6,8 @@ use proptest::prelude::*;
 
 use super::engine::counts;
 use super::{Options, ops};
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, Wire};
-use crate::server::RequestCtx;
 use crate::world::{Behaviour, World};
 
 const REGION: &str = "us-east-1";

@@ -14,13 +14,13 @@ use lifehook_model::LifecycleState as S;
 
 use super::{Health, arn_region, register};
 use crate::clock::Millis;
+use crate::protocol::RequestCtx;
 use crate::protocol::query::check_len;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::server::RequestCtx;
 use crate::world::World;
 
 /// At most 10 target groups per Attach/Detach call (AWS's limit).
-pub const MAX_PER_CALL: usize = 10;
+pub(crate) const MAX_PER_CALL: usize = 10;
 
 fn invalid_target_groups() -> AwsError {
     AwsError::validation(
@@ -30,7 +30,11 @@ fn invalid_target_groups() -> AwsError {
 
 /// Checks that every ARN names an existing target group of `region` (Create and Attach
 /// refuse unknown ones, as AWS does).
-pub fn check_target_groups(w: &mut World, region: &str, arns: &[String]) -> Result<(), AwsError> {
+pub(crate) fn check_target_groups(
+    w: &mut World,
+    region: &str,
+    arns: &[String],
+) -> Result<(), AwsError> {
     for a in arns {
         check_len("TargetGroupARNs.member", a, 1, 511)?;
         if arn_region(a) != Some(region) || !w.region(region).elbv2.target_groups.contains_key(a) {
@@ -50,7 +54,7 @@ fn group_target_groups(w: &mut World, region: &str, group: &str) -> Vec<String> 
 }
 
 /// Registers `instance` with every target group of `group` (on the target group's port).
-pub fn register_group_instance(w: &mut World, region: &str, group: &str, instance: &str) {
+pub(crate) fn register_group_instance(w: &mut World, region: &str, group: &str, instance: &str) {
     for tg in group_target_groups(w, region, group) {
         register(w, region, &tg, instance, None);
     }
@@ -59,7 +63,7 @@ pub fn register_group_instance(w: &mut World, region: &str, group: &str, instanc
 /// Deregisters `instance` from every target group of `group`. Returns the longest
 /// deregistration delay (ms) among those it was registered with: 0 when it was registered
 /// nowhere, or every delay is 0.
-pub fn deregister_group_instance(
+pub(crate) fn deregister_group_instance(
     w: &mut World,
     region: &str,
     group: &str,
@@ -114,7 +118,7 @@ fn in_service(w: &mut World, region: &str, group: &str) -> Vec<String> {
 
 /// `AttachLoadBalancerTargetGroups`: adds the target groups and registers the group's
 /// `InService` instances with them.
-pub fn attach(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+pub(crate) fn attach(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
     let name = p.required_len("AutoScalingGroupName", 1, 255)?.to_owned();
     let arns = arns_param(p)?;
     existing_group_tgs(w, &ctx.region, &name)?;
@@ -138,7 +142,7 @@ pub fn attach(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, Aws
 
 /// `DetachLoadBalancerTargetGroups`: removes the target groups; the group's instances are
 /// deregistered (and drain) from them.
-pub fn detach(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+pub(crate) fn detach(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
     let name = p.required_len("AutoScalingGroupName", 1, 255)?.to_owned();
     let arns = arns_param(p)?;
     let current = existing_group_tgs(w, &ctx.region, &name)?;
@@ -162,7 +166,7 @@ pub fn detach(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, Aws
 
 /// `DescribeLoadBalancerTargetGroups`: `State` is `InService` once an instance of the
 /// group is healthy in the target group, else `Added`.
-pub fn describe(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+pub(crate) fn describe(w: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
     let name = p.required_len("AutoScalingGroupName", 1, 255)?.to_owned();
     let arns = existing_group_tgs(w, &ctx.region, &name)?;
     let max = match p.int("MaxRecords")? {

@@ -5,8 +5,8 @@ use lifehook_model::LifecycleState as S;
 use proptest::prelude::*;
 
 use crate::autoscaling::Options;
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, Wire};
-use crate::server::RequestCtx;
 use crate::world::{Behaviour, World};
 
 const REGION: &str = "us-east-1";
@@ -62,7 +62,7 @@ impl Env {
     }
 
     fn elb(&mut self, op: &str, pairs: &[(&str, &str)]) -> Result<String, AwsError> {
-        let r = super::dispatch(&mut self.w, &ctx(Service::Elbv2, op), &params(pairs));
+        let r = super::ops::dispatch(&mut self.w, &ctx(Service::Elbv2, op), &params(pairs));
         self.settle();
         r
     }
@@ -753,7 +753,7 @@ fn control_holds_a_target_unhealthy() {
     let id = "i-0123456789abcdef0";
     let tg = {
         let mut w = sb.lock();
-        let xml = super::dispatch(
+        let xml = super::ops::dispatch(
             &mut w,
             &ctx(Service::Elbv2, "CreateTargetGroup"),
             &params(&[

@@ -11,14 +11,16 @@
 
 use serde_json::{Map, Value};
 
+use crate::wildcard::{self, Question};
+
 /// Why a pattern is not valid (worded for `InvalidEventPatternException`).
-pub type PatternError = String;
+pub(crate) type PatternError = String;
 
 /// The deepest a pattern may nest.
 const MAX_DEPTH: usize = 32;
 
 /// Checks that `pattern` is a well-formed pattern.
-pub fn validate(pattern: &Value) -> Result<(), PatternError> {
+pub(crate) fn validate(pattern: &Value) -> Result<(), PatternError> {
     match pattern {
         Value::Object(m) => validate_object(m, 0),
         _ => Err("Filter is not an object".into()),
@@ -115,7 +117,7 @@ fn validate_numeric(k: &str, a: &[Value]) -> Result<(), PatternError> {
 
 /// Whether `event` matches `pattern`. Never panics; a malformed pattern matches nothing it
 /// cannot make sense of.
-pub fn matches(pattern: &Value, event: &Value) -> bool {
+pub(crate) fn matches(pattern: &Value, event: &Value) -> bool {
     match pattern {
         Value::Object(p) => match_object(p, event, 0),
         _ => false,
@@ -184,7 +186,9 @@ fn match_leaf(c: &Value, v: &Value) -> bool {
                     _ => false,
                 },
                 "wildcard" => match (arg, v) {
-                    (Value::String(a), Value::String(s)) => wildcard(a, s),
+                    (Value::String(a), Value::String(s)) => {
+                        wildcard::matches(a, s, Question::Literal)
+                    }
                     _ => false,
                 },
                 "anything-but" => match arg {
@@ -259,34 +263,6 @@ fn literal_eq(a: &Value, b: &Value) -> bool {
         (Value::Array(_) | Value::Object(_), _) => false,
         _ => a == b,
     }
-}
-
-/// `*` matches any run of characters; everything else is literal.
-fn wildcard(pattern: &str, s: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = s.chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(sp) = star {
-            pi = sp + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 #[cfg(test)]

@@ -9,25 +9,25 @@ use super::{Service, Wire};
 
 /// Who is at fault: the `<Type>` of a Query error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     Sender,
     Receiver,
 }
 
 /// An error as an AWS service returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsError {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-    pub fault: Fault,
+pub(crate) struct AwsError {
+    pub(crate) status: u16,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) fault: Fault,
     /// For query-compatible JSON services (SQS): the legacy Query code sent in
     /// `x-amzn-query-error`, when it differs from `code`.
-    pub query_code: Option<String>,
+    pub(crate) query_code: Option<String>,
 }
 
 impl AwsError {
-    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
         let fault = if status >= 500 {
             Fault::Receiver
         } else {
@@ -43,27 +43,19 @@ impl AwsError {
     }
 
     /// `ValidationError`, 400: the catch-all of Query services.
-    pub fn validation(message: impl Into<String>) -> Self {
+    pub(crate) fn validation(message: impl Into<String>) -> Self {
         AwsError::new(400, "ValidationError", message)
     }
 
     /// A required parameter is missing, worded as AWS words it.
-    pub fn missing(param: &str) -> Self {
+    pub(crate) fn missing(param: &str) -> Self {
         AwsError::validation(format!(
             "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
             lower_first(param)
         ))
     }
 
-    pub fn invalid_parameter(param: &str, why: impl std::fmt::Display) -> Self {
-        AwsError::new(
-            400,
-            "InvalidParameterValue",
-            format!("Invalid value for parameter {param}: {why}"),
-        )
-    }
-
-    pub fn unknown_operation(service: Service, op: &str) -> Self {
+    pub(crate) fn unknown_operation(service: Service, op: &str) -> Self {
         AwsError::new(
             400,
             "InvalidAction",
@@ -73,26 +65,22 @@ impl AwsError {
         )
     }
 
-    pub fn throttling() -> Self {
+    pub(crate) fn throttling() -> Self {
         AwsError::new(400, "Throttling", "Rate exceeded")
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
-        AwsError::new(500, "InternalFailure", message)
-    }
-
-    pub fn with_query_code(mut self, code: impl Into<String>) -> Self {
+    pub(crate) fn with_query_code(mut self, code: impl Into<String>) -> Self {
         self.query_code = Some(code.into());
         self
     }
 
-    pub fn with_fault(mut self, fault: Fault) -> Self {
+    pub(crate) fn with_fault(mut self, fault: Fault) -> Self {
         self.fault = fault;
         self
     }
 
     /// Renders the error for a request that arrived by `wire` for `service`.
-    pub fn render(&self, service: Service, wire: Wire, request_id: &str) -> Response {
+    pub(crate) fn render(&self, service: Service, wire: Wire, request_id: &str) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         let fault = match self.fault {
             Fault::Sender => "Sender",

@@ -7,11 +7,11 @@ use super::AwsError;
 
 /// A decoded JSON request body (an object).
 #[derive(Debug, Clone, Default)]
-pub struct JsonBody(pub Map<String, Value>);
+pub(crate) struct JsonBody(pub Map<String, Value>);
 
 impl JsonBody {
     /// Decodes a body; an empty body is an empty object.
-    pub fn parse(bytes: &[u8]) -> Result<JsonBody, AwsError> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<JsonBody, AwsError> {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Map::new()));
         }
@@ -24,11 +24,11 @@ impl JsonBody {
         }
     }
 
-    pub fn get(&self, k: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, k: &str) -> Option<&Value> {
         self.0.get(k).filter(|v| !v.is_null())
     }
 
-    pub fn str(&self, k: &str) -> Result<Option<&str>, AwsError> {
+    pub(crate) fn str(&self, k: &str) -> Result<Option<&str>, AwsError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -36,11 +36,11 @@ impl JsonBody {
         }
     }
 
-    pub fn required_str(&self, k: &str) -> Result<&str, AwsError> {
+    pub(crate) fn required_str(&self, k: &str) -> Result<&str, AwsError> {
         self.str(k)?.ok_or_else(|| missing(k))
     }
 
-    pub fn int(&self, k: &str) -> Result<Option<i64>, AwsError> {
+    pub(crate) fn int(&self, k: &str) -> Result<Option<i64>, AwsError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::Number(n)) => n
@@ -56,7 +56,7 @@ impl JsonBody {
         }
     }
 
-    pub fn bool(&self, k: &str) -> Result<Option<bool>, AwsError> {
+    pub(crate) fn bool(&self, k: &str) -> Result<Option<bool>, AwsError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -64,7 +64,7 @@ impl JsonBody {
         }
     }
 
-    pub fn str_list(&self, k: &str) -> Result<Vec<String>, AwsError> {
+    pub(crate) fn str_list(&self, k: &str) -> Result<Vec<String>, AwsError> {
         match self.get(k) {
             None => Ok(Vec::new()),
             Some(Value::Array(a)) => a
@@ -79,7 +79,7 @@ impl JsonBody {
         }
     }
 
-    pub fn object(&self, k: &str) -> Result<Option<&Map<String, Value>>, AwsError> {
+    pub(crate) fn object(&self, k: &str) -> Result<Option<&Map<String, Value>>, AwsError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -87,7 +87,7 @@ impl JsonBody {
         }
     }
 
-    pub fn array(&self, k: &str) -> Result<&[Value], AwsError> {
+    pub(crate) fn array(&self, k: &str) -> Result<&[Value], AwsError> {
         match self.get(k) {
             None => Ok(&[]),
             Some(Value::Array(a)) => Ok(a),
@@ -97,7 +97,7 @@ impl JsonBody {
 }
 
 /// A body that cannot be decoded: `SerializationException`.
-pub fn serialization(message: impl Into<String>) -> AwsError {
+pub(crate) fn serialization(message: impl Into<String>) -> AwsError {
     AwsError::new(400, "SerializationException", message)
 }
 

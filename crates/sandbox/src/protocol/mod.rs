@@ -1,22 +1,23 @@
 //! The AWS wire protocols the sandbox speaks: AWS Query and EC2 Query (form bodies, XML
 //! responses), JSON 1.0/1.1 (`X-Amz-Target`), and how errors are shaped for each
-//! (spec §4.2–§4.4, §4.6).
+//! (spec §4.2–§4.4, §4.6), and what every service's `handle` takes and answers
+//! ([`RequestCtx`], [`Input`], [`Reply`]).
 
-pub mod error;
-pub mod json;
-pub mod query;
-pub mod xml;
+pub(crate) mod error;
+pub(crate) mod json;
+pub(crate) mod query;
+pub(crate) mod xml;
 
-pub use error::{AwsError, Fault};
-pub use query::Params;
-pub use xml::XmlWriter;
+pub(crate) use error::{AwsError, Fault};
+pub(crate) use query::Params;
+pub(crate) use xml::XmlWriter;
 
 /// The services the sandbox answers, and how each is addressed on the wire.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum Service {
+pub(crate) enum Service {
     #[serde(rename = "autoscaling")]
     AutoScaling,
     Sqs,
@@ -34,7 +35,7 @@ pub enum Service {
 
 impl Service {
     /// The SigV4 signing name (the service in the credential scope).
-    pub fn signing_name(self) -> &'static str {
+    pub(crate) fn signing_name(self) -> &'static str {
         match self {
             Service::AutoScaling => "autoscaling",
             Service::Sqs => "sqs",
@@ -50,7 +51,7 @@ impl Service {
         }
     }
 
-    pub fn from_signing_name(s: &str) -> Option<Service> {
+    pub(crate) fn from_signing_name(s: &str) -> Option<Service> {
         Some(match s {
             "autoscaling" => Service::AutoScaling,
             "sqs" => Service::Sqs,
@@ -68,7 +69,7 @@ impl Service {
     }
 
     /// The service a Query `Version=` belongs to.
-    pub fn from_query_version(v: &str) -> Option<Service> {
+    pub(crate) fn from_query_version(v: &str) -> Option<Service> {
         Some(match v {
             "2011-01-01" => Service::AutoScaling,
             "2012-11-05" => Service::Sqs,
@@ -82,7 +83,7 @@ impl Service {
     }
 
     /// The service an `X-Amz-Target` prefix belongs to.
-    pub fn from_target_prefix(p: &str) -> Option<Service> {
+    pub(crate) fn from_target_prefix(p: &str) -> Option<Service> {
         Some(match p {
             "AmazonSQS" => Service::Sqs,
             "AWSEvents" => Service::Events,
@@ -93,7 +94,7 @@ impl Service {
     }
 
     /// The XML namespace of a Query service's responses.
-    pub fn xml_namespace(self) -> &'static str {
+    pub(crate) fn xml_namespace(self) -> &'static str {
         match self {
             Service::AutoScaling => "http://autoscaling.amazonaws.com/doc/2011-01-01/",
             Service::Sqs => "http://queue.amazonaws.com/doc/2012-11-05/",
@@ -106,22 +107,6 @@ impl Service {
             Service::Events | Service::Ecs | Service::Ssm => "",
         }
     }
-
-    pub fn all() -> &'static [Service] {
-        &[
-            Service::AutoScaling,
-            Service::Sqs,
-            Service::Sns,
-            Service::Events,
-            Service::Ec2,
-            Service::Ecs,
-            Service::Elbv2,
-            Service::S3,
-            Service::Ssm,
-            Service::Sts,
-            Service::CloudFormation,
-        ]
-    }
 }
 
 impl std::fmt::Display for Service {
@@ -132,7 +117,7 @@ impl std::fmt::Display for Service {
 
 /// How a request arrived, which decides how its answer and its errors are shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
+pub(crate) enum Wire {
     /// AWS Query: form body, XML answer, `<ErrorResponse>` errors.
     Query,
     /// EC2 Query: like Query, but `<Response><Errors>` errors.
@@ -141,4 +126,34 @@ pub enum Wire {
     Json { version: &'static str },
     /// REST-XML (S3).
     RestXml,
+}
+
+/// What a request is, once recognised.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestCtx {
+    pub(crate) request_id: String,
+    pub(crate) region: String,
+    /// `host:port` the client used, for URLs the sandbox hands out (queue URLs).
+    pub(crate) host: String,
+    /// The request path (SQS Query clients may post to the queue URL itself).
+    pub(crate) path: String,
+    pub(crate) service: Service,
+    pub(crate) wire: Wire,
+    pub(crate) op: String,
+}
+
+/// A request's decoded input.
+#[derive(Debug)]
+pub(crate) enum Input {
+    Query(Params),
+    Json(json::JsonBody),
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A Query/EC2 XML document.
+    Xml(String),
+    /// A JSON-protocol answer.
+    Json(serde_json::Value),
 }

@@ -7,16 +7,16 @@ use super::AwsError;
 
 /// The decoded parameters of a Query request, by full dotted name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params {
+pub(crate) struct Params {
     map: BTreeMap<String, String>,
 }
 
 /// The most parameters one request may carry before it is refused.
-pub const MAX_PARAMS: usize = 10_000;
+pub(crate) const MAX_PARAMS: usize = 10_000;
 
 impl Params {
     /// Decodes an `application/x-www-form-urlencoded` body or query string.
-    pub fn parse(input: &[u8]) -> Result<Params, AwsError> {
+    pub(crate) fn parse(input: &[u8]) -> Result<Params, AwsError> {
         let mut map = BTreeMap::new();
         for (k, v) in form_urlencoded::parse(input) {
             if map.len() >= MAX_PARAMS {
@@ -29,7 +29,8 @@ impl Params {
         Ok(Params { map })
     }
 
-    pub fn from_pairs<I, K, V>(pairs: I) -> Params
+    #[cfg(test)]
+    pub(crate) fn from_pairs<I, K, V>(pairs: I) -> Params
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
@@ -43,42 +44,47 @@ impl Params {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    pub fn insert(&mut self, k: impl Into<String>, v: impl Into<String>) {
+    pub(crate) fn insert(&mut self, k: impl Into<String>, v: impl Into<String>) {
         self.map.insert(k.into(), v.into());
     }
 
     /// The value of `name`, if present.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.map.get(name).map(String::as_str)
     }
 
     /// The value of `name`, if present and not empty.
-    pub fn get_nonempty(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get_nonempty(&self, name: &str) -> Option<&str> {
         self.get(name).filter(|s| !s.is_empty())
     }
 
     /// The value of a required parameter, or the AWS "must not be null" error.
-    pub fn required(&self, name: &str) -> Result<&str, AwsError> {
+    pub(crate) fn required(&self, name: &str) -> Result<&str, AwsError> {
         self.get(name).ok_or_else(|| AwsError::missing(name))
     }
 
     /// A required string of `min..=max` characters.
-    pub fn required_len(&self, name: &str, min: usize, max: usize) -> Result<&str, AwsError> {
+    pub(crate) fn required_len(
+        &self,
+        name: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<&str, AwsError> {
         let v = self.required(name)?;
         check_len(name, v, min, max)?;
         Ok(v)
     }
 
     /// An optional integer.
-    pub fn int(&self, name: &str) -> Result<Option<i64>, AwsError> {
+    pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, AwsError> {
         match self.get(name) {
             None => Ok(None),
             Some(s) => s.trim().parse::<i64>().map(Some).map_err(|_| {
@@ -90,12 +96,12 @@ impl Params {
     }
 
     /// A required integer.
-    pub fn required_int(&self, name: &str) -> Result<i64, AwsError> {
+    pub(crate) fn required_int(&self, name: &str) -> Result<i64, AwsError> {
         self.int(name)?.ok_or_else(|| AwsError::missing(name))
     }
 
     /// An optional boolean (`true`/`false`, case-insensitive).
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, AwsError> {
+    pub(crate) fn bool(&self, name: &str) -> Result<Option<bool>, AwsError> {
         match self.get(name) {
             None => Ok(None),
             Some(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
@@ -108,7 +114,7 @@ impl Params {
 
     /// A list of scalars: `name.member.1`, `name.member.2` ... (AWS Query), or `name.1` ...
     /// (EC2 Query). `name=` alone is an empty list.
-    pub fn list(&self, name: &str) -> Vec<String> {
+    pub(crate) fn list(&self, name: &str) -> Vec<String> {
         let mut items: Vec<(u32, String)> = Vec::new();
         for prefix in [format!("{name}.member."), format!("{name}.")] {
             for (k, v) in self.map.range(prefix.clone()..) {
@@ -129,7 +135,7 @@ impl Params {
 
     /// A list of structures: the sub-parameters of `name.member.N.*` (or `name.N.*`), in
     /// index order.
-    pub fn struct_list(&self, name: &str) -> Vec<Params> {
+    pub(crate) fn struct_list(&self, name: &str) -> Vec<Params> {
         let mut items: BTreeMap<u32, Params> = BTreeMap::new();
         for prefix in [format!("{name}.member."), format!("{name}.")] {
             for (k, v) in self.map.range(prefix.clone()..) {
@@ -151,7 +157,7 @@ impl Params {
     }
 
     /// The sub-parameters of a structure `name.*`.
-    pub fn sub(&self, name: &str) -> Params {
+    pub(crate) fn sub(&self, name: &str) -> Params {
         let prefix = format!("{name}.");
         let mut out = Params::default();
         for (k, v) in self.map.range(prefix.clone()..) {
@@ -162,28 +168,10 @@ impl Params {
         }
         out
     }
-
-    /// A map given as `name.entry.N.key` / `name.entry.N.value` (or `Name`/`Value` pairs).
-    pub fn map(&self, name: &str) -> BTreeMap<String, Params> {
-        let mut out = BTreeMap::new();
-        for e in self.struct_list(&format!("{name}.entry")) {
-            let key = e.get("key").or_else(|| e.get("Name")).map(str::to_owned);
-            if let Some(key) = key {
-                let value = e.sub("value");
-                let value = if value.is_empty() {
-                    e.sub("Value")
-                } else {
-                    value
-                };
-                out.insert(key, value);
-            }
-        }
-        out
-    }
 }
 
 /// Checks a string length constraint, worded as AWS does.
-pub fn check_len(name: &str, v: &str, min: usize, max: usize) -> Result<(), AwsError> {
+pub(crate) fn check_len(name: &str, v: &str, min: usize, max: usize) -> Result<(), AwsError> {
     let n = v.chars().count();
     if n < min || n > max {
         let constraint = if n < min {

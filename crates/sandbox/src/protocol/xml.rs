@@ -4,20 +4,20 @@
 use std::fmt::Write as _;
 
 /// Escapes text for an XML element or attribute.
-pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     quick_xml::escape::escape(s)
 }
 
 /// A small builder for response documents.
 #[derive(Debug)]
-pub struct XmlWriter {
+pub(crate) struct XmlWriter {
     buf: String,
     stack: Vec<String>,
 }
 
 impl XmlWriter {
     /// Starts `<{op}Response xmlns=...>` and, when `with_result`, `<{op}Result>`.
-    pub fn response(op: &str, namespace: &str, with_result: bool) -> Self {
+    pub(crate) fn response(op: &str, namespace: &str, with_result: bool) -> Self {
         let mut w = XmlWriter {
             buf: String::with_capacity(512),
             stack: Vec::new(),
@@ -31,7 +31,7 @@ impl XmlWriter {
     }
 
     /// A bare document whose root is `root` (EC2 responses, S3 bodies).
-    pub fn root(root: &str, namespace: Option<&str>) -> Self {
+    pub(crate) fn root(root: &str, namespace: Option<&str>) -> Self {
         let mut w = XmlWriter {
             buf: String::with_capacity(512),
             stack: Vec::new(),
@@ -48,13 +48,13 @@ impl XmlWriter {
         w
     }
 
-    pub fn start(&mut self, name: &str) -> &mut Self {
+    pub(crate) fn start(&mut self, name: &str) -> &mut Self {
         let _ = write!(self.buf, "<{name}>");
         self.stack.push(name.to_owned());
         self
     }
 
-    pub fn end(&mut self) -> &mut Self {
+    pub(crate) fn end(&mut self) -> &mut Self {
         if let Some(name) = self.stack.pop() {
             let _ = write!(self.buf, "</{name}>");
         }
@@ -62,14 +62,14 @@ impl XmlWriter {
     }
 
     /// `<name>text</name>`.
-    pub fn elem(&mut self, name: &str, text: impl std::fmt::Display) -> &mut Self {
+    pub(crate) fn elem(&mut self, name: &str, text: impl std::fmt::Display) -> &mut Self {
         let text = text.to_string();
         let _ = write!(self.buf, "<{name}>{}</{name}>", escape(&text));
         self
     }
 
     /// `<name>text</name>` when `text` is `Some`; nothing otherwise.
-    pub fn opt<T: std::fmt::Display>(&mut self, name: &str, text: Option<T>) -> &mut Self {
+    pub(crate) fn opt<T: std::fmt::Display>(&mut self, name: &str, text: Option<T>) -> &mut Self {
         if let Some(t) = text {
             self.elem(name, t);
         }
@@ -77,13 +77,13 @@ impl XmlWriter {
     }
 
     /// `<name/>`: an empty element (an empty list or an empty result).
-    pub fn empty(&mut self, name: &str) -> &mut Self {
+    pub(crate) fn empty(&mut self, name: &str) -> &mut Self {
         let _ = write!(self.buf, "<{name}/>");
         self
     }
 
     /// `<name><member>..</member>..</name>` for a list of strings, `<name/>` when empty.
-    pub fn string_list<I, S>(&mut self, name: &str, items: I) -> &mut Self
+    pub(crate) fn string_list<I, S>(&mut self, name: &str, items: I) -> &mut Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -105,7 +105,7 @@ impl XmlWriter {
     }
 
     /// Closes the result, writes `<ResponseMetadata>` and closes the document.
-    pub fn finish(mut self, request_id: &str) -> String {
+    pub(crate) fn finish(mut self, request_id: &str) -> String {
         while self.stack.len() > 1 {
             self.end();
         }
@@ -118,7 +118,7 @@ impl XmlWriter {
     }
 
     /// Closes every open element (documents without `ResponseMetadata`).
-    pub fn finish_bare(mut self) -> String {
+    pub(crate) fn finish_bare(mut self) -> String {
         while !self.stack.is_empty() {
             self.end();
         }
@@ -126,7 +126,7 @@ impl XmlWriter {
     }
 
     /// An empty-result response: `<OpResponse><OpResult/><ResponseMetadata/></OpResponse>`.
-    pub fn empty_result(op: &str, namespace: &str, request_id: &str) -> String {
+    pub(crate) fn empty_result(op: &str, namespace: &str, request_id: &str) -> String {
         let mut w = XmlWriter::response(op, namespace, false);
         w.empty(&format!("{op}Result"));
         w.finish(request_id)

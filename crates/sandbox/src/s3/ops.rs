@@ -1,286 +1,11 @@
-//! S3 in the sandbox (REST-XML): buckets and objects in memory, enough for lifecycle-hook
-//! handlers that upload logs or read configuration.
-//!
-//! S3 is the one REST service: it is recognised before the JSON/Query dispatch (see
-//! [`is_s3_request`]) and answers with fully formed responses. Path-style
-//! (`/bucket/key`) and virtual-hosted-style (`bucket.localhost:port`,
-//! `bucket.s3.<anything>`) addressing both work. Bodies up to [`MAX_OBJECT_BYTES`] are
-//! accepted; `aws-chunked` bodies (the SDK's streamed uploads, signed chunks and a
-//! trailing checksum) are decoded by [`decode_aws_chunked`].
-//!
-//! Buckets live in the state of the region they were created in; bucket names are global,
-//! so lookups search every region.
+//! Serving S3: `serve`, the dispatch of a request to its operation, and one function per
+//! operation.
 
-use std::collections::BTreeMap;
-
-use axum::body::Body;
-use axum::response::Response;
-use base64::Engine as _;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
-use md5::{Digest, Md5};
-use serde_json::{Value, json};
-
-use crate::clock::{Millis, iso_millis, to_datetime};
-use crate::protocol::{AwsError, Service, Wire, XmlWriter};
-use crate::world::World;
-use crate::{DEFAULT_REGION, Sandbox, faults};
-
-/// The largest S3 request body accepted (the API services accept 2 MiB).
-pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
-const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
-
-/// S3 state of one region: the buckets created in it.
-#[derive(Debug, Default)]
-pub struct State {
-    buckets: BTreeMap<String, Bucket>,
-}
-
-#[derive(Debug)]
-struct Bucket {
-    created: Millis,
-    objects: BTreeMap<String, Object>,
-}
-
-#[derive(Debug, Clone)]
-struct Object {
-    data: Bytes,
-    etag: String,
-    modified: Millis,
-    content_type: Option<String>,
-    crc32: Option<String>,
-    meta: BTreeMap<String, String>,
-}
-
-// ---------------------------------------------------------------------------------------
-// Recognition
-// ---------------------------------------------------------------------------------------
-
-/// Whether a request is for S3: not JSON (`X-Amz-Target`) nor Query (form `POST`, or
-/// `Action=` in the query string), and either signed for `s3` or unsigned with a
-/// bucket-like first path segment or a virtual-hosted bucket in `Host`.
-pub fn is_s3_request(method: &Method, uri: &http::Uri, headers: &HeaderMap) -> bool {
-    if headers.contains_key("x-amz-target") {
-        return false;
-    }
-    let form = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| {
-            c.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if (*method == Method::POST && form) || uri.query().is_some_and(|q| q.contains("Action=")) {
-        return false;
-    }
-    match crate::server::credential_scope(headers) {
-        Some((_, svc)) => svc == "s3",
-        None => {
-            let host = headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or_default();
-            host_bucket(host).is_some()
-                || uri
-                    .path()
-                    .trim_start_matches('/')
-                    .split('/')
-                    .next()
-                    .is_some_and(valid_bucket_name)
-        }
-    }
-}
-
-/// The bucket named by a virtual-hosted-style `Host` (`b.localhost:4566`,
-/// `b.s3.amazonaws.com`, `b.s3.us-east-1.amazonaws.com`).
-fn host_bucket(host: &str) -> Option<String> {
-    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    let h = h.to_ascii_lowercase();
-    let bucket = if let Some(b) = h.strip_suffix(".localhost") {
-        b.to_owned()
-    } else if let Some((b, _)) = h.split_once(".s3.") {
-        b.to_owned()
-    } else if let Some((b, _)) = h.split_once(".s3-") {
-        b.to_owned()
-    } else {
-        return None;
-    };
-    valid_bucket_name(&bucket).then_some(bucket)
-}
-
-/// S3's bucket naming rules (3–63 characters of lowercase letters, digits, `.` and `-`,
-/// starting and ending with a letter or digit).
-pub fn valid_bucket_name(b: &str) -> bool {
-    (3..=63).contains(&b.len())
-        && b.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
-        && b.as_bytes()[0].is_ascii_alphanumeric()
-        && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
-        && !b.contains("..")
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn query_map(uri: &http::Uri) -> BTreeMap<String, String> {
-    uri.query()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-// ---------------------------------------------------------------------------------------
-// aws-chunked
-// ---------------------------------------------------------------------------------------
-
-/// A decoded `aws-chunked` body: the payload and the trailing headers (lower-cased names).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decoded {
-    pub data: Vec<u8>,
-    pub trailers: Vec<(String, String)>,
-}
-
-/// Decodes an `aws-chunked` body: `hex-size[;chunk-signature=…]\r\n<bytes>\r\n` repeated,
-/// a zero-size chunk, then optional `name:value\r\n` trailers and a final `\r\n`. Chunk
-/// signatures are not checked. Never panics; a malformed body is an error naming why.
-pub fn decode_aws_chunked(body: &[u8]) -> Result<Decoded, String> {
-    fn line(body: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-        let rest = body.get(pos..)?;
-        let i = rest.windows(2).position(|w| w == b"\r\n")?;
-        Some((&rest[..i], pos + i + 2))
-    }
-    let mut data = Vec::new();
-    let mut pos = 0;
-    loop {
-        let (header, next) = line(body, pos).ok_or("chunk header is not terminated by CRLF")?;
-        let header = std::str::from_utf8(header).map_err(|_| "chunk header is not UTF-8")?;
-        let size_hex = header.split(';').next().unwrap_or_default().trim();
-        if size_hex.is_empty() || size_hex.len() > 16 {
-            return Err(format!("invalid chunk size {size_hex:?}"));
-        }
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| format!("invalid chunk size {size_hex:?}"))?;
-        pos = next;
-        if size == 0 {
-            break;
-        }
-        let end = pos
-            .checked_add(size)
-            .filter(|e| *e <= body.len())
-            .ok_or("chunk is longer than the body")?;
-        data.extend_from_slice(&body[pos..end]);
-        if body.get(end..end + 2) != Some(b"\r\n".as_slice()) {
-            return Err("chunk data is not followed by CRLF".into());
-        }
-        pos = end + 2;
-    }
-    let mut trailers = Vec::new();
-    while pos < body.len() {
-        let Some((l, next)) = line(body, pos) else {
-            // A last trailer without its CRLF: accept it, as S3 does.
-            let l = &body[pos..];
-            push_trailer(&mut trailers, l)?;
-            break;
-        };
-        pos = next;
-        if l.is_empty() {
-            break;
-        }
-        push_trailer(&mut trailers, l)?;
-    }
-    Ok(Decoded { data, trailers })
-}
-
-fn push_trailer(out: &mut Vec<(String, String)>, l: &[u8]) -> Result<(), String> {
-    let l = std::str::from_utf8(l).map_err(|_| "trailer is not UTF-8")?;
-    let (k, v) = l
-        .split_once(':')
-        .ok_or_else(|| format!("malformed trailer {l:?}"))?;
-    out.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-    Ok(())
-}
-
-/// CRC-32 (IEEE), as S3's `x-amz-checksum-crc32` (base64 of the big-endian value).
-pub fn crc32(data: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, e) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            *e = c;
-        }
-        t
-    });
-    let mut c = !0u32;
-    for &b in data {
-        c = t[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
-}
-
-pub fn crc32_b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(crc32(data).to_be_bytes())
-}
-
-// ---------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------
-
-fn no_bucket(b: &str) -> AwsError {
-    AwsError::new(
-        404,
-        "NoSuchBucket",
-        format!("The specified bucket does not exist: {b}"),
-    )
-}
-
-fn no_key() -> AwsError {
-    AwsError::new(404, "NoSuchKey", "The specified key does not exist.")
-}
-
-fn invalid_request(m: impl Into<String>) -> AwsError {
-    AwsError::new(400, "InvalidRequest", m)
-}
-
-// ---------------------------------------------------------------------------------------
-// Serving
-// ---------------------------------------------------------------------------------------
+use super::wire::*;
+use super::*;
 
 /// Serves one S3 request (already recognised by [`is_s3_request`]).
-pub async fn serve(
+pub(crate) async fn serve(
     sb: &Sandbox,
     parts: http::request::Parts,
     body: Body,
@@ -501,107 +226,17 @@ fn http_date(ms: Millis) -> String {
 }
 
 fn run(world: &mut World, op: &str, r: &Req<'_>) -> Result<Response, AwsError> {
-    let now = world.now;
     match op {
-        "ListBuckets" => {
-            let mut all: Vec<(&String, Millis)> = world
-                .regions
-                .values()
-                .flat_map(|reg| reg.s3.buckets.iter().map(|(n, b)| (n, b.created)))
-                .collect();
-            all.sort();
-            let mut w = XmlWriter::root("ListAllMyBucketsResult", Some(NS));
-            w.start("Owner")
-                .elem("ID", crate::ACCOUNT_ID)
-                .elem("DisplayName", "sandbox")
-                .end();
-            w.start("Buckets");
-            for (n, c) in all {
-                w.start("Bucket")
-                    .elem("Name", n)
-                    .elem("CreationDate", iso_millis(c))
-                    .end();
-            }
-            w.end();
-            Ok(xml(w.finish_bare()))
-        }
-        "CreateBucket" => {
-            if !valid_bucket_name(r.bucket) {
-                return Err(AwsError::new(
-                    400,
-                    "InvalidBucketName",
-                    "The specified bucket is not valid.",
-                ));
-            }
-            let mut location = r.region.to_owned();
-            if let Some(c) = location_constraint(&r.body)?
-                && !c.is_empty()
-            {
-                location = c;
-            }
-            if let Some(existing) = bucket_region(world, r.bucket) {
-                // us-east-1 answers 200 to re-creating one's own bucket there (legacy).
-                if !(existing == "us-east-1" && location == "us-east-1") {
-                    return Err(AwsError::new(
-                        409,
-                        "BucketAlreadyOwnedByYou",
-                        "Your previous request to create the named bucket succeeded and you already own it.",
-                    ));
-                }
-            } else {
-                world.region(&location).s3.buckets.insert(
-                    r.bucket.to_owned(),
-                    Bucket {
-                        created: now,
-                        objects: BTreeMap::new(),
-                    },
-                );
-            }
-            let mut resp = response(StatusCode::OK, Body::empty());
-            set(resp.headers_mut(), "location", &format!("/{}", r.bucket));
-            Ok(resp)
-        }
-        "HeadBucket" => {
-            let region = bucket_region(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
-            let mut resp = response(StatusCode::OK, Body::empty());
-            set(resp.headers_mut(), "x-amz-bucket-region", &region);
-            Ok(resp)
-        }
-        "GetBucketLocation" => {
-            let region = bucket_region(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
-            let doc = if region == "us-east-1" {
-                format!("<LocationConstraint xmlns=\"{NS}\"/>")
-            } else {
-                format!("<LocationConstraint xmlns=\"{NS}\">{region}</LocationConstraint>")
-            };
-            Ok(xml(doc))
-        }
-        "DeleteBucket" => {
-            let region = bucket_region(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
-            let s3 = &mut world.region(&region).s3;
-            if s3
-                .buckets
-                .get(r.bucket)
-                .is_some_and(|b| !b.objects.is_empty())
-            {
-                return Err(AwsError::new(
-                    409,
-                    "BucketNotEmpty",
-                    "The bucket you tried to delete is not empty",
-                ));
-            }
-            s3.buckets.remove(r.bucket);
-            Ok(response(StatusCode::NO_CONTENT, Body::empty()))
-        }
+        "ListBuckets" => list_buckets(world),
+        "CreateBucket" => create_bucket(world, r),
+        "HeadBucket" => head_bucket(world, r),
+        "GetBucketLocation" => get_bucket_location(world, r),
+        "DeleteBucket" => delete_bucket(world, r),
         "ListObjectsV2" | "ListObjects" => list_objects(world, op == "ListObjectsV2", r),
         "PutObject" => prepare_put(r).and_then(|o| put_object(world, r, o)),
         "CopyObject" => copy_object(world, r),
         "GetObject" | "HeadObject" => get_object(world, op == "HeadObject", r),
-        "DeleteObject" => {
-            let b = bucket_mut(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
-            b.objects.remove(r.key);
-            Ok(response(StatusCode::NO_CONTENT, Body::empty()))
-        }
+        "DeleteObject" => delete_object(world, r),
         _ => Err(AwsError::new(
             501,
             "NotImplemented",
@@ -616,6 +251,108 @@ fn run(world: &mut World, op: &str, r: &Req<'_>) -> Result<Response, AwsError> {
             ),
         )),
     }
+}
+
+fn list_buckets(world: &mut World) -> Result<Response, AwsError> {
+    let mut all: Vec<(&String, Millis)> = world
+        .regions
+        .values()
+        .flat_map(|reg| reg.s3.buckets.iter().map(|(n, b)| (n, b.created)))
+        .collect();
+    all.sort();
+    let mut w = XmlWriter::root("ListAllMyBucketsResult", Some(NS));
+    w.start("Owner")
+        .elem("ID", crate::ACCOUNT_ID)
+        .elem("DisplayName", "sandbox")
+        .end();
+    w.start("Buckets");
+    for (n, c) in all {
+        w.start("Bucket")
+            .elem("Name", n)
+            .elem("CreationDate", iso_millis(c))
+            .end();
+    }
+    w.end();
+    Ok(xml(w.finish_bare()))
+}
+
+fn create_bucket(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
+    let now = world.now;
+    if !valid_bucket_name(r.bucket) {
+        return Err(AwsError::new(
+            400,
+            "InvalidBucketName",
+            "The specified bucket is not valid.",
+        ));
+    }
+    let mut location = r.region.to_owned();
+    if let Some(c) = location_constraint(&r.body)?
+        && !c.is_empty()
+    {
+        location = c;
+    }
+    if let Some(existing) = bucket_region(world, r.bucket) {
+        // us-east-1 answers 200 to re-creating one's own bucket there (legacy).
+        if !(existing == "us-east-1" && location == "us-east-1") {
+            return Err(AwsError::new(
+                409,
+                "BucketAlreadyOwnedByYou",
+                "Your previous request to create the named bucket succeeded and you already own it.",
+            ));
+        }
+    } else {
+        world.region(&location).s3.buckets.insert(
+            r.bucket.to_owned(),
+            Bucket {
+                created: now,
+                objects: BTreeMap::new(),
+            },
+        );
+    }
+    let mut resp = response(StatusCode::OK, Body::empty());
+    set(resp.headers_mut(), "location", &format!("/{}", r.bucket));
+    Ok(resp)
+}
+
+fn head_bucket(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
+    let region = bucket_region(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
+    let mut resp = response(StatusCode::OK, Body::empty());
+    set(resp.headers_mut(), "x-amz-bucket-region", &region);
+    Ok(resp)
+}
+
+fn get_bucket_location(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
+    let region = bucket_region(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
+    let doc = if region == "us-east-1" {
+        format!("<LocationConstraint xmlns=\"{NS}\"/>")
+    } else {
+        format!("<LocationConstraint xmlns=\"{NS}\">{region}</LocationConstraint>")
+    };
+    Ok(xml(doc))
+}
+
+fn delete_bucket(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
+    let region = bucket_region(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
+    let s3 = &mut world.region(&region).s3;
+    if s3
+        .buckets
+        .get(r.bucket)
+        .is_some_and(|b| !b.objects.is_empty())
+    {
+        return Err(AwsError::new(
+            409,
+            "BucketNotEmpty",
+            "The bucket you tried to delete is not empty",
+        ));
+    }
+    s3.buckets.remove(r.bucket);
+    Ok(response(StatusCode::NO_CONTENT, Body::empty()))
+}
+
+fn delete_object(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
+    let b = bucket_mut(world, r.bucket).ok_or_else(|| no_bucket(r.bucket))?;
+    b.objects.remove(r.key);
+    Ok(response(StatusCode::NO_CONTENT, Body::empty()))
 }
 
 /// The text of the first `<tag>…</tag>` in a small XML document.
@@ -785,7 +522,7 @@ fn copy_object(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` against an object of `len` bytes: (start, end incl.).
-fn parse_range(v: &str, len: usize) -> Option<(usize, usize)> {
+pub(super) fn parse_range(v: &str, len: usize) -> Option<(usize, usize)> {
     let spec = v.trim().strip_prefix("bytes=")?;
     if spec.contains(',') || len == 0 {
         return None;
@@ -986,161 +723,4 @@ fn list_objects(world: &mut World, v2: bool, r: &Req<'_>) -> Result<Response, Aw
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The buckets and objects, for `GET /_sandbox/state`.
-pub fn state_json(state: &State) -> Value {
-    let buckets: serde_json::Map<String, Value> = state
-        .buckets
-        .iter()
-        .map(|(n, b)| {
-            let objects: Vec<Value> = b
-                .objects
-                .iter()
-                .map(|(k, o)| json!({"key": k, "size": o.data.len(), "etag": o.etag}))
-                .collect();
-            (
-                n.clone(),
-                json!({"created": iso_millis(b.created), "objects": objects}),
-            )
-        })
-        .collect();
-    json!({ "buckets": buckets })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const SIG: &str =
-        "chunk-signature=aedc9d602d726e381dde2ee89f7222a7d21958df984b5ce48c35d29ec2200415";
-
-    #[test]
-    fn decodes_sdk_streamed_body() {
-        let body = format!(
-            "12;{SIG}\r\nhello from a file!\r\n0;{SIG}\r\nx-amz-checksum-crc32:NmGVyA==\r\nx-amz-trailer-signature:{}\r\n\r\n",
-            "0".repeat(64)
-        );
-        let d = decode_aws_chunked(body.as_bytes()).unwrap();
-        assert_eq!(d.data, b"hello from a file!");
-        assert_eq!(d.data.len(), 0x12);
-        assert_eq!(
-            d.trailers[0],
-            ("x-amz-checksum-crc32".to_owned(), "NmGVyA==".to_owned())
-        );
-        assert_eq!(d.trailers.len(), 2);
-    }
-
-    #[test]
-    fn decodes_unsigned_chunks_and_multiple_chunks() {
-        let d = decode_aws_chunked(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
-        assert_eq!(d.data, b"abcde");
-        assert!(d.trailers.is_empty());
-        // No trailers and no final CRLF at all.
-        let d = decode_aws_chunked(b"1\r\nx\r\n0\r\n").unwrap();
-        assert_eq!(d.data, b"x");
-    }
-
-    #[test]
-    fn malformed_bodies_are_errors() {
-        for bad in [
-            &b""[..],
-            b"zz\r\nabc\r\n0\r\n\r\n",
-            b"5\r\nabc\r\n0\r\n\r\n",
-            b"3\r\nabcXX0\r\n\r\n",
-            b"3;chunk-signature=x",
-            b"ffffffffffffffff\r\nabc\r\n",
-            b"fffffffffffffffff\r\nabc\r\n",
-            b"\r\n",
-            b"0\r\nno-colon-here\r\n\r\n",
-            b"3\r\nabc",
-        ] {
-            assert!(
-                decode_aws_chunked(bad).is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn crc32_matches_known_values() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32_b64(b""), "AAAAAA==");
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-3", 10), Some((0, 3)));
-        assert_eq!(parse_range("bytes=5-", 10), Some((5, 9)));
-        assert_eq!(parse_range("bytes=-3", 10), Some((7, 9)));
-        assert_eq!(parse_range("bytes=8-100", 10), Some((8, 9)));
-        assert_eq!(parse_range("bytes=10-", 10), None);
-        assert_eq!(parse_range("bytes=x-1", 10), None);
-    }
-
-    #[test]
-    fn recognition_and_hosts() {
-        let mut h = HeaderMap::new();
-        assert!(is_s3_request(
-            &Method::PUT,
-            &"/my-bucket/k".parse().unwrap(),
-            &h
-        ));
-        assert!(!is_s3_request(&Method::POST, &"/".parse().unwrap(), &h));
-        h.insert(
-            "x-amz-target",
-            HeaderValue::from_static("AmazonSSM.SendCommand"),
-        );
-        assert!(!is_s3_request(
-            &Method::POST,
-            &"/my-bucket".parse().unwrap(),
-            &h
-        ));
-        let mut h = HeaderMap::new();
-        h.insert(
-            http::header::AUTHORIZATION,
-            HeaderValue::from_static(
-                "AWS4-HMAC-SHA256 Credential=t/20261122/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=x",
-            ),
-        );
-        assert!(is_s3_request(&Method::GET, &"/".parse().unwrap(), &h));
-        assert_eq!(host_bucket("logs.localhost:4566").as_deref(), Some("logs"));
-        assert_eq!(
-            host_bucket("logs.s3.us-east-1.amazonaws.com").as_deref(),
-            Some("logs")
-        );
-        assert_eq!(host_bucket("127.0.0.1:4566"), None);
-        assert_eq!(host_bucket("localhost:4566"), None);
-        assert_eq!(percent_decode("a%20b%2Fc%zz%"), "a b/c%zz%");
-    }
-
-    proptest! {
-        #[test]
-        fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode_aws_chunked(&bytes);
-        }
-
-        #[test]
-        fn decoder_round_trips(data in proptest::collection::vec(any::<u8>(), 0..300), n in 1usize..64) {
-            let mut body = Vec::new();
-            for c in data.chunks(n) {
-                body.extend_from_slice(format!("{:x};{SIG}\r\n", c.len()).as_bytes());
-                body.extend_from_slice(c);
-                body.extend_from_slice(b"\r\n");
-            }
-            body.extend_from_slice(format!("0;{SIG}\r\nx-amz-checksum-crc32:{}\r\n\r\n", crc32_b64(&data)).as_bytes());
-            let d = decode_aws_chunked(&body).unwrap();
-            prop_assert_eq!(&d.data, &data);
-            prop_assert_eq!(&d.trailers[0].1, &crc32_b64(&data));
-        }
-
-        #[test]
-        fn range_never_panics(s in ".{0,20}", len in 0usize..50) {
-            if let Some((a, b)) = parse_range(&s, len) {
-                prop_assert!(a <= b && b < len);
-            }
-        }
-    }
 }

@@ -1,0 +1,261 @@
+//! SQS Query protocol: translation of Query input into JSON, and of JSON output into Query XML.
+
+use super::*;
+
+/// Translates Query parameters into the JSON input of the same operation.
+pub(crate) fn query_to_json(ctx: &RequestCtx, p: &Params) -> JsonBody {
+    let mut m = query_scalars(p);
+    let attrs = name_value_list(p, "Attribute");
+    if !attrs.is_empty() {
+        m.insert("Attributes".into(), Value::Object(attrs));
+    }
+    let tags = key_value_list(p, "Tag");
+    if !tags.is_empty() {
+        m.insert("tags".into(), Value::Object(tags.clone()));
+        m.insert("Tags".into(), Value::Object(tags));
+    }
+    for (q, j) in [
+        ("AttributeName", "AttributeNames"),
+        ("MessageAttributeName", "MessageAttributeNames"),
+        ("MessageSystemAttributeName", "MessageSystemAttributeNames"),
+        ("TagKey", "TagKeys"),
+    ] {
+        let l = p.list(q);
+        if !l.is_empty() {
+            m.insert(j.into(), json!(l));
+        }
+    }
+    let ma = query_message_attrs(p);
+    if !ma.is_empty() {
+        m.insert("MessageAttributes".into(), Value::Object(ma));
+    }
+    let entry = format!("{}RequestEntry", ctx.op);
+    let entries = p.struct_list(&entry);
+    if !entries.is_empty() {
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                let mut o = query_scalars(e);
+                let ma = query_message_attrs(e);
+                if !ma.is_empty() {
+                    o.insert("MessageAttributes".into(), Value::Object(ma));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        m.insert("Entries".into(), Value::Array(list));
+    }
+    JsonBody(m)
+}
+
+fn query_scalars(p: &Params) -> Map<String, Value> {
+    let mut m = Map::new();
+    for k in [
+        "QueueUrl",
+        "QueueName",
+        "QueueNamePrefix",
+        "NextToken",
+        "MaxResults",
+        "MessageBody",
+        "DelaySeconds",
+        "ReceiptHandle",
+        "VisibilityTimeout",
+        "WaitTimeSeconds",
+        "MaxNumberOfMessages",
+        "Id",
+        "ReceiveRequestAttemptId",
+    ] {
+        if let Some(v) = p.get(k) {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    m
+}
+
+fn name_value_list(p: &Params, name: &str) -> Map<String, Value> {
+    p.struct_list(name)
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e.get("Name")?.to_owned(),
+                json!(e.get("Value").unwrap_or("")),
+            ))
+        })
+        .collect()
+}
+
+fn key_value_list(p: &Params, name: &str) -> Map<String, Value> {
+    p.struct_list(name)
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e.get("Key")?.to_owned(),
+                json!(e.get("Value").unwrap_or("")),
+            ))
+        })
+        .collect()
+}
+
+fn query_message_attrs(p: &Params) -> Map<String, Value> {
+    p.struct_list("MessageAttribute")
+        .iter()
+        .filter_map(|e| {
+            let name = e.get("Name")?.to_owned();
+            let v = e.sub("Value");
+            let mut o = Map::new();
+            for k in ["DataType", "StringValue", "BinaryValue"] {
+                if let Some(x) = v.get(k) {
+                    o.insert(k.into(), json!(x));
+                }
+            }
+            Some((name, Value::Object(o)))
+        })
+        .collect()
+}
+
+/// Renders the JSON output of an operation as its Query XML response.
+pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
+    let ns = Service::Sqs.xml_namespace();
+    let op = ctx.op.as_str();
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let with_result = matches!(
+        op,
+        "CreateQueue"
+            | "GetQueueUrl"
+            | "ListQueues"
+            | "GetQueueAttributes"
+            | "SendMessage"
+            | "SendMessageBatch"
+            | "ReceiveMessage"
+            | "DeleteMessageBatch"
+            | "ChangeMessageVisibilityBatch"
+            | "ListQueueTags"
+            | "ListDeadLetterSourceQueues"
+    );
+    let mut w = XmlWriter::response(op, ns, with_result);
+    match op {
+        "CreateQueue" | "GetQueueUrl" => {
+            w.opt("QueueUrl", s(out, "QueueUrl"));
+        }
+        "ListQueues" | "ListDeadLetterSourceQueues" => {
+            let key = if op == "ListQueues" {
+                "QueueUrls"
+            } else {
+                "queueUrls"
+            };
+            for u in out.get(key).and_then(Value::as_array).into_iter().flatten() {
+                w.opt("QueueUrl", u.as_str());
+            }
+            w.opt("NextToken", s(out, "NextToken"));
+        }
+        "GetQueueAttributes" => {
+            for (k, v) in out
+                .get("Attributes")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                w.start("Attribute")
+                    .elem("Name", k)
+                    .elem("Value", v.as_str().unwrap_or_default())
+                    .end();
+            }
+        }
+        "ListQueueTags" => {
+            for (k, v) in out
+                .get("Tags")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                w.start("Tag")
+                    .elem("Key", k)
+                    .elem("Value", v.as_str().unwrap_or_default())
+                    .end();
+            }
+        }
+        "SendMessage" => {
+            w.opt("MD5OfMessageBody", s(out, "MD5OfMessageBody"));
+            w.opt("MD5OfMessageAttributes", s(out, "MD5OfMessageAttributes"));
+            w.opt("MessageId", s(out, "MessageId"));
+        }
+        "SendMessageBatch" | "DeleteMessageBatch" | "ChangeMessageVisibilityBatch" => {
+            let entry = format!("{op}ResultEntry");
+            for e in out
+                .get("Successful")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                w.start(&entry);
+                for k in [
+                    "Id",
+                    "MessageId",
+                    "MD5OfMessageBody",
+                    "MD5OfMessageAttributes",
+                ] {
+                    w.opt(k, s(e, k));
+                }
+                w.end();
+            }
+            for e in out
+                .get("Failed")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                w.start("BatchResultErrorEntry");
+                w.opt("Id", s(e, "Id"));
+                w.elem(
+                    "SenderFault",
+                    e.get("SenderFault")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true),
+                );
+                w.opt("Code", s(e, "Code"));
+                w.opt("Message", s(e, "Message"));
+                w.end();
+            }
+        }
+        "ReceiveMessage" => {
+            for m in out
+                .get("Messages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                w.start("Message");
+                for k in ["MessageId", "ReceiptHandle", "MD5OfBody", "Body"] {
+                    w.opt(k, s(m, k));
+                }
+                for (k, v) in m
+                    .get("Attributes")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    w.start("Attribute")
+                        .elem("Name", k)
+                        .elem("Value", v.as_str().unwrap_or_default())
+                        .end();
+                }
+                w.opt("MD5OfMessageAttributes", s(m, "MD5OfMessageAttributes"));
+                for (k, v) in m
+                    .get("MessageAttributes")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    w.start("MessageAttribute").elem("Name", k).start("Value");
+                    w.opt("StringValue", s(v, "StringValue"));
+                    w.opt("BinaryValue", s(v, "BinaryValue"));
+                    w.opt("DataType", s(v, "DataType"));
+                    w.end().end();
+                }
+                w.end();
+            }
+        }
+        _ => {}
+    }
+    w.finish(&ctx.request_id)
+}

@@ -1,0 +1,72 @@
+//! The `/_sandbox/ssm/…` control routes and the SSM part of `GET /_sandbox/state`.
+
+use super::ops::{command_json, invocation_json};
+use super::*;
+use crate::world::Region;
+
+/// `/_sandbox/ssm/...`: `GET|POST|DELETE outcomes`, `GET commands`. Returns the JSON
+/// answer or (status, message).
+pub(crate) fn control(
+    sb: &Sandbox,
+    method: &http::Method,
+    route: &str,
+    body: &[u8],
+) -> Result<Value, (u16, String)> {
+    match (method.as_str(), route) {
+        ("POST" | "GET" | "DELETE", "/ssm/outcomes") => {
+            crate::control::outcome_rules::<OutcomeRule>(sb, method, route, body)
+        }
+        ("GET", "/ssm/commands") => {
+            let w = sb.lock();
+            let cmds: Vec<Value> = w
+                .regions
+                .iter()
+                .flat_map(|(name, r)| r.ssm.commands.iter().map(move |c| (name, c)))
+                .map(|(region, c)| {
+                    let mut v = command_json(c);
+                    v["Region"] = json!(region);
+                    v["Script"] = json!(c.script);
+                    v["Invocations"] = c
+                        .invocations
+                        .iter()
+                        .map(|(i, inv)| invocation_json(c, i, inv, true))
+                        .collect();
+                    v
+                })
+                .collect();
+            Ok(json!({"commands": cmds}))
+        }
+        _ => Err((
+            404,
+            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
+        )),
+    }
+}
+
+/// Commands and invocations, for `GET /_sandbox/state`.
+pub(crate) fn state_json(state: &State) -> Value {
+    json!({
+        "commands": state.commands.iter().map(|c| {
+            let mut v = command_json(c);
+            v["Script"] = json!(c.script);
+            v
+        }).collect::<Vec<_>>(),
+        "outcome_rules": state.outcomes.len(),
+    })
+}
+
+impl crate::control::OutcomeRule for OutcomeRule {
+    const WHAT: &'static str = "outcome rule";
+    fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+    fn validate(&self) -> Result<(), String> {
+        OutcomeRule::validate(self)
+    }
+    fn rules(region: &Region) -> &[Self] {
+        &region.ssm.outcomes
+    }
+    fn rules_mut(region: &mut Region) -> &mut Vec<Self> {
+        &mut region.ssm.outcomes
+    }
+}
