@@ -427,6 +427,18 @@ impl ActionHandler {
     }
 }
 
+/// The span of one action, carrying what identifies it in every log line of its handling.
+pub fn span(ev: &LifecycleEvent) -> tracing::Span {
+    tracing::info_span!(
+        "action",
+        token = %ev.token,
+        instance = %ev.instance_id,
+        group = %ev.group,
+        hook = %ev.hook,
+        transition = %ev.transition,
+    )
+}
+
 /// The action's address for Auto Scaling: its token, or — for an action found without a
 /// message (the agent at start, or from IMDS) — the instance id.
 fn target_of(ev: &LifecycleEvent) -> ActionTarget {

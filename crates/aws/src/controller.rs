@@ -186,14 +186,7 @@ pub(crate) fn transition_label(t: LifecycleTransition) -> &'static str {
 
 async fn handle(sh: Arc<Shared>, msg: InFlight, cancel: CancellationToken) -> ActionOutcome {
     let ev = &msg.event;
-    let span = tracing::info_span!(
-        "action",
-        token = %ev.token,
-        instance = %ev.instance_id,
-        group = %ev.group,
-        hook = %ev.hook,
-        transition = %ev.transition,
-    );
+    let span = crate::action::span(ev);
     let transition = transition_label(ev.transition);
     let started = Instant::now();
     sh.actions.metrics.in_flight.inc();

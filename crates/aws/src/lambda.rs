@@ -328,14 +328,7 @@ impl LambdaHandler {
     }
 
     async fn action(&self, ev: LifecycleEvent, until: SystemTime) -> ItemOutcome {
-        let span = tracing::info_span!(
-            "action",
-            token = %ev.token,
-            instance = %ev.instance_id,
-            group = %ev.group,
-            hook = %ev.hook,
-            transition = %ev.transition,
-        );
+        let span = crate::action::span(&ev);
         let started = Instant::now();
         let mut steps = Duration::ZERO;
         let outcome = self

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use lifehook_aws::agent::{Agent, DEFAULT_GRACE, Whoami};
 use lifehook_aws::identity::{Imds, discover};
-use lifehook_aws::metrics::{Metrics, serve_admin};
+use lifehook_aws::metrics::Metrics;
 
-use crate::controller::{admin_addr, load_config};
+use crate::controller::{admin_addr, load_config, start_admin};
 use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -55,16 +55,7 @@ pub(crate) async fn run(args: AgentArgs) -> Outcome {
         tracing::warn!(metadata = %identity.region, configured = %clients.region(), "the instance's region differs from the configured AWS region");
     }
     let metrics = Metrics::new();
-    let _admin = match admin {
-        Some(addr) => {
-            let (local, task) = serve_admin(addr, metrics.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
-            tracing::info!(admin = %local, "serving /metrics and /healthz");
-            Some(task)
-        }
-        None => None,
-    };
+    let _admin = start_admin(admin, &metrics).await?;
     let clock = lifehook_core::clock::from_env()
         .await
         .map_err(Failure::error)?;

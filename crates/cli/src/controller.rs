@@ -34,6 +34,22 @@ pub(crate) fn load_config(
     })
 }
 
+/// Serves `/metrics` and `/healthz` on `admin` (none: `--admin-listen off`); the task
+/// lives as long as the returned handle is held.
+pub(crate) async fn start_admin(
+    admin: Option<std::net::SocketAddr>,
+    metrics: &std::sync::Arc<Metrics>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, Failure> {
+    let Some(addr) = admin else {
+        return Ok(None);
+    };
+    let (local, task) = serve_admin(addr, metrics.clone())
+        .await
+        .map_err(|e| Failure::runtime(format!("cannot serve metrics on {addr}: {e}")))?;
+    tracing::info!(admin = %local, "serving /metrics and /healthz");
+    Ok(Some(task))
+}
+
 /// `--admin-listen`: an address, or `off`.
 pub(crate) fn admin_addr(s: &str) -> Result<Option<std::net::SocketAddr>, Failure> {
     if s.eq_ignore_ascii_case("off") {
@@ -53,16 +69,7 @@ pub(crate) async fn run(args: ControllerArgs) -> Outcome {
         .await
         .map_err(Failure::error)?;
     let metrics = Metrics::new();
-    let _admin = match admin {
-        Some(addr) => {
-            let (local, task) = serve_admin(addr, metrics.clone())
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
-            tracing::info!(admin = %local, "serving /metrics and /healthz");
-            Some(task)
-        }
-        None => None,
-    };
+    let _admin = start_admin(admin, &metrics).await?;
     let clock = lifehook_core::clock::from_env()
         .await
         .map_err(Failure::error)?;

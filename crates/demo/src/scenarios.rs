@@ -95,6 +95,19 @@ pub(crate) fn restart(env: &Env, keep: Vec<Keep>) -> Kept {
     kept
 }
 
+/// A queue for a scenario and its example configuration pointed at it and at the
+/// stand-ins: the queue's ARN and the configuration.
+async fn queue_and_config(
+    env: &Env,
+    queue: &str,
+    example: &str,
+    toml: &str,
+) -> anyhow::Result<(String, lifehook_core::config::Config)> {
+    let (url, arn) = create_queue(env, queue).await?;
+    let config = example_config(example, toml, &url, &env.stub.base)?;
+    Ok((arn, config))
+}
+
 pub(super) async fn create_queue(env: &Env, name: &str) -> anyhow::Result<(String, String)> {
     let sqs = env.clients.sqs();
     let url = sqs
@@ -220,16 +233,12 @@ pub(crate) async fn launch_gate(env: &Env) -> (ScenarioReport, Option<Keep>) {
     );
     let mut checks = Vec::new();
     let mut keep = None;
-    let setup = async {
-        let (url, arn) = create_queue(env, "lifehook-demo-launch-gate").await?;
-        let config = example_config(
-            "examples/demo-launch-gate.toml",
-            LAUNCH_GATE_TOML,
-            &url,
-            &env.stub.base,
-        )?;
-        Ok::<_, anyhow::Error>((arn, config))
-    };
+    let setup = queue_and_config(
+        env,
+        "lifehook-demo-launch-gate",
+        "examples/demo-launch-gate.toml",
+        LAUNCH_GATE_TOML,
+    );
     let (arn, config) = match setup.await {
         Ok(v) => v,
         Err(e) => {
@@ -586,16 +595,12 @@ pub(crate) async fn deregister(env: &Env) -> (ScenarioReport, Option<Keep>) {
         "  (examples/demo-deregister.toml) takes the instance out of Eureka, then posts to chat.",
     );
     let mut checks = Vec::new();
-    let setup = async {
-        let (url, arn) = create_queue(env, "lifehook-demo-deregister").await?;
-        let config = example_config(
-            "examples/demo-deregister.toml",
-            DEREGISTER_TOML,
-            &url,
-            &env.stub.base,
-        )?;
-        Ok::<_, anyhow::Error>((arn, config))
-    };
+    let setup = queue_and_config(
+        env,
+        "lifehook-demo-deregister",
+        "examples/demo-deregister.toml",
+        DEREGISTER_TOML,
+    );
     let (arn, config) = match setup.await {
         Ok(v) => v,
         Err(e) => {

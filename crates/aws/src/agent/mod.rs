@@ -651,14 +651,7 @@ async fn ensure_hooks(
 /// Runs one action to its end (for this process) and settles its messages.
 async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationToken) -> End {
     let ev = rec.event.clone();
-    let span = tracing::info_span!(
-        "action",
-        token = %ev.token,
-        instance = %ev.instance_id,
-        group = %ev.group,
-        hook = %ev.hook,
-        transition = %ev.transition,
-    );
+    let span = crate::action::span(&ev);
     let started = std::time::Instant::now();
     let metrics = &sh.actions.metrics;
     metrics.in_flight.inc();
