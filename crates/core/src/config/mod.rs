@@ -39,6 +39,7 @@ mod presets;
 mod problem;
 mod raw;
 mod steps;
+mod suggest;
 mod validate;
 
 #[cfg(test)]
