@@ -910,3 +910,59 @@ fn unknown_table_keys_get_a_suggestion() {
         "{p:#?}"
     );
 }
+
+#[test]
+fn a_refused_value_is_not_reported_missing_as_well() {
+    let p = problems(&format!(
+        r#"[source]
+queue_url = 5
+[setup]
+groups = "web"
+delivery = "eventbridge"
+[[setup.hook]]
+name = "h"
+transition = "launching"
+{MIN}"#
+    ));
+    assert_eq!(
+        p,
+        [
+            "c.toml:2:13: `queue_url`: expected text, found the whole number 5",
+            "c.toml:4:10: `groups`: expected a list, found text \"web\"",
+        ],
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn input_is_bounded_and_must_be_text() {
+    let name = Path::new("c.toml");
+    let env = |_: &str| None;
+    let p = load_from_reader_with_env(std::io::repeat(0).take(10 << 30), name, env).unwrap_err();
+    assert_eq!(
+        p[0].to_string(),
+        "c.toml: configuration larger than 1 MiB: not read (is it the right file?)"
+    );
+    let big = MIN.repeat(MAX_CONFIG_BYTES / MIN.len() + 1);
+    assert!(load_from_reader_with_env(big.as_bytes(), name, env).is_err());
+
+    let p = load_from_reader_with_env(&b"[source]\nqu\xffeue = 1\n"[..], name, env).unwrap_err();
+    assert_eq!(
+        p[0].to_string(),
+        "c.toml:2:3: not a text file: byte 0xff, not UTF-8 at byte offset 11"
+    );
+    let p = load_from_reader_with_env(&b"# \xc3\xa9\n\0\xff"[..], name, env).unwrap_err();
+    assert_eq!(
+        p[0].to_string(),
+        "c.toml:2:1: not a text file: a NUL byte at byte offset 5"
+    );
+
+    let cfg = load_from_reader_with_env(MIN.as_bytes(), Path::new(STDIN_NAME), env).unwrap();
+    assert_eq!(cfg.pipelines.len(), 1);
+    let p = load_from_reader_with_env(&b"[oops]\n"[..], Path::new(STDIN_NAME), env).unwrap_err();
+    assert!(
+        p.iter()
+            .any(|p| p.to_string().starts_with("<stdin>:1:2: unknown key `oops`")),
+        "{p:?}"
+    );
+}

@@ -673,7 +673,11 @@ impl Cx<'_> {
             _ => {}
         }
         // Where the actions go: a queue, or (agents) a topic.
+        let source_refused = ["queue_url", "topic_arn"]
+            .iter()
+            .any(|k| self.failed.contains(&format!("`[source]`.{k}")));
         match (delivery, &source.queue_url, &source.topic_arn) {
+            _ if source_refused => {}
             (Delivery::Sns, None, Some(_)) | (_, Some(_), None) => {}
             (Delivery::Sns, _, _) => self.push(
                 Some(span.clone()),
@@ -698,7 +702,7 @@ impl Cx<'_> {
                 }
             },
         };
-        if s.groups.is_empty() {
+        if s.groups.is_empty() && !self.failed.contains("`[setup]`.groups") {
             self.push(
                 Some(span.clone()),
                 "`[setup]` needs `groups`: the Auto Scaling groups to put the hooks on",
