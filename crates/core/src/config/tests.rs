@@ -966,3 +966,37 @@ fn input_is_bounded_and_must_be_text() {
         "{p:?}"
     );
 }
+
+#[test]
+fn empty_patterns_are_refused() {
+    let p = problems(
+        r#"[setup]
+groups = ["web", ""]
+delivery = "eventbridge"
+[[setup.hook]]
+name = ""
+transition = "launching"
+[[pipeline]]
+name = "p"
+match = { groups = [""], hooks = ["h", ""], tags = { "" = "x", env = "" } }
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+"#,
+    );
+    let want = [
+        "c.toml:2:18: `setup.groups`: a group name has 1 to 255 characters",
+        "c.toml:5:8: `setup.hook.name` must have 1 to 255 characters",
+        "c.toml:9:21: `match.groups`: an empty pattern matches no group",
+        "c.toml:9:40: `match.hooks`: an empty pattern matches no hook",
+        "c.toml:9:59: `match.tags`: an empty tag key matches no tag",
+    ];
+    for w in want {
+        assert!(
+            p.iter().any(|x| x.starts_with(w)),
+            "missing {w:?} in {p:#?}"
+        );
+    }
+    // and `[setup]` needs a queue
+    assert_eq!(p.len(), want.len() + 1, "{p:#?}");
+}

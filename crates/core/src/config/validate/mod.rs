@@ -921,23 +921,33 @@ impl Cx<'_> {
         let matcher = match p.matcher {
             None => Match::default(),
             Some(m) => {
-                let globs =
-                    |cx: &mut Self, v: &[Spanned<String>], what: &str| -> Vec<glob::Pattern> {
-                        v.iter()
-                            .filter_map(|g| match glob::Pattern::new(g.get_ref()) {
-                                Ok(p) => Some(p),
-                                Err(e) => {
-                                    cx.at(
-                                        g,
-                                        format!("`match.{what}`: bad glob {:?}: {e}", g.get_ref()),
-                                    );
-                                    None
-                                }
-                            })
-                            .collect()
-                    };
-                let groups = globs(self, &m.groups, "groups");
-                let hooks = globs(self, &m.hooks, "hooks");
+                // `what` and the thing it names ("groups", "group").
+                let globs = |cx: &mut Self,
+                             v: &[Spanned<String>],
+                             (what, thing): (&str, &str)|
+                 -> Vec<glob::Pattern> {
+                    v.iter()
+                        .filter_map(|g| match glob::Pattern::new(g.get_ref()) {
+                            Ok(_) if g.get_ref().is_empty() => {
+                                cx.at(
+                                    g,
+                                    format!("`match.{what}`: an empty pattern matches no {thing}"),
+                                );
+                                None
+                            }
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                cx.at(
+                                    g,
+                                    format!("`match.{what}`: bad glob {:?}: {e}", g.get_ref()),
+                                );
+                                None
+                            }
+                        })
+                        .collect()
+                };
+                let groups = globs(self, &m.groups, ("groups", "group"));
+                let hooks = globs(self, &m.hooks, ("hooks", "hook"));
                 let mut transitions = Vec::new();
                 for t in &m.transitions {
                     match t.get_ref().to_ascii_lowercase().as_str() {
@@ -948,6 +958,11 @@ impl Cx<'_> {
                 }
                 let mut tags = BTreeMap::new();
                 for (k, v) in &m.tags {
+                    // An empty value is a valid pattern: EC2 tags may have empty values.
+                    if k.is_empty() {
+                        self.at(v, "`match.tags`: an empty tag key matches no tag");
+                        continue;
+                    }
                     match glob::Pattern::new(v.get_ref()) {
                         Ok(p) => {
                             tags.insert(k.clone(), p);
