@@ -36,6 +36,7 @@ use lifehook_model::{LifecycleEvent, LifecycleResult, LifecycleTransition};
 mod defaults;
 mod duration;
 mod env;
+pub mod logging;
 mod presets;
 mod problem;
 mod raw;
