@@ -957,6 +957,16 @@ fn input_is_bounded_and_must_be_text() {
         "c.toml:2:1: not a text file: a NUL byte at byte offset 5"
     );
 
+    // As crates/cli/tests/it/check.rs feeds `lifehook check -`.
+    let text = b"[sorce]\n[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"wait\"\n";
+    let p = load_from_reader_with_env(&text[..], Path::new(STDIN_NAME), env).unwrap_err();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].to_string().starts_with(
+            "<stdin>:1:2: unknown key `sorce` at the top level; did you mean `source`?"
+        ),
+        "{p:?}"
+    );
     let cfg = load_from_reader_with_env(MIN.as_bytes(), Path::new(STDIN_NAME), env).unwrap();
     assert_eq!(cfg.pipelines.len(), 1);
     let p = load_from_reader_with_env(&b"[oops]\n"[..], Path::new(STDIN_NAME), env).unwrap_err();
