@@ -1010,3 +1010,21 @@ command = ["true"]
     // and `[setup]` needs a queue
     assert_eq!(p.len(), want.len() + 1, "{p:#?}");
 }
+
+#[test]
+fn a_key_of_another_step_type_gets_a_suggestion() {
+    let p = problems(
+        r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "exec"
+commands = ["true"]
+"#,
+    );
+    assert!(
+        p[0].starts_with(
+            "c.toml:3:1: a step of type \"exec\" has no field `commands`; did you mean `command`? (its fields: command, env,"
+        ),
+        "{p:?}"
+    );
+}
