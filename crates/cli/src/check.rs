@@ -1,11 +1,11 @@
-//! `lifehook check CONFIG`: validate a configuration file.
+//! `lifehook check CONFIG`: validate a configuration file (`-`: standard input).
 //!
 //! Prints every problem as `path:line:col: message` on stderr and exits 2; prints a short
 //! summary on stdout and exits 0 when the file is valid. Environment overrides
 //! (`LIFEHOOK_QUEUE_URL`, `LIFEHOOK_CONCURRENCY`, ...) are applied and checked as they
 //! would be at run time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lifehook_core::config::{self, DeadlinePolicy, Source, format_duration};
 
@@ -13,14 +13,23 @@ use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckArgs {
-    /// The configuration file (TOML) to validate.
+    /// The configuration file (TOML) to validate; `-` reads it from standard input.
     pub config: PathBuf,
 }
 
 pub(crate) fn run(args: CheckArgs) -> Outcome {
-    match config::load(&args.config) {
+    let (loaded, name) = if args.config == Path::new("-") {
+        let name = PathBuf::from(config::STDIN_NAME);
+        (
+            config::load_from_reader(std::io::stdin().lock(), &name),
+            name,
+        )
+    } else {
+        (config::load(&args.config), args.config)
+    };
+    match loaded {
         Ok(cfg) => {
-            println!("{}: OK", args.config.display());
+            println!("{}: OK", name.display());
             println!("  source: {}", describe_source(&cfg.source));
             println!(
                 "  keepalive: heartbeat at {} of the heartbeat timeout (at least every {}), stop {} before the deadline",
@@ -61,11 +70,7 @@ pub(crate) fn run(args: CheckArgs) -> Outcome {
         }
         Err(problems) => Err(Failure::problems(
             &problems,
-            format!(
-                "{}: {} problem(s) found",
-                args.config.display(),
-                problems.len()
-            ),
+            format!("{}: {} problem(s) found", name.display(), problems.len()),
         )),
     }
 }

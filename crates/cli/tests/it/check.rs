@@ -113,3 +113,46 @@ fn missing_file_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
+
+#[test]
+fn dash_reads_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lifehook"))
+        .args(["check", "-"])
+        .env_remove("LIFEHOOK_QUEUE_URL")
+        .env_remove("LIFEHOOK_CONCURRENCY")
+        .env_remove("LIFEHOOK_VISIBILITY_TIMEOUT")
+        .env_remove("LIFEHOOK_IMDS")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run lifehook");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"[sorce]\n[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"wait\"\n")
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for lifehook");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("<stdin>:1:2: unknown key `sorce` at the top level; did you mean `source`?"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("<stdin>: 1 problem(s) found"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn endless_input_is_refused_unread() {
+    let out = check(Path::new("/dev/zero"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/dev/zero: configuration larger than 1 MiB"),
+        "{stderr}"
+    );
+}

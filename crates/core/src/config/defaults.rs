@@ -37,6 +37,12 @@ pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(43_200);
 /// The largest `max_concurrency` accepted.
 pub const MAX_CONCURRENCY: u32 = 4096;
 
+/// The most a configuration may hold (bytes): `load` reads no further, and refuses a larger
+/// input (`lifehook check /dev/zero` must not fill the memory).
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// How problems name a configuration read from standard input (`lifehook check -`).
+pub const STDIN_NAME: &str = "<stdin>";
+
 /// The default state directory of the agent.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/lifehook";
 /// The default interval of the queue-less mode (the AWS tutorial polls every 5 s).

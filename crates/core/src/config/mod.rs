@@ -27,6 +27,7 @@
 //! `problem` and `duration` the small types they share.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,10 +36,12 @@ use lifehook_model::{LifecycleEvent, LifecycleResult, LifecycleTransition};
 mod defaults;
 mod duration;
 mod env;
+pub mod logging;
 mod presets;
 mod problem;
 mod raw;
 mod steps;
+mod suggest;
 mod validate;
 
 #[cfg(test)]
@@ -308,7 +311,7 @@ pub fn load_with_env(
     path: &Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<Problem>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let file = std::fs::File::open(path).map_err(|e| {
         vec![Problem {
             file: path.display().to_string(),
             line: None,
@@ -316,7 +319,72 @@ pub fn load_with_env(
             message: format!("cannot read the configuration: {e}"),
         }]
     })?;
-    let mut cfg = Config::from_toml(&text, path)?;
+    load_from_reader_with_env(file, path, env)
+}
+
+/// [`load`] from a reader (standard input for `lifehook check -`); `name` names it in
+/// problems ([`STDIN_NAME`] for standard input). Reads at most [`MAX_CONFIG_BYTES`].
+pub fn load_from_reader(reader: impl Read, name: &Path) -> Result<Config, Vec<Problem>> {
+    load_from_reader_with_env(reader, name, |k| std::env::var(k).ok())
+}
+
+/// [`load_from_reader`] with an injectable environment.
+pub fn load_from_reader_with_env(
+    reader: impl Read,
+    name: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Problem>> {
+    let text = read_text(reader, name)?;
+    let mut cfg = Config::from_toml(&text, name)?;
     env::apply_env(&mut cfg, env)?;
     Ok(cfg)
+}
+
+/// Reads at most [`MAX_CONFIG_BYTES`] (one more, to tell a larger input) and checks that it
+/// is text: UTF-8 without NUL bytes, else a problem at the first bad byte.
+fn read_text(reader: impl Read, name: &Path) -> Result<String, Vec<Problem>> {
+    let problem = |line: Option<usize>, col: Option<usize>, message: String| {
+        vec![Problem {
+            file: name.display().to_string(),
+            line,
+            col,
+            message,
+        }]
+    };
+    let mut buf = Vec::new();
+    let limit = u64::try_from(MAX_CONFIG_BYTES).unwrap_or(u64::MAX);
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| problem(None, None, format!("cannot read the configuration: {e}")))?;
+    if buf.len() > MAX_CONFIG_BYTES {
+        return Err(problem(
+            None,
+            None,
+            format!(
+                "configuration larger than {} MiB: not read (is it the right file?)",
+                MAX_CONFIG_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    let nul = buf.iter().position(|b| *b == 0);
+    let text = match String::from_utf8(buf) {
+        Ok(t) if nul.is_none() => return Ok(t),
+        Ok(t) => t.into_bytes(),
+        Err(e) => e.into_bytes(),
+    };
+    let utf8_end = std::str::from_utf8(&text).map_or_else(|e| e.valid_up_to(), |_| text.len());
+    let bad = nul.map_or(utf8_end, |n| n.min(utf8_end));
+    let before = String::from_utf8_lossy(&text[..bad]);
+    let (line, col) = line_col(&before, bad);
+    let what = if nul == Some(bad) {
+        "a NUL byte".to_owned()
+    } else {
+        format!("byte 0x{:02x}, not UTF-8", text[bad])
+    };
+    Err(problem(
+        Some(line),
+        Some(col),
+        format!("not a text file: {what} at byte offset {bad}"),
+    ))
 }

@@ -8,8 +8,9 @@ use toml::Spanned;
 
 use super::HumanDuration;
 
-/// The file as parsed. Each `[[pipeline]]` and each `[[pipeline.step]]` is deserialized on
-/// its own, so that one bad step does not hide the problems of the others.
+/// The file as parsed. Each top-level table, each `[[pipeline]]` (each of its keys) and each
+/// `[[pipeline.step]]` is deserialized on its own, so that one bad value does not hide the
+/// problems of the others (`validate::Cx::parse`).
 pub(super) struct RawConfig {
     pub(super) source: Option<RawSource>,
     pub(super) keepalive: Option<RawKeepalive>,
@@ -18,30 +19,6 @@ pub(super) struct RawConfig {
     pub(super) pipelines: Vec<Spanned<RawPipeline>>,
     /// A `pipeline` key was present (even if no entry could be parsed).
     pub(super) pipelines_declared: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawTop {
-    pub(super) source: Option<RawSource>,
-    pub(super) keepalive: Option<RawKeepalive>,
-    pub(super) agent: Option<RawAgent>,
-    pub(super) setup: Option<Spanned<RawSetup>>,
-    /// Taken out before deserializing; listed so that messages name it.
-    #[serde(default, rename = "pipeline")]
-    pub(super) _pipelines: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawPipelineHead {
-    pub(super) name: Spanned<String>,
-    #[serde(rename = "match")]
-    pub(super) matcher: Option<RawMatch>,
-    pub(super) policy: Option<RawCompletionPolicy>,
-    /// Taken out before deserializing; listed so that messages name it.
-    #[serde(default, rename = "step")]
-    pub(super) _steps: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -101,7 +78,8 @@ pub(super) struct RawKeepalive {
 }
 
 pub(super) struct RawPipeline {
-    pub(super) name: Spanned<String>,
+    /// `None`: missing or not text (already reported).
+    pub(super) name: Option<Spanned<String>>,
     pub(super) matcher: Option<RawMatch>,
     pub(super) steps: Vec<Spanned<RawStep>>,
     pub(super) policy: Option<RawCompletionPolicy>,

@@ -111,6 +111,17 @@ impl StepType {
         }
     }
 
+    /// Every key a step of this type takes: the common ones, then [`StepType::fields`] (and,
+    /// for `http`, the keys of a preset).
+    pub(crate) fn keys(self) -> Vec<&'static str> {
+        let mut keys = vec!["type", "name", "timeout", "retries", "backoff"];
+        keys.extend(self.fields());
+        if self == StepType::Http {
+            keys.extend(["preset", "registry_url", "app", "instance"]);
+        }
+        keys
+    }
+
     /// The keys a step of this type takes besides `type`, `name`, `timeout`, `retries` and
     /// `backoff`.
     pub(crate) fn fields(self) -> &'static [&'static str] {
@@ -177,12 +188,11 @@ pub struct UnknownStepType(pub String);
 impl fmt::Display for UnknownStepType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let known: Vec<&str> = StepType::ALL.iter().map(|t| t.as_str()).collect();
-        write!(
-            f,
-            "unknown step type {:?} (step types: {})",
-            self.0,
-            known.join(", ")
-        )
+        write!(f, "unknown step type {:?}", self.0)?;
+        if let Some(s) = super::suggest::did_you_mean(&self.0, &known) {
+            write!(f, "; did you mean {s:?}?")?;
+        }
+        write!(f, " (step types: {})", known.join(", "))
     }
 }
 

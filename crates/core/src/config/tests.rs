@@ -223,11 +223,11 @@ command = ["true"]
 "#,
     );
     let want = [
-        "c.toml:1:2: unknown field `oops`, expected one of `source`, `keepalive`, `agent`, `setup`, `pipeline`",
+        "c.toml:1:2: unknown key `oops` at the top level (keys: source, keepalive, agent, setup, pipeline)",
         "c.toml:6:11: `command` is an argv array",
-        "c.toml:10:11: invalid duration",
-        "c.toml:14:11: invalid type: string \"many\"",
-        "c.toml:18:1: unknown field `mtach`",
+        "c.toml:10:11: `timeout`: invalid duration",
+        "c.toml:14:11: `retries`: expected a whole number, found text \"many\"",
+        "c.toml:18:1: unknown key `mtach` in `[[pipeline]]`; did you mean `match`? (keys: name, match, policy, step)",
     ];
     for w in want {
         assert!(
@@ -794,5 +794,237 @@ fn step_types_round_trip() {
     assert_eq!(
         e.to_string(),
         "unknown step type \"shell\" (step types: exec, http, probe, notify, file, wait, s3-fetch, s3-upload, ssm-command, ecs-drain, signal, tag, image, target-groups)"
+    );
+}
+
+#[test]
+fn a_type_error_in_one_table_hides_nothing_else() {
+    let p = problems(
+        r#"[source]
+concurrency = "many"
+wait_time_seconds = 99
+[keepalive]
+heartbeat_fraction = 1.5
+[[pipeline]]
+name = "p"
+match = { groups = 5, transitions = ["rebooting"] }
+policy = { on_success = "maybe", on_failure = 3 }
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+timeout = "49h"
+"#,
+    );
+    let want = [
+        "c.toml:2:15: `concurrency`: expected a whole number, found text \"many\"",
+        "c.toml:3:21: `wait_time_seconds` = 99 is out of range: it must be between 0 and 20",
+        "c.toml:5:22: `heartbeat_fraction` = 1.5 must be strictly between 0 and 1",
+        "c.toml:8:20: `groups`: expected a list, found the whole number 5",
+        "c.toml:8:38: `match.transitions`: unknown transition \"rebooting\"",
+        "c.toml:9:25: `on_success` = \"maybe\": expected \"continue\" or \"abandon\"",
+        "c.toml:9:47: `on_failure`: expected text, found the whole number 3",
+        "c.toml:13:11: `timeout` = 2d1h is longer than 48h",
+    ];
+    for w in want {
+        assert!(
+            p.iter().any(|x| x.starts_with(w)),
+            "missing {w:?} in {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{p:#?}");
+}
+
+#[test]
+fn hooks_and_nested_tables_are_read_one_by_one() {
+    let p = problems(
+        r#"[agent]
+state_dir = 5
+group = ""
+[[agent.hook]]
+nmae = "a"
+transition = "launching"
+[[agent.hook]]
+name = 7
+transition = "launching"
+[[pipeline]]
+name = 3
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+"#,
+    );
+    let want = [
+        "c.toml:2:13: `state_dir`: expected text, found the whole number 5",
+        "c.toml:3:9: `agent.group` is empty",
+        "c.toml:4:1: missing key `name`",
+        "c.toml:5:1: unknown key `nmae` in `[[agent.hook]]`; did you mean `name`? (keys: name, transition, heartbeat_timeout, default_result, notification_target_arn, role_arn, notification_metadata)",
+        "c.toml:8:8: `name`: expected text, found the whole number 7",
+        "c.toml:11:8: `name`: expected text, found the whole number 3",
+    ];
+    for w in want {
+        assert!(
+            p.iter().any(|x| x.starts_with(w)),
+            "missing {w:?} in {p:#?}"
+        );
+    }
+    assert_eq!(p.len(), want.len(), "{p:#?}");
+}
+
+#[test]
+fn unknown_step_keys_name_the_keys_of_the_step_type() {
+    let p = problems(
+        r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "wait"
+Duration = "5s"
+[[pipeline.step]]
+type = "s3_fetch"
+bucket = "b"
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+workdir = "/"
+"#,
+    );
+    assert_eq!(
+        p,
+        [
+            "c.toml:5:1: unknown key `Duration` in a step of type \"wait\"; did you mean `duration`? (keys: type, name, timeout, retries, backoff, duration)",
+            "c.toml:7:8: unknown step type \"s3_fetch\"; did you mean \"s3-fetch\"? (step types: exec, http, probe, notify, file, wait, s3-fetch, s3-upload, ssm-command, ecs-drain, signal, tag, image, target-groups)",
+            "c.toml:12:1: unknown key `workdir` in a step of type \"exec\" (keys: type, name, timeout, retries, backoff, command, env, working_dir, output_limit, reboot_exit_code)",
+        ],
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn unknown_table_keys_get_a_suggestion() {
+    let p = problems(&format!("[sorce]\n[source]\nqueue-url = \"x\"\n{MIN}"));
+    assert_eq!(
+        p,
+        [
+            "c.toml:1:2: unknown key `sorce` at the top level; did you mean `source`? (keys: source, keepalive, agent, setup, pipeline)",
+            "c.toml:3:1: unknown key `queue-url` in `[source]`; did you mean `queue_url`? (keys: queue_url, topic_arn, imds, wait_time_seconds, max_messages, concurrency, visibility_timeout)",
+        ],
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn a_refused_value_is_not_reported_missing_as_well() {
+    let p = problems(&format!(
+        r#"[source]
+queue_url = 5
+[setup]
+groups = "web"
+delivery = "eventbridge"
+[[setup.hook]]
+name = "h"
+transition = "launching"
+{MIN}"#
+    ));
+    assert_eq!(
+        p,
+        [
+            "c.toml:2:13: `queue_url`: expected text, found the whole number 5",
+            "c.toml:4:10: `groups`: expected a list, found text \"web\"",
+        ],
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn input_is_bounded_and_must_be_text() {
+    let name = Path::new("c.toml");
+    let env = |_: &str| None;
+    let p = load_from_reader_with_env(std::io::repeat(0).take(10 << 30), name, env).unwrap_err();
+    assert_eq!(
+        p[0].to_string(),
+        "c.toml: configuration larger than 1 MiB: not read (is it the right file?)"
+    );
+    let big = MIN.repeat(MAX_CONFIG_BYTES / MIN.len() + 1);
+    assert!(load_from_reader_with_env(big.as_bytes(), name, env).is_err());
+
+    let p = load_from_reader_with_env(&b"[source]\nqu\xffeue = 1\n"[..], name, env).unwrap_err();
+    assert_eq!(
+        p[0].to_string(),
+        "c.toml:2:3: not a text file: byte 0xff, not UTF-8 at byte offset 11"
+    );
+    let p = load_from_reader_with_env(&b"# \xc3\xa9\n\0\xff"[..], name, env).unwrap_err();
+    assert_eq!(
+        p[0].to_string(),
+        "c.toml:2:1: not a text file: a NUL byte at byte offset 5"
+    );
+
+    // As crates/cli/tests/it/check.rs feeds `lifehook check -`.
+    let text = b"[sorce]\n[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"wait\"\n";
+    let p = load_from_reader_with_env(&text[..], Path::new(STDIN_NAME), env).unwrap_err();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].to_string().starts_with(
+            "<stdin>:1:2: unknown key `sorce` at the top level; did you mean `source`?"
+        ),
+        "{p:?}"
+    );
+    let cfg = load_from_reader_with_env(MIN.as_bytes(), Path::new(STDIN_NAME), env).unwrap();
+    assert_eq!(cfg.pipelines.len(), 1);
+    let p = load_from_reader_with_env(&b"[oops]\n"[..], Path::new(STDIN_NAME), env).unwrap_err();
+    assert!(
+        p.iter()
+            .any(|p| p.to_string().starts_with("<stdin>:1:2: unknown key `oops`")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn empty_patterns_are_refused() {
+    let p = problems(
+        r#"[setup]
+groups = ["web", ""]
+delivery = "eventbridge"
+[[setup.hook]]
+name = ""
+transition = "launching"
+[[pipeline]]
+name = "p"
+match = { groups = [""], hooks = ["h", ""], tags = { "" = "x", env = "" } }
+[[pipeline.step]]
+type = "exec"
+command = ["true"]
+"#,
+    );
+    let want = [
+        "c.toml:2:18: `setup.groups`: a group name has 1 to 255 characters",
+        "c.toml:5:8: `setup.hook.name` must have 1 to 255 characters",
+        "c.toml:9:21: `match.groups`: an empty pattern matches no group",
+        "c.toml:9:40: `match.hooks`: an empty pattern matches no hook",
+        "c.toml:9:59: `match.tags`: an empty tag key matches no tag",
+    ];
+    for w in want {
+        assert!(
+            p.iter().any(|x| x.starts_with(w)),
+            "missing {w:?} in {p:#?}"
+        );
+    }
+    // and `[setup]` needs a queue
+    assert_eq!(p.len(), want.len() + 1, "{p:#?}");
+}
+
+#[test]
+fn a_key_of_another_step_type_gets_a_suggestion() {
+    let p = problems(
+        r#"[[pipeline]]
+name = "p"
+[[pipeline.step]]
+type = "exec"
+commands = ["true"]
+"#,
+    );
+    assert!(
+        p[0].starts_with(
+            "c.toml:3:1: a step of type \"exec\" has no field `commands`; did you mean `command`? (its fields: command, env,"
+        ),
+        "{p:?}"
     );
 }

@@ -11,8 +11,7 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 use super::raw::{
-    Argv, RawAgent, RawConfig, RawHookSpec, RawPipeline, RawPipelineHead, RawSetup, RawSource,
-    RawStep, RawTop,
+    Argv, RawAgent, RawConfig, RawHookSpec, RawPipeline, RawSetup, RawSource, RawStep,
 };
 use super::*;
 use crate::template::Template;
@@ -20,12 +19,31 @@ use crate::template::Template;
 mod aws_steps;
 mod step;
 
+/// The top-level keys.
+const TOP_KEYS: &[&str] = &["source", "keepalive", "agent", "setup", "pipeline"];
+/// The keys of a `[[pipeline]]`.
+const PIPELINE_KEYS: &[&str] = &["name", "match", "policy", "step"];
+
+/// Whether `inner` lies within `outer`.
+fn within(inner: &Range<usize>, outer: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+/// The key of `t` whose key or value holds `at`.
+fn key_at(t: &toml::de::DeTable<'_>, at: Option<&Range<usize>>) -> Option<String> {
+    let at = at?;
+    t.iter()
+        .find(|(k, v)| within(at, &v.span()) || within(at, &k.span()))
+        .map(|(k, _)| k.get_ref().to_string())
+}
+
 /// Parses and validates TOML text (see [`Config::from_toml`]).
 pub(super) fn from_toml(text: &str, file: &std::path::Path) -> Result<Config, Vec<Problem>> {
     let mut cx = Cx {
         file: file.to_path_buf(),
         text,
         problems: Vec::new(),
+        failed: HashSet::new(),
     };
     let Some(raw) = cx.parse() else {
         return Err(cx.problems);
@@ -45,6 +63,9 @@ pub(super) struct Cx<'a> {
     file: PathBuf,
     text: &'a str,
     problems: Vec<Problem>,
+    /// `place.key` of the values refused as the wrong type (left out of the raw tables), so
+    /// that checks do not report them missing as well.
+    failed: HashSet<String>,
 }
 
 impl Cx<'_> {
@@ -260,19 +281,70 @@ impl Cx<'_> {
         }
     }
 
-    /// Deserializes one value, recording its problem.
-    fn de<T: serde::de::DeserializeOwned>(&mut self, v: Spanned<DeValue<'_>>) -> Option<T> {
-        match T::deserialize(toml::de::ValueDeserializer::from(v)) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let msg = e.message().trim_end().to_owned();
-                self.push(e.span(), msg);
-                None
+    /// Deserializes one table, recording its problems. Unknown keys are reported (with a
+    /// suggestion) and left out; a value of the wrong type is reported and left out, and
+    /// the rest of the table read again, so that one bad value hides nothing else. `None`
+    /// when the table cannot be read at all (not a table, a required key missing).
+    fn de_table<T: serde::de::DeserializeOwned>(
+        &mut self,
+        v: Spanned<DeValue<'_>>,
+        place: &str,
+    ) -> Option<T> {
+        let span = v.span();
+        let DeValue::Table(mut t) = v.into_inner() else {
+            self.push(Some(span), format!("{place} must be a table"));
+            return None;
+        };
+        let known = suggest::fields_of::<T>();
+        self.drop_unknown_keys(&mut t, known, place, known);
+        let mut removed: Vec<String> = Vec::new();
+        loop {
+            let attempt = Spanned::new(span.clone(), DeValue::Table(t.clone()));
+            let e = match T::deserialize(toml::de::ValueDeserializer::from(attempt)) {
+                Ok(v) => return Some(v),
+                Err(e) => e,
+            };
+            let at = e.span();
+            let key = key_at(&t, at.as_ref());
+            let message = e.message().trim_end();
+            // A required key whose value was refused is not missing as well.
+            let follow_on = removed
+                .iter()
+                .any(|k| message == format!("missing field `{k}`"));
+            if !follow_on {
+                self.push(at, suggest::humanize(message, key.as_deref()));
             }
+            let key = key?;
+            self.failed.insert(format!("{place}.{key}"));
+            t.remove(key.as_str());
+            removed.push(key);
         }
     }
 
-    /// Parses the document piece by piece; `None` only on a syntax error.
+    /// Reports and removes the keys of `t` that are not in `known`; `listed` are the keys
+    /// the message names (the keys of this kind of table).
+    fn drop_unknown_keys(
+        &mut self,
+        t: &mut toml::de::DeTable<'_>,
+        known: &[&str],
+        place: &str,
+        listed: &[&str],
+    ) {
+        let unknown: Vec<(String, Range<usize>)> = t
+            .keys()
+            .filter(|k| !known.contains(&k.get_ref().as_ref()))
+            .map(|k| (k.get_ref().to_string(), k.span()))
+            .collect();
+        for (key, at) in unknown {
+            self.push(
+                Some(at),
+                suggest::unknown_key(&key, &format!("in {place}"), listed),
+            );
+            t.remove(key.as_str());
+        }
+    }
+
+    /// Parses the document table by table; `None` only on a syntax error.
     fn parse(&mut self) -> Option<RawConfig> {
         let root = match toml::de::DeTable::parse(self.text) {
             Ok(r) => r,
@@ -282,80 +354,199 @@ impl Cx<'_> {
                 return None;
             }
         };
-        let root_span = root.span();
-        let mut table = root.into_inner();
-        let pipelines_val = table.remove("pipeline");
-        let top: Option<RawTop> = self.de(Spanned::new(root_span, DeValue::Table(table)));
-        let (source, keepalive, agent, setup) = top.map_or((None, None, None, None), |t| {
-            (t.source, t.keepalive, t.agent, t.setup)
-        });
-        let pipelines_declared = pipelines_val.is_some();
-        let mut pipelines = Vec::new();
-        if let Some(pv) = pipelines_val {
-            let span = pv.span();
-            match pv.into_inner() {
+        let mut raw = RawConfig {
+            source: None,
+            keepalive: None,
+            agent: None,
+            setup: None,
+            pipelines: Vec::new(),
+            pipelines_declared: false,
+        };
+        for (k, v) in root.into_inner() {
+            match k.get_ref().as_ref() {
+                "source" => raw.source = self.de_table(v, "`[source]`"),
+                "keepalive" => raw.keepalive = self.de_table(v, "`[keepalive]`"),
+                "agent" => {
+                    raw.agent = self
+                        .with_hooks::<RawAgent>(v, "`[agent]`", "`[[agent.hook]]`")
+                        .map(|(mut a, hooks)| {
+                            a.hook = hooks;
+                            a
+                        })
+                }
+                "setup" => {
+                    let span = v.span();
+                    raw.setup = self
+                        .with_hooks::<RawSetup>(v, "`[setup]`", "`[[setup.hook]]`")
+                        .map(|(mut s, hooks)| {
+                            s.hook = hooks;
+                            Spanned::new(span, s)
+                        })
+                }
+                "pipeline" => {
+                    raw.pipelines_declared = true;
+                    let span = v.span();
+                    match v.into_inner() {
+                        DeValue::Array(items) => {
+                            for item in items {
+                                if let Some(p) = self.raw_pipeline(item) {
+                                    raw.pipelines.push(p);
+                                }
+                            }
+                        }
+                        _ => self.push(
+                            Some(span),
+                            "`pipeline` must be an array of tables: write `[[pipeline]]`",
+                        ),
+                    }
+                }
+                other => {
+                    let msg = suggest::unknown_key(other, "at the top level", TOP_KEYS);
+                    self.push(Some(k.span()), msg);
+                }
+            }
+        }
+        Some(raw)
+    }
+
+    /// `[agent]` or `[setup]`: the table, and each of its `hook` entries read on its own.
+    fn with_hooks<T: serde::de::DeserializeOwned>(
+        &mut self,
+        mut v: Spanned<DeValue<'_>>,
+        place: &str,
+        hook_place: &str,
+    ) -> Option<(T, Vec<Spanned<RawHookSpec>>)> {
+        let mut hooks = Vec::new();
+        if let DeValue::Table(t) = v.get_mut()
+            && let Some(h) = t.remove("hook")
+        {
+            let span = h.span();
+            match h.into_inner() {
                 DeValue::Array(items) => {
                     for item in items {
-                        if let Some(p) = self.raw_pipeline(item) {
-                            pipelines.push(p);
+                        let span = item.span();
+                        if let Some(spec) = self.de_table::<RawHookSpec>(item, hook_place) {
+                            hooks.push(Spanned::new(span, spec));
                         }
                     }
                 }
                 _ => self.push(
                     Some(span),
-                    "`pipeline` must be an array of tables: write `[[pipeline]]`",
+                    format!("`hook` must be an array of tables: write {hook_place}"),
                 ),
             }
         }
-        Some(RawConfig {
-            source,
-            keepalive,
-            agent,
-            setup,
-            pipelines,
-            pipelines_declared,
-        })
+        self.de_table::<T>(v, place).map(|t| (t, hooks))
     }
 
     fn raw_pipeline(&mut self, item: Spanned<DeValue<'_>>) -> Option<Spanned<RawPipeline>> {
         let span = item.span();
-        let DeValue::Table(mut t) = item.into_inner() else {
+        let DeValue::Table(t) = item.into_inner() else {
             self.push(
                 Some(span),
                 "each `pipeline` must be a table: write `[[pipeline]]`",
             );
             return None;
         };
-        let steps_val = t.remove("step");
-        let steps_declared = steps_val.is_some();
-        let mut steps = Vec::new();
-        if let Some(sv) = steps_val {
-            let sspan = sv.span();
-            match sv.into_inner() {
-                DeValue::Array(items) => {
-                    for s in items {
-                        if let Some(st) = self.de::<Spanned<RawStep>>(s) {
-                            steps.push(st);
+        let mut p = RawPipeline {
+            name: None,
+            matcher: None,
+            steps: Vec::new(),
+            policy: None,
+            steps_declared: false,
+        };
+        let mut named = false;
+        for (k, v) in t {
+            match k.get_ref().as_ref() {
+                "name" => {
+                    named = true;
+                    p.name = self.de_value::<Spanned<String>>(v, "name");
+                }
+                "match" => p.matcher = self.de_table(v, "`match`"),
+                "policy" => p.policy = self.de_table(v, "`policy`"),
+                "step" => {
+                    p.steps_declared = true;
+                    let sspan = v.span();
+                    match v.into_inner() {
+                        DeValue::Array(items) => {
+                            for s in items {
+                                if let Some(st) = self.raw_step(s) {
+                                    p.steps.push(st);
+                                }
+                            }
                         }
+                        _ => self.push(
+                            Some(sspan),
+                            "`step` must be an array of tables: write `[[pipeline.step]]`",
+                        ),
                     }
                 }
-                _ => self.push(
-                    Some(sspan),
-                    "`step` must be an array of tables: write `[[pipeline.step]]`",
-                ),
+                other => {
+                    let msg = suggest::unknown_key(other, "in `[[pipeline]]`", PIPELINE_KEYS);
+                    self.push(Some(k.span()), msg);
+                }
             }
         }
-        let head: RawPipelineHead = self.de(Spanned::new(span.clone(), DeValue::Table(t)))?;
-        Some(Spanned::new(
-            span,
-            RawPipeline {
-                name: head.name,
-                matcher: head.matcher,
-                steps,
-                policy: head.policy,
-                steps_declared,
-            },
-        ))
+        if !named {
+            self.push(
+                Some(span.clone()),
+                "a `[[pipeline]]` needs a `name` (missing key `name`)",
+            );
+        }
+        Some(Spanned::new(span, p))
+    }
+
+    /// One value of a key, recording its problem.
+    fn de_value<T: serde::de::DeserializeOwned>(
+        &mut self,
+        v: Spanned<DeValue<'_>>,
+        key: &str,
+    ) -> Option<T> {
+        match T::deserialize(toml::de::ValueDeserializer::from(v)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.push(e.span(), suggest::humanize(e.message(), Some(key)));
+                None
+            }
+        }
+    }
+
+    /// One `[[pipeline.step]]`: keys no step type takes are reported against the keys of
+    /// this step's type; a value of the wrong type drops the step (its checks would only
+    /// repeat the problem).
+    fn raw_step(&mut self, s: Spanned<DeValue<'_>>) -> Option<Spanned<RawStep>> {
+        let span = s.span();
+        let DeValue::Table(mut t) = s.into_inner() else {
+            self.push(
+                Some(span),
+                "each `step` must be a table: write `[[pipeline.step]]`",
+            );
+            return None;
+        };
+        let ty = t
+            .get("type")
+            .and_then(|v| v.get_ref().as_str())
+            .and_then(|s| s.parse::<StepType>().ok());
+        let all = suggest::fields_of::<RawStep>();
+        match ty {
+            Some(ty) => {
+                let listed = ty.keys();
+                let place = format!("a step of type {:?}", ty.as_str());
+                self.drop_unknown_keys(&mut t, all, &place, &listed);
+            }
+            None => self.drop_unknown_keys(&mut t, all, "a step", all),
+        }
+        let attempt = Spanned::new(span.clone(), DeValue::Table(t.clone()));
+        match <RawStep as serde::Deserialize>::deserialize(toml::de::ValueDeserializer::from(
+            attempt,
+        )) {
+            Ok(st) => Some(Spanned::new(span, st)),
+            Err(e) => {
+                let key = key_at(&t, e.span().as_ref());
+                self.push(e.span(), suggest::humanize(e.message(), key.as_deref()));
+                None
+            }
+        }
     }
 
     fn validate(&mut self, raw: RawConfig) -> Config {
@@ -406,11 +597,10 @@ impl Cx<'_> {
         for p in raw.pipelines {
             let span = p.span();
             let p = p.into_inner();
-            if !names.insert(p.name.get_ref().clone()) {
-                self.at(
-                    &p.name,
-                    format!("duplicate pipeline name {:?}", p.name.get_ref()),
-                );
+            if let Some(n) = &p.name
+                && !names.insert(n.get_ref().clone())
+            {
+                self.at(n, format!("duplicate pipeline name {:?}", n.get_ref()));
             }
             pipelines.push(self.pipeline(p, span));
         }
@@ -483,7 +673,11 @@ impl Cx<'_> {
             _ => {}
         }
         // Where the actions go: a queue, or (agents) a topic.
+        let source_refused = ["queue_url", "topic_arn"]
+            .iter()
+            .any(|k| self.failed.contains(&format!("`[source]`.{k}")));
         match (delivery, &source.queue_url, &source.topic_arn) {
+            _ if source_refused => {}
             (Delivery::Sns, None, Some(_)) | (_, Some(_), None) => {}
             (Delivery::Sns, _, _) => self.push(
                 Some(span.clone()),
@@ -508,7 +702,7 @@ impl Cx<'_> {
                 }
             },
         };
-        if s.groups.is_empty() {
+        if s.groups.is_empty() && !self.failed.contains("`[setup]`.groups") {
             self.push(
                 Some(span.clone()),
                 "`[setup]` needs `groups`: the Auto Scaling groups to put the hooks on",
@@ -714,30 +908,46 @@ impl Cx<'_> {
     }
 
     fn pipeline(&mut self, p: RawPipeline, span: Range<usize>) -> Pipeline {
-        let name = p.name.get_ref().clone();
-        if name.trim().is_empty() {
-            self.at(&p.name, "pipeline `name` is empty");
+        let name = p
+            .name
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_default();
+        if let Some(n) = &p.name
+            && name.trim().is_empty()
+        {
+            self.at(n, "pipeline `name` is empty");
         }
         let matcher = match p.matcher {
             None => Match::default(),
             Some(m) => {
-                let globs =
-                    |cx: &mut Self, v: &[Spanned<String>], what: &str| -> Vec<glob::Pattern> {
-                        v.iter()
-                            .filter_map(|g| match glob::Pattern::new(g.get_ref()) {
-                                Ok(p) => Some(p),
-                                Err(e) => {
-                                    cx.at(
-                                        g,
-                                        format!("`match.{what}`: bad glob {:?}: {e}", g.get_ref()),
-                                    );
-                                    None
-                                }
-                            })
-                            .collect()
-                    };
-                let groups = globs(self, &m.groups, "groups");
-                let hooks = globs(self, &m.hooks, "hooks");
+                // `what` and the thing it names ("groups", "group").
+                let globs = |cx: &mut Self,
+                             v: &[Spanned<String>],
+                             (what, thing): (&str, &str)|
+                 -> Vec<glob::Pattern> {
+                    v.iter()
+                        .filter_map(|g| match glob::Pattern::new(g.get_ref()) {
+                            Ok(_) if g.get_ref().is_empty() => {
+                                cx.at(
+                                    g,
+                                    format!("`match.{what}`: an empty pattern matches no {thing}"),
+                                );
+                                None
+                            }
+                            Ok(p) => Some(p),
+                            Err(e) => {
+                                cx.at(
+                                    g,
+                                    format!("`match.{what}`: bad glob {:?}: {e}", g.get_ref()),
+                                );
+                                None
+                            }
+                        })
+                        .collect()
+                };
+                let groups = globs(self, &m.groups, ("groups", "group"));
+                let hooks = globs(self, &m.hooks, ("hooks", "hook"));
                 let mut transitions = Vec::new();
                 for t in &m.transitions {
                     match t.get_ref().to_ascii_lowercase().as_str() {
@@ -748,6 +958,11 @@ impl Cx<'_> {
                 }
                 let mut tags = BTreeMap::new();
                 for (k, v) in &m.tags {
+                    // An empty value is a valid pattern: EC2 tags may have empty values.
+                    if k.is_empty() {
+                        self.at(v, "`match.tags`: an empty tag key matches no tag");
+                        continue;
+                    }
                     match glob::Pattern::new(v.get_ref()) {
                         Ok(p) => {
                             tags.insert(k.clone(), p);

@@ -111,10 +111,13 @@ impl Cx<'_> {
         let allowed = step_type.fields();
         for (field, is) in present {
             if is && !allowed.contains(&field) {
+                let hint = super::super::suggest::did_you_mean(field, &step_type.keys())
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
                 self.push(
                     Some(span.clone()),
                     format!(
-                        "a step of type {ty:?} has no field `{field}` (its fields: {})",
+                        "a step of type {ty:?} has no field `{field}`{hint} (its fields: {})",
                         allowed.join(", ")
                     ),
                 );
