@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use lifehook_core::config::{self, DeadlinePolicy, Source, format_duration};
 
 use crate::exit::{Failure, Outcome};
+use crate::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckArgs {
@@ -29,9 +30,9 @@ pub(crate) fn run(args: CheckArgs) -> Outcome {
     };
     match loaded {
         Ok(cfg) => {
-            println!("{}: OK", name.display());
-            println!("  source: {}", describe_source(&cfg.source));
-            println!(
+            outln!("{}: OK", name.display());
+            outln!("  source: {}", describe_source(&cfg.source));
+            outln!(
                 "  keepalive: heartbeat at {} of the heartbeat timeout (at least every {}), stop {} before the deadline",
                 cfg.keepalive.heartbeat_fraction,
                 format_duration(cfg.keepalive.min_interval),
@@ -39,14 +40,14 @@ pub(crate) fn run(args: CheckArgs) -> Outcome {
             );
             if let Some(s) = &cfg.setup {
                 let hooks: Vec<&str> = s.hooks.iter().map(|h| h.name.as_str()).collect();
-                println!(
+                outln!(
                     "  setup: hook(s) {} on {}, delivered by {}",
                     hooks.join(", "),
                     s.groups.join(", "),
                     s.delivery.as_str()
                 );
             }
-            println!("  {} pipeline(s), first match wins:", cfg.pipelines.len());
+            outln!("  {} pipeline(s), first match wins:", cfg.pipelines.len());
             for p in &cfg.pipelines {
                 let steps: Vec<String> = p
                     .steps
@@ -57,7 +58,7 @@ pub(crate) fn run(args: CheckArgs) -> Outcome {
                     DeadlinePolicy::Complete(r) => r.as_str().to_owned(),
                     DeadlinePolicy::Hold => "HOLD".to_owned(),
                 };
-                println!(
+                outln!(
                     "    {}: {} → success {}, failure {}, deadline {}",
                     p.name,
                     steps.join(", "),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lifehook_aws::controller::{Controller, DEFAULT_GRACE};
+use lifehook_aws::controller::{Controller, ControllerError, DEFAULT_GRACE};
 use lifehook_aws::metrics::{DEFAULT_ADMIN_LISTEN, Metrics, serve_admin};
 
 use crate::exit::{Failure, Outcome};
@@ -73,7 +73,11 @@ pub(crate) async fn run(args: ControllerArgs) -> Outcome {
     let clock = lifehook_core::clock::from_env()
         .await
         .map_err(Failure::error)?;
-    let controller = Controller::new(config, &clients, metrics, clock).map_err(Failure::error)?;
+    let controller = Controller::new(config, &clients, metrics, clock).map_err(|e| match e {
+        // Nothing to read from is a configuration error, not a failure at run time.
+        e @ ControllerError::NoQueue => Failure::usage(e),
+        e => Failure::error(e),
+    })?;
     controller
         .run(
             crate::shutdown_signal(),

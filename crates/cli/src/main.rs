@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::out::outln;
+
 mod agent;
 mod check;
 mod controller;
@@ -17,6 +19,7 @@ mod exit;
 mod lambda;
 mod logging;
 mod ops;
+mod out;
 mod policy;
 mod setup;
 
@@ -165,17 +168,18 @@ async fn run_sandbox(args: SandboxArgs) -> exit::Outcome {
         .map_err(|e| exit::Failure::runtime(format!("cannot listen on {}: {e}", args.listen)))?;
     for spec in &args.enforce_policy {
         let (key, file) = policy::enforce_spec(spec);
+        // A policy file that cannot be read or used is a usage error (exit 2).
         let doc = std::fs::read_to_string(file)
-            .map_err(|e| exit::Failure::runtime(format!("--enforce-policy {file}: {e}")))
+            .map_err(|e| exit::Failure::usage(format!("--enforce-policy {file}: {e}")))
             .and_then(|t| {
                 serde_json::from_str(&t).map_err(|e| {
-                    exit::Failure::runtime(format!("--enforce-policy {file}: not JSON: {e}"))
+                    exit::Failure::usage(format!("--enforce-policy {file}: not JSON: {e}"))
                 })
             })?;
         running
             .sandbox
             .enforce_policy(key, doc)
-            .map_err(|e| exit::Failure::runtime(format!("--enforce-policy {file}: {e}")))?;
+            .map_err(|e| exit::Failure::usage(format!("--enforce-policy {file}: {e}")))?;
         tracing::info!(
             file,
             access_key_id = key.unwrap_or("(every key but lifehook-admin)"),
@@ -186,17 +190,18 @@ async fn run_sandbox(args: SandboxArgs) -> exit::Outcome {
         tracing::warn!(listen = %args.listen, "the sandbox accepts any credentials and is reachable beyond this machine");
     }
     tracing::info!(endpoint = %running.endpoint(), clock = %args.clock, "sandbox listening");
-    println!(
+    outln!(
         "lifehook sandbox listening on {} (clock: {})",
         running.endpoint(),
         args.clock
     );
-    println!(
-        "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
+    // AWS CLI v1 and boto3 read AWS_DEFAULT_REGION; v2 and the SDKs read AWS_REGION.
+    outln!(
+        "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
         running.endpoint()
     );
     if !args.enforce_policy.is_empty() {
-        println!(
+        outln!(
             "  enforcing IAM policies; requests signed with AWS_ACCESS_KEY_ID={} are never enforced",
             lifehook_sandbox::iam::ADMIN_ACCESS_KEY_ID
         );

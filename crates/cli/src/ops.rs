@@ -13,6 +13,7 @@ use lifehook_aws::{Clients, WaitingInstance};
 use lifehook_model::LifecycleResult;
 
 use crate::exit::{Code, Failure, Outcome};
+use crate::out::{out, outln};
 
 /// Operator commands retry a throttled call once more than the SDK does, briefly.
 const OPERATOR_RETRY: RetryPolicy = RetryPolicy {
@@ -120,7 +121,7 @@ pub(crate) async fn complete(args: CompleteArgs) -> Outcome {
     let target = args.action.target();
     match api.complete(&target, args.result).await {
         Ok(()) => {
-            println!("completed lifecycle action ({target}) with {}", args.result);
+            outln!("completed lifecycle action ({target}) with {}", args.result);
             Ok(())
         }
         Err(e) => Err(action_failure(&e)),
@@ -132,7 +133,7 @@ pub(crate) async fn heartbeat(args: HeartbeatArgs) -> Outcome {
     let target = args.action.target();
     match api.heartbeat(&target).await {
         Ok(()) => {
-            println!("recorded heartbeat for lifecycle action ({target})");
+            outln!("recorded heartbeat for lifecycle action ({target})");
             Ok(())
         }
         Err(e) => Err(action_failure(&e)),
@@ -147,9 +148,9 @@ pub(crate) async fn status(args: StatusArgs) -> Outcome {
         .map_err(Failure::runtime)?;
     let now = SystemTime::now();
     if args.json {
-        println!("{}", status_json(&waiting, now));
+        outln!("{}", status_json(&waiting, now));
     } else {
-        print!("{}", status_table(&waiting, now));
+        out!("{}", status_table(&waiting, now));
     }
     Ok(())
 }

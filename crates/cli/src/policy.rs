@@ -14,6 +14,7 @@ use lifehook_core::config;
 use lifehook_core::policy::{Mode, PolicyError, PolicyOptions, policy};
 
 use crate::exit::{Failure, Outcome};
+use crate::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PolicyArgs {
@@ -79,7 +80,7 @@ pub(crate) fn run(args: PolicyArgs) -> Outcome {
     };
     if let [mode] = modes.as_slice() {
         let doc = policy(&cfg, *mode, &opts).map_err(invalid)?;
-        println!("{}", doc.to_json_pretty());
+        outln!("{}", doc.to_json_pretty());
         return Ok(());
     }
     let mut all = serde_json::Map::new();
@@ -99,7 +100,7 @@ pub(crate) fn run(args: PolicyArgs) -> Outcome {
             "note: without --dead-letter-queue, messages that cannot be handled are not moved to the queue's dead-letter queue by lifehook (SQS's redrive still moves them)"
         );
     }
-    println!("{}", serde_json::to_string_pretty(&all)?);
+    outln!("{}", serde_json::to_string_pretty(&all)?);
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use lifehook_aws::setup::{self, SetupError, Status};
 
 use crate::controller::load_config;
 use crate::exit::{Failure, Outcome};
+use crate::out::outln;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SetupArgs {
@@ -41,7 +42,7 @@ pub(crate) async fn run(args: SetupArgs) -> Outcome {
         }
         Err(e) => return Err(Failure::runtime(format!("reading what exists: {e}"))),
     };
-    println!(
+    outln!(
         "lifehook setup: {} in {}{}",
         args.config.display(),
         plan.region,
@@ -52,7 +53,7 @@ pub(crate) async fn run(args: SetupArgs) -> Outcome {
         }
     );
     for c in &plan.changes {
-        println!("  {c}");
+        outln!("  {c}");
     }
     let (create, update, same) = (
         plan.count(Status::Create),
@@ -60,10 +61,10 @@ pub(crate) async fn run(args: SetupArgs) -> Outcome {
         plan.count(Status::Unchanged),
     );
     if plan.is_empty() {
-        println!("Nothing to change: {same} resource(s) up to date.");
+        outln!("Nothing to change: {same} resource(s) up to date.");
         return Ok(());
     }
-    println!("Plan: {create} to create, {update} to update, {same} unchanged.");
+    outln!("Plan: {create} to create, {update} to update, {same} unchanged.");
     if args.dry_run {
         return Ok(());
     }
@@ -75,12 +76,12 @@ pub(crate) async fn run(args: SetupArgs) -> Outcome {
         } else {
             "updated"
         };
-        println!("  {verb} {}", c.resource);
+        outln!("  {verb} {}", c.resource);
     })
     .await;
     match result {
         Ok(()) => {
-            println!("Done: {n} change(s) made.");
+            outln!("Done: {n} change(s) made.");
             Ok(())
         }
         Err(e) => Err(Failure::runtime(format!(

@@ -202,7 +202,7 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
         out.say("");
         out.say(&out.bold("The sandbox keeps running until Ctrl-C. Point the AWS CLI at it:"));
         out.say(&format!(
-            "  export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 \\\n         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true"
+            "  export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\\n         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true"
         ));
         out.say("  aws autoscaling describe-auto-scaling-groups --query 'AutoScalingGroups[].[AutoScalingGroupName,length(Instances)]'");
         if !controllers.is_empty() {

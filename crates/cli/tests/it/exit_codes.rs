@@ -76,6 +76,18 @@ async fn exit_2_on_usage_and_configuration_errors() {
         (vec!["lambda", "--config", &broken], "problem(s) in"),
         (vec!["demo", "--scenario", "9"], "there is no scenario 9"),
         (vec!["complete", "--group", "web"], "required"),
+        // A configuration with nothing for the controller to read.
+        (vec!["controller", "--config", &agent], "set `queue_url`"),
+        (
+            vec![
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--enforce-policy",
+                "/nonexistent/policy.json",
+            ],
+            "--enforce-policy /nonexistent/policy.json",
+        ),
     ];
     for (args, says) in cases {
         let out = run(&args).await;

@@ -16,6 +16,7 @@ mod controller;
 mod demo;
 mod exit_codes;
 mod failures;
+mod first_hour;
 mod lambda;
 mod longrun;
 mod ops;

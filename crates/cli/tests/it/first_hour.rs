@@ -1,0 +1,89 @@
+//! What a newcomer meets in the first hour, kept fixed: output that survives a closed pipe,
+//! and a sandbox banner that works with the AWS CLI v1 as well as v2.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::common;
+
+fn example(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// `lifehook policy … | head -1` used to panic (exit 101, a backtrace on stderr) when the
+/// reader closed the pipe; a closed stdout is a normal end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_pipe_is_a_normal_end_of_output() {
+    let minimal = example("controller-minimal.toml");
+    for args in [
+        vec!["policy", "--config", minimal.as_str()],
+        vec!["check", minimal.as_str()],
+    ] {
+        let mut cmd = common::lifehook_cmd("http://127.0.0.1:1");
+        let mut child = cmd
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lifehook");
+        // The reader goes away before reading anything.
+        drop(child.stdout.take());
+        let out = tokio::time::timeout(common::patience(), child.wait_with_output())
+            .await
+            .expect("lifehook finished in time")
+            .expect("wait for lifehook");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "lifehook {}: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "lifehook {}: {stderr}",
+            args.join(" ")
+        );
+    }
+}
+
+/// The banner's `export` line names `AWS_DEFAULT_REGION` too: the AWS CLI v1 (and boto3)
+/// read only that one, and answered "You must specify a region".
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_banner_sets_the_region_for_every_client() {
+    let port = common::free_port();
+    let mut child = common::lifehook_cmd("http://127.0.0.1:1")
+        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the sandbox");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let export = tokio::time::timeout(common::patience(), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains("export ") {
+                return l;
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("the banner in time");
+    for var in [
+        "AWS_ENDPOINT_URL=",
+        "AWS_REGION=us-east-1",
+        "AWS_DEFAULT_REGION=us-east-1",
+        "AWS_ACCESS_KEY_ID=",
+        "AWS_SECRET_ACCESS_KEY=",
+    ] {
+        assert!(export.contains(var), "{var} missing from: {export}");
+    }
+    let _ = child.kill().await;
+}
