@@ -746,6 +746,25 @@ pub fn activity_instance(description: &str) -> Option<String> {
     id.starts_with("i-").then(|| id.to_owned())
 }
 
+/// `PutLifecycleHook` for `spec` on `group` (it creates the hook, or overwrites it whole:
+/// spec §2.1), ready to send.
+pub(crate) fn put_hook(
+    client: &aws_sdk_autoscaling::Client,
+    group: &str,
+    spec: &lifehook_core::config::HookSpec,
+) -> aws_sdk_autoscaling::operation::put_lifecycle_hook::builders::PutLifecycleHookFluentBuilder {
+    client
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(group)
+        .lifecycle_hook_name(&spec.name)
+        .lifecycle_transition(spec.transition.as_str())
+        .heartbeat_timeout(i32::try_from(spec.heartbeat_timeout.as_secs()).unwrap_or(i32::MAX))
+        .default_result(spec.default_result.as_str())
+        .set_notification_target_arn(spec.notification_target_arn.clone())
+        .set_role_arn(spec.role_arn.clone())
+        .set_notification_metadata(spec.notification_metadata.clone())
+}
+
 fn api_error<E>(
     op: &'static str,
     context: String,

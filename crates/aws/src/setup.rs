@@ -865,19 +865,7 @@ async fn run(clients: &Clients, op: &Op) -> Result<(), SetupError> {
             }
         }
         Op::PutHook { group, spec } => {
-            clients
-                .autoscaling()
-                .put_lifecycle_hook()
-                .auto_scaling_group_name(group)
-                .lifecycle_hook_name(&spec.name)
-                .lifecycle_transition(spec.transition.as_str())
-                .heartbeat_timeout(
-                    i32::try_from(spec.heartbeat_timeout.as_secs()).unwrap_or(i32::MAX),
-                )
-                .default_result(spec.default_result.as_str())
-                .set_notification_target_arn(spec.notification_target_arn.clone())
-                .set_role_arn(spec.role_arn.clone())
-                .set_notification_metadata(spec.notification_metadata.clone())
+            crate::lifecycle::put_hook(clients.autoscaling(), group, spec)
                 .send()
                 .await
                 .map_err(|e| api("PutLifecycleHook", &e))?;

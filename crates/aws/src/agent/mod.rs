@@ -630,16 +630,7 @@ async fn ensure_hooks(
             info!(hook = %spec.name, "hook exists");
             continue;
         }
-        api.client()
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(group)
-            .lifecycle_hook_name(&spec.name)
-            .lifecycle_transition(spec.transition.as_str())
-            .heartbeat_timeout(spec.heartbeat_timeout.as_secs() as i32)
-            .default_result(spec.default_result.as_str())
-            .set_notification_target_arn(spec.notification_target_arn.clone())
-            .set_role_arn(spec.role_arn.clone())
-            .set_notification_metadata(spec.notification_metadata.clone())
+        crate::lifecycle::put_hook(api.client(), group, spec)
             .send()
             .await
             .map_err(|e| fail(&spec.name, crate::lifecycle::describe_sdk(&e)))?;

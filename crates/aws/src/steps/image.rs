@@ -181,14 +181,7 @@ async fn create(ec2: &Ec2Client, cx: &Cx<'_>, s: &ImageStep) -> Result<String, F
         tag(IMAGE_TAG_TOKEN, &event.token),
     ];
     for (k, v) in &s.tags {
-        let value = cx.render(v)?;
-        if value.chars().count() > 256 {
-            return Err(Failure::fatal(format!(
-                "{}: the value of tag `{k}` is {} characters long; EC2 allows 256",
-                cx.who(),
-                value.chars().count()
-            )));
-        }
+        let value = cx.render_tag_value(k, v)?;
         tags.push(tag(k, &value));
     }
     let spec = |rt: ResourceType| {

@@ -172,6 +172,19 @@ impl Cx<'_> {
             .map_err(|e| Failure::fatal(format!("{}: {e}", self.who())))
     }
 
+    /// The value of tag `key` rendered from `t`, within EC2's 256 characters.
+    pub(crate) fn render_tag_value(&self, key: &str, t: &Template) -> Result<String, Failure> {
+        let value = self.render(t)?;
+        let len = value.chars().count();
+        if len > 256 {
+            return Err(Failure::fatal(format!(
+                "{}: the value of tag `{key}` is {len} characters long; EC2 allows 256",
+                self.who()
+            )));
+        }
+        Ok(value)
+    }
+
     /// The action's instance id.
     pub(crate) fn instance_id(&self) -> &str {
         &self.env.template.event.instance_id

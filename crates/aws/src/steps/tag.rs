@@ -13,14 +13,7 @@ pub(crate) async fn run(ec2: &Client, cx: &Cx<'_>, t: &TagStep) -> Result<Succes
     let mut tags = Vec::new();
     let mut shown = Vec::new();
     for (k, v) in &t.tags {
-        let value = cx.render(v)?;
-        if value.chars().count() > 256 {
-            return Err(Failure::fatal(format!(
-                "{}: the value of tag `{k}` is {} characters long; EC2 allows 256",
-                cx.who(),
-                value.chars().count()
-            )));
-        }
+        let value = cx.render_tag_value(k, v)?;
         shown.push(format!("{k}={value}"));
         tags.push(Tag::builder().key(k).value(value).build());
     }

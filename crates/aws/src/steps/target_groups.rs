@@ -156,14 +156,14 @@ async fn launch(
                 format_duration(started.elapsed())
             )));
         }
-        tracing::debug!(step = %cx.step.name, instance = %instance, waiting = %waiting.join("; "), "waiting for the instance to be healthy");
-        if !cx.pause(s.interval).await {
-            return Err(cx.timeout(format!(
-                "{instance} is not healthy in every target group after {}: {}",
-                format_duration(started.elapsed()),
-                waiting.join("; ")
-            )));
-        }
+        look_again(
+            cx,
+            s,
+            started,
+            &waiting,
+            "is not healthy in every target group",
+        )
+        .await?;
     }
 }
 
@@ -202,15 +202,29 @@ async fn terminate(
                 format_duration(started.elapsed())
             )));
         }
-        tracing::debug!(step = %cx.step.name, instance = %instance, draining = %draining.join("; "), "waiting for the instance to drain");
-        if !cx.pause(s.interval).await {
-            return Err(cx.timeout(format!(
-                "{instance} is still draining after {}: {}",
-                format_duration(started.elapsed()),
-                draining.join("; ")
-            )));
-        }
+        look_again(cx, s, started, &draining, "is still draining").await?;
     }
+}
+
+/// Between two looks: waits the step's interval, or — when the step's time is up — fails
+/// with what `pending` says the instance is still waiting for (`not_yet` says it).
+async fn look_again(
+    cx: &Cx<'_>,
+    s: &TargetGroupsStep,
+    started: tokio::time::Instant,
+    pending: &[String],
+    not_yet: &str,
+) -> Result<(), Failure> {
+    let instance = cx.instance_id();
+    let pending = pending.join("; ");
+    tracing::debug!(step = %cx.step.name, instance = %instance, pending = %pending, "{not_yet}; looking again");
+    if cx.pause(s.interval).await {
+        return Ok(());
+    }
+    Err(cx.timeout(format!(
+        "{instance} {not_yet} after {}: {pending}",
+        format_duration(started.elapsed())
+    )))
 }
 
 /// The group's `TargetGroupARNs`; none when the group is gone.
