@@ -13,7 +13,7 @@ use crate::exit::{Failure, Outcome};
 #[derive(Debug, clap::Args)]
 pub(crate) struct AgentArgs {
     /// The configuration file (TOML); see docs/configuration.md.
-    #[arg(long, short, env = "LIFEHOOK_CONFIG")]
+    #[arg(long, short, env = "LIFEHOOK_CONFIG", value_name = "FILE")]
     pub config: PathBuf,
     /// Where in-flight work is persisted; overrides `[agent] state_dir`.
     #[arg(long, env = "LIFEHOOK_STATE_DIR")]

@@ -15,18 +15,31 @@ use crate::out::outln;
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckArgs {
     /// The configuration file (TOML) to validate; `-` reads it from standard input.
-    pub config: PathBuf,
+    #[arg(value_name = "FILE", required_unless_present = "config_flag")]
+    pub config: Option<PathBuf>,
+    /// The same, as the other subcommands take it (`--config FILE`, `LIFEHOOK_CONFIG`).
+    #[arg(
+        long = "config",
+        short = 'c',
+        env = "LIFEHOOK_CONFIG",
+        value_name = "FILE",
+        conflicts_with = "config"
+    )]
+    pub config_flag: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: CheckArgs) -> Outcome {
-    let (loaded, name) = if args.config == Path::new("-") {
+    let Some(path) = args.config.or(args.config_flag) else {
+        return Err(Failure::usage("which configuration? `lifehook check FILE`"));
+    };
+    let (loaded, name) = if path == Path::new("-") {
         let name = PathBuf::from(config::STDIN_NAME);
         (
             config::load_from_reader(std::io::stdin().lock(), &name),
             name,
         )
     } else {
-        (config::load(&args.config), args.config)
+        (config::load(&path), path)
     };
     match loaded {
         Ok(cfg) => {

@@ -11,7 +11,7 @@ use crate::exit::{Failure, Outcome};
 #[derive(Debug, clap::Args)]
 pub(crate) struct ControllerArgs {
     /// The configuration file (TOML); see docs/configuration.md.
-    #[arg(long, short, env = "LIFEHOOK_CONFIG")]
+    #[arg(long, short, env = "LIFEHOOK_CONFIG", value_name = "FILE")]
     pub config: PathBuf,
     /// Where to serve /metrics and /healthz: an address (loopback by default) or `off`.
     #[arg(long, env = "LIFEHOOK_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]

@@ -19,7 +19,7 @@ pub(crate) const DEFAULT_CONFIG_NAME: &str = "lifehook.toml";
 pub(crate) struct LambdaArgs {
     /// The configuration file (TOML). Default: `lifehook.toml` in `LAMBDA_TASK_ROOT` (where
     /// Lambda unpacks the zip), else next to this executable.
-    #[arg(long, short, env = "LIFEHOOK_CONFIG")]
+    #[arg(long, short, env = "LIFEHOOK_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Milliseconds before the function's deadline at which unfinished steps are stopped
     /// and the action handed back (after a heartbeat).

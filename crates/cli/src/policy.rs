@@ -19,7 +19,7 @@ use crate::out::outln;
 #[derive(Debug, clap::Args)]
 pub(crate) struct PolicyArgs {
     /// The configuration file (TOML).
-    #[arg(long)]
+    #[arg(long, short, env = "LIFEHOOK_CONFIG", value_name = "FILE")]
     pub config: PathBuf,
     /// `agent`, `controller`, `lambda` or `all`.
     #[arg(long, default_value = "all")]

@@ -87,3 +87,49 @@ async fn the_sandbox_banner_sets_the_region_for_every_client() {
     }
     let _ = child.kill().await;
 }
+
+/// Every subcommand that reads a configuration takes it the same way: `--config FILE`,
+/// `-c FILE` or `LIFEHOOK_CONFIG` (and `check` also as its one argument, `-` for standard
+/// input), and names the value `FILE` in its help.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_subcommand_takes_the_configuration_the_same_way() {
+    let minimal = example("controller-minimal.toml");
+    for args in [
+        vec!["check", "--config", minimal.as_str()],
+        vec!["check", "-c", minimal.as_str()],
+        vec!["check", minimal.as_str()],
+        vec!["policy", "-c", minimal.as_str(), "--mode", "controller"],
+    ] {
+        let out = common::lifehook_cmd("http://127.0.0.1:1")
+            .args(&args)
+            .output()
+            .await
+            .expect("run lifehook");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "lifehook {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for sub in ["check", "policy"] {
+        let out = common::lifehook_cmd("http://127.0.0.1:1")
+            .arg(sub)
+            .env("LIFEHOOK_CONFIG", &minimal)
+            .output()
+            .await
+            .expect("run lifehook");
+        assert_eq!(out.status.code(), Some(0), "{sub} with LIFEHOOK_CONFIG");
+    }
+    for sub in ["check", "policy", "setup", "controller", "agent", "lambda"] {
+        let out = common::lifehook_cmd("http://127.0.0.1:1")
+            .args([sub, "--help"])
+            .output()
+            .await
+            .expect("run lifehook");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--config <FILE>"), "{sub} --help: {help}");
+        assert!(help.contains("LIFEHOOK_CONFIG"), "{sub} --help: {help}");
+    }
+}
