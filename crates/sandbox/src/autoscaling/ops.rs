@@ -99,6 +99,127 @@ pub(crate) async fn handle(
     dispatch(&mut w, ctx, &params).map(Reply::Xml)
 }
 
+/// Reconciles the group, then answers with the activities the operation started.
+fn activities_reply(w: &mut World, cx: &Cx, gname: &str, acts: &[Activity]) -> R {
+    engine::reconcile(w, cx.region, gname);
+    let mut x = cx.writer();
+    write_activities(&mut x, "Activities", acts);
+    Ok(x.finish(cx.rid))
+}
+
+/// The group's members `ids`, each in a state `ok` accepts; else `The instance … is not in {what}.`
+fn members_in(
+    s: &super::State,
+    gname: &str,
+    ids: &[String],
+    ok: impl Fn(S) -> bool,
+    what: &str,
+) -> Result<Vec<Instance>, AwsError> {
+    ids.iter()
+        .map(|id| {
+            let i = member(s, gname, id)?;
+            if !ok(i.state) {
+                return Err(AwsError::validation(format!(
+                    "The instance {id} is not in {what}."
+                )));
+            }
+            Ok(i)
+        })
+        .collect()
+}
+
+/// How a user request that moves one instance in or out of service reads in its activity.
+struct UserMove {
+    description: &'static str,
+    what: &'static str,
+    status: &'static str,
+    progress: i64,
+}
+
+const TO_STANDBY: UserMove = UserMove {
+    description: "Moving EC2 instance to Standby",
+    what: "moved to standby",
+    status: "InProgress",
+    progress: 50,
+};
+
+const OUT_OF_STANDBY: UserMove = UserMove {
+    description: "Moving EC2 instance out of Standby",
+    what: "moved out of standby",
+    status: "PreInService",
+    progress: 30,
+};
+
+const DETACH: UserMove = UserMove {
+    description: "Detaching EC2 instance",
+    what: "detached",
+    status: "InProgress",
+    progress: 50,
+};
+
+/// Sets the desired capacity the move changed (`(from, to)`), if it did, and records the
+/// move's instant activity.
+fn user_move_activity(
+    w: &mut World,
+    region: &str,
+    gname: &str,
+    i: &Instance,
+    m: &UserMove,
+    change: Option<(i64, i64)>,
+) -> Activity {
+    if let Some((_, to)) = change
+        && let Some(gm) = st(w, region).groups.get_mut(gname)
+    {
+        gm.desired = to;
+    }
+    let cause = user_request_cause(w.now, &i.id, m.what, change);
+    let description = format!("{}: {}", m.description, i.id);
+    instant_activity(
+        w,
+        region,
+        gname,
+        description,
+        cause,
+        m.status,
+        m.progress,
+        i,
+    )
+}
+
+/// A user request that would take the desired capacity below the group's min size.
+fn min_size_violation(min: i64, doing: &str) -> AwsError {
+    AwsError::validation(format!(
+        "Currently, desiredSize equals minSize ({min}). {doing} without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size."
+    ))
+}
+
+/// A user request that would raise the desired capacity above the group's max size.
+fn max_size_violation(doing: &str, desired: i64, max: i64) -> AwsError {
+    AwsError::validation(format!(
+        "{doing} would raise the desired capacity to {desired}, above the group's max size {max}."
+    ))
+}
+
+/// `At … instance … was {what} in response to a user request`, with the capacity change
+/// `(from, to)` if the request changed it.
+fn user_request_cause(
+    now: crate::clock::Millis,
+    id: &str,
+    what: &str,
+    change: Option<(i64, i64)>,
+) -> String {
+    let at = iso_secs(now);
+    match change {
+        Some((from, to)) => {
+            let how = if to < from { "shrinking" } else { "increasing" };
+            format!(
+                "At {at} instance {id} was {what} in response to a user request, {how} the capacity from {from} to {to}."
+            )
+        }
+        None => format!("At {at} instance {id} was {what} in response to a user request."),
+    }
+}
+
 fn describe_hook_types(cx: &Cx) -> R {
     let mut x = cx.writer();
     x.string_list("LifecycleHookTypes", [T::LAUNCHING, T::TERMINATING]);
@@ -580,9 +701,7 @@ fn set_desired(w: &mut World, cx: &Cx, p: &Params) -> R {
 fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
     let id = p.required_len("InstanceId", 1, 19)?.to_owned();
-    let decrement = p
-        .bool("ShouldDecrementDesiredCapacity")?
-        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
+    let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
     let s = st(w, cx.region);
     let inst = s
         .instances
@@ -615,23 +734,17 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
     let counted = counts(inst.state);
     let cause = if decrement && counted {
         if g.desired <= g.min {
-            return Err(AwsError::validation(format!(
-                "Currently, desiredSize equals minSize ({}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
-                g.min
-            )));
+            return Err(min_size_violation(g.min, "Terminating instance"));
         }
         g.desired -= 1;
-        format!(
-            "At {} instance {id} was taken out of service in response to a user request, shrinking the capacity from {} to {}.",
-            iso_secs(now),
-            g.desired + 1,
-            g.desired
+        user_request_cause(
+            now,
+            &id,
+            "taken out of service",
+            Some((g.desired + 1, g.desired)),
         )
     } else {
-        format!(
-            "At {} instance {id} was taken out of service in response to a user request.",
-            iso_secs(now)
-        )
+        user_request_cause(now, &id, "taken out of service", None)
     };
     let before = s.activities.len();
     if inst.state == S::TerminatingRetained {
@@ -856,30 +969,20 @@ fn describe_activities(w: &mut World, cx: &Cx, p: &Params) -> R {
 // ---------------------------------------------------------------- standby, attach, detach
 
 fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let now = w.now;
     let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
     let ids = instance_ids(p, 20)?;
-    let decrement = p
-        .bool("ShouldDecrementDesiredCapacity")?
-        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
+    let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
     let g = existing_group(w, cx.region, &gname)?.clone();
-    let s = st(w, cx.region);
-    let mut insts = Vec::new();
-    for id in &ids {
-        let i = member(s, &gname, id)?;
-        if i.state != S::InService {
-            return Err(AwsError::validation(format!(
-                "The instance {id} is not in InService."
-            )));
-        }
-        insts.push(i);
-    }
+    let insts = members_in(
+        st(w, cx.region),
+        &gname,
+        &ids,
+        |x| x == S::InService,
+        "InService",
+    )?;
     let n = insts.len() as i64;
     if decrement && g.desired - n < g.min {
-        return Err(AwsError::validation(format!(
-            "Currently, desiredSize equals minSize ({}). Moving instances to standby without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
-            g.min
-        )));
+        return Err(min_size_violation(g.min, "Moving instances to standby"));
     }
     let mut acts = Vec::new();
     let mut cap = g.desired;
@@ -888,125 +991,75 @@ fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
         st(w, cx.region).update_instance(&i.id, |x| x.state = S::Standby);
         // §1.4: standby deregisters from the target groups (draining is not waited out).
         crate::elbv2::asg::deregister_group_instance(w, cx.region, &gname, &i.id);
-        let cause = if decrement {
+        let change = if decrement {
             cap -= 1;
-            if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
-                gm.desired = cap;
-            }
-            format!(
-                "At {} instance {} was moved to standby in response to a user request, shrinking the capacity from {} to {}.",
-                iso_secs(now),
-                i.id,
-                cap + 1,
-                cap
-            )
+            Some((cap + 1, cap))
         } else {
-            format!(
-                "At {} instance {} was moved to standby in response to a user request.",
-                iso_secs(now),
-                i.id
-            )
+            None
         };
-        acts.push(instant_activity(
+        acts.push(user_move_activity(
             w,
             cx.region,
             &gname,
-            format!("Moving EC2 instance to Standby: {}", i.id),
-            cause,
-            "InProgress",
-            50,
             i,
+            &TO_STANDBY,
+            change,
         ));
     }
-    engine::reconcile(w, cx.region, &gname);
-    let mut x = cx.writer();
-    write_activities(&mut x, "Activities", &acts);
-    Ok(x.finish(cx.rid))
+    activities_reply(w, cx, &gname, &acts)
 }
 
 fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let now = w.now;
     let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
     let ids = instance_ids(p, 20)?;
     let g = existing_group(w, cx.region, &gname)?.clone();
-    let s = st(w, cx.region);
-    let mut insts = Vec::new();
-    for id in &ids {
-        let i = member(s, &gname, id)?;
-        if i.state != S::Standby {
-            return Err(AwsError::validation(format!(
-                "The instance {id} is not in Standby."
-            )));
-        }
-        insts.push(i);
-    }
+    let insts = members_in(
+        st(w, cx.region),
+        &gname,
+        &ids,
+        |x| x == S::Standby,
+        "Standby",
+    )?;
     let n = insts.len() as i64;
     if g.desired + n > g.max {
-        return Err(AwsError::validation(format!(
-            "Exiting standby would raise the desired capacity to {}, above the group's max size {}.",
-            g.desired + n,
-            g.max
-        )));
+        return Err(max_size_violation("Exiting standby", g.desired + n, g.max));
     }
     let mut acts = Vec::new();
     let mut cap = g.desired;
     for i in &insts {
         cap += 1;
-        if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
-            gm.desired = cap;
-        }
         // §1.4: Standby → Pending → InService, no hooks.
         st(w, cx.region).update_instance(&i.id, |x| x.state = S::InService);
         crate::elbv2::asg::register_group_instance(w, cx.region, &gname, &i.id);
-        let cause = format!(
-            "At {} instance {} was moved out of standby in response to a user request, increasing the capacity from {} to {}.",
-            iso_secs(now),
-            i.id,
-            cap - 1,
-            cap
-        );
-        acts.push(instant_activity(
+        let change = Some((cap - 1, cap));
+        acts.push(user_move_activity(
             w,
             cx.region,
             &gname,
-            format!("Moving EC2 instance out of Standby: {}", i.id),
-            cause,
-            "PreInService",
-            30,
             i,
+            &OUT_OF_STANDBY,
+            change,
         ));
     }
-    engine::reconcile(w, cx.region, &gname);
-    let mut x = cx.writer();
-    write_activities(&mut x, "Activities", &acts);
-    Ok(x.finish(cx.rid))
+    activities_reply(w, cx, &gname, &acts)
 }
 
 fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
     let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
     let ids = instance_ids(p, 20)?;
-    let decrement = p
-        .bool("ShouldDecrementDesiredCapacity")?
-        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
+    let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
     let g = existing_group(w, cx.region, &gname)?.clone();
-    let s = st(w, cx.region);
-    let mut insts = Vec::new();
-    for id in &ids {
-        let i = member(s, &gname, id)?;
-        if !matches!(i.state, S::InService | S::Standby) {
-            return Err(AwsError::validation(format!(
-                "The instance {id} is not in InService or Standby."
-            )));
-        }
-        insts.push(i);
-    }
+    let insts = members_in(
+        st(w, cx.region),
+        &gname,
+        &ids,
+        |x| matches!(x, S::InService | S::Standby),
+        "InService or Standby",
+    )?;
     let n_counted = insts.iter().filter(|i| counts(i.state)).count() as i64;
     if decrement && g.desired - n_counted < g.min {
-        return Err(AwsError::validation(format!(
-            "Currently, desiredSize equals minSize ({}). Detaching instance(s) without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
-            g.min
-        )));
+        return Err(min_size_violation(g.min, "Detaching instance(s)"));
     }
     let mut acts = Vec::new();
     let mut cap = g.desired;
@@ -1022,40 +1075,15 @@ fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
         });
         // EC2 must not take the instance for terminated once the engine forgets it.
         crate::ec2::sync_instance(w, cx.region, &i.id);
-        let cause = if decrement && was_counted {
+        let change = if decrement && was_counted {
             cap -= 1;
-            if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
-                gm.desired = cap;
-            }
-            format!(
-                "At {} instance {} was detached in response to a user request, shrinking the capacity from {} to {}.",
-                iso_secs(now),
-                i.id,
-                cap + 1,
-                cap
-            )
+            Some((cap + 1, cap))
         } else {
-            format!(
-                "At {} instance {} was detached in response to a user request.",
-                iso_secs(now),
-                i.id
-            )
+            None
         };
-        acts.push(instant_activity(
-            w,
-            cx.region,
-            &gname,
-            format!("Detaching EC2 instance: {}", i.id),
-            cause,
-            "InProgress",
-            50,
-            i,
-        ));
+        acts.push(user_move_activity(w, cx.region, &gname, i, &DETACH, change));
     }
-    engine::reconcile(w, cx.region, &gname);
-    let mut x = cx.writer();
-    write_activities(&mut x, "Activities", &acts);
-    Ok(x.finish(cx.rid))
+    activities_reply(w, cx, &gname, &acts)
 }
 
 fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
@@ -1087,11 +1115,11 @@ fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     }
     let n = unique.len() as i64;
     if g.desired + n > g.max {
-        return Err(AwsError::validation(format!(
-            "Attaching {n} instance(s) would raise the desired capacity to {}, above the group's max size {}.",
+        return Err(max_size_violation(
+            &format!("Attaching {n} instance(s)"),
             g.desired + n,
-            g.max
-        )));
+            g.max,
+        ));
     }
     let mut cap = g.desired;
     for id in &unique {
@@ -1156,9 +1184,7 @@ fn set_protection(w: &mut World, cx: &Cx, p: &Params) -> R {
         ));
     }
     let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let protect = p
-        .bool("ProtectedFromScaleIn")?
-        .ok_or_else(|| AwsError::missing("ProtectedFromScaleIn"))?;
+    let protect = p.required_bool("ProtectedFromScaleIn")?;
     existing_group(w, cx.region, &gname)?;
     let s = st(w, cx.region);
     for id in &ids {

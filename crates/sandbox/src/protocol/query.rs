@@ -100,6 +100,11 @@ impl Params {
         self.int(name)?.ok_or_else(|| AwsError::missing(name))
     }
 
+    /// A required boolean.
+    pub(crate) fn required_bool(&self, name: &str) -> Result<bool, AwsError> {
+        self.bool(name)?.ok_or_else(|| AwsError::missing(name))
+    }
+
     /// An optional boolean (`true`/`false`, case-insensitive).
     pub(crate) fn bool(&self, name: &str) -> Result<Option<bool>, AwsError> {
         match self.get(name) {
