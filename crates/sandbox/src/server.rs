@@ -130,15 +130,23 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
     }
 
     let result = match ctx.service {
-        Service::AutoScaling => autoscaling::handle(&app.sandbox, &ctx, input).await,
+        Service::AutoScaling => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, autoscaling::dispatch)
+        }
         Service::Sqs => sqs::handle(&app.sandbox, &ctx, input).await,
-        Service::Sns => sns::handle(&app.sandbox, &ctx, input).await,
-        Service::Events => events::handle(&app.sandbox, &ctx, input).await,
-        Service::Ssm => ssm::handle(&app.sandbox, &ctx, input).await,
-        Service::Ecs => ecs::handle(&app.sandbox, &ctx, input).await,
-        Service::Ec2 => crate::ec2::handle(&app.sandbox, &ctx, input).await,
-        Service::Elbv2 => crate::elbv2::handle(&app.sandbox, &ctx, input).await,
-        Service::CloudFormation => crate::cloudformation::handle(&app.sandbox, &ctx, input).await,
+        Service::Sns => crate::protocol::answer_query(&app.sandbox, &ctx, input, sns::run),
+        Service::Events => crate::protocol::answer_json(&app.sandbox, &ctx, input, events::run),
+        Service::Ssm => crate::protocol::answer_json(&app.sandbox, &ctx, input, ssm::run),
+        Service::Ecs => crate::protocol::answer_json(&app.sandbox, &ctx, input, ecs::run),
+        Service::Ec2 => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::ec2::dispatch)
+        }
+        Service::Elbv2 => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::elbv2::dispatch)
+        }
+        Service::CloudFormation => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::cloudformation::run)
+        }
         other => Err(AwsError::unknown_operation(other, &ctx.op)),
     };
     app.sandbox.poke();

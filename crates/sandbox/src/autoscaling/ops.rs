@@ -8,12 +8,11 @@ use super::engine::{
     Resolution, Tag, counts,
 };
 use super::notify::{self, TargetKind, target_kind};
-use crate::Sandbox;
 use crate::clock::{iso_millis, iso_secs};
 use crate::ids;
+use crate::protocol::RequestCtx;
 use crate::protocol::query::check_len;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::World;
 
 use super::wire::*;
@@ -84,19 +83,6 @@ pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
         "DescribeLoadBalancerTargetGroups" => crate::elbv2::asg::describe(w, ctx, p),
         op => Err(AwsError::unknown_operation(Service::AutoScaling, op)),
     }
-}
-
-/// Answers one Auto Scaling request (AWS Query only).
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(params) = input else {
-        return Err(AwsError::unknown_operation(Service::AutoScaling, &ctx.op));
-    };
-    let mut w = sb.lock();
-    dispatch(&mut w, ctx, &params).map(Reply::Xml)
 }
 
 /// Reconciles the group, then answers with the activities the operation started.

@@ -3,18 +3,6 @@
 use super::*;
 use crate::wildcard::{self, Question};
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(p) = input else {
-        return Err(AwsError::unknown_operation(Service::Ec2, &ctx.op));
-    };
-    let mut w = sb.lock();
-    dispatch(&mut w, ctx, &p).map(Reply::Xml)
-}
-
 type R = Result<String, AwsError>;
 
 /// Runs one EC2 operation on the world.

@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Millis;
+use crate::protocol::RequestCtx;
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service as Svc};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, DEFAULT_REGION, Sandbox, ids};
 
@@ -36,7 +36,7 @@ mod ops;
 mod tests;
 
 pub(crate) use control::{control, state_json};
-pub(crate) use ops::handle;
+pub(crate) use ops::run;
 
 /// PENDING → RUNNING, virtual ms.
 pub(crate) const TASK_START_MS: Millis = 2_000;

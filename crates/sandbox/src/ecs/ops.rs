@@ -2,18 +2,6 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Json(b) = input else {
-        return Err(AwsError::unknown_operation(Svc::Ecs, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &b).map(Reply::Json)
-}
-
 fn cluster_arg(b: &JsonBody) -> Result<String, AwsError> {
     Ok(cluster_name(b.str("cluster")?.unwrap_or(DEFAULT_CLUSTER)).to_owned())
 }
@@ -83,7 +71,7 @@ fn resolve_task_def(st: &State, v: &str) -> Result<TaskDef, AwsError> {
     .ok_or_else(|| client("Unable to describe task definition."))
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
     match ctx.op.as_str() {
         "CreateCluster" => create_cluster(world, ctx, b),
         "DescribeClusters" => describe_clusters(world, ctx, b),
@@ -124,6 +112,41 @@ fn create_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"cluster": cluster_json(c)}))
 }
 
+/// A `Describe*` answer: under `key`, what `find` finds for each wanted name; under
+/// `failures`, a `MISSING` failure at the ARN `missing_arn` gives for each it does not.
+fn described(
+    key: &str,
+    wanted: Vec<String>,
+    find: impl Fn(&str) -> Option<Value>,
+    missing_arn: impl Fn(&str) -> String,
+) -> Value {
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    for w in wanted {
+        match find(&w) {
+            Some(v) => out.push(v),
+            None => failures.push(json!({"arn": missing_arn(&w), "reason": "MISSING"})),
+        }
+    }
+    let mut m = serde_json::Map::new();
+    m.insert(key.to_owned(), Value::Array(out));
+    m.insert("failures".to_owned(), Value::Array(failures));
+    Value::Object(m)
+}
+
+/// The cluster's service `name`, which must be `ACTIVE`.
+fn active_service<'a>(c: &'a mut Cluster, name: &str) -> Result<&'a mut Service, AwsError> {
+    let svc = c.services.get_mut(name).ok_or_else(no_service)?;
+    if svc.status != "ACTIVE" {
+        return Err(AwsError::new(
+            400,
+            "ServiceNotActiveException",
+            "Service was not ACTIVE.",
+        ));
+    }
+    Ok(svc)
+}
+
 fn describe_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
     let region = ctx.region.as_str();
     let mut names = b.str_list("clusters")?;
@@ -131,15 +154,12 @@ fn describe_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Resul
         names.push(DEFAULT_CLUSTER.into());
     }
     let st = &world.region(region).ecs;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for n in names {
-        match st.clusters.get(cluster_name(&n)) {
-            Some(c) => out.push(cluster_json(c)),
-            None => failures.push(json!({"arn": arn(region, &format!("cluster/{}", cluster_name(&n))), "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"clusters": out, "failures": failures}))
+    Ok(described(
+        "clusters",
+        names,
+        |n| st.clusters.get(cluster_name(n)).map(cluster_json),
+        |n| arn(region, &format!("cluster/{}", cluster_name(n))),
+    ))
 }
 
 fn list_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
@@ -279,16 +299,16 @@ fn describe_container_instances(
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("containerInstances")?;
-    let c = cluster_mut(world, region, &cluster)?;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for w in wanted {
-        match c.instances.iter().find(|i| i.id == short(&w)) {
-            Some(i) => out.push(instance_json(c, i)),
-            None => failures.push(json!({"arn": w, "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"containerInstances": out, "failures": failures}))
+    let c = &*cluster_mut(world, region, &cluster)?;
+    Ok(described(
+        "containerInstances",
+        wanted,
+        |w| {
+            let i = c.instances.iter().find(|i| i.id == short(w))?;
+            Some(instance_json(c, i))
+        },
+        str::to_owned,
+    ))
 }
 
 fn update_container_instances_state(
@@ -439,14 +459,7 @@ fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
         None => None,
     };
     let c = cluster_mut(world, region, &cluster)?;
-    let svc = c.services.get_mut(&name).ok_or_else(no_service)?;
-    if svc.status != "ACTIVE" {
-        return Err(AwsError::new(
-            400,
-            "ServiceNotActiveException",
-            "Service was not ACTIVE.",
-        ));
-    }
+    let svc = active_service(c, &name)?;
     if let Some(d) = b.int("desiredCount")? {
         if d < 0 {
             return Err(invalid("desiredCount must be non-negative."));
@@ -474,16 +487,13 @@ fn describe_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Resul
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("services")?;
-    let c = cluster_mut(world, region, &cluster)?;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for w in wanted {
-        match c.services.get(short(&w)) {
-            Some(s) => out.push(service_json(c, s)),
-            None => failures.push(json!({"arn": arn(region, &format!("service/{}/{}", c.name, short(&w))), "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"services": out, "failures": failures}))
+    let c = &*cluster_mut(world, region, &cluster)?;
+    Ok(described(
+        "services",
+        wanted,
+        |w| c.services.get(short(w)).map(|s| service_json(c, s)),
+        |w| arn(region, &format!("service/{}/{}", c.name, short(w))),
+    ))
 }
 
 fn list_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
@@ -505,14 +515,7 @@ fn delete_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     let name = short(b.required_str("service")?).to_owned();
     let force = b.bool("force")?.unwrap_or(false);
     let c = cluster_mut(world, region, &cluster)?;
-    let svc = c.services.get_mut(&name).ok_or_else(no_service)?;
-    if svc.status != "ACTIVE" {
-        return Err(AwsError::new(
-            400,
-            "ServiceNotActiveException",
-            "Service was not ACTIVE.",
-        ));
-    }
+    let svc = active_service(c, &name)?;
     if !svc.daemon && svc.desired > 0 && !force {
         return Err(invalid(
             "The service cannot be stopped while it is scaled above 0.",
@@ -614,16 +617,16 @@ fn describe_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     if wanted.is_empty() {
         return Err(invalid("Tasks cannot be empty."));
     }
-    let c = cluster_mut(world, region, &cluster)?;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for w in wanted {
-        match c.tasks.iter().find(|t| t.id == short(&w)) {
-            Some(t) => out.push(task_json(c, region, t)),
-            None => failures.push(json!({"arn": w, "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"tasks": out, "failures": failures}))
+    let c = &*cluster_mut(world, region, &cluster)?;
+    Ok(described(
+        "tasks",
+        wanted,
+        |w| {
+            let t = c.tasks.iter().find(|t| t.id == short(w))?;
+            Some(task_json(c, region, t))
+        },
+        str::to_owned,
+    ))
 }
 
 fn stop_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {

@@ -2,18 +2,6 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Json(b) = input else {
-        return Err(AwsError::unknown_operation(Service::Events, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &b).map(Reply::Json)
-}
-
 fn rule_name<'b>(b: &'b JsonBody, key: &str) -> Result<&'b str, AwsError> {
     let name = b.str(key)?.ok_or_else(|| {
         validation(format!(
@@ -35,7 +23,7 @@ fn rule_name<'b>(b: &'b JsonBody, key: &str) -> Result<&'b str, AwsError> {
     Ok(name)
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
     if ctx.op == "PutEvents" {
         return put_events(world, ctx, b);
     }

@@ -12,6 +12,40 @@ pub(crate) use error::{AwsError, Fault};
 pub(crate) use query::Params;
 pub(crate) use xml::XmlWriter;
 
+/// Answers a request to a service that speaks AWS Query (or EC2 Query) only: `op` runs it on
+/// the locked world; any other protocol is an unknown operation.
+pub(crate) fn answer_query(
+    sb: &crate::Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+    op: fn(&mut crate::world::World, &RequestCtx, &Params) -> Result<String, AwsError>,
+) -> Result<Reply, AwsError> {
+    let Input::Query(p) = input else {
+        return Err(AwsError::unknown_operation(ctx.service, &ctx.op));
+    };
+    let mut w = sb.lock();
+    op(&mut w, ctx, &p).map(Reply::Xml)
+}
+
+/// Answers a request to a service that speaks JSON only: `op` runs it on the locked world;
+/// any other protocol is an unknown operation.
+pub(crate) fn answer_json(
+    sb: &crate::Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+    op: fn(
+        &mut crate::world::World,
+        &RequestCtx,
+        &json::JsonBody,
+    ) -> Result<serde_json::Value, AwsError>,
+) -> Result<Reply, AwsError> {
+    let Input::Json(b) = input else {
+        return Err(AwsError::unknown_operation(ctx.service, &ctx.op));
+    };
+    let mut w = sb.lock();
+    op(&mut w, ctx, &b).map(Reply::Json)
+}
+
 /// The services the sandbox answers, and how each is addressed on the wire.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,

@@ -13,17 +13,17 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::events::pattern;
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::sqs::{self, MessageAttr};
 use crate::world::{DeliveryError, World};
-use crate::{ACCOUNT_ID, Sandbox, clock, ids};
+use crate::{ACCOUNT_ID, clock, ids};
 
 mod ops;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use ops::handle;
+pub(crate) use ops::run;
 
 /// Largest message, bytes.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 262_144;

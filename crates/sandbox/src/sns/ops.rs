@@ -2,18 +2,6 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(p) = input else {
-        return Err(AwsError::unknown_operation(Service::Sns, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &p).map(Reply::Xml)
-}
-
 /// `Attributes.entry.N.key` / `Attributes.entry.N.value` as a map of strings.
 fn entry_map(p: &Params, name: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -80,7 +68,7 @@ fn empty(ctx: &RequestCtx) -> Result<String, AwsError> {
     ))
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
     match ctx.op.as_str() {
         "CreateTopic" => create_topic(world, ctx, p),
         "DeleteTopic" => delete_topic(world, ctx, p),

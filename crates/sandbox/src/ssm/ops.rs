@@ -2,18 +2,6 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Json(b) = input else {
-        return Err(AwsError::unknown_operation(Service::Ssm, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &b).map(Reply::Json)
-}
-
 fn validation(m: impl Into<String>) -> AwsError {
     AwsError::new(400, "ValidationException", m)
 }
@@ -54,7 +42,7 @@ fn page<T>(items: Vec<T>, b: &JsonBody) -> Result<(Vec<T>, Option<String>), AwsE
     Ok((out, next))
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
     match ctx.op.as_str() {
         "SendCommand" => send_command(world, ctx, b),
         "GetCommandInvocation" => get_command_invocation(world, ctx, b),
