@@ -237,11 +237,7 @@ pub(crate) fn recognise(
     let region = scope
         .as_ref()
         .map(|(r, _)| r.clone())
-        .filter(|r| {
-            !r.is_empty()
-                && r.len() <= 64
-                && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .filter(|r| crate::world::is_region_name(r))
         .unwrap_or_else(|| DEFAULT_REGION.to_owned());
     let scope_service = scope
         .as_ref()

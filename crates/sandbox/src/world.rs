@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
+
+/// Whether `r` can name a region: 1–64 ASCII letters, digits and dashes.
+pub(crate) fn is_region_name(r: &str) -> bool {
+    !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
 use crate::{autoscaling, ecs, elbv2, events, s3, sns, sqs, ssm};
 
 /// Options for behaviour the spec marks unconfirmed (§7), with the documented defaults.

@@ -9,7 +9,7 @@ pub(crate) fn control(
     method: &http::Method,
     route: &str,
     body: &[u8],
-) -> Result<Value, (u16, String)> {
+) -> crate::control::ControlResult {
     match (method.clone(), route) {
         (http::Method::POST, "/cloudformation/stack-groups") => {
             let v: Value = serde_json::from_slice(body)
@@ -36,10 +36,7 @@ pub(crate) fn control(
                 .collect();
             Ok(json!({ "signals": signals }))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 

@@ -67,7 +67,7 @@ pub(crate) fn control(
     method: &http::Method,
     route: &str,
     body: &[u8],
-) -> Result<Value, (u16, String)> {
+) -> crate::control::ControlResult {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NewInstance {
@@ -82,12 +82,7 @@ pub(crate) fn control(
         #[serde(default)]
         image_id: Option<String>,
     }
-    let not_found = || {
-        (
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )
-    };
+    let not_found = || crate::control::no_endpoint(method, route);
     match (method.as_str(), route) {
         ("POST", "/ec2/instances") => {
             let n: NewInstance = if body.iter().all(u8::is_ascii_whitespace) {
@@ -99,18 +94,10 @@ pub(crate) fn control(
                     image_id: None,
                 }
             } else {
-                serde_json::from_slice(body)
-                    .map_err(|e| (400, format!("invalid JSON body: {e}")))?
+                crate::control::json_body(body)?
             };
             let region = n.region.unwrap_or_else(|| DEFAULT_REGION.into());
-            if region.is_empty()
-                || region.len() > 64
-                || !region
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                return Err((400, format!("invalid region {region:?}")));
-            }
+            crate::control::check_region(&region)?;
             if n.tags.len() > MAX_TAGS {
                 return Err((400, format!("at most {MAX_TAGS} tags")));
             }

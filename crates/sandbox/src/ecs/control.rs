@@ -10,7 +10,7 @@ pub(crate) fn control(
     method: &http::Method,
     route: &str,
     body: &[u8],
-) -> Result<Value, (u16, String)> {
+) -> crate::control::ControlResult {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Reg {
@@ -22,8 +22,7 @@ pub(crate) fn control(
     }
     match (method.as_str(), route) {
         ("POST", "/ecs/container-instances") => {
-            let r: Reg = serde_json::from_slice(body)
-                .map_err(|e| (400, format!("invalid JSON body: {e}")))?;
+            let r: Reg = crate::control::json_body(body)?;
             if !r.ec2_instance_id.starts_with("i-") {
                 return Err((400, "ec2_instance_id must look like i-...".into()));
             }
@@ -36,10 +35,7 @@ pub(crate) fn control(
             sb.poke();
             Ok(json!({"containerInstance": v}))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 

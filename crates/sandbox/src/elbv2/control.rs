@@ -9,7 +9,7 @@ pub(crate) fn control(
     method: &http::Method,
     route: &str,
     body: &[u8],
-) -> Result<Value, (u16, String)> {
+) -> crate::control::ControlResult {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct SetHealth {
@@ -81,10 +81,7 @@ pub(crate) fn control(
                 "targets": targets_json(&tg),
             }))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 

@@ -15,7 +15,7 @@ pub(crate) fn control(
     method: &http::Method,
     route: &str,
     body: &[u8],
-) -> Result<Value, (u16, String)> {
+) -> crate::control::ControlResult {
     match (method.clone(), route) {
         (http::Method::GET, "/iam") => Ok(sb.iam().to_json()),
         (http::Method::DELETE, "/iam/policies") => {
@@ -30,16 +30,12 @@ pub(crate) fn control(
                 access_key_id: Option<String>,
                 policy: Value,
             }
-            let b: Bind = serde_json::from_slice(body)
-                .map_err(|e| (400, format!("invalid JSON body: {e}")))?;
+            let b: Bind = crate::control::json_body(body)?;
             match sb.enforce_policy(b.access_key_id.as_deref(), b.policy) {
                 Ok(()) => Ok(sb.iam().to_json()),
                 Err(e) => Err((400, format!("policy: {e}"))),
             }
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }

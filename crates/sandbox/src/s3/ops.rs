@@ -52,11 +52,7 @@ pub(crate) async fn serve(
     };
     let region = crate::server::credential_scope(&parts.headers)
         .map(|(r, _)| r)
-        .filter(|r| {
-            !r.is_empty()
-                && r.len() <= 64
-                && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .filter(|r| crate::world::is_region_name(r))
         .unwrap_or_else(|| DEFAULT_REGION.to_owned());
 
     // Bucket and key, from Host or path.

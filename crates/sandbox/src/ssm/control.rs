@@ -11,7 +11,7 @@ pub(crate) fn control(
     method: &http::Method,
     route: &str,
     body: &[u8],
-) -> Result<Value, (u16, String)> {
+) -> crate::control::ControlResult {
     match (method.as_str(), route) {
         ("POST" | "GET" | "DELETE", "/ssm/outcomes") => {
             crate::control::outcome_rules::<OutcomeRule>(sb, method, route, body)
@@ -36,10 +36,7 @@ pub(crate) fn control(
                 .collect();
             Ok(json!({"commands": cmds}))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 
