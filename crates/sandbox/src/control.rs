@@ -286,6 +286,29 @@ pub(crate) trait OutcomeRule: serde::Serialize + serde::de::DeserializeOwned {
     fn rules_mut(region: &mut Region) -> &mut Vec<Self>;
 }
 
+/// Implements [`OutcomeRule`] for a rule type with an optional `region` field and its own
+/// `validate`, kept in the [`Region`] field at `$($rules).+`.
+macro_rules! impl_outcome_rule {
+    ($ty:ident, $what:literal, $($rules:ident).+) => {
+        impl crate::control::OutcomeRule for $ty {
+            const WHAT: &'static str = $what;
+            fn region(&self) -> Option<&str> {
+                self.region.as_deref()
+            }
+            fn validate(&self) -> Result<(), String> {
+                $ty::validate(self)
+            }
+            fn rules(region: &crate::world::Region) -> &[Self] {
+                &region.$($rules).+
+            }
+            fn rules_mut(region: &mut crate::world::Region) -> &mut Vec<Self> {
+                &mut region.$($rules).+
+            }
+        }
+    };
+}
+pub(crate) use impl_outcome_rule;
+
 /// `GET|POST|DELETE /_sandbox/<service>/…outcomes` for one kind of rule: list every rule
 /// (with its region), add rules (one, a list, or `{"rules": [...]}`, all validated before
 /// any is added), or forget them all. Returns the JSON answer or (status, message).

@@ -1,15 +1,12 @@
 //! The `/_sandbox/cloudformation/…` control routes.
 
 use super::*;
+use crate::control::ControlResult;
+use http::Method;
 
 /// `GET /_sandbox/cloudformation/signals`: every signal of every region, oldest first
 /// within a region.
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> crate::control::ControlResult {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     match (method.clone(), route) {
         (http::Method::POST, "/cloudformation/stack-groups") => {
             let v: Value = serde_json::from_slice(body)

@@ -1,16 +1,13 @@
 //! The `/_sandbox/ecs/…` control routes and the ECS part of `GET /_sandbox/state`.
 
 use super::*;
+use crate::control::ControlResult;
+use http::Method;
 
 /// `POST /_sandbox/ecs/container-instances` `{"cluster": "...", "ec2_instance_id": "i-...",
 /// "region": "..."}`: registers a container instance as the ECS agent would (the cluster is
 /// created when missing). Returns the JSON answer or (status, message).
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> crate::control::ControlResult {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Reg {

@@ -1,5 +1,7 @@
 //! The `/_sandbox/iam…` control routes: the policies in force and the denials so far.
 
+use crate::control::ControlResult;
+use http::Method;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -10,12 +12,7 @@ use crate::Sandbox;
 /// | GET | `/iam` | enforced policies and every denied request |
 /// | POST | `/iam/policies` | enforce `{"policy": {...}, "access_key_id": "..."}` (no key: every key but the admin key) |
 /// | DELETE | `/iam/policies` | stop enforcing |
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> crate::control::ControlResult {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     match (method.clone(), route) {
         (http::Method::GET, "/iam") => Ok(sb.iam().to_json()),
         (http::Method::DELETE, "/iam/policies") => {

@@ -1,6 +1,7 @@
 //! The `/_sandbox/lambda/…` control routes and the Lambda part of `GET /_sandbox/state`.
 
 use super::*;
+use http::Method;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,10 +49,10 @@ use crate::control::ControlResult;
 /// | POST | `/lambda/functions/<name or ARN>/invocations` | queue an invocation with the body as payload |
 pub(crate) fn control(
     sb: &Arc<Sandbox>,
-    method: &http::Method,
+    method: &Method,
     route: &str,
     body: &[u8],
-) -> crate::control::ControlResult {
+) -> ControlResult {
     let rest = route.strip_prefix("/lambda/functions").unwrap_or("");
     if !route.starts_with("/lambda/functions") {
         return Err(crate::control::no_endpoint(method, route));
