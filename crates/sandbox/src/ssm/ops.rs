@@ -28,7 +28,8 @@ fn max_results(b: &JsonBody) -> Result<usize, AwsError> {
     }
 }
 
-fn page<T>(items: Vec<T>, b: &JsonBody) -> Result<(Vec<T>, Option<String>), AwsError> {
+/// One page of `items` under `key`, with `NextToken` if more follow.
+fn paged(key: &str, items: Vec<Value>, b: &JsonBody) -> Result<Value, AwsError> {
     let max = max_results(b)?;
     let start = match b.str("NextToken")? {
         Some(t) => t.parse::<usize>().map_err(|_| {
@@ -37,9 +38,32 @@ fn page<T>(items: Vec<T>, b: &JsonBody) -> Result<(Vec<T>, Option<String>), AwsE
         None => 0,
     };
     let total = items.len();
-    let out: Vec<T> = items.into_iter().skip(start).take(max).collect();
-    let next = (start + out.len() < total).then(|| (start + out.len()).to_string());
-    Ok((out, next))
+    let items: Vec<Value> = items.into_iter().skip(start).take(max).collect();
+    let next = (start + items.len() < total).then(|| (start + items.len()).to_string());
+    let mut m = serde_json::Map::new();
+    m.insert(key.to_owned(), Value::Array(items));
+    let mut out = Value::Object(m);
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
+}
+
+/// The region's commands newest first, only `id` if given (which must exist).
+fn commands_newest_first<'a>(
+    ssm: &'a State,
+    id: Option<&'a str>,
+) -> Result<impl Iterator<Item = &'a Command>, AwsError> {
+    if let Some(id) = id
+        && !ssm.commands.iter().any(|c| c.id == id)
+    {
+        return Err(invalid_command(id));
+    }
+    Ok(ssm
+        .commands
+        .iter()
+        .rev()
+        .filter(move |c| id.is_none_or(|i| i == c.id)))
 }
 
 pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
@@ -108,16 +132,7 @@ fn list_command_invocations(
     let instance = b.str("InstanceId")?;
     let detailed = b.bool("Details")?.unwrap_or(false);
     let ssm = &world.region(&ctx.region).ssm;
-    if let Some(id) = id
-        && !ssm.commands.iter().any(|c| c.id == id)
-    {
-        return Err(invalid_command(id));
-    }
-    let items: Vec<Value> = ssm
-        .commands
-        .iter()
-        .rev()
-        .filter(|c| id.is_none_or(|i| i == c.id))
+    let items: Vec<Value> = commands_newest_first(ssm, id)?
         .flat_map(|c| {
             c.invocations
                 .iter()
@@ -125,37 +140,18 @@ fn list_command_invocations(
                 .map(move |(i, inv)| invocation_json(c, i, inv, detailed))
         })
         .collect();
-    let (items, next) = page(items, b)?;
-    let mut out = json!({"CommandInvocations": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("CommandInvocations", items, b)
 }
 
 fn list_commands(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
     let id = b.str("CommandId")?;
     let instance = b.str("InstanceId")?;
     let ssm = &world.region(&ctx.region).ssm;
-    if let Some(id) = id
-        && !ssm.commands.iter().any(|c| c.id == id)
-    {
-        return Err(invalid_command(id));
-    }
-    let items: Vec<Value> = ssm
-        .commands
-        .iter()
-        .rev()
-        .filter(|c| id.is_none_or(|i| i == c.id))
+    let items: Vec<Value> = commands_newest_first(ssm, id)?
         .filter(|c| instance.is_none_or(|i| c.invocations.contains_key(i)))
         .map(command_json)
         .collect();
-    let (items, next) = page(items, b)?;
-    let mut out = json!({"Commands": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("Commands", items, b)
 }
 
 fn cancel_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
