@@ -2,6 +2,8 @@
 
 use super::*;
 
+type R = Result<Value, AwsError>;
+
 fn cluster_arg(b: &JsonBody) -> Result<String, AwsError> {
     Ok(cluster_name(b.str("cluster")?.unwrap_or(DEFAULT_CLUSTER)).to_owned())
 }
@@ -35,7 +37,7 @@ fn page(items: Vec<String>, b: &JsonBody) -> Result<(Vec<String>, Option<String>
     Ok((out, next))
 }
 
-fn paged(key: &str, items: Vec<String>, b: &JsonBody) -> Result<Value, AwsError> {
+fn paged(key: &str, items: Vec<String>, b: &JsonBody) -> R {
     let (items, next) = page(items, b)?;
     let mut v = json!({ key: items });
     if let Some(n) = next {
@@ -71,7 +73,7 @@ fn resolve_task_def(st: &State, v: &str) -> Result<TaskDef, AwsError> {
     .ok_or_else(|| client("Unable to describe task definition."))
 }
 
-pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     match ctx.op.as_str() {
         "CreateCluster" => create_cluster(world, ctx, b),
         "DescribeClusters" => describe_clusters(world, ctx, b),
@@ -97,7 +99,7 @@ pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     }
 }
 
-fn create_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn create_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let name = b.str("clusterName")?.unwrap_or(DEFAULT_CLUSTER).to_owned();
     if name.is_empty()
@@ -147,7 +149,7 @@ fn active_service<'a>(c: &'a mut Cluster, name: &str) -> Result<&'a mut Service,
     Ok(svc)
 }
 
-fn describe_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn describe_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let mut names = b.str_list("clusters")?;
     if names.is_empty() {
@@ -162,7 +164,7 @@ fn describe_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Resul
     ))
 }
 
-fn list_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let arns = world
         .region(region)
@@ -174,7 +176,7 @@ fn list_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Va
     paged("clusterArns", arns, b)
 }
 
-fn delete_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn delete_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let name = cluster_name(b.required_str("cluster")?).to_owned();
     let c = cluster_mut(world, region, &name)?;
@@ -198,11 +200,7 @@ fn delete_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"cluster": v}))
 }
 
-fn register_container_instance(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn register_container_instance(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     cluster_mut(world, region, &cluster)?;
@@ -221,11 +219,7 @@ fn register_container_instance(
     Ok(json!({"containerInstance": v}))
 }
 
-fn deregister_container_instance(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn deregister_container_instance(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;
@@ -268,11 +262,7 @@ fn deregister_container_instance(
     Ok(json!({"containerInstance": v}))
 }
 
-fn list_container_instances(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn list_container_instances(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let status = b.str("status")?.map(str::to_owned);
@@ -291,11 +281,7 @@ fn list_container_instances(
     paged("containerInstanceArns", arns, b)
 }
 
-fn describe_container_instances(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn describe_container_instances(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("containerInstances")?;
@@ -311,11 +297,7 @@ fn describe_container_instances(
     ))
 }
 
-fn update_container_instances_state(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn update_container_instances_state(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("containerInstances")?;
@@ -355,11 +337,7 @@ fn update_container_instances_state(
     Ok(json!({"containerInstances": out, "failures": failures}))
 }
 
-fn register_task_definition(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn register_task_definition(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let family = b.required_str("family")?.to_owned();
@@ -391,17 +369,13 @@ fn register_task_definition(
     Ok(json!({"taskDefinition": task_def_json(&td), "tags": []}))
 }
 
-fn describe_task_definition(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn describe_task_definition(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let td = resolve_task_def(&world.region(region).ecs, b.required_str("taskDefinition")?)?;
     Ok(json!({"taskDefinition": task_def_json(&td), "tags": []}))
 }
 
-fn create_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn create_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;
@@ -450,7 +424,7 @@ fn create_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"service": service_json(c, &c.services[&name])}))
 }
 
-fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let name = short(b.required_str("service")?).to_owned();
@@ -483,7 +457,7 @@ fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"service": service_json(c, &c.services[&name])}))
 }
 
-fn describe_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn describe_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("services")?;
@@ -496,7 +470,7 @@ fn describe_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Resul
     ))
 }
 
-fn list_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let c = cluster_mut(world, region, &cluster)?;
@@ -509,7 +483,7 @@ fn list_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Va
     paged("serviceArns", arns, b)
 }
 
-fn delete_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn delete_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let name = short(b.required_str("service")?).to_owned();
@@ -528,7 +502,7 @@ fn delete_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"service": v}))
 }
 
-fn run_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn run_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;
@@ -572,7 +546,7 @@ fn run_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, 
     Ok(json!({"tasks": created, "failures": []}))
 }
 
-fn list_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let inst = b.str("containerInstance")?.map(|s| short(s).to_owned());
@@ -610,7 +584,7 @@ fn list_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value
     paged("taskArns", arns, b)
 }
 
-fn describe_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn describe_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("tasks")?;
@@ -629,7 +603,7 @@ fn describe_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     ))
 }
 
-fn stop_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn stop_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;

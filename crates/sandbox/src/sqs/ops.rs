@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use super::*;
 
+type R = Result<Value, AwsError>;
+
 pub(crate) async fn handle(
     sb: &Sandbox,
     ctx: &RequestCtx,
@@ -19,7 +21,7 @@ pub(crate) async fn handle(
     }
 }
 
-async fn run(sb: &Sandbox, ctx: &RequestCtx, b: JsonBody) -> Result<Value, AwsError> {
+async fn run(sb: &Sandbox, ctx: &RequestCtx, b: JsonBody) -> R {
     if ctx.op == "ReceiveMessage" {
         return receive_message(sb, ctx, &b).await;
     }
@@ -47,7 +49,7 @@ async fn run(sb: &Sandbox, ctx: &RequestCtx, b: JsonBody) -> Result<Value, AwsEr
     }
 }
 
-fn delete_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn delete_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let sqs = &mut world.region(&ctx.region).sqs;
     let q = sqs.queues.remove(&name).ok_or_else(no_queue)?;
@@ -55,7 +57,7 @@ fn delete_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
     Ok(json!({}))
 }
 
-fn get_queue_url(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn get_queue_url(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = required_str(b, "QueueName")?;
     if !world.region(&ctx.region).sqs.queues.contains_key(name) {
         return Err(no_queue());
@@ -63,11 +65,7 @@ fn get_queue_url(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Va
     Ok(json!({"QueueUrl": queue_url(&ctx.host, name)}))
 }
 
-fn set_queue_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn set_queue_attributes(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let attrs = str_map(b, "Attributes")?;
     validate_attrs(&attrs)?;
@@ -81,54 +79,39 @@ fn set_queue_attributes(
 }
 
 /// Sends one message (`SendMessage`, or an entry of `SendMessageBatch`).
-fn send_entry(
-    world: &mut World,
-    region: &str,
-    name: &str,
-    e: &JsonBody,
-) -> Result<Value, AwsError> {
+fn send_entry(world: &mut World, region: &str, name: &str, e: &JsonBody) -> R {
     let (body, attrs, delay) = message_input(e)?;
     enqueue(world, region, name, body, attrs, delay).map(|m| send_result(&m))
 }
 
 /// Deletes one message (`DeleteMessage`, or an entry of `DeleteMessageBatch`).
-fn delete_entry(
-    world: &mut World,
-    region: &str,
-    name: &str,
-    e: &JsonBody,
-) -> Result<Value, AwsError> {
+fn delete_entry(world: &mut World, region: &str, name: &str, e: &JsonBody) -> R {
     let h = required_str(e, "ReceiptHandle")?;
     delete_message(world, region, name, h).map(|()| json!({}))
 }
 
 /// Changes one message's visibility (`ChangeMessageVisibility`, or an entry of
 /// `ChangeMessageVisibilityBatch`).
-fn change_visibility_entry(
-    world: &mut World,
-    region: &str,
-    name: &str,
-    e: &JsonBody,
-) -> Result<Value, AwsError> {
+fn change_visibility_entry(world: &mut World, region: &str, name: &str, e: &JsonBody) -> R {
     let h = required_str(e, "ReceiptHandle")?;
     let vt = required_int(e, "VisibilityTimeout")?;
     change_visibility(world, region, name, h, vt).map(|()| json!({}))
 }
 
-fn purge_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn purge_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     queue_mut(world, &ctx.region, &name)?.messages.clear();
     Ok(json!({}))
 }
 
-fn tag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn tag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let tags = str_map(b, "Tags")?;
     queue_mut(world, &ctx.region, &name)?.tags.extend(tags);
     Ok(json!({}))
 }
 
-fn untag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn untag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let keys = b.str_list("TagKeys")?;
     let q = queue_mut(world, &ctx.region, &name)?;
@@ -138,17 +121,13 @@ fn untag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Valu
     Ok(json!({}))
 }
 
-fn list_queue_tags(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_queue_tags(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let q = queue_mut(world, &ctx.region, &name)?;
     Ok(json!({"Tags": q.tags}))
 }
 
-fn list_dead_letter_source_queues(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn list_dead_letter_source_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let arn = queue_arn(&ctx.region, &name);
     let sqs = &world.region(&ctx.region).sqs;
@@ -194,7 +173,7 @@ fn str_map(b: &JsonBody, k: &str) -> Result<BTreeMap<String, String>, AwsError> 
     Ok(out)
 }
 
-fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = required_str(b, "QueueName")?;
     if !valid_queue_name(name) {
         return Err(invalid(
@@ -242,7 +221,7 @@ fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
     Ok(json!({"QueueUrl": queue_url(&ctx.host, name)}))
 }
 
-fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let prefix = b.str("QueueNamePrefix")?.unwrap_or("");
     let max = b.int("MaxResults")?;
     if let Some(m) = max
@@ -274,11 +253,7 @@ fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Valu
     Ok(out)
 }
 
-fn get_queue_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn get_queue_attributes(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let mut wanted = b.str_list("AttributeNames")?;
     let now = world.now;
@@ -405,27 +380,17 @@ fn batch_entries(b: &JsonBody) -> Result<Vec<(String, JsonBody)>, AwsError> {
 }
 
 /// Runs a single-message request on the queue it addresses.
-fn run_single(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-    each: EntryOp,
-) -> Result<Value, AwsError> {
+fn run_single(world: &mut World, ctx: &RequestCtx, b: &JsonBody, each: EntryOp) -> R {
     let name = queue_name(ctx, b)?;
     each(world, &ctx.region, &name, b)
 }
 
 /// One message operation on a queue (`world`, region, queue name, request or batch entry).
-type EntryOp = fn(&mut World, &str, &str, &JsonBody) -> Result<Value, AwsError>;
+type EntryOp = fn(&mut World, &str, &str, &JsonBody) -> R;
 
 /// Runs a batch request on its queue entry by entry: `Successful` holds what `each` returns
 /// for an entry, with the entry's `Id`; `Failed` each failed entry's error.
-fn run_batch(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-    each: EntryOp,
-) -> Result<Value, AwsError> {
+fn run_batch(world: &mut World, ctx: &RequestCtx, b: &JsonBody, each: EntryOp) -> R {
     let name = queue_name(ctx, b)?;
     queue_mut(world, &ctx.region, &name)?;
     let mut ok = Vec::new();
@@ -501,7 +466,7 @@ fn receive_args(ctx: &RequestCtx, b: &JsonBody) -> Result<(ReceiveArgs, Option<i
     ))
 }
 
-async fn receive_message(sb: &Sandbox, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+async fn receive_message(sb: &Sandbox, ctx: &RequestCtx, b: &JsonBody) -> R {
     let (mut args, wait) = receive_args(ctx, b)?;
     let (start, queue_wait) = {
         let mut w = sb.lock();

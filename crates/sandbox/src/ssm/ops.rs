@@ -2,6 +2,8 @@
 
 use super::*;
 
+type R = Result<Value, AwsError>;
+
 fn validation(m: impl Into<String>) -> AwsError {
     AwsError::new(400, "ValidationException", m)
 }
@@ -29,7 +31,7 @@ fn max_results(b: &JsonBody) -> Result<usize, AwsError> {
 }
 
 /// One page of `items` under `key`, with `NextToken` if more follow.
-fn paged(key: &str, items: Vec<Value>, b: &JsonBody) -> Result<Value, AwsError> {
+fn paged(key: &str, items: Vec<Value>, b: &JsonBody) -> R {
     let max = max_results(b)?;
     let start = match b.str("NextToken")? {
         Some(t) => t.parse::<usize>().map_err(|_| {
@@ -66,7 +68,7 @@ fn commands_newest_first<'a>(
         .filter(move |c| id.is_none_or(|i| i == c.id)))
 }
 
-pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     match ctx.op.as_str() {
         "SendCommand" => send_command(world, ctx, b),
         "GetCommandInvocation" => get_command_invocation(world, ctx, b),
@@ -77,11 +79,7 @@ pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     }
 }
 
-fn get_command_invocation(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn get_command_invocation(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.required_str("CommandId")?;
     let instance = b.required_str("InstanceId")?;
     let ssm = &world.region(&ctx.region).ssm;
@@ -123,11 +121,7 @@ fn get_command_invocation(
     }))
 }
 
-fn list_command_invocations(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn list_command_invocations(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.str("CommandId")?;
     let instance = b.str("InstanceId")?;
     let detailed = b.bool("Details")?.unwrap_or(false);
@@ -143,7 +137,7 @@ fn list_command_invocations(
     paged("CommandInvocations", items, b)
 }
 
-fn list_commands(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_commands(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.str("CommandId")?;
     let instance = b.str("InstanceId")?;
     let ssm = &world.region(&ctx.region).ssm;
@@ -154,7 +148,7 @@ fn list_commands(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Va
     paged("Commands", items, b)
 }
 
-fn cancel_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn cancel_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.required_str("CommandId")?;
     let only = b.str_list("InstanceIds")?;
     let now = world.now;
@@ -193,7 +187,7 @@ fn format_elapsed(ms: Millis) -> String {
     format!("PT{}.{:03}S", ms / 1000, ms % 1000)
 }
 
-fn send_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn send_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let document = b.required_str("DocumentName")?.to_owned();
     let parameters = b.object("Parameters")?.cloned().unwrap_or_default();
     let mut script_lines = Vec::new();
