@@ -161,6 +161,25 @@ impl World {
     }
 }
 
+/// The region and name a delivery to `arn` goes to: the ARN's own region, or `region` where
+/// the ARN names none; `NoSuchTarget` where `parse` does not take the ARN.
+pub(crate) fn delivery_target<'a>(
+    region: &'a str,
+    arn: &'a str,
+    parse: impl Fn(&'a str) -> Option<(&'a str, &'a str)>,
+) -> Result<(&'a str, &'a str), DeliveryError> {
+    let (arn_region, name) =
+        parse(arn).ok_or_else(|| DeliveryError::NoSuchTarget(arn.to_owned()))?;
+    Ok((
+        if arn_region.is_empty() {
+            region
+        } else {
+            arn_region
+        },
+        name,
+    ))
+}
+
 /// Why a service could not deliver a message to a target.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum DeliveryError {
