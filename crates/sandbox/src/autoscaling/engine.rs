@@ -144,6 +144,37 @@ pub struct Instance {
     pub(crate) activity: Option<String>,
 }
 
+impl Instance {
+    /// A new member of group `g` (named `group`) in `state` and the placement `(az, subnet)`,
+    /// launched at `(time, seq)` with the group's launch settings.
+    pub(crate) fn new_member(
+        g: &Group,
+        group: &str,
+        id: String,
+        (az, subnet): (String, Option<String>),
+        state: S,
+        (launched_at, seq): (Millis, u64),
+    ) -> Instance {
+        Instance {
+            id,
+            group: group.to_owned(),
+            in_group: true,
+            az,
+            subnet,
+            state,
+            healthy: true,
+            protected: g.new_protected,
+            launch_template: g.effective_launch_template(),
+            launch_config: g.launch_config.clone(),
+            instance_type: g.instance_type(),
+            launched_at,
+            seq,
+            ended_at: None,
+            activity: None,
+        }
+    }
+}
+
 /// One outstanding lifecycle action (spec §2.2).
 #[derive(Debug, Clone)]
 pub(crate) struct Action {
@@ -763,23 +794,14 @@ pub(crate) fn launch(w: &mut World, region: &str, group: &str, cause: String) ->
     let (az, subnet) = pick_az(s, &g, region);
     let id = ids::hex_id("i");
     let seq = s.next_seq();
-    s.insert_instance(Instance {
-        id: id.clone(),
-        group: group.to_owned(),
-        in_group: true,
-        az: az.clone(),
-        subnet: subnet.clone(),
-        state: S::Pending,
-        healthy: true,
-        protected: g.new_protected,
-        launch_template: g.effective_launch_template(),
-        launch_config: g.launch_config.clone(),
-        instance_type: g.instance_type(),
-        launched_at: now,
-        seq,
-        ended_at: None,
-        activity: None,
-    });
+    s.insert_instance(Instance::new_member(
+        &g,
+        group,
+        id.clone(),
+        (az.clone(), subnet.clone()),
+        S::Pending,
+        (now, seq),
+    ));
     // EC2's record of the instance: its propagated tags are those of launch time.
     crate::ec2::sync_instance(w, region, &id);
     let activity = new_activity(

@@ -1111,26 +1111,11 @@ fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     for id in &unique {
         // The sandbox does not know every EC2 instance: unknown ids are created (§1.5).
         let s = st(w, cx.region);
-        let (az, subnet) = engine::pick_az(s, &g, cx.region);
+        let placement = engine::pick_az(s, &g, cx.region);
         let seq = s.next_seq();
-        let inst = Instance {
-            id: id.clone(),
-            group: gname.clone(),
-            in_group: true,
-            az,
-            subnet,
-            // §1.5: Pending → InService, no hooks.
-            state: S::InService,
-            healthy: true,
-            protected: g.new_protected,
-            launch_template: g.effective_launch_template(),
-            launch_config: g.launch_config.clone(),
-            instance_type: g.instance_type(),
-            launched_at: now,
-            seq,
-            ended_at: None,
-            activity: None,
-        };
+        // §1.5: Pending → InService, no hooks.
+        let inst =
+            Instance::new_member(&g, &gname, id.clone(), placement, S::InService, (now, seq));
         s.insert_instance(inst.clone());
         cap += 1;
         if let Some(gm) = s.groups.get_mut(&gname) {
