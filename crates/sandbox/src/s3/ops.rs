@@ -171,6 +171,17 @@ struct Req<'a> {
 }
 
 impl Req<'_> {
+    /// The user metadata the request sets: its `x-amz-meta-*` headers.
+    fn user_meta(&self) -> BTreeMap<String, String> {
+        self.headers
+            .iter()
+            .filter_map(|(k, v)| {
+                let k = k.as_str().strip_prefix("x-amz-meta-")?;
+                Some((k.to_owned(), v.to_str().ok()?.to_owned()))
+            })
+            .collect()
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -452,14 +463,7 @@ fn prepare_put(r: &Req<'_>) -> Result<Object, AwsError> {
             ));
         }
     }
-    let meta = r
-        .headers
-        .iter()
-        .filter_map(|(k, v)| {
-            let k = k.as_str().strip_prefix("x-amz-meta-")?;
-            Some((k.to_owned(), v.to_str().ok()?.to_owned()))
-        })
-        .collect();
+    let meta = r.user_meta();
     Ok(Object {
         etag: format!("\"{}\"", hex(&Md5::digest(&data))),
         data,
@@ -500,14 +504,7 @@ fn copy_object(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
     obj.modified = now;
     if r.header("x-amz-metadata-directive") == Some("REPLACE") {
         obj.content_type = r.header("content-type").map(str::to_owned);
-        obj.meta = r
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                let k = k.as_str().strip_prefix("x-amz-meta-")?;
-                Some((k.to_owned(), v.to_str().ok()?.to_owned()))
-            })
-            .collect();
+        obj.meta = r.user_meta();
     }
     let mut w = XmlWriter::root("CopyObjectResult", Some(NS));
     w.elem("LastModified", iso_millis(now))
