@@ -11,7 +11,6 @@ use super::notify::{self, TargetKind, target_kind};
 use crate::clock::{iso_millis, iso_secs};
 use crate::ids;
 use crate::protocol::RequestCtx;
-use crate::protocol::query::check_len;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
 use crate::world::World;
 
@@ -206,6 +205,36 @@ fn user_request_cause(
     }
 }
 
+/// `At … a user request {what} changing the desired capacity from {from} to {to}.`
+fn desired_cause(now: crate::clock::Millis, what: &str, from: i64, to: i64) -> String {
+    format!(
+        "At {} a user request {what} changing the desired capacity from {from} to {to}.",
+        iso_secs(now)
+    )
+}
+
+/// How many of a group's launch sources (template, configuration, mixed policy) a request
+/// gives, at most one.
+fn launch_sources(given: [bool; 3]) -> Result<usize, AwsError> {
+    let n = given.iter().filter(|b| **b).count();
+    if n > 1 {
+        return Err(AwsError::validation(
+            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
+        ));
+    }
+    Ok(n)
+}
+
+/// `DeletionProtection`, if given.
+fn deletion_protection(p: &Params) -> Result<Option<String>, AwsError> {
+    Ok(one_of(
+        p,
+        "DeletionProtection",
+        &["none", "prevent-force-deletion", "prevent-all-deletion"],
+    )?
+    .map(str::to_owned))
+}
+
 fn describe_hook_types(cx: &Cx) -> R {
     let mut x = cx.writer();
     x.string_list("LifecycleHookTypes", [T::LAUNCHING, T::TERMINATING]);
@@ -231,45 +260,24 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
     let desired = p.int("DesiredCapacity")?.unwrap_or(min);
     check_bounds(min, max, desired)?;
     let lt = parse_lt(p, "LaunchTemplate")?;
-    let lc = match p.get("LaunchConfigurationName") {
-        Some(v) => {
-            check_len("LaunchConfigurationName", v, 1, 255)?;
-            Some(v.to_owned())
-        }
-        None => None,
-    };
+    let lc = p
+        .opt_len("LaunchConfigurationName", 1, 255)?
+        .map(str::to_owned);
     let mixed = parse_mixed(p)?;
     let source_instance = p.get_nonempty("InstanceId");
-    let sources = [lt.is_some(), lc.is_some(), mixed.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let sources = launch_sources([lt.is_some(), lc.is_some(), mixed.is_some()])?;
     if sources == 0 && source_instance.is_none() {
         return Err(AwsError::validation(
             "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.",
         ));
     }
-    if sources > 1 {
-        return Err(AwsError::validation(
-            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
-        ));
-    }
     let azs = p.list("AvailabilityZones");
-    let vpc = match p.get("VPCZoneIdentifier") {
-        Some(v) => {
-            check_len("VPCZoneIdentifier", v, 1, 5000)?;
-            Some(v.to_owned())
-        }
-        None => None,
-    };
+    let vpc = p.opt_len("VPCZoneIdentifier", 1, 5000)?.map(str::to_owned);
     let subnets = vpc.as_deref().map(parse_subnets).unwrap_or_default();
-    let health_check_type = match p.get("HealthCheckType") {
-        Some(v) => {
-            check_len("HealthCheckType", v, 1, 32)?;
-            v.to_owned()
-        }
-        None => "EC2".to_owned(),
-    };
+    let health_check_type = p
+        .opt_len("HealthCheckType", 1, 32)?
+        .unwrap_or("EC2")
+        .to_owned();
     let grace = int_in(p, "HealthCheckGracePeriod", 0, 7 * 86_400)?.unwrap_or(0);
     let cooldown = int_in(p, "DefaultCooldown", 0, 86_400)?.unwrap_or(300);
     let lifetime = p.int("MaxInstanceLifetime")?;
@@ -281,12 +289,7 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
             "Invalid value for parameter MaxInstanceLifetime: must be 0 or between 86400 and 31536000 seconds",
         ));
     }
-    let deletion_protection = one_of(
-        p,
-        "DeletionProtection",
-        &["none", "prevent-force-deletion", "prevent-all-deletion"],
-    )?
-    .map(str::to_owned);
+    let deletion_protection = deletion_protection(p)?;
     let retain = parse_retention(p)?.unwrap_or(false);
 
     // Hooks exist before the first launch (§2.1).
@@ -381,9 +384,11 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
         consecutive_abandons: 0,
         next_launch_at: 0,
         reconcile_at: None,
-        pending_cause: Some(format!(
-            "At {} a user request created an AutoScalingGroup changing the desired capacity from 0 to {desired}.",
-            iso_secs(now)
+        pending_cause: Some(desired_cause(
+            now,
+            "created an AutoScalingGroup",
+            0,
+            desired,
         )),
     };
     st(w, cx.region).groups.insert(name.clone(), g);
@@ -414,36 +419,16 @@ fn update_group(w: &mut World, cx: &Cx, p: &Params) -> R {
     let lt = parse_lt(p, "LaunchTemplate")?;
     let mixed = parse_mixed(p)?;
     let lc = p.get_nonempty("LaunchConfigurationName").map(str::to_owned);
-    if [lt.is_some(), lc.is_some(), mixed.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count()
-        > 1
-    {
-        return Err(AwsError::validation(
-            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
-        ));
-    }
+    launch_sources([lt.is_some(), lc.is_some(), mixed.is_some()])?;
     let grace = int_in(p, "HealthCheckGracePeriod", 0, 7 * 86_400)?;
     let cooldown = int_in(p, "DefaultCooldown", 0, 86_400)?;
-    let hct = p.get("HealthCheckType").map(str::to_owned);
-    if let Some(h) = &hct {
-        check_len("HealthCheckType", h, 1, 32)?;
-    }
-    let vpc = p.get("VPCZoneIdentifier").map(str::to_owned);
-    if let Some(v) = &vpc {
-        check_len("VPCZoneIdentifier", v, 1, 5000)?;
-    }
+    let hct = p.opt_len("HealthCheckType", 1, 32)?.map(str::to_owned);
+    let vpc = p.opt_len("VPCZoneIdentifier", 1, 5000)?.map(str::to_owned);
     let protect = p.bool("NewInstancesProtectedFromScaleIn")?;
     let rebalance = p.bool("CapacityRebalance")?;
     let lifetime = p.int("MaxInstanceLifetime")?;
     let retain = parse_retention(p)?;
-    let dp = one_of(
-        p,
-        "DeletionProtection",
-        &["none", "prevent-force-deletion", "prevent-all-deletion"],
-    )?
-    .map(str::to_owned);
+    let dp = deletion_protection(p)?;
     let azs = p.list("AvailabilityZones");
     let tp = p.get("TerminationPolicies").is_some() || !p.list("TerminationPolicies").is_empty();
     let tps = p.list("TerminationPolicies");
@@ -493,9 +478,13 @@ fn update_group(w: &mut World, cx: &Cx, p: &Params) -> R {
         gm.termination_policies = tps;
     }
     if desired != old_desired {
-        gm.pending_cause = Some(format!(
-            "At {} a user request update of AutoScalingGroup constraints to min: {min}, max: {max}, desired: {desired} changing the desired capacity from {old_desired} to {desired}.",
-            iso_secs(now)
+        gm.pending_cause = Some(desired_cause(
+            now,
+            &format!(
+                "update of AutoScalingGroup constraints to min: {min}, max: {max}, desired: {desired}"
+            ),
+            old_desired,
+            desired,
         ));
     }
     engine::reconcile(w, cx.region, &name);
@@ -675,9 +664,11 @@ fn set_desired(w: &mut World, cx: &Cx, p: &Params) -> R {
     let old = g.desired;
     g.desired = d;
     if d != old {
-        g.pending_cause = Some(format!(
-            "At {} a user request explicitly set group desired capacity changing the desired capacity from {old} to {d}.",
-            iso_secs(now)
+        g.pending_cause = Some(desired_cause(
+            now,
+            "explicitly set group desired capacity",
+            old,
+            d,
         ));
     }
     engine::reconcile(w, cx.region, &name);
@@ -864,20 +855,10 @@ fn find_action(w: &mut World, cx: &Cx, p: &Params) -> Result<String, AwsError> {
         .map(|(_, n)| n)
         .unwrap_or(graw)
         .to_owned();
-    let token = match p.get("LifecycleActionToken") {
-        Some(t) => {
-            check_len("LifecycleActionToken", t, 36, 36)?;
-            Some(t.to_owned())
-        }
-        None => None,
-    };
-    let instance = match p.get("InstanceId") {
-        Some(i) => {
-            check_len("InstanceId", i, 1, 19)?;
-            Some(i.to_owned())
-        }
-        None => None,
-    };
+    let token = p
+        .opt_len("LifecycleActionToken", 36, 36)?
+        .map(str::to_owned);
+    let instance = p.opt_len("InstanceId", 1, 19)?.map(str::to_owned);
     let s = st(w, cx.region);
     match (token, instance) {
         (None, None) => Err(AwsError::validation(
@@ -926,13 +907,9 @@ fn record_heartbeat(w: &mut World, cx: &Cx, p: &Params) -> R {
 
 fn describe_activities(w: &mut World, cx: &Cx, p: &Params) -> R {
     let ids = p.list("ActivityIds");
-    let group = match p.get("AutoScalingGroupName") {
-        Some(g) => {
-            check_len("AutoScalingGroupName", g, 1, 255)?;
-            Some(g.to_owned())
-        }
-        None => None,
-    };
+    let group = p
+        .opt_len("AutoScalingGroupName", 1, 255)?
+        .map(str::to_owned);
     let include_deleted = p.bool("IncludeDeletedGroups")?.unwrap_or(false);
     let s = st(w, cx.region);
     let mut acts: Vec<Activity> = s

@@ -83,6 +83,19 @@ impl Params {
         Ok(v)
     }
 
+    /// An optional string of `min..=max` characters.
+    pub(crate) fn opt_len(
+        &self,
+        name: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<&str>, AwsError> {
+        match self.get(name) {
+            Some(v) => check_len(name, v, min, max).map(|()| Some(v)),
+            None => Ok(None),
+        }
+    }
+
     /// An optional integer.
     pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, AwsError> {
         match self.get(name) {
