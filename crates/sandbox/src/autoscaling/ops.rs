@@ -235,6 +235,25 @@ fn deletion_protection(p: &Params) -> Result<Option<String>, AwsError> {
     .map(str::to_owned))
 }
 
+/// The answer of an operation that shows the one activity it started, if any.
+fn activity_reply(cx: &Cx, act: Option<&Activity>) -> String {
+    let mut x = cx.writer();
+    if let Some(a) = act {
+        x.start("Activity");
+        write_activity(&mut x, a);
+        x.end();
+    }
+    x.finish(cx.rid)
+}
+
+/// `LifecycleHookName` and `AutoScalingGroupName`, both checked.
+fn hook_and_group(p: &Params) -> Result<(String, String), AwsError> {
+    let hname = p.required("LifecycleHookName")?.to_owned();
+    check_hook_name("LifecycleHookName", &hname)?;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    Ok((hname, gname))
+}
+
 fn describe_hook_types(cx: &Cx) -> R {
     let mut x = cx.writer();
     x.string_list("LifecycleHookTypes", [T::LAUNCHING, T::TERMINATING]);
@@ -692,17 +711,11 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
         inst.state,
         S::Terminating | S::TerminatingWait | S::TerminatingProceed
     ) {
-        let mut x = cx.writer();
-        if let Some(a) = inst
+        let act = inst
             .activity
             .as_deref()
-            .and_then(|a| find_activity(w, cx.region, a))
-        {
-            x.start("Activity");
-            write_activity(&mut x, &a);
-            x.end();
-        }
-        return Ok(x.finish(cx.rid));
+            .and_then(|a| find_activity(w, cx.region, a));
+        return Ok(activity_reply(cx, act.as_ref()));
     }
     let s = st(w, cx.region);
     let Some(g) = s.groups.get_mut(&group) else {
@@ -742,21 +755,13 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
         })
         .flatten();
     engine::reconcile(w, cx.region, &group);
-    let mut x = cx.writer();
-    if let Some(a) = act {
-        x.start("Activity");
-        write_activity(&mut x, &a);
-        x.end();
-    }
-    Ok(x.finish(cx.rid))
+    Ok(activity_reply(cx, act.as_ref()))
 }
 
 // ---------------------------------------------------------------- hooks
 
 fn put_hook(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let hname = p.required("LifecycleHookName")?.to_owned();
-    check_hook_name("LifecycleHookName", &hname)?;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let (hname, gname) = hook_and_group(p)?;
     let g = existing_group(w, cx.region, &gname)?.clone();
     let existing = g.hook(&hname);
     if existing.is_none() && g.hooks.len() >= MAX_HOOKS_PER_GROUP {
@@ -821,9 +826,7 @@ fn describe_hooks(w: &mut World, cx: &Cx, p: &Params) -> R {
 }
 
 fn delete_hook(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let hname = p.required("LifecycleHookName")?.to_owned();
-    check_hook_name("LifecycleHookName", &hname)?;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let (hname, gname) = hook_and_group(p)?;
     let g = existing_group(w, cx.region, &gname)?;
     // §7.14: an unknown hook is a silent success.
     g.hooks.retain(|h| h.name != hname);
