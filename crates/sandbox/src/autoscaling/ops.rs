@@ -92,15 +92,35 @@ fn activities_reply(w: &mut World, cx: &Cx, gname: &str, acts: &[Activity]) -> R
     Ok(x.finish(cx.rid))
 }
 
-/// The group's members `ids`, each in a state `ok` accepts; else `The instance … is not in {what}.`
-fn members_in(
-    s: &super::State,
+/// `AutoScalingGroupName` and `InstanceIds` (at most 20).
+fn group_and_ids(p: &Params) -> Result<(String, Vec<String>), AwsError> {
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let ids = instance_ids(p, 20)?;
+    Ok((gname, ids))
+}
+
+/// Lowers the capacity `cap` by one if `yes`: the `(from, to)` change, if any.
+fn take_one(cap: &mut i64, yes: bool) -> Option<(i64, i64)> {
+    yes.then(|| {
+        *cap -= 1;
+        (*cap + 1, *cap)
+    })
+}
+
+/// The group `gname` and its members `ids`, each in a state `ok` accepts; else
+/// `The instance … is not in {what}.`
+fn group_members(
+    w: &mut World,
+    region: &str,
     gname: &str,
     ids: &[String],
     ok: impl Fn(S) -> bool,
     what: &str,
-) -> Result<Vec<Instance>, AwsError> {
-    ids.iter()
+) -> Result<(Group, Vec<Instance>), AwsError> {
+    let g = existing_group(w, region, gname)?.clone();
+    let s = st(w, region);
+    let insts = ids
+        .iter()
         .map(|id| {
             let i = member(s, gname, id)?;
             if !ok(i.state) {
@@ -110,7 +130,8 @@ fn members_in(
             }
             Ok(i)
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((g, insts))
 }
 
 /// How a user request that moves one instance in or out of service reads in its activity.
@@ -935,12 +956,11 @@ fn describe_activities(w: &mut World, cx: &Cx, p: &Params) -> R {
 // ---------------------------------------------------------------- standby, attach, detach
 
 fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
+    let (gname, ids) = group_and_ids(p)?;
     let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
-    let g = existing_group(w, cx.region, &gname)?.clone();
-    let insts = members_in(
-        st(w, cx.region),
+    let (g, insts) = group_members(
+        w,
+        cx.region,
         &gname,
         &ids,
         |x| x == S::InService,
@@ -957,12 +977,7 @@ fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
         st(w, cx.region).update_instance(&i.id, |x| x.state = S::Standby);
         // §1.4: standby deregisters from the target groups (draining is not waited out).
         crate::elbv2::asg::deregister_group_instance(w, cx.region, &gname, &i.id);
-        let change = if decrement {
-            cap -= 1;
-            Some((cap + 1, cap))
-        } else {
-            None
-        };
+        let change = take_one(&mut cap, decrement);
         acts.push(user_move_activity(
             w,
             cx.region,
@@ -976,16 +991,8 @@ fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
 }
 
 fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
-    let g = existing_group(w, cx.region, &gname)?.clone();
-    let insts = members_in(
-        st(w, cx.region),
-        &gname,
-        &ids,
-        |x| x == S::Standby,
-        "Standby",
-    )?;
+    let (gname, ids) = group_and_ids(p)?;
+    let (g, insts) = group_members(w, cx.region, &gname, &ids, |x| x == S::Standby, "Standby")?;
     let n = insts.len() as i64;
     if g.desired + n > g.max {
         return Err(max_size_violation("Exiting standby", g.desired + n, g.max));
@@ -1012,12 +1019,11 @@ fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
 
 fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
+    let (gname, ids) = group_and_ids(p)?;
     let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
-    let g = existing_group(w, cx.region, &gname)?.clone();
-    let insts = members_in(
-        st(w, cx.region),
+    let (g, insts) = group_members(
+        w,
+        cx.region,
         &gname,
         &ids,
         |x| matches!(x, S::InService | S::Standby),
@@ -1041,12 +1047,7 @@ fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
         });
         // EC2 must not take the instance for terminated once the engine forgets it.
         crate::ec2::sync_instance(w, cx.region, &i.id);
-        let change = if decrement && was_counted {
-            cap -= 1;
-            Some((cap + 1, cap))
-        } else {
-            None
-        };
+        let change = take_one(&mut cap, decrement && was_counted);
         acts.push(user_move_activity(w, cx.region, &gname, i, &DETACH, change));
     }
     activities_reply(w, cx, &gname, &acts)
@@ -1054,8 +1055,7 @@ fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
 
 fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
+    let (gname, ids) = group_and_ids(p)?;
     let g = existing_group(w, cx.region, &gname)?.clone();
     let mut unique: Vec<String> = Vec::new();
     for id in ids {
