@@ -18,13 +18,16 @@ use super::wire::*;
 
 pub(super) type R = Result<String, AwsError>;
 
-struct Cx<'a> {
-    op: &'a str,
-    rid: &'a str,
-    region: &'a str,
+type Cx<'a> = crate::protocol::OpCx<'a>;
+
+/// Auto Scaling's response shapes (§4.3).
+trait Replies {
+    fn writer(&self) -> XmlWriter;
+    fn no_result(&self) -> String;
+    fn empty_result(&self) -> String;
 }
 
-impl Cx<'_> {
+impl Replies for Cx<'_> {
     fn writer(&self) -> XmlWriter {
         XmlWriter::response(self.op, ns(), true)
     }
@@ -44,11 +47,7 @@ fn ns() -> &'static str {
 
 /// Runs one Auto Scaling operation on the world.
 pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
-    let cx = Cx {
-        op: &ctx.op,
-        rid: &ctx.request_id,
-        region: &ctx.region,
-    };
+    let cx = ctx.op_cx();
     match ctx.op.as_str() {
         "CreateAutoScalingGroup" => create_group(w, &cx, p),
         "UpdateAutoScalingGroup" => update_group(w, &cx, p),

@@ -8,11 +8,7 @@ type R = Result<String, AwsError>;
 /// Runs one EC2 operation on the world.
 pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     sync(w, &ctx.region);
-    let cx = Cx {
-        op: &ctx.op,
-        rid: &ctx.request_id,
-        region: &ctx.region,
-    };
+    let cx = ctx.op_cx();
     match ctx.op.as_str() {
         "DescribeInstances" => describe_instances(w, &cx, p),
         "RunInstances" => run_instances(w, &cx, p),
@@ -29,13 +25,15 @@ pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     }
 }
 
-struct Cx<'a> {
-    op: &'a str,
-    rid: &'a str,
-    region: &'a str,
+type Cx<'a> = crate::protocol::OpCx<'a>;
+
+/// EC2's response shapes.
+trait Replies {
+    fn writer(&self) -> XmlWriter;
+    fn returned_true(&self) -> String;
 }
 
-impl Cx<'_> {
+impl Replies for Cx<'_> {
     /// `<OpResponse xmlns=…><requestId>…</requestId>`.
     fn writer(&self) -> XmlWriter {
         let mut x = XmlWriter::root(

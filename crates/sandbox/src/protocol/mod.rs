@@ -176,6 +176,23 @@ pub(crate) struct RequestCtx {
     pub(crate) op: String,
 }
 
+/// What a Query operation reads of its request: its name, request id and region.
+pub(crate) struct OpCx<'a> {
+    pub(crate) op: &'a str,
+    pub(crate) rid: &'a str,
+    pub(crate) region: &'a str,
+}
+
+impl RequestCtx {
+    pub(crate) fn op_cx(&self) -> OpCx<'_> {
+        OpCx {
+            op: &self.op,
+            rid: &self.request_id,
+            region: &self.region,
+        }
+    }
+}
+
 /// A request's decoded input.
 #[derive(Debug)]
 pub(crate) enum Input {
