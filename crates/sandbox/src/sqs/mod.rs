@@ -412,12 +412,7 @@ fn enqueue(
     delay: Option<u64>,
 ) -> Result<Message, AwsError> {
     let now = world.now;
-    let q = world
-        .region(region)
-        .sqs
-        .queues
-        .get_mut(queue)
-        .ok_or_else(no_queue)?;
+    let q = find_queue(world, region, queue)?;
     let max = q.attr_u64("MaximumMessageSize", MAX_MESSAGE_SIZE);
     let size = body.len()
         + attrs
@@ -621,18 +616,27 @@ pub(crate) fn message_attrs(
     Ok(out)
 }
 
+/// The queue `name`, as it is (expired messages not yet dropped).
+fn find_queue<'w>(
+    world: &'w mut World,
+    region: &str,
+    name: &str,
+) -> Result<&'w mut Queue, AwsError> {
+    world
+        .region(region)
+        .sqs
+        .queues
+        .get_mut(name)
+        .ok_or_else(no_queue)
+}
+
 fn queue_mut<'w>(
     world: &'w mut World,
     region: &str,
     name: &str,
 ) -> Result<&'w mut Queue, AwsError> {
     let now = world.now;
-    let q = world
-        .region(region)
-        .sqs
-        .queues
-        .get_mut(name)
-        .ok_or_else(no_queue)?;
+    let q = find_queue(world, region, name)?;
     q.expire(now);
     Ok(q)
 }
