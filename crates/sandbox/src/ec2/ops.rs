@@ -340,9 +340,7 @@ fn describe_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
             &b.rec.id,
         ))
     });
-    let total = views.len();
-    let page: Vec<View> = views.into_iter().skip(start).take(size).collect();
-    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    let (page, next) = crate::protocol::page_at(views, start, size);
     let mut x = cx.writer();
     if page.is_empty() {
         x.empty("reservationSet");
@@ -839,9 +837,7 @@ fn describe_tags(w: &mut World, cx: &Cx, p: &Params) -> R {
         }
     }
     out.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
-    let total = out.len();
-    let page: Vec<_> = out.into_iter().skip(start).take(size).collect();
-    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    let (page, next) = crate::protocol::page_at(out, start, size);
     let mut x = cx.writer();
     if page.is_empty() {
         x.empty("tagSet");

@@ -31,10 +31,7 @@ fn page(items: Vec<String>, b: &JsonBody) -> Result<(Vec<String>, Option<String>
         Some(t) => t.parse::<usize>().map_err(|_| invalid("Invalid token"))?,
         None => 0,
     };
-    let total = items.len();
-    let out: Vec<String> = items.into_iter().skip(start).take(max).collect();
-    let next = (start + out.len() < total).then(|| (start + out.len()).to_string());
-    Ok((out, next))
+    Ok(crate::protocol::page_at(items, start, max))
 }
 
 fn paged(key: &str, items: Vec<String>, b: &JsonBody) -> R {

@@ -176,6 +176,15 @@ pub(crate) struct RequestCtx {
     pub(crate) op: String,
 }
 
+/// The page of `items` from offset `start`, at most `size` long, and the next page's token
+/// (its offset) if more follow.
+pub(crate) fn page_at<T>(items: Vec<T>, start: usize, size: usize) -> (Vec<T>, Option<String>) {
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(size).collect();
+    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    (page, next)
+}
+
 /// What a Query operation reads of its request: its name, request id and region.
 pub(crate) struct OpCx<'a> {
     pub(crate) op: &'a str,

@@ -39,9 +39,7 @@ fn paged(key: &str, items: Vec<Value>, b: &JsonBody) -> R {
         })?,
         None => 0,
     };
-    let total = items.len();
-    let items: Vec<Value> = items.into_iter().skip(start).take(max).collect();
-    let next = (start + items.len() < total).then(|| (start + items.len()).to_string());
+    let (items, next) = crate::protocol::page_at(items, start, max);
     let mut m = serde_json::Map::new();
     m.insert(key.to_owned(), Value::Array(items));
     let mut out = Value::Object(m);
