@@ -263,7 +263,8 @@ fn err(status: StatusCode, message: String) -> Response {
     respond(status, json!({"error": message}))
 }
 
-fn respond(status: StatusCode, v: Value) -> Response {
+/// A JSON response (also the Lambda Runtime API's).
+pub(crate) fn respond(status: StatusCode, v: Value) -> Response {
     let mut r = Response::new(Body::from(v.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(

@@ -66,24 +66,14 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
     }
     // S3 (REST-XML) is routed before the JSON/Query dispatch and reads larger bodies.
     if s3::is_s3_request(&parts.method, &parts.uri, &parts.headers) {
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| app.addr.to_string());
+        let host = request_host(&parts.headers, app.addr);
         return s3::serve(&app.sandbox, parts, body, request_id, host).await;
     }
     let bytes = match read_body(body).await {
         Ok(b) => b,
         Err(e) => return e.render(guess_service(&parts.headers), Wire::Query, &request_id),
     };
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| app.addr.to_string());
+    let host = request_host(&parts.headers, app.addr);
     let (ctx, input) = match recognise(
         &parts.method,
         &parts.uri,
@@ -154,6 +144,15 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Ok(reply) => render(reply, &ctx),
         Err(e) => e.render(ctx.service, ctx.wire, &ctx.request_id),
     }
+}
+
+/// The `Host` the client used, else the address the sandbox listens on.
+fn request_host(headers: &HeaderMap, addr: SocketAddr) -> String {
+    headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| addr.to_string())
 }
 
 fn render(reply: Reply, ctx: &RequestCtx) -> Response {

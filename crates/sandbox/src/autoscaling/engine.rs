@@ -107,6 +107,15 @@ impl Group {
         self.hooks.iter().find(|h| h.name == name)
     }
 
+    /// The group's hooks for `transition`, in creation order.
+    pub(crate) fn hooks_for(&self, transition: T) -> Vec<Hook> {
+        self.hooks
+            .iter()
+            .filter(|h| h.transition == transition)
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn instance_type(&self) -> String {
         self.mixed
             .as_ref()
@@ -815,12 +824,7 @@ pub(crate) fn launch(w: &mut World, region: &str, group: &str, cause: String) ->
         details_json(&az, subnet.as_deref()),
     );
     st(w, region).update_instance(&id, |i| i.activity = Some(activity.clone()));
-    let hooks: Vec<Hook> = g
-        .hooks
-        .iter()
-        .filter(|h| h.transition == T::Launching)
-        .cloned()
-        .collect();
+    let hooks = g.hooks_for(T::Launching);
     if hooks.is_empty() {
         finish_launch(w, region, &id);
     } else {
@@ -969,13 +973,7 @@ pub(crate) fn begin_termination(
     let hooks: Vec<Hook> = s
         .groups
         .get(&group)
-        .map(|g| {
-            g.hooks
-                .iter()
-                .filter(|h| h.transition == T::Terminating)
-                .cloned()
-                .collect()
-        })
+        .map(|g| g.hooks_for(T::Terminating))
         .unwrap_or_default();
     if let Some(a) = old_activity {
         let open = st(w, region)
@@ -1300,13 +1298,7 @@ pub(crate) fn on_timer(w: &mut World, region: &str, t: Timer) {
             let hooks: Vec<Hook> = s
                 .groups
                 .get(&i.group)
-                .map(|g| {
-                    g.hooks
-                        .iter()
-                        .filter(|h| h.transition == T::Terminating)
-                        .cloned()
-                        .collect()
-                })
+                .map(|g| g.hooks_for(T::Terminating))
                 .unwrap_or_default();
             run_terminate_hooks(w, region, &instance, &hooks, &activity, run_hooks);
         }
