@@ -29,6 +29,31 @@ use crate::world::Behaviour;
 use crate::world::Region;
 use crate::{Sandbox, autoscaling, ecs, events, s3, sns, sqs, ssm};
 
+/// What a service's control routes answer: the JSON answer, or (status, message).
+pub(crate) type ControlResult = Result<Value, (u16, String)>;
+
+/// 404 for a route under `/_sandbox` that no control endpoint serves.
+pub(crate) fn no_endpoint(method: &Method, route: &str) -> (u16, String) {
+    (
+        404,
+        format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
+    )
+}
+
+/// A control route's JSON body, or 400 `invalid JSON body: …`.
+pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, (u16, String)> {
+    serde_json::from_slice(body).map_err(|e| (400, format!("invalid JSON body: {e}")))
+}
+
+/// A region a control route was given: 1–64 ASCII letters, digits and dashes, else 400.
+pub(crate) fn check_region(region: &str) -> Result<(), (u16, String)> {
+    if crate::world::is_region_name(region) {
+        Ok(())
+    } else {
+        Err((400, format!("invalid region {region:?}")))
+    }
+}
+
 /// The longest single advance: 30 days of virtual time.
 pub(crate) const MAX_ADVANCE_SECS: f64 = 30.0 * 86_400.0;
 
@@ -238,7 +263,8 @@ fn err(status: StatusCode, message: String) -> Response {
     respond(status, json!({"error": message}))
 }
 
-fn respond(status: StatusCode, v: Value) -> Response {
+/// A JSON response (also the Lambda Runtime API's).
+pub(crate) fn respond(status: StatusCode, v: Value) -> Response {
     let mut r = Response::new(Body::from(v.to_string()));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -261,6 +287,29 @@ pub(crate) trait OutcomeRule: serde::Serialize + serde::de::DeserializeOwned {
     fn rules_mut(region: &mut Region) -> &mut Vec<Self>;
 }
 
+/// Implements [`OutcomeRule`] for a rule type with an optional `region` field and its own
+/// `validate`, kept in the [`Region`] field at `$($rules).+`.
+macro_rules! impl_outcome_rule {
+    ($ty:ident, $what:literal, $($rules:ident).+) => {
+        impl crate::control::OutcomeRule for $ty {
+            const WHAT: &'static str = $what;
+            fn region(&self) -> Option<&str> {
+                self.region.as_deref()
+            }
+            fn validate(&self) -> Result<(), String> {
+                $ty::validate(self)
+            }
+            fn rules(region: &crate::world::Region) -> &[Self] {
+                &region.$($rules).+
+            }
+            fn rules_mut(region: &mut crate::world::Region) -> &mut Vec<Self> {
+                &mut region.$($rules).+
+            }
+        }
+    };
+}
+pub(crate) use impl_outcome_rule;
+
 /// `GET|POST|DELETE /_sandbox/<service>/…outcomes` for one kind of rule: list every rule
 /// (with its region), add rules (one, a list, or `{"rules": [...]}`, all validated before
 /// any is added), or forget them all. Returns the JSON answer or (status, message).
@@ -269,7 +318,7 @@ pub(crate) fn outcome_rules<R: OutcomeRule>(
     method: &Method,
     route: &str,
     body: &[u8],
-) -> Result<Value, (u16, String)> {
+) -> ControlResult {
     // The name `Rules` shows in serde's error for a body that matches no variant.
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -303,10 +352,7 @@ pub(crate) fn outcome_rules<R: OutcomeRule>(
             }
             Ok(json!({"rules": []}))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(no_endpoint(method, route)),
     }
 }
 

@@ -2,6 +2,21 @@
 
 use rand::Rng;
 
+/// (region, resource) of `arn:<partition>:<service>:<region>:<account>:<resource>`, the
+/// resource being all that follows the fifth colon.
+pub(crate) fn split_arn<'a>(arn: &'a str, service: &str) -> Option<(&'a str, &'a str)> {
+    let mut p = arn.splitn(6, ':');
+    let (a, _partition, svc, region, _account, resource) = (
+        p.next()?,
+        p.next()?,
+        p.next()?,
+        p.next()?,
+        p.next()?,
+        p.next()?,
+    );
+    (a == "arn" && svc == service).then_some((region, resource))
+}
+
 /// A request id / token: a UUID v4, 36 characters.
 pub(crate) fn uuid() -> String {
     // From the thread-local generator: `Uuid::new_v4` makes a getrandom system call for

@@ -66,24 +66,14 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
     }
     // S3 (REST-XML) is routed before the JSON/Query dispatch and reads larger bodies.
     if s3::is_s3_request(&parts.method, &parts.uri, &parts.headers) {
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| app.addr.to_string());
+        let host = request_host(&parts.headers, app.addr);
         return s3::serve(&app.sandbox, parts, body, request_id, host).await;
     }
     let bytes = match read_body(body).await {
         Ok(b) => b,
         Err(e) => return e.render(guess_service(&parts.headers), Wire::Query, &request_id),
     };
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| app.addr.to_string());
+    let host = request_host(&parts.headers, app.addr);
     let (ctx, input) = match recognise(
         &parts.method,
         &parts.uri,
@@ -130,15 +120,23 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
     }
 
     let result = match ctx.service {
-        Service::AutoScaling => autoscaling::handle(&app.sandbox, &ctx, input).await,
+        Service::AutoScaling => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, autoscaling::dispatch)
+        }
         Service::Sqs => sqs::handle(&app.sandbox, &ctx, input).await,
-        Service::Sns => sns::handle(&app.sandbox, &ctx, input).await,
-        Service::Events => events::handle(&app.sandbox, &ctx, input).await,
-        Service::Ssm => ssm::handle(&app.sandbox, &ctx, input).await,
-        Service::Ecs => ecs::handle(&app.sandbox, &ctx, input).await,
-        Service::Ec2 => crate::ec2::handle(&app.sandbox, &ctx, input).await,
-        Service::Elbv2 => crate::elbv2::handle(&app.sandbox, &ctx, input).await,
-        Service::CloudFormation => crate::cloudformation::handle(&app.sandbox, &ctx, input).await,
+        Service::Sns => crate::protocol::answer_query(&app.sandbox, &ctx, input, sns::run),
+        Service::Events => crate::protocol::answer_json(&app.sandbox, &ctx, input, events::run),
+        Service::Ssm => crate::protocol::answer_json(&app.sandbox, &ctx, input, ssm::run),
+        Service::Ecs => crate::protocol::answer_json(&app.sandbox, &ctx, input, ecs::run),
+        Service::Ec2 => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::ec2::dispatch)
+        }
+        Service::Elbv2 => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::elbv2::dispatch)
+        }
+        Service::CloudFormation => {
+            crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::cloudformation::run)
+        }
         other => Err(AwsError::unknown_operation(other, &ctx.op)),
     };
     app.sandbox.poke();
@@ -146,6 +144,15 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Ok(reply) => render(reply, &ctx),
         Err(e) => e.render(ctx.service, ctx.wire, &ctx.request_id),
     }
+}
+
+/// The `Host` the client used, else the address the sandbox listens on.
+fn request_host(headers: &HeaderMap, addr: SocketAddr) -> String {
+    headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| addr.to_string())
 }
 
 fn render(reply: Reply, ctx: &RequestCtx) -> Response {
@@ -229,11 +236,7 @@ pub(crate) fn recognise(
     let region = scope
         .as_ref()
         .map(|(r, _)| r.clone())
-        .filter(|r| {
-            !r.is_empty()
-                && r.len() <= 64
-                && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .filter(|r| crate::world::is_region_name(r))
         .unwrap_or_else(|| DEFAULT_REGION.to_owned());
     let scope_service = scope
         .as_ref()

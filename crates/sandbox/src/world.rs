@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
+
+/// Whether `r` can name a region: 1–64 ASCII letters, digits and dashes.
+pub(crate) fn is_region_name(r: &str) -> bool {
+    !r.is_empty() && r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
 use crate::{autoscaling, ecs, elbv2, events, s3, sns, sqs, ssm};
 
 /// Options for behaviour the spec marks unconfirmed (§7), with the documented defaults.
@@ -154,6 +159,25 @@ impl World {
         self.regions.clear();
         self.timers.clear();
     }
+}
+
+/// The region and name a delivery to `arn` goes to: the ARN's own region, or `region` where
+/// the ARN names none; `NoSuchTarget` where `parse` does not take the ARN.
+pub(crate) fn delivery_target<'a>(
+    region: &'a str,
+    arn: &'a str,
+    parse: impl Fn(&'a str) -> Option<(&'a str, &'a str)>,
+) -> Result<(&'a str, &'a str), DeliveryError> {
+    let (arn_region, name) =
+        parse(arn).ok_or_else(|| DeliveryError::NoSuchTarget(arn.to_owned()))?;
+    Ok((
+        if arn_region.is_empty() {
+            region
+        } else {
+            arn_region
+        },
+        name,
+    ))
 }
 
 /// Why a service could not deliver a message to a target.

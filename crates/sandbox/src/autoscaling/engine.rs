@@ -107,6 +107,15 @@ impl Group {
         self.hooks.iter().find(|h| h.name == name)
     }
 
+    /// The group's hooks for `transition`, in creation order.
+    pub(crate) fn hooks_for(&self, transition: T) -> Vec<Hook> {
+        self.hooks
+            .iter()
+            .filter(|h| h.transition == transition)
+            .cloned()
+            .collect()
+    }
+
     pub(crate) fn instance_type(&self) -> String {
         self.mixed
             .as_ref()
@@ -142,6 +151,37 @@ pub struct Instance {
     pub(crate) ended_at: Option<Millis>,
     /// The launch or terminate activity in progress.
     pub(crate) activity: Option<String>,
+}
+
+impl Instance {
+    /// A new member of group `g` (named `group`) in `state` and the placement `(az, subnet)`,
+    /// launched at `(time, seq)` with the group's launch settings.
+    pub(crate) fn new_member(
+        g: &Group,
+        group: &str,
+        id: String,
+        (az, subnet): (String, Option<String>),
+        state: S,
+        (launched_at, seq): (Millis, u64),
+    ) -> Instance {
+        Instance {
+            id,
+            group: group.to_owned(),
+            in_group: true,
+            az,
+            subnet,
+            state,
+            healthy: true,
+            protected: g.new_protected,
+            launch_template: g.effective_launch_template(),
+            launch_config: g.launch_config.clone(),
+            instance_type: g.instance_type(),
+            launched_at,
+            seq,
+            ended_at: None,
+            activity: None,
+        }
+    }
 }
 
 /// One outstanding lifecycle action (spec §2.2).
@@ -763,23 +803,14 @@ pub(crate) fn launch(w: &mut World, region: &str, group: &str, cause: String) ->
     let (az, subnet) = pick_az(s, &g, region);
     let id = ids::hex_id("i");
     let seq = s.next_seq();
-    s.insert_instance(Instance {
-        id: id.clone(),
-        group: group.to_owned(),
-        in_group: true,
-        az: az.clone(),
-        subnet: subnet.clone(),
-        state: S::Pending,
-        healthy: true,
-        protected: g.new_protected,
-        launch_template: g.effective_launch_template(),
-        launch_config: g.launch_config.clone(),
-        instance_type: g.instance_type(),
-        launched_at: now,
-        seq,
-        ended_at: None,
-        activity: None,
-    });
+    s.insert_instance(Instance::new_member(
+        &g,
+        group,
+        id.clone(),
+        (az.clone(), subnet.clone()),
+        S::Pending,
+        (now, seq),
+    ));
     // EC2's record of the instance: its propagated tags are those of launch time.
     crate::ec2::sync_instance(w, region, &id);
     let activity = new_activity(
@@ -793,12 +824,7 @@ pub(crate) fn launch(w: &mut World, region: &str, group: &str, cause: String) ->
         details_json(&az, subnet.as_deref()),
     );
     st(w, region).update_instance(&id, |i| i.activity = Some(activity.clone()));
-    let hooks: Vec<Hook> = g
-        .hooks
-        .iter()
-        .filter(|h| h.transition == T::Launching)
-        .cloned()
-        .collect();
+    let hooks = g.hooks_for(T::Launching);
     if hooks.is_empty() {
         finish_launch(w, region, &id);
     } else {
@@ -947,13 +973,7 @@ pub(crate) fn begin_termination(
     let hooks: Vec<Hook> = s
         .groups
         .get(&group)
-        .map(|g| {
-            g.hooks
-                .iter()
-                .filter(|h| h.transition == T::Terminating)
-                .cloned()
-                .collect()
-        })
+        .map(|g| g.hooks_for(T::Terminating))
         .unwrap_or_default();
     if let Some(a) = old_activity {
         let open = st(w, region)
@@ -1278,13 +1298,7 @@ pub(crate) fn on_timer(w: &mut World, region: &str, t: Timer) {
             let hooks: Vec<Hook> = s
                 .groups
                 .get(&i.group)
-                .map(|g| {
-                    g.hooks
-                        .iter()
-                        .filter(|h| h.transition == T::Terminating)
-                        .cloned()
-                        .collect()
-                })
+                .map(|g| g.hooks_for(T::Terminating))
                 .unwrap_or_default();
             run_terminate_hooks(w, region, &instance, &hooks, &activity, run_hooks);
         }

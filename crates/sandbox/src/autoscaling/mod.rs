@@ -16,7 +16,7 @@ pub(crate) mod notify;
 pub(crate) mod ops;
 mod wire;
 
-pub(crate) use ops::handle;
+pub(crate) use ops::dispatch;
 
 #[cfg(test)]
 mod tests;

@@ -8,25 +8,26 @@ use super::engine::{
     Resolution, Tag, counts,
 };
 use super::notify::{self, TargetKind, target_kind};
-use crate::Sandbox;
 use crate::clock::{iso_millis, iso_secs};
 use crate::ids;
-use crate::protocol::query::check_len;
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::World;
 
 use super::wire::*;
 
 pub(super) type R = Result<String, AwsError>;
 
-struct Cx<'a> {
-    op: &'a str,
-    rid: &'a str,
-    region: &'a str,
+type Cx<'a> = crate::protocol::OpCx<'a>;
+
+/// Auto Scaling's response shapes (§4.3).
+trait Replies {
+    fn writer(&self) -> XmlWriter;
+    fn no_result(&self) -> String;
+    fn empty_result(&self) -> String;
 }
 
-impl Cx<'_> {
+impl Replies for Cx<'_> {
     fn writer(&self) -> XmlWriter {
         XmlWriter::response(self.op, ns(), true)
     }
@@ -46,11 +47,7 @@ fn ns() -> &'static str {
 
 /// Runs one Auto Scaling operation on the world.
 pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
-    let cx = Cx {
-        op: &ctx.op,
-        rid: &ctx.request_id,
-        region: &ctx.region,
-    };
+    let cx = ctx.op_cx();
     match ctx.op.as_str() {
         "CreateAutoScalingGroup" => create_group(w, &cx, p),
         "UpdateAutoScalingGroup" => update_group(w, &cx, p),
@@ -86,17 +83,195 @@ pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     }
 }
 
-/// Answers one Auto Scaling request (AWS Query only).
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(params) = input else {
-        return Err(AwsError::unknown_operation(Service::AutoScaling, &ctx.op));
-    };
-    let mut w = sb.lock();
-    dispatch(&mut w, ctx, &params).map(Reply::Xml)
+/// Reconciles the group, then answers with the activities the operation started.
+fn activities_reply(w: &mut World, cx: &Cx, gname: &str, acts: &[Activity]) -> R {
+    engine::reconcile(w, cx.region, gname);
+    let mut x = cx.writer();
+    write_activities(&mut x, "Activities", acts);
+    Ok(x.finish(cx.rid))
+}
+
+/// `AutoScalingGroupName` and `InstanceIds` (at most 20).
+fn group_and_ids(p: &Params) -> Result<(String, Vec<String>), AwsError> {
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let ids = instance_ids(p, 20)?;
+    Ok((gname, ids))
+}
+
+/// Lowers the capacity `cap` by one if `yes`: the `(from, to)` change, if any.
+fn take_one(cap: &mut i64, yes: bool) -> Option<(i64, i64)> {
+    yes.then(|| {
+        *cap -= 1;
+        (*cap + 1, *cap)
+    })
+}
+
+/// The group `gname` and its members `ids`, each in a state `ok` accepts; else
+/// `The instance … is not in {what}.`
+fn group_members(
+    w: &mut World,
+    region: &str,
+    gname: &str,
+    ids: &[String],
+    ok: impl Fn(S) -> bool,
+    what: &str,
+) -> Result<(Group, Vec<Instance>), AwsError> {
+    let g = existing_group(w, region, gname)?.clone();
+    let s = st(w, region);
+    let insts = ids
+        .iter()
+        .map(|id| {
+            let i = member(s, gname, id)?;
+            if !ok(i.state) {
+                return Err(AwsError::validation(format!(
+                    "The instance {id} is not in {what}."
+                )));
+            }
+            Ok(i)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((g, insts))
+}
+
+/// How a user request that moves one instance in or out of service reads in its activity.
+struct UserMove {
+    description: &'static str,
+    what: &'static str,
+    status: &'static str,
+    progress: i64,
+}
+
+const TO_STANDBY: UserMove = UserMove {
+    description: "Moving EC2 instance to Standby",
+    what: "moved to standby",
+    status: "InProgress",
+    progress: 50,
+};
+
+const OUT_OF_STANDBY: UserMove = UserMove {
+    description: "Moving EC2 instance out of Standby",
+    what: "moved out of standby",
+    status: "PreInService",
+    progress: 30,
+};
+
+const DETACH: UserMove = UserMove {
+    description: "Detaching EC2 instance",
+    what: "detached",
+    status: "InProgress",
+    progress: 50,
+};
+
+/// Sets the desired capacity the move changed (`(from, to)`), if it did, and records the
+/// move's instant activity.
+fn user_move_activity(
+    w: &mut World,
+    region: &str,
+    gname: &str,
+    i: &Instance,
+    m: &UserMove,
+    change: Option<(i64, i64)>,
+) -> Activity {
+    if let Some((_, to)) = change
+        && let Some(gm) = st(w, region).groups.get_mut(gname)
+    {
+        gm.desired = to;
+    }
+    let cause = user_request_cause(w.now, &i.id, m.what, change);
+    let description = format!("{}: {}", m.description, i.id);
+    instant_activity(
+        w,
+        region,
+        gname,
+        description,
+        cause,
+        m.status,
+        m.progress,
+        i,
+    )
+}
+
+/// A user request that would take the desired capacity below the group's min size.
+fn min_size_violation(min: i64, doing: &str) -> AwsError {
+    AwsError::validation(format!(
+        "Currently, desiredSize equals minSize ({min}). {doing} without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size."
+    ))
+}
+
+/// A user request that would raise the desired capacity above the group's max size.
+fn max_size_violation(doing: &str, desired: i64, max: i64) -> AwsError {
+    AwsError::validation(format!(
+        "{doing} would raise the desired capacity to {desired}, above the group's max size {max}."
+    ))
+}
+
+/// `At … instance … was {what} in response to a user request`, with the capacity change
+/// `(from, to)` if the request changed it.
+fn user_request_cause(
+    now: crate::clock::Millis,
+    id: &str,
+    what: &str,
+    change: Option<(i64, i64)>,
+) -> String {
+    let at = iso_secs(now);
+    match change {
+        Some((from, to)) => {
+            let how = if to < from { "shrinking" } else { "increasing" };
+            format!(
+                "At {at} instance {id} was {what} in response to a user request, {how} the capacity from {from} to {to}."
+            )
+        }
+        None => format!("At {at} instance {id} was {what} in response to a user request."),
+    }
+}
+
+/// `At … a user request {what} changing the desired capacity from {from} to {to}.`
+fn desired_cause(now: crate::clock::Millis, what: &str, from: i64, to: i64) -> String {
+    format!(
+        "At {} a user request {what} changing the desired capacity from {from} to {to}.",
+        iso_secs(now)
+    )
+}
+
+/// How many of a group's launch sources (template, configuration, mixed policy) a request
+/// gives, at most one.
+fn launch_sources(given: [bool; 3]) -> Result<usize, AwsError> {
+    let n = given.iter().filter(|b| **b).count();
+    if n > 1 {
+        return Err(AwsError::validation(
+            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
+        ));
+    }
+    Ok(n)
+}
+
+/// `DeletionProtection`, if given.
+fn deletion_protection(p: &Params) -> Result<Option<String>, AwsError> {
+    Ok(one_of(
+        p,
+        "DeletionProtection",
+        &["none", "prevent-force-deletion", "prevent-all-deletion"],
+    )?
+    .map(str::to_owned))
+}
+
+/// The answer of an operation that shows the one activity it started, if any.
+fn activity_reply(cx: &Cx, act: Option<&Activity>) -> String {
+    let mut x = cx.writer();
+    if let Some(a) = act {
+        x.start("Activity");
+        write_activity(&mut x, a);
+        x.end();
+    }
+    x.finish(cx.rid)
+}
+
+/// `LifecycleHookName` and `AutoScalingGroupName`, both checked.
+fn hook_and_group(p: &Params) -> Result<(String, String), AwsError> {
+    let hname = p.required("LifecycleHookName")?.to_owned();
+    check_hook_name("LifecycleHookName", &hname)?;
+    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    Ok((hname, gname))
 }
 
 fn describe_hook_types(cx: &Cx) -> R {
@@ -124,45 +299,24 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
     let desired = p.int("DesiredCapacity")?.unwrap_or(min);
     check_bounds(min, max, desired)?;
     let lt = parse_lt(p, "LaunchTemplate")?;
-    let lc = match p.get("LaunchConfigurationName") {
-        Some(v) => {
-            check_len("LaunchConfigurationName", v, 1, 255)?;
-            Some(v.to_owned())
-        }
-        None => None,
-    };
+    let lc = p
+        .opt_len("LaunchConfigurationName", 1, 255)?
+        .map(str::to_owned);
     let mixed = parse_mixed(p)?;
     let source_instance = p.get_nonempty("InstanceId");
-    let sources = [lt.is_some(), lc.is_some(), mixed.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let sources = launch_sources([lt.is_some(), lc.is_some(), mixed.is_some()])?;
     if sources == 0 && source_instance.is_none() {
         return Err(AwsError::validation(
             "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.",
         ));
     }
-    if sources > 1 {
-        return Err(AwsError::validation(
-            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
-        ));
-    }
     let azs = p.list("AvailabilityZones");
-    let vpc = match p.get("VPCZoneIdentifier") {
-        Some(v) => {
-            check_len("VPCZoneIdentifier", v, 1, 5000)?;
-            Some(v.to_owned())
-        }
-        None => None,
-    };
+    let vpc = p.opt_len("VPCZoneIdentifier", 1, 5000)?.map(str::to_owned);
     let subnets = vpc.as_deref().map(parse_subnets).unwrap_or_default();
-    let health_check_type = match p.get("HealthCheckType") {
-        Some(v) => {
-            check_len("HealthCheckType", v, 1, 32)?;
-            v.to_owned()
-        }
-        None => "EC2".to_owned(),
-    };
+    let health_check_type = p
+        .opt_len("HealthCheckType", 1, 32)?
+        .unwrap_or("EC2")
+        .to_owned();
     let grace = int_in(p, "HealthCheckGracePeriod", 0, 7 * 86_400)?.unwrap_or(0);
     let cooldown = int_in(p, "DefaultCooldown", 0, 86_400)?.unwrap_or(300);
     let lifetime = p.int("MaxInstanceLifetime")?;
@@ -174,12 +328,7 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
             "Invalid value for parameter MaxInstanceLifetime: must be 0 or between 86400 and 31536000 seconds",
         ));
     }
-    let deletion_protection = one_of(
-        p,
-        "DeletionProtection",
-        &["none", "prevent-force-deletion", "prevent-all-deletion"],
-    )?
-    .map(str::to_owned);
+    let deletion_protection = deletion_protection(p)?;
     let retain = parse_retention(p)?.unwrap_or(false);
 
     // Hooks exist before the first launch (§2.1).
@@ -274,9 +423,11 @@ fn create_group(w: &mut World, cx: &Cx, p: &Params) -> R {
         consecutive_abandons: 0,
         next_launch_at: 0,
         reconcile_at: None,
-        pending_cause: Some(format!(
-            "At {} a user request created an AutoScalingGroup changing the desired capacity from 0 to {desired}.",
-            iso_secs(now)
+        pending_cause: Some(desired_cause(
+            now,
+            "created an AutoScalingGroup",
+            0,
+            desired,
         )),
     };
     st(w, cx.region).groups.insert(name.clone(), g);
@@ -307,36 +458,16 @@ fn update_group(w: &mut World, cx: &Cx, p: &Params) -> R {
     let lt = parse_lt(p, "LaunchTemplate")?;
     let mixed = parse_mixed(p)?;
     let lc = p.get_nonempty("LaunchConfigurationName").map(str::to_owned);
-    if [lt.is_some(), lc.is_some(), mixed.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count()
-        > 1
-    {
-        return Err(AwsError::validation(
-            "Valid requests must contain only one of LaunchTemplate, LaunchConfigurationName or MixedInstancesPolicy parameter.",
-        ));
-    }
+    launch_sources([lt.is_some(), lc.is_some(), mixed.is_some()])?;
     let grace = int_in(p, "HealthCheckGracePeriod", 0, 7 * 86_400)?;
     let cooldown = int_in(p, "DefaultCooldown", 0, 86_400)?;
-    let hct = p.get("HealthCheckType").map(str::to_owned);
-    if let Some(h) = &hct {
-        check_len("HealthCheckType", h, 1, 32)?;
-    }
-    let vpc = p.get("VPCZoneIdentifier").map(str::to_owned);
-    if let Some(v) = &vpc {
-        check_len("VPCZoneIdentifier", v, 1, 5000)?;
-    }
+    let hct = p.opt_len("HealthCheckType", 1, 32)?.map(str::to_owned);
+    let vpc = p.opt_len("VPCZoneIdentifier", 1, 5000)?.map(str::to_owned);
     let protect = p.bool("NewInstancesProtectedFromScaleIn")?;
     let rebalance = p.bool("CapacityRebalance")?;
     let lifetime = p.int("MaxInstanceLifetime")?;
     let retain = parse_retention(p)?;
-    let dp = one_of(
-        p,
-        "DeletionProtection",
-        &["none", "prevent-force-deletion", "prevent-all-deletion"],
-    )?
-    .map(str::to_owned);
+    let dp = deletion_protection(p)?;
     let azs = p.list("AvailabilityZones");
     let tp = p.get("TerminationPolicies").is_some() || !p.list("TerminationPolicies").is_empty();
     let tps = p.list("TerminationPolicies");
@@ -386,9 +517,13 @@ fn update_group(w: &mut World, cx: &Cx, p: &Params) -> R {
         gm.termination_policies = tps;
     }
     if desired != old_desired {
-        gm.pending_cause = Some(format!(
-            "At {} a user request update of AutoScalingGroup constraints to min: {min}, max: {max}, desired: {desired} changing the desired capacity from {old_desired} to {desired}.",
-            iso_secs(now)
+        gm.pending_cause = Some(desired_cause(
+            now,
+            &format!(
+                "update of AutoScalingGroup constraints to min: {min}, max: {max}, desired: {desired}"
+            ),
+            old_desired,
+            desired,
         ));
     }
     engine::reconcile(w, cx.region, &name);
@@ -568,9 +703,11 @@ fn set_desired(w: &mut World, cx: &Cx, p: &Params) -> R {
     let old = g.desired;
     g.desired = d;
     if d != old {
-        g.pending_cause = Some(format!(
-            "At {} a user request explicitly set group desired capacity changing the desired capacity from {old} to {d}.",
-            iso_secs(now)
+        g.pending_cause = Some(desired_cause(
+            now,
+            "explicitly set group desired capacity",
+            old,
+            d,
         ));
     }
     engine::reconcile(w, cx.region, &name);
@@ -580,9 +717,7 @@ fn set_desired(w: &mut World, cx: &Cx, p: &Params) -> R {
 fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
     let id = p.required_len("InstanceId", 1, 19)?.to_owned();
-    let decrement = p
-        .bool("ShouldDecrementDesiredCapacity")?
-        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
+    let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
     let s = st(w, cx.region);
     let inst = s
         .instances
@@ -596,17 +731,11 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
         inst.state,
         S::Terminating | S::TerminatingWait | S::TerminatingProceed
     ) {
-        let mut x = cx.writer();
-        if let Some(a) = inst
+        let act = inst
             .activity
             .as_deref()
-            .and_then(|a| find_activity(w, cx.region, a))
-        {
-            x.start("Activity");
-            write_activity(&mut x, &a);
-            x.end();
-        }
-        return Ok(x.finish(cx.rid));
+            .and_then(|a| find_activity(w, cx.region, a));
+        return Ok(activity_reply(cx, act.as_ref()));
     }
     let s = st(w, cx.region);
     let Some(g) = s.groups.get_mut(&group) else {
@@ -615,23 +744,17 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
     let counted = counts(inst.state);
     let cause = if decrement && counted {
         if g.desired <= g.min {
-            return Err(AwsError::validation(format!(
-                "Currently, desiredSize equals minSize ({}). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
-                g.min
-            )));
+            return Err(min_size_violation(g.min, "Terminating instance"));
         }
         g.desired -= 1;
-        format!(
-            "At {} instance {id} was taken out of service in response to a user request, shrinking the capacity from {} to {}.",
-            iso_secs(now),
-            g.desired + 1,
-            g.desired
+        user_request_cause(
+            now,
+            &id,
+            "taken out of service",
+            Some((g.desired + 1, g.desired)),
         )
     } else {
-        format!(
-            "At {} instance {id} was taken out of service in response to a user request.",
-            iso_secs(now)
-        )
+        user_request_cause(now, &id, "taken out of service", None)
     };
     let before = s.activities.len();
     if inst.state == S::TerminatingRetained {
@@ -652,21 +775,13 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
         })
         .flatten();
     engine::reconcile(w, cx.region, &group);
-    let mut x = cx.writer();
-    if let Some(a) = act {
-        x.start("Activity");
-        write_activity(&mut x, &a);
-        x.end();
-    }
-    Ok(x.finish(cx.rid))
+    Ok(activity_reply(cx, act.as_ref()))
 }
 
 // ---------------------------------------------------------------- hooks
 
 fn put_hook(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let hname = p.required("LifecycleHookName")?.to_owned();
-    check_hook_name("LifecycleHookName", &hname)?;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let (hname, gname) = hook_and_group(p)?;
     let g = existing_group(w, cx.region, &gname)?.clone();
     let existing = g.hook(&hname);
     if existing.is_none() && g.hooks.len() >= MAX_HOOKS_PER_GROUP {
@@ -731,9 +846,7 @@ fn describe_hooks(w: &mut World, cx: &Cx, p: &Params) -> R {
 }
 
 fn delete_hook(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let hname = p.required("LifecycleHookName")?.to_owned();
-    check_hook_name("LifecycleHookName", &hname)?;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
+    let (hname, gname) = hook_and_group(p)?;
     let g = existing_group(w, cx.region, &gname)?;
     // §7.14: an unknown hook is a silent success.
     g.hooks.retain(|h| h.name != hname);
@@ -765,20 +878,10 @@ fn find_action(w: &mut World, cx: &Cx, p: &Params) -> Result<String, AwsError> {
         .map(|(_, n)| n)
         .unwrap_or(graw)
         .to_owned();
-    let token = match p.get("LifecycleActionToken") {
-        Some(t) => {
-            check_len("LifecycleActionToken", t, 36, 36)?;
-            Some(t.to_owned())
-        }
-        None => None,
-    };
-    let instance = match p.get("InstanceId") {
-        Some(i) => {
-            check_len("InstanceId", i, 1, 19)?;
-            Some(i.to_owned())
-        }
-        None => None,
-    };
+    let token = p
+        .opt_len("LifecycleActionToken", 36, 36)?
+        .map(str::to_owned);
+    let instance = p.opt_len("InstanceId", 1, 19)?.map(str::to_owned);
     let s = st(w, cx.region);
     match (token, instance) {
         (None, None) => Err(AwsError::validation(
@@ -827,13 +930,9 @@ fn record_heartbeat(w: &mut World, cx: &Cx, p: &Params) -> R {
 
 fn describe_activities(w: &mut World, cx: &Cx, p: &Params) -> R {
     let ids = p.list("ActivityIds");
-    let group = match p.get("AutoScalingGroupName") {
-        Some(g) => {
-            check_len("AutoScalingGroupName", g, 1, 255)?;
-            Some(g.to_owned())
-        }
-        None => None,
-    };
+    let group = p
+        .opt_len("AutoScalingGroupName", 1, 255)?
+        .map(str::to_owned);
     let include_deleted = p.bool("IncludeDeletedGroups")?.unwrap_or(false);
     let s = st(w, cx.region);
     let mut acts: Vec<Activity> = s
@@ -856,30 +955,19 @@ fn describe_activities(w: &mut World, cx: &Cx, p: &Params) -> R {
 // ---------------------------------------------------------------- standby, attach, detach
 
 fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let now = w.now;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
-    let decrement = p
-        .bool("ShouldDecrementDesiredCapacity")?
-        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
-    let g = existing_group(w, cx.region, &gname)?.clone();
-    let s = st(w, cx.region);
-    let mut insts = Vec::new();
-    for id in &ids {
-        let i = member(s, &gname, id)?;
-        if i.state != S::InService {
-            return Err(AwsError::validation(format!(
-                "The instance {id} is not in InService."
-            )));
-        }
-        insts.push(i);
-    }
+    let (gname, ids) = group_and_ids(p)?;
+    let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
+    let (g, insts) = group_members(
+        w,
+        cx.region,
+        &gname,
+        &ids,
+        |x| x == S::InService,
+        "InService",
+    )?;
     let n = insts.len() as i64;
     if decrement && g.desired - n < g.min {
-        return Err(AwsError::validation(format!(
-            "Currently, desiredSize equals minSize ({}). Moving instances to standby without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
-            g.min
-        )));
+        return Err(min_size_violation(g.min, "Moving instances to standby"));
     }
     let mut acts = Vec::new();
     let mut cap = g.desired;
@@ -888,125 +976,61 @@ fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
         st(w, cx.region).update_instance(&i.id, |x| x.state = S::Standby);
         // §1.4: standby deregisters from the target groups (draining is not waited out).
         crate::elbv2::asg::deregister_group_instance(w, cx.region, &gname, &i.id);
-        let cause = if decrement {
-            cap -= 1;
-            if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
-                gm.desired = cap;
-            }
-            format!(
-                "At {} instance {} was moved to standby in response to a user request, shrinking the capacity from {} to {}.",
-                iso_secs(now),
-                i.id,
-                cap + 1,
-                cap
-            )
-        } else {
-            format!(
-                "At {} instance {} was moved to standby in response to a user request.",
-                iso_secs(now),
-                i.id
-            )
-        };
-        acts.push(instant_activity(
+        let change = take_one(&mut cap, decrement);
+        acts.push(user_move_activity(
             w,
             cx.region,
             &gname,
-            format!("Moving EC2 instance to Standby: {}", i.id),
-            cause,
-            "InProgress",
-            50,
             i,
+            &TO_STANDBY,
+            change,
         ));
     }
-    engine::reconcile(w, cx.region, &gname);
-    let mut x = cx.writer();
-    write_activities(&mut x, "Activities", &acts);
-    Ok(x.finish(cx.rid))
+    activities_reply(w, cx, &gname, &acts)
 }
 
 fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
-    let now = w.now;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
-    let g = existing_group(w, cx.region, &gname)?.clone();
-    let s = st(w, cx.region);
-    let mut insts = Vec::new();
-    for id in &ids {
-        let i = member(s, &gname, id)?;
-        if i.state != S::Standby {
-            return Err(AwsError::validation(format!(
-                "The instance {id} is not in Standby."
-            )));
-        }
-        insts.push(i);
-    }
+    let (gname, ids) = group_and_ids(p)?;
+    let (g, insts) = group_members(w, cx.region, &gname, &ids, |x| x == S::Standby, "Standby")?;
     let n = insts.len() as i64;
     if g.desired + n > g.max {
-        return Err(AwsError::validation(format!(
-            "Exiting standby would raise the desired capacity to {}, above the group's max size {}.",
-            g.desired + n,
-            g.max
-        )));
+        return Err(max_size_violation("Exiting standby", g.desired + n, g.max));
     }
     let mut acts = Vec::new();
     let mut cap = g.desired;
     for i in &insts {
         cap += 1;
-        if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
-            gm.desired = cap;
-        }
         // §1.4: Standby → Pending → InService, no hooks.
         st(w, cx.region).update_instance(&i.id, |x| x.state = S::InService);
         crate::elbv2::asg::register_group_instance(w, cx.region, &gname, &i.id);
-        let cause = format!(
-            "At {} instance {} was moved out of standby in response to a user request, increasing the capacity from {} to {}.",
-            iso_secs(now),
-            i.id,
-            cap - 1,
-            cap
-        );
-        acts.push(instant_activity(
+        let change = Some((cap - 1, cap));
+        acts.push(user_move_activity(
             w,
             cx.region,
             &gname,
-            format!("Moving EC2 instance out of Standby: {}", i.id),
-            cause,
-            "PreInService",
-            30,
             i,
+            &OUT_OF_STANDBY,
+            change,
         ));
     }
-    engine::reconcile(w, cx.region, &gname);
-    let mut x = cx.writer();
-    write_activities(&mut x, "Activities", &acts);
-    Ok(x.finish(cx.rid))
+    activities_reply(w, cx, &gname, &acts)
 }
 
 fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
-    let decrement = p
-        .bool("ShouldDecrementDesiredCapacity")?
-        .ok_or_else(|| AwsError::missing("ShouldDecrementDesiredCapacity"))?;
-    let g = existing_group(w, cx.region, &gname)?.clone();
-    let s = st(w, cx.region);
-    let mut insts = Vec::new();
-    for id in &ids {
-        let i = member(s, &gname, id)?;
-        if !matches!(i.state, S::InService | S::Standby) {
-            return Err(AwsError::validation(format!(
-                "The instance {id} is not in InService or Standby."
-            )));
-        }
-        insts.push(i);
-    }
+    let (gname, ids) = group_and_ids(p)?;
+    let decrement = p.required_bool("ShouldDecrementDesiredCapacity")?;
+    let (g, insts) = group_members(
+        w,
+        cx.region,
+        &gname,
+        &ids,
+        |x| matches!(x, S::InService | S::Standby),
+        "InService or Standby",
+    )?;
     let n_counted = insts.iter().filter(|i| counts(i.state)).count() as i64;
     if decrement && g.desired - n_counted < g.min {
-        return Err(AwsError::validation(format!(
-            "Currently, desiredSize equals minSize ({}). Detaching instance(s) without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.",
-            g.min
-        )));
+        return Err(min_size_violation(g.min, "Detaching instance(s)"));
     }
     let mut acts = Vec::new();
     let mut cap = g.desired;
@@ -1022,46 +1046,15 @@ fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
         });
         // EC2 must not take the instance for terminated once the engine forgets it.
         crate::ec2::sync_instance(w, cx.region, &i.id);
-        let cause = if decrement && was_counted {
-            cap -= 1;
-            if let Some(gm) = st(w, cx.region).groups.get_mut(&gname) {
-                gm.desired = cap;
-            }
-            format!(
-                "At {} instance {} was detached in response to a user request, shrinking the capacity from {} to {}.",
-                iso_secs(now),
-                i.id,
-                cap + 1,
-                cap
-            )
-        } else {
-            format!(
-                "At {} instance {} was detached in response to a user request.",
-                iso_secs(now),
-                i.id
-            )
-        };
-        acts.push(instant_activity(
-            w,
-            cx.region,
-            &gname,
-            format!("Detaching EC2 instance: {}", i.id),
-            cause,
-            "InProgress",
-            50,
-            i,
-        ));
+        let change = take_one(&mut cap, decrement && was_counted);
+        acts.push(user_move_activity(w, cx.region, &gname, i, &DETACH, change));
     }
-    engine::reconcile(w, cx.region, &gname);
-    let mut x = cx.writer();
-    write_activities(&mut x, "Activities", &acts);
-    Ok(x.finish(cx.rid))
+    activities_reply(w, cx, &gname, &acts)
 }
 
 fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     let now = w.now;
-    let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let ids = instance_ids(p, 20)?;
+    let (gname, ids) = group_and_ids(p)?;
     let g = existing_group(w, cx.region, &gname)?.clone();
     let mut unique: Vec<String> = Vec::new();
     for id in ids {
@@ -1087,36 +1080,21 @@ fn attach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
     }
     let n = unique.len() as i64;
     if g.desired + n > g.max {
-        return Err(AwsError::validation(format!(
-            "Attaching {n} instance(s) would raise the desired capacity to {}, above the group's max size {}.",
+        return Err(max_size_violation(
+            &format!("Attaching {n} instance(s)"),
             g.desired + n,
-            g.max
-        )));
+            g.max,
+        ));
     }
     let mut cap = g.desired;
     for id in &unique {
         // The sandbox does not know every EC2 instance: unknown ids are created (§1.5).
         let s = st(w, cx.region);
-        let (az, subnet) = engine::pick_az(s, &g, cx.region);
+        let placement = engine::pick_az(s, &g, cx.region);
         let seq = s.next_seq();
-        let inst = Instance {
-            id: id.clone(),
-            group: gname.clone(),
-            in_group: true,
-            az,
-            subnet,
-            // §1.5: Pending → InService, no hooks.
-            state: S::InService,
-            healthy: true,
-            protected: g.new_protected,
-            launch_template: g.effective_launch_template(),
-            launch_config: g.launch_config.clone(),
-            instance_type: g.instance_type(),
-            launched_at: now,
-            seq,
-            ended_at: None,
-            activity: None,
-        };
+        // §1.5: Pending → InService, no hooks.
+        let inst =
+            Instance::new_member(&g, &gname, id.clone(), placement, S::InService, (now, seq));
         s.insert_instance(inst.clone());
         cap += 1;
         if let Some(gm) = s.groups.get_mut(&gname) {
@@ -1156,9 +1134,7 @@ fn set_protection(w: &mut World, cx: &Cx, p: &Params) -> R {
         ));
     }
     let gname = group_name(p, "AutoScalingGroupName")?.to_owned();
-    let protect = p
-        .bool("ProtectedFromScaleIn")?
-        .ok_or_else(|| AwsError::missing("ProtectedFromScaleIn"))?;
+    let protect = p.required_bool("ProtectedFromScaleIn")?;
     existing_group(w, cx.region, &gname)?;
     let s = st(w, cx.region);
     for id in &ids {

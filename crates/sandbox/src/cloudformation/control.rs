@@ -1,15 +1,12 @@
 //! The `/_sandbox/cloudformation/…` control routes.
 
 use super::*;
+use crate::control::ControlResult;
+use http::Method;
 
 /// `GET /_sandbox/cloudformation/signals`: every signal of every region, oldest first
 /// within a region.
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> Result<Value, (u16, String)> {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     match (method.clone(), route) {
         (http::Method::POST, "/cloudformation/stack-groups") => {
             let v: Value = serde_json::from_slice(body)
@@ -36,10 +33,7 @@ pub(crate) fn control(
                 .collect();
             Ok(json!({ "signals": signals }))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 

@@ -16,8 +16,8 @@
 
 use serde_json::{Value, json};
 
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::World;
 use crate::{Sandbox, clock};
 
@@ -27,7 +27,7 @@ mod ops;
 mod tests;
 
 pub(crate) use control::control;
-pub(crate) use ops::handle;
+pub(crate) use ops::run;
 
 /// Longest stack name or ARN, logical id and unique id AWS accepts.
 const MAX_STACK_NAME: usize = 1024;

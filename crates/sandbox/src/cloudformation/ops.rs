@@ -2,21 +2,6 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(p) = input else {
-        return Err(AwsError::unknown_operation(
-            Service::CloudFormation,
-            &ctx.op,
-        ));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &p).map(Reply::Xml)
-}
-
 /// "1 validation error detected: Value '…' at 'member' failed to satisfy constraint: …".
 fn constraint(member: &str, value: &str, what: &str) -> AwsError {
     AwsError::validation(format!(
@@ -54,7 +39,7 @@ fn valid_stack_name(s: &str) -> bool {
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'-')
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
     match ctx.op.as_str() {
         "SignalResource" => signal_resource(world, ctx, p),
         other => Err(AwsError::unknown_operation(Service::CloudFormation, other)),

@@ -1,6 +1,8 @@
 //! The `/_sandbox/ec2/…` control routes and the EC2 part of `GET /_sandbox/state`.
 
 use super::*;
+use crate::control::ControlResult;
+use http::Method;
 
 /// One instance for the control API: its EC2 and Auto Scaling states, tags and reboots.
 pub(crate) fn instance_json(region_name: &str, r: &Region, rec: &Instance) -> Value {
@@ -62,12 +64,7 @@ fn image_json(i: &Image) -> Value {
 /// | GET | `/ec2/instances/<id>` | the instance: state, lifecycle state, tags, reboots |
 /// | POST | `/ec2/instances/<id>/reboot` | records a reboot; the instance |
 /// | GET/POST/DELETE | `/ec2/image-outcomes` | how CreateImage images end |
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> Result<Value, (u16, String)> {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct NewInstance {
@@ -82,12 +79,7 @@ pub(crate) fn control(
         #[serde(default)]
         image_id: Option<String>,
     }
-    let not_found = || {
-        (
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )
-    };
+    let not_found = || crate::control::no_endpoint(method, route);
     match (method.as_str(), route) {
         ("POST", "/ec2/instances") => {
             let n: NewInstance = if body.iter().all(u8::is_ascii_whitespace) {
@@ -99,18 +91,10 @@ pub(crate) fn control(
                     image_id: None,
                 }
             } else {
-                serde_json::from_slice(body)
-                    .map_err(|e| (400, format!("invalid JSON body: {e}")))?
+                crate::control::json_body(body)?
             };
             let region = n.region.unwrap_or_else(|| DEFAULT_REGION.into());
-            if region.is_empty()
-                || region.len() > 64
-                || !region
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                return Err((400, format!("invalid region {region:?}")));
-            }
+            crate::control::check_region(&region)?;
             if n.tags.len() > MAX_TAGS {
                 return Err((400, format!("at most {MAX_TAGS} tags")));
             }
@@ -179,18 +163,4 @@ pub(crate) fn control(
     }
 }
 
-impl crate::control::OutcomeRule for ImageOutcome {
-    const WHAT: &'static str = "image outcome rule";
-    fn region(&self) -> Option<&str> {
-        self.region.as_deref()
-    }
-    fn validate(&self) -> Result<(), String> {
-        ImageOutcome::validate(self)
-    }
-    fn rules(region: &Region) -> &[Self] {
-        &region.ec2.image_outcomes
-    }
-    fn rules_mut(region: &mut Region) -> &mut Vec<Self> {
-        &mut region.ec2.image_outcomes
-    }
-}
+crate::control::impl_outcome_rule!(ImageOutcome, "image outcome rule", ec2.image_outcomes);

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::{Millis, iso_millis, iso_secs};
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Region, Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, DEFAULT_REGION, Sandbox, autoscaling, ids};
 
@@ -39,7 +39,7 @@ mod ops;
 mod tests;
 
 pub(crate) use control::{control, state_json};
-pub(crate) use ops::handle;
+pub(crate) use ops::dispatch;
 
 /// The image id of instances whose image the sandbox does not know (group instances): the
 /// example id of the EC2 documentation.

@@ -3,28 +3,12 @@
 use super::*;
 use crate::wildcard::{self, Question};
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(p) = input else {
-        return Err(AwsError::unknown_operation(Service::Ec2, &ctx.op));
-    };
-    let mut w = sb.lock();
-    dispatch(&mut w, ctx, &p).map(Reply::Xml)
-}
-
 type R = Result<String, AwsError>;
 
 /// Runs one EC2 operation on the world.
 pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     sync(w, &ctx.region);
-    let cx = Cx {
-        op: &ctx.op,
-        rid: &ctx.request_id,
-        region: &ctx.region,
-    };
+    let cx = ctx.op_cx();
     match ctx.op.as_str() {
         "DescribeInstances" => describe_instances(w, &cx, p),
         "RunInstances" => run_instances(w, &cx, p),
@@ -41,13 +25,15 @@ pub(crate) fn dispatch(w: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     }
 }
 
-struct Cx<'a> {
-    op: &'a str,
-    rid: &'a str,
-    region: &'a str,
+type Cx<'a> = crate::protocol::OpCx<'a>;
+
+/// EC2's response shapes.
+trait Replies {
+    fn writer(&self) -> XmlWriter;
+    fn returned_true(&self) -> String;
 }
 
-impl Cx<'_> {
+impl Replies for Cx<'_> {
     /// `<OpResponse xmlns=…><requestId>…</requestId>`.
     fn writer(&self) -> XmlWriter {
         let mut x = XmlWriter::root(
@@ -354,9 +340,7 @@ fn describe_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
             &b.rec.id,
         ))
     });
-    let total = views.len();
-    let page: Vec<View> = views.into_iter().skip(start).take(size).collect();
-    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    let (page, next) = crate::protocol::page_at(views, start, size);
     let mut x = cx.writer();
     if page.is_empty() {
         x.empty("reservationSet");
@@ -853,9 +837,7 @@ fn describe_tags(w: &mut World, cx: &Cx, p: &Params) -> R {
         }
     }
     out.sort_by(|a, b| (&a.0, &a.2).cmp(&(&b.0, &b.2)));
-    let total = out.len();
-    let page: Vec<_> = out.into_iter().skip(start).take(size).collect();
-    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    let (page, next) = crate::protocol::page_at(out, start, size);
     let mut x = cx.writer();
     if page.is_empty() {
         x.empty("tagSet");

@@ -1,16 +1,13 @@
 //! The `/_sandbox/ecs/…` control routes and the ECS part of `GET /_sandbox/state`.
 
 use super::*;
+use crate::control::ControlResult;
+use http::Method;
 
 /// `POST /_sandbox/ecs/container-instances` `{"cluster": "...", "ec2_instance_id": "i-...",
 /// "region": "..."}`: registers a container instance as the ECS agent would (the cluster is
 /// created when missing). Returns the JSON answer or (status, message).
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> Result<Value, (u16, String)> {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Reg {
@@ -22,8 +19,7 @@ pub(crate) fn control(
     }
     match (method.as_str(), route) {
         ("POST", "/ecs/container-instances") => {
-            let r: Reg = serde_json::from_slice(body)
-                .map_err(|e| (400, format!("invalid JSON body: {e}")))?;
+            let r: Reg = crate::control::json_body(body)?;
             if !r.ec2_instance_id.starts_with("i-") {
                 return Err((400, "ec2_instance_id must look like i-...".into()));
             }
@@ -36,10 +32,7 @@ pub(crate) fn control(
             sb.poke();
             Ok(json!({"containerInstance": v}))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 

@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::clock::Millis;
+use crate::protocol::RequestCtx;
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service as Svc};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, DEFAULT_REGION, Sandbox, ids};
 
@@ -36,7 +36,7 @@ mod ops;
 mod tests;
 
 pub(crate) use control::{control, state_json};
-pub(crate) use ops::handle;
+pub(crate) use ops::run;
 
 /// PENDING → RUNNING, virtual ms.
 pub(crate) const TASK_START_MS: Millis = 2_000;
@@ -355,6 +355,21 @@ fn reconcile_service(c: &mut Cluster, region: &str, name: &str, now: Millis, sch
         .map(|i| i.id.clone())
         .collect();
     let mine = |t: &Task| t.service.as_deref() == Some(name);
+    // One more task of the service's deployment on `inst`.
+    let start_task = |c: &mut Cluster, inst: &str, sched: &mut Sched| {
+        new_task(
+            c,
+            region,
+            inst,
+            &svc.task_def,
+            &svc.containers,
+            group.clone(),
+            Some(svc.deployment_id.clone()),
+            Some(name.to_owned()),
+            now,
+            sched,
+        );
+    };
 
     if svc.status != "ACTIVE" {
         for t in c.tasks.iter_mut().filter(|t| mine(t) && is_live(t)) {
@@ -388,18 +403,7 @@ fn reconcile_service(c: &mut Cluster, region: &str, name: &str, now: Millis, sch
                 .iter()
                 .any(|t| mine(t) && is_live(t) && &t.instance == inst)
             {
-                new_task(
-                    c,
-                    region,
-                    inst,
-                    &svc.task_def,
-                    &svc.containers,
-                    group.clone(),
-                    Some(svc.deployment_id.clone()),
-                    Some(name.to_owned()),
-                    now,
-                    sched,
-                );
+                start_task(c, inst, sched);
             }
         }
         return;
@@ -423,18 +427,7 @@ fn reconcile_service(c: &mut Cluster, region: &str, name: &str, now: Millis, sch
             let Some(inst) = place(c, Some(name)) else {
                 break;
             };
-            new_task(
-                c,
-                region,
-                &inst,
-                &svc.task_def,
-                &svc.containers,
-                group.clone(),
-                Some(svc.deployment_id.clone()),
-                Some(name.to_owned()),
-                now,
-                sched,
-            );
+            start_task(c, &inst, sched);
         }
         // Scale in: too many tasks on ACTIVE instances; PENDING first, then the newest.
         let mut good: Vec<usize> = (0..c.tasks.len())

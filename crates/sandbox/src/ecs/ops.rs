@@ -2,17 +2,7 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Json(b) = input else {
-        return Err(AwsError::unknown_operation(Svc::Ecs, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &b).map(Reply::Json)
-}
+type R = Result<Value, AwsError>;
 
 fn cluster_arg(b: &JsonBody) -> Result<String, AwsError> {
     Ok(cluster_name(b.str("cluster")?.unwrap_or(DEFAULT_CLUSTER)).to_owned())
@@ -41,13 +31,10 @@ fn page(items: Vec<String>, b: &JsonBody) -> Result<(Vec<String>, Option<String>
         Some(t) => t.parse::<usize>().map_err(|_| invalid("Invalid token"))?,
         None => 0,
     };
-    let total = items.len();
-    let out: Vec<String> = items.into_iter().skip(start).take(max).collect();
-    let next = (start + out.len() < total).then(|| (start + out.len()).to_string());
-    Ok((out, next))
+    Ok(crate::protocol::page_at(items, start, max))
 }
 
-fn paged(key: &str, items: Vec<String>, b: &JsonBody) -> Result<Value, AwsError> {
+fn paged(key: &str, items: Vec<String>, b: &JsonBody) -> R {
     let (items, next) = page(items, b)?;
     let mut v = json!({ key: items });
     if let Some(n) = next {
@@ -83,7 +70,7 @@ fn resolve_task_def(st: &State, v: &str) -> Result<TaskDef, AwsError> {
     .ok_or_else(|| client("Unable to describe task definition."))
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     match ctx.op.as_str() {
         "CreateCluster" => create_cluster(world, ctx, b),
         "DescribeClusters" => describe_clusters(world, ctx, b),
@@ -109,7 +96,7 @@ pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     }
 }
 
-fn create_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn create_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let name = b.str("clusterName")?.unwrap_or(DEFAULT_CLUSTER).to_owned();
     if name.is_empty()
@@ -124,25 +111,57 @@ fn create_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"cluster": cluster_json(c)}))
 }
 
-fn describe_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+/// A `Describe*` answer: under `key`, what `find` finds for each wanted name; under
+/// `failures`, a `MISSING` failure at the ARN `missing_arn` gives for each it does not.
+fn described(
+    key: &str,
+    wanted: Vec<String>,
+    find: impl Fn(&str) -> Option<Value>,
+    missing_arn: impl Fn(&str) -> String,
+) -> Value {
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    for w in wanted {
+        match find(&w) {
+            Some(v) => out.push(v),
+            None => failures.push(json!({"arn": missing_arn(&w), "reason": "MISSING"})),
+        }
+    }
+    let mut m = serde_json::Map::new();
+    m.insert(key.to_owned(), Value::Array(out));
+    m.insert("failures".to_owned(), Value::Array(failures));
+    Value::Object(m)
+}
+
+/// The cluster's service `name`, which must be `ACTIVE`.
+fn active_service<'a>(c: &'a mut Cluster, name: &str) -> Result<&'a mut Service, AwsError> {
+    let svc = c.services.get_mut(name).ok_or_else(no_service)?;
+    if svc.status != "ACTIVE" {
+        return Err(AwsError::new(
+            400,
+            "ServiceNotActiveException",
+            "Service was not ACTIVE.",
+        ));
+    }
+    Ok(svc)
+}
+
+fn describe_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let mut names = b.str_list("clusters")?;
     if names.is_empty() {
         names.push(DEFAULT_CLUSTER.into());
     }
     let st = &world.region(region).ecs;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for n in names {
-        match st.clusters.get(cluster_name(&n)) {
-            Some(c) => out.push(cluster_json(c)),
-            None => failures.push(json!({"arn": arn(region, &format!("cluster/{}", cluster_name(&n))), "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"clusters": out, "failures": failures}))
+    Ok(described(
+        "clusters",
+        names,
+        |n| st.clusters.get(cluster_name(n)).map(cluster_json),
+        |n| arn(region, &format!("cluster/{}", cluster_name(n))),
+    ))
 }
 
-fn list_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let arns = world
         .region(region)
@@ -154,7 +173,7 @@ fn list_clusters(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Va
     paged("clusterArns", arns, b)
 }
 
-fn delete_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn delete_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let name = cluster_name(b.required_str("cluster")?).to_owned();
     let c = cluster_mut(world, region, &name)?;
@@ -178,11 +197,7 @@ fn delete_cluster(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"cluster": v}))
 }
 
-fn register_container_instance(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn register_container_instance(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     cluster_mut(world, region, &cluster)?;
@@ -201,11 +216,7 @@ fn register_container_instance(
     Ok(json!({"containerInstance": v}))
 }
 
-fn deregister_container_instance(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn deregister_container_instance(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;
@@ -248,11 +259,7 @@ fn deregister_container_instance(
     Ok(json!({"containerInstance": v}))
 }
 
-fn list_container_instances(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn list_container_instances(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let status = b.str("status")?.map(str::to_owned);
@@ -271,31 +278,23 @@ fn list_container_instances(
     paged("containerInstanceArns", arns, b)
 }
 
-fn describe_container_instances(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn describe_container_instances(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("containerInstances")?;
-    let c = cluster_mut(world, region, &cluster)?;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for w in wanted {
-        match c.instances.iter().find(|i| i.id == short(&w)) {
-            Some(i) => out.push(instance_json(c, i)),
-            None => failures.push(json!({"arn": w, "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"containerInstances": out, "failures": failures}))
+    let c = &*cluster_mut(world, region, &cluster)?;
+    Ok(described(
+        "containerInstances",
+        wanted,
+        |w| {
+            let i = c.instances.iter().find(|i| i.id == short(w))?;
+            Some(instance_json(c, i))
+        },
+        str::to_owned,
+    ))
 }
 
-fn update_container_instances_state(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn update_container_instances_state(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("containerInstances")?;
@@ -335,11 +334,7 @@ fn update_container_instances_state(
     Ok(json!({"containerInstances": out, "failures": failures}))
 }
 
-fn register_task_definition(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn register_task_definition(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let family = b.required_str("family")?.to_owned();
@@ -371,17 +366,13 @@ fn register_task_definition(
     Ok(json!({"taskDefinition": task_def_json(&td), "tags": []}))
 }
 
-fn describe_task_definition(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn describe_task_definition(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let td = resolve_task_def(&world.region(region).ecs, b.required_str("taskDefinition")?)?;
     Ok(json!({"taskDefinition": task_def_json(&td), "tags": []}))
 }
 
-fn create_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn create_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;
@@ -430,7 +421,7 @@ fn create_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"service": service_json(c, &c.services[&name])}))
 }
 
-fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let name = short(b.required_str("service")?).to_owned();
@@ -439,14 +430,7 @@ fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
         None => None,
     };
     let c = cluster_mut(world, region, &cluster)?;
-    let svc = c.services.get_mut(&name).ok_or_else(no_service)?;
-    if svc.status != "ACTIVE" {
-        return Err(AwsError::new(
-            400,
-            "ServiceNotActiveException",
-            "Service was not ACTIVE.",
-        ));
-    }
+    let svc = active_service(c, &name)?;
     if let Some(d) = b.int("desiredCount")? {
         if d < 0 {
             return Err(invalid("desiredCount must be non-negative."));
@@ -470,23 +454,20 @@ fn update_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"service": service_json(c, &c.services[&name])}))
 }
 
-fn describe_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn describe_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("services")?;
-    let c = cluster_mut(world, region, &cluster)?;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for w in wanted {
-        match c.services.get(short(&w)) {
-            Some(s) => out.push(service_json(c, s)),
-            None => failures.push(json!({"arn": arn(region, &format!("service/{}/{}", c.name, short(&w))), "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"services": out, "failures": failures}))
+    let c = &*cluster_mut(world, region, &cluster)?;
+    Ok(described(
+        "services",
+        wanted,
+        |w| c.services.get(short(w)).map(|s| service_json(c, s)),
+        |w| arn(region, &format!("service/{}/{}", c.name, short(w))),
+    ))
 }
 
-fn list_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let c = cluster_mut(world, region, &cluster)?;
@@ -499,20 +480,13 @@ fn list_services(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Va
     paged("serviceArns", arns, b)
 }
 
-fn delete_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn delete_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let name = short(b.required_str("service")?).to_owned();
     let force = b.bool("force")?.unwrap_or(false);
     let c = cluster_mut(world, region, &cluster)?;
-    let svc = c.services.get_mut(&name).ok_or_else(no_service)?;
-    if svc.status != "ACTIVE" {
-        return Err(AwsError::new(
-            400,
-            "ServiceNotActiveException",
-            "Service was not ACTIVE.",
-        ));
-    }
+    let svc = active_service(c, &name)?;
     if !svc.daemon && svc.desired > 0 && !force {
         return Err(invalid(
             "The service cannot be stopped while it is scaled above 0.",
@@ -525,7 +499,7 @@ fn delete_service(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     Ok(json!({"service": v}))
 }
 
-fn run_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn run_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;
@@ -569,7 +543,7 @@ fn run_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, 
     Ok(json!({"tasks": created, "failures": []}))
 }
 
-fn list_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let inst = b.str("containerInstance")?.map(|s| short(s).to_owned());
@@ -607,26 +581,26 @@ fn list_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value
     paged("taskArns", arns, b)
 }
 
-fn describe_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn describe_tasks(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let cluster = cluster_arg(b)?;
     let wanted = b.str_list("tasks")?;
     if wanted.is_empty() {
         return Err(invalid("Tasks cannot be empty."));
     }
-    let c = cluster_mut(world, region, &cluster)?;
-    let mut out = Vec::new();
-    let mut failures = Vec::new();
-    for w in wanted {
-        match c.tasks.iter().find(|t| t.id == short(&w)) {
-            Some(t) => out.push(task_json(c, region, t)),
-            None => failures.push(json!({"arn": w, "reason": "MISSING"})),
-        }
-    }
-    Ok(json!({"tasks": out, "failures": failures}))
+    let c = &*cluster_mut(world, region, &cluster)?;
+    Ok(described(
+        "tasks",
+        wanted,
+        |w| {
+            let t = c.tasks.iter().find(|t| t.id == short(w))?;
+            Some(task_json(c, region, t))
+        },
+        str::to_owned,
+    ))
 }
 
-fn stop_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn stop_task(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let region = ctx.region.as_str();
     let now = world.now;
     let cluster = cluster_arg(b)?;

@@ -1,15 +1,12 @@
 //! The `/_sandbox/elbv2/…` control routes and the ELBv2 part of `GET /_sandbox/state`.
 
 use super::*;
+use crate::control::ControlResult;
+use http::Method;
 
 /// `POST /_sandbox/elbv2/target-health`: hold a target `unhealthy`, or release it
 /// (`healthy`, at once). Returns the JSON answer or (status, message).
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> Result<Value, (u16, String)> {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct SetHealth {
@@ -81,10 +78,7 @@ pub(crate) fn control(
                 "targets": targets_json(&tg),
             }))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 

@@ -26,7 +26,7 @@ mod ops;
 mod tests;
 
 pub(crate) use control::{control, state_json};
-pub(crate) use ops::handle;
+pub(crate) use ops::dispatch;
 
 use std::collections::BTreeMap;
 
@@ -34,9 +34,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::clock::Millis;
+use crate::protocol::RequestCtx;
 use crate::protocol::query::check_len;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
 use crate::{ACCOUNT_ID, Sandbox};
 

@@ -4,18 +4,6 @@ use super::*;
 
 type R = Result<String, AwsError>;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(p) = input else {
-        return Err(AwsError::unknown_operation(Service::Elbv2, &ctx.op));
-    };
-    let mut w = sb.lock();
-    dispatch(&mut w, ctx, &p).map(Reply::Xml)
-}
-
 fn ns() -> &'static str {
     Service::Elbv2.xml_namespace()
 }

@@ -11,17 +11,17 @@ pub(crate) mod pattern;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use ops::handle;
+pub(crate) use ops::run;
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::protocol::RequestCtx;
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::World;
-use crate::{ACCOUNT_ID, Sandbox, clock, ids, sns, sqs};
+use crate::{ACCOUNT_ID, clock, ids, sns, sqs};
 
 /// The only bus.
 pub(crate) const DEFAULT_BUS: &str = "default";

@@ -2,17 +2,7 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Json(b) = input else {
-        return Err(AwsError::unknown_operation(Service::Events, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &b).map(Reply::Json)
-}
+type R = Result<Value, AwsError>;
 
 fn rule_name<'b>(b: &'b JsonBody, key: &str) -> Result<&'b str, AwsError> {
     let name = b.str(key)?.ok_or_else(|| {
@@ -35,7 +25,7 @@ fn rule_name<'b>(b: &'b JsonBody, key: &str) -> Result<&'b str, AwsError> {
     Ok(name)
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     if ctx.op == "PutEvents" {
         return put_events(world, ctx, b);
     }
@@ -54,7 +44,7 @@ pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     }
 }
 
-fn put_rule(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn put_rule(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = rule_name(b, "Name")?.to_owned();
     check_bus(b, "EventBusName")?;
     if b.str("ScheduleExpression")?.is_some() {
@@ -115,7 +105,7 @@ fn put_rule(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, 
     Ok(json!({"RuleArn": arn}))
 }
 
-fn describe_rule(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
+fn describe_rule(state: &mut State, b: &JsonBody) -> R {
     let name = rule_name(b, "Name")?;
     check_bus(b, "EventBusName")?;
     let r = state.rules.get(name).ok_or_else(|| not_found(name))?;
@@ -124,7 +114,7 @@ fn describe_rule(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
     Ok(v)
 }
 
-fn list_rules(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_rules(state: &mut State, b: &JsonBody) -> R {
     check_bus(b, "EventBusName")?;
     let prefix = b.str("NamePrefix")?.unwrap_or("");
     let after = b.str("NextToken")?;
@@ -144,7 +134,7 @@ fn list_rules(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
     Ok(out)
 }
 
-fn delete_rule(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
+fn delete_rule(state: &mut State, b: &JsonBody) -> R {
     let name = rule_name(b, "Name")?;
     check_bus(b, "EventBusName")?;
     let force = b.bool("Force")?.unwrap_or(false);
@@ -161,11 +151,7 @@ fn delete_rule(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
     Ok(json!({}))
 }
 
-fn enable_or_disable_rule(
-    state: &mut State,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn enable_or_disable_rule(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = rule_name(b, "Name")?;
     check_bus(b, "EventBusName")?;
     let r = state.rules.get_mut(name).ok_or_else(|| not_found(name))?;
@@ -173,7 +159,7 @@ fn enable_or_disable_rule(
     Ok(json!({}))
 }
 
-fn put_targets(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
+fn put_targets(state: &mut State, b: &JsonBody) -> R {
     let name = rule_name(b, "Rule")?.to_owned();
     check_bus(b, "EventBusName")?;
     let targets = b.array("Targets")?;
@@ -240,7 +226,7 @@ fn put_targets(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
     Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
 }
 
-fn list_targets_by_rule(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_targets_by_rule(state: &mut State, b: &JsonBody) -> R {
     let name = rule_name(b, "Rule")?;
     check_bus(b, "EventBusName")?;
     let r = state.rules.get(name).ok_or_else(|| not_found(name))?;
@@ -264,7 +250,7 @@ fn list_targets_by_rule(state: &mut State, b: &JsonBody) -> Result<Value, AwsErr
     Ok(json!({"Targets": targets}))
 }
 
-fn remove_targets(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
+fn remove_targets(state: &mut State, b: &JsonBody) -> R {
     let name = rule_name(b, "Rule")?.to_owned();
     check_bus(b, "EventBusName")?;
     let ids = b.str_list("Ids")?;
@@ -278,7 +264,7 @@ fn remove_targets(state: &mut State, b: &JsonBody) -> Result<Value, AwsError> {
     Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
 }
 
-fn test_event_pattern(b: &JsonBody) -> Result<Value, AwsError> {
+fn test_event_pattern(b: &JsonBody) -> R {
     let text = b.required_str("EventPattern")?;
     let event = b.required_str("Event")?;
     let p: Value = serde_json::from_str(text)
@@ -296,7 +282,7 @@ fn test_event_pattern(b: &JsonBody) -> Result<Value, AwsError> {
     Ok(json!({"Result": pattern::matches(&p, &e)}))
 }
 
-fn put_events(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn put_events(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let entries = b.array("Entries")?.to_vec();
     if entries.is_empty() || entries.len() > 10 {
         return Err(validation(

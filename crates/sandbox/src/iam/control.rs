@@ -1,5 +1,7 @@
 //! The `/_sandbox/iam…` control routes: the policies in force and the denials so far.
 
+use crate::control::ControlResult;
+use http::Method;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -10,12 +12,7 @@ use crate::Sandbox;
 /// | GET | `/iam` | enforced policies and every denied request |
 /// | POST | `/iam/policies` | enforce `{"policy": {...}, "access_key_id": "..."}` (no key: every key but the admin key) |
 /// | DELETE | `/iam/policies` | stop enforcing |
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> Result<Value, (u16, String)> {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     match (method.clone(), route) {
         (http::Method::GET, "/iam") => Ok(sb.iam().to_json()),
         (http::Method::DELETE, "/iam/policies") => {
@@ -30,16 +27,12 @@ pub(crate) fn control(
                 access_key_id: Option<String>,
                 policy: Value,
             }
-            let b: Bind = serde_json::from_slice(body)
-                .map_err(|e| (400, format!("invalid JSON body: {e}")))?;
+            let b: Bind = crate::control::json_body(body)?;
             match sb.enforce_policy(b.access_key_id.as_deref(), b.policy) {
                 Ok(()) => Ok(sb.iam().to_json()),
                 Err(e) => Err((400, format!("policy: {e}"))),
             }
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }

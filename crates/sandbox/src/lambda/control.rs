@@ -1,6 +1,7 @@
 //! The `/_sandbox/lambda/…` control routes and the Lambda part of `GET /_sandbox/state`.
 
 use super::*;
+use http::Method;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +36,7 @@ struct SqsSourceSpec {
 /// Largest (and default) batch of an SQS event source.
 pub(crate) const MAX_SQS_BATCH: usize = 10;
 
-type ControlResult = Result<Value, (u16, String)>;
+use crate::control::ControlResult;
 
 /// `/_sandbox/lambda/…`:
 ///
@@ -48,16 +49,13 @@ type ControlResult = Result<Value, (u16, String)>;
 /// | POST | `/lambda/functions/<name or ARN>/invocations` | queue an invocation with the body as payload |
 pub(crate) fn control(
     sb: &Arc<Sandbox>,
-    method: &http::Method,
+    method: &Method,
     route: &str,
     body: &[u8],
 ) -> ControlResult {
     let rest = route.strip_prefix("/lambda/functions").unwrap_or("");
     if !route.starts_with("/lambda/functions") {
-        return Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        ));
+        return Err(crate::control::no_endpoint(method, route));
     }
     let rest = rest.trim_start_matches('/');
     let (target, sub) = match rest.split_once('/') {
@@ -70,10 +68,7 @@ pub(crate) fn control(
         (http::Method::GET, t, None) => get_function(sb, t),
         (http::Method::DELETE, t, None) => delete_function(sb, t),
         (http::Method::POST, t, Some("invocations")) => invoke_function(sb, t, body),
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 
@@ -164,17 +159,9 @@ fn locate(w: &mut World, target: &str) -> Result<(String, String), (u16, String)
 }
 
 fn create(sb: &Arc<Sandbox>, body: &[u8]) -> ControlResult {
-    let c: CreateFunction =
-        serde_json::from_slice(body).map_err(|e| (400, format!("invalid JSON body: {e}")))?;
+    let c: CreateFunction = crate::control::json_body(body)?;
     let region = c.region.unwrap_or_else(|| DEFAULT_REGION.to_owned());
-    if region.is_empty()
-        || region.len() > 64
-        || !region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err((400, format!("invalid region {region:?}")));
-    }
+    crate::control::check_region(&region)?;
     if !valid_name(&c.name) {
         return Err((
             400,

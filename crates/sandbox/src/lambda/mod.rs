@@ -225,19 +225,11 @@ pub(crate) fn function_arn(region: &str, name: &str) -> String {
 
 /// (region, name) of a function ARN (a version or alias qualifier is accepted and ignored).
 pub(crate) fn parse_arn(arn: &str) -> Option<(&str, &str)> {
-    let mut p = arn.split(':');
-    let (a, _partition, svc, region, _account, kind, name) = (
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-    );
+    let (region, resource) = crate::ids::split_arn(arn, "lambda")?;
+    let mut p = resource.split(':');
+    let (kind, name) = (p.next()?, p.next()?);
     let _qualifier = p.next();
-    (a == "arn" && svc == "lambda" && kind == "function" && valid_name(name) && p.next().is_none())
-        .then_some((region, name))
+    (kind == "function" && valid_name(name) && p.next().is_none()).then_some((region, name))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -280,14 +272,7 @@ pub(crate) fn invoke_by_arn(
     payload: &str,
     source: &str,
 ) -> Result<String, DeliveryError> {
-    let Some((arn_region, name)) = parse_arn(arn) else {
-        return Err(DeliveryError::NoSuchTarget(arn.to_owned()));
-    };
-    let region = if arn_region.is_empty() {
-        region
-    } else {
-        arn_region
-    };
+    let (region, name) = crate::world::delivery_target(region, arn, parse_arn)?;
     invoke(world, region, name, payload, source).map_err(|e| match e {
         InvokeError::NoSuchFunction => DeliveryError::NoSuchTarget(arn.to_owned()),
         InvokeError::Refused(reason) => DeliveryError::Refused {

@@ -2,15 +2,7 @@
 
 use super::*;
 
-pub(super) fn runtime_json(status: StatusCode, v: Value) -> Response {
-    let mut r = Response::new(Body::from(v.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
+pub(super) use crate::control::respond as runtime_json;
 
 fn accepted() -> Response {
     runtime_json(StatusCode::ACCEPTED, json!({"status": "OK"}))

@@ -12,6 +12,40 @@ pub(crate) use error::{AwsError, Fault};
 pub(crate) use query::Params;
 pub(crate) use xml::XmlWriter;
 
+/// Answers a request to a service that speaks AWS Query (or EC2 Query) only: `op` runs it on
+/// the locked world; any other protocol is an unknown operation.
+pub(crate) fn answer_query(
+    sb: &crate::Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+    op: fn(&mut crate::world::World, &RequestCtx, &Params) -> Result<String, AwsError>,
+) -> Result<Reply, AwsError> {
+    let Input::Query(p) = input else {
+        return Err(AwsError::unknown_operation(ctx.service, &ctx.op));
+    };
+    let mut w = sb.lock();
+    op(&mut w, ctx, &p).map(Reply::Xml)
+}
+
+/// Answers a request to a service that speaks JSON only: `op` runs it on the locked world;
+/// any other protocol is an unknown operation.
+pub(crate) fn answer_json(
+    sb: &crate::Sandbox,
+    ctx: &RequestCtx,
+    input: Input,
+    op: fn(
+        &mut crate::world::World,
+        &RequestCtx,
+        &json::JsonBody,
+    ) -> Result<serde_json::Value, AwsError>,
+) -> Result<Reply, AwsError> {
+    let Input::Json(b) = input else {
+        return Err(AwsError::unknown_operation(ctx.service, &ctx.op));
+    };
+    let mut w = sb.lock();
+    op(&mut w, ctx, &b).map(Reply::Json)
+}
+
 /// The services the sandbox answers, and how each is addressed on the wire.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -140,6 +174,32 @@ pub(crate) struct RequestCtx {
     pub(crate) service: Service,
     pub(crate) wire: Wire,
     pub(crate) op: String,
+}
+
+/// The page of `items` from offset `start`, at most `size` long, and the next page's token
+/// (its offset) if more follow.
+pub(crate) fn page_at<T>(items: Vec<T>, start: usize, size: usize) -> (Vec<T>, Option<String>) {
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(size).collect();
+    let next = (start + page.len() < total).then(|| (start + page.len()).to_string());
+    (page, next)
+}
+
+/// What a Query operation reads of its request: its name, request id and region.
+pub(crate) struct OpCx<'a> {
+    pub(crate) op: &'a str,
+    pub(crate) rid: &'a str,
+    pub(crate) region: &'a str,
+}
+
+impl RequestCtx {
+    pub(crate) fn op_cx(&self) -> OpCx<'_> {
+        OpCx {
+            op: &self.op,
+            rid: &self.request_id,
+            region: &self.region,
+        }
+    }
 }
 
 /// A request's decoded input.

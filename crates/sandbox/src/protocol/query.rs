@@ -83,6 +83,19 @@ impl Params {
         Ok(v)
     }
 
+    /// An optional string of `min..=max` characters.
+    pub(crate) fn opt_len(
+        &self,
+        name: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<&str>, AwsError> {
+        match self.get(name) {
+            Some(v) => check_len(name, v, min, max).map(|()| Some(v)),
+            None => Ok(None),
+        }
+    }
+
     /// An optional integer.
     pub(crate) fn int(&self, name: &str) -> Result<Option<i64>, AwsError> {
         match self.get(name) {
@@ -98,6 +111,11 @@ impl Params {
     /// A required integer.
     pub(crate) fn required_int(&self, name: &str) -> Result<i64, AwsError> {
         self.int(name)?.ok_or_else(|| AwsError::missing(name))
+    }
+
+    /// A required boolean.
+    pub(crate) fn required_bool(&self, name: &str) -> Result<bool, AwsError> {
+        self.bool(name)?.ok_or_else(|| AwsError::missing(name))
     }
 
     /// An optional boolean (`true`/`false`, case-insensitive).

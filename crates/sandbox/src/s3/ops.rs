@@ -52,11 +52,7 @@ pub(crate) async fn serve(
     };
     let region = crate::server::credential_scope(&parts.headers)
         .map(|(r, _)| r)
-        .filter(|r| {
-            !r.is_empty()
-                && r.len() <= 64
-                && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        .filter(|r| crate::world::is_region_name(r))
         .unwrap_or_else(|| DEFAULT_REGION.to_owned());
 
     // Bucket and key, from Host or path.
@@ -175,6 +171,17 @@ struct Req<'a> {
 }
 
 impl Req<'_> {
+    /// The user metadata the request sets: its `x-amz-meta-*` headers.
+    fn user_meta(&self) -> BTreeMap<String, String> {
+        self.headers
+            .iter()
+            .filter_map(|(k, v)| {
+                let k = k.as_str().strip_prefix("x-amz-meta-")?;
+                Some((k.to_owned(), v.to_str().ok()?.to_owned()))
+            })
+            .collect()
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -456,14 +463,7 @@ fn prepare_put(r: &Req<'_>) -> Result<Object, AwsError> {
             ));
         }
     }
-    let meta = r
-        .headers
-        .iter()
-        .filter_map(|(k, v)| {
-            let k = k.as_str().strip_prefix("x-amz-meta-")?;
-            Some((k.to_owned(), v.to_str().ok()?.to_owned()))
-        })
-        .collect();
+    let meta = r.user_meta();
     Ok(Object {
         etag: format!("\"{}\"", hex(&Md5::digest(&data))),
         data,
@@ -504,14 +504,7 @@ fn copy_object(world: &mut World, r: &Req<'_>) -> Result<Response, AwsError> {
     obj.modified = now;
     if r.header("x-amz-metadata-directive") == Some("REPLACE") {
         obj.content_type = r.header("content-type").map(str::to_owned);
-        obj.meta = r
-            .headers
-            .iter()
-            .filter_map(|(k, v)| {
-                let k = k.as_str().strip_prefix("x-amz-meta-")?;
-                Some((k.to_owned(), v.to_str().ok()?.to_owned()))
-            })
-            .collect();
+        obj.meta = r.user_meta();
     }
     let mut w = XmlWriter::root("CopyObjectResult", Some(NS));
     w.elem("LastModified", iso_millis(now))

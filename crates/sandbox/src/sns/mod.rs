@@ -13,17 +13,17 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use crate::events::pattern;
+use crate::protocol::RequestCtx;
 use crate::protocol::{AwsError, Params, Service, XmlWriter};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::sqs::{self, MessageAttr};
 use crate::world::{DeliveryError, World};
-use crate::{ACCOUNT_ID, Sandbox, clock, ids};
+use crate::{ACCOUNT_ID, clock, ids};
 
 mod ops;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use ops::handle;
+pub(crate) use ops::run;
 
 /// Largest message, bytes.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 262_144;
@@ -80,17 +80,7 @@ fn topic_arn(region: &str, name: &str) -> String {
 
 /// (region, name) of `arn:aws:sns:<region>:<account>:<name>`.
 fn parse_topic_arn(arn: &str) -> Option<(&str, &str)> {
-    let mut p = arn.splitn(6, ':');
-    let (a, _part, svc, region, _acct, name) = (
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-    );
-    (a == "arn" && svc == "sns" && !name.is_empty() && !name.contains(':'))
-        .then_some((region, name))
+    ids::split_arn(arn, "sns").filter(|(_, name)| !name.is_empty() && !name.contains(':'))
 }
 
 fn validate_filter_policy(v: &str) -> Result<(), AwsError> {
@@ -210,14 +200,7 @@ fn publish(
     attrs: &BTreeMap<String, MessageAttr>,
     host: Option<&str>,
 ) -> Result<String, DeliveryError> {
-    let Some((arn_region, _)) = parse_topic_arn(topic_arn) else {
-        return Err(DeliveryError::NoSuchTarget(topic_arn.to_owned()));
-    };
-    let region = if arn_region.is_empty() {
-        region
-    } else {
-        arn_region
-    };
+    let (region, _) = crate::world::delivery_target(region, topic_arn, parse_topic_arn)?;
     let sns = &world.region(region).sns;
     if !sns.topics.contains_key(topic_arn) {
         return Err(DeliveryError::NoSuchTarget(topic_arn.to_owned()));

@@ -2,17 +2,7 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Query(p) = input else {
-        return Err(AwsError::unknown_operation(Service::Sns, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &p).map(Reply::Xml)
-}
+type R = Result<String, AwsError>;
 
 /// `Attributes.entry.N.key` / `Attributes.entry.N.value` as a map of strings.
 fn entry_map(p: &Params, name: &str) -> BTreeMap<String, String> {
@@ -72,7 +62,7 @@ fn writer(ctx: &RequestCtx) -> XmlWriter {
 }
 
 /// The answer of an operation whose output has no members: an empty `<OpResult/>`.
-fn empty(ctx: &RequestCtx) -> Result<String, AwsError> {
+fn empty(ctx: &RequestCtx) -> R {
     Ok(XmlWriter::empty_result(
         &ctx.op,
         Service::Sns.xml_namespace(),
@@ -80,7 +70,7 @@ fn empty(ctx: &RequestCtx) -> Result<String, AwsError> {
     ))
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     match ctx.op.as_str() {
         "CreateTopic" => create_topic(world, ctx, p),
         "DeleteTopic" => delete_topic(world, ctx, p),
@@ -100,7 +90,7 @@ pub(super) fn run(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Str
     }
 }
 
-fn create_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn create_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let mut w = writer(ctx);
     let name = p
@@ -162,7 +152,7 @@ fn create_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Strin
     Ok(w.finish(&ctx.request_id))
 }
 
-fn delete_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn delete_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let arn = p.required("TopicArn")?.to_owned();
     let sns = &mut world.region(region).sns;
@@ -172,7 +162,7 @@ fn delete_topic(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Strin
     empty(ctx)
 }
 
-fn list_topics(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn list_topics(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let mut w = writer(ctx);
     let after = p.get_nonempty("NextToken");
@@ -195,11 +185,7 @@ fn list_topics(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String
     Ok(w.finish(&ctx.request_id))
 }
 
-fn get_topic_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    p: &Params,
-) -> Result<String, AwsError> {
+fn get_topic_attributes(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let mut w = writer(ctx);
     let arn = p.required("TopicArn")?.to_owned();
@@ -226,11 +212,7 @@ fn get_topic_attributes(
     Ok(w.finish(&ctx.request_id))
 }
 
-fn set_topic_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    p: &Params,
-) -> Result<String, AwsError> {
+fn set_topic_attributes(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let arn = p.required("TopicArn")?.to_owned();
     let name = p.required("AttributeName")?.to_owned();
@@ -256,7 +238,7 @@ fn set_topic_attributes(
     empty(ctx)
 }
 
-fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let mut w = writer(ctx);
     let arn = p.required("TopicArn")?.to_owned();
@@ -321,7 +303,7 @@ fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, 
     Ok(w.finish(&ctx.request_id))
 }
 
-fn unsubscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn unsubscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let arn = p.required("SubscriptionArn")?;
     let subs = &mut world.region(region).sns.subscriptions;
@@ -331,11 +313,7 @@ fn unsubscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String
     empty(ctx)
 }
 
-fn set_subscription_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    p: &Params,
-) -> Result<String, AwsError> {
+fn set_subscription_attributes(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let arn = p.required("SubscriptionArn")?.to_owned();
     let name = p.required("AttributeName")?.to_owned();
@@ -351,11 +329,7 @@ fn set_subscription_attributes(
     empty(ctx)
 }
 
-fn get_subscription_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    p: &Params,
-) -> Result<String, AwsError> {
+fn get_subscription_attributes(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let mut w = writer(ctx);
     let arn = p.required("SubscriptionArn")?;
@@ -385,7 +359,7 @@ fn get_subscription_attributes(
     Ok(w.finish(&ctx.request_id))
 }
 
-fn list_subscriptions(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn list_subscriptions(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let mut w = writer(ctx);
     let topic = if ctx.op == "ListSubscriptionsByTopic" {
@@ -422,7 +396,7 @@ fn list_subscriptions(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result
     Ok(w.finish(&ctx.request_id))
 }
 
-fn publish_op(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn publish_op(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let region = ctx.region.as_str();
     let mut w = writer(ctx);
     let arn = p
@@ -477,7 +451,7 @@ fn tagged_topic<'a>(
         .map_err(|_| AwsError::new(404, "ResourceNotFound", "Resource does not exist"))
 }
 
-fn tag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn tag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let t = tagged_topic(world, ctx, p)?;
     for tag in p.struct_list("Tags") {
         if let Some(k) = tag.get("Key") {
@@ -488,7 +462,7 @@ fn tag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Strin
     empty(ctx)
 }
 
-fn untag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<String, AwsError> {
+fn untag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let t = tagged_topic(world, ctx, p)?;
     for k in p.list("TagKeys") {
         t.tags.remove(&k);
@@ -496,11 +470,7 @@ fn untag_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> Result<Str
     empty(ctx)
 }
 
-fn list_tags_for_resource(
-    world: &mut World,
-    ctx: &RequestCtx,
-    p: &Params,
-) -> Result<String, AwsError> {
+fn list_tags_for_resource(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let t = tagged_topic(world, ctx, p)?;
     let mut w = writer(ctx);
     w.start("Tags");

@@ -1,5 +1,6 @@
 use super::ops::run;
 use super::*;
+use crate::Sandbox;
 use crate::clock::ClockMode;
 use crate::protocol::Wire;
 

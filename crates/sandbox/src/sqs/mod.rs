@@ -186,16 +186,7 @@ pub(crate) fn name_from_url(url: &str) -> Option<&str> {
 
 /// (region, name) of `arn:aws:sqs:<region>:<account>:<name>`.
 pub(crate) fn parse_arn(arn: &str) -> Option<(&str, &str)> {
-    let mut p = arn.splitn(6, ':');
-    let (a, _partition, svc, region, _acct, name) = (
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-        p.next()?,
-    );
-    (a == "arn" && svc == "sqs" && !name.is_empty()).then_some((region, name))
+    crate::ids::split_arn(arn, "sqs").filter(|(_, name)| !name.is_empty())
 }
 
 fn valid_queue_name(name: &str) -> bool {
@@ -421,12 +412,7 @@ fn enqueue(
     delay: Option<u64>,
 ) -> Result<Message, AwsError> {
     let now = world.now;
-    let q = world
-        .region(region)
-        .sqs
-        .queues
-        .get_mut(queue)
-        .ok_or_else(no_queue)?;
+    let q = find_queue(world, region, queue)?;
     let max = q.attr_u64("MaximumMessageSize", MAX_MESSAGE_SIZE);
     let size = body.len()
         + attrs
@@ -491,14 +477,7 @@ pub(crate) fn send_by_arn_with_attrs(
     body: &str,
     attrs: BTreeMap<String, MessageAttr>,
 ) -> Result<(), DeliveryError> {
-    let Some((arn_region, name)) = parse_arn(arn) else {
-        return Err(DeliveryError::NoSuchTarget(arn.to_owned()));
-    };
-    let region = if arn_region.is_empty() {
-        region
-    } else {
-        arn_region
-    };
+    let (region, name) = crate::world::delivery_target(region, arn, parse_arn)?;
     if !world.region(region).sqs.queues.contains_key(name) {
         return Err(DeliveryError::NoSuchTarget(arn.to_owned()));
     }
@@ -637,18 +616,27 @@ pub(crate) fn message_attrs(
     Ok(out)
 }
 
+/// The queue `name`, as it is (expired messages not yet dropped).
+fn find_queue<'w>(
+    world: &'w mut World,
+    region: &str,
+    name: &str,
+) -> Result<&'w mut Queue, AwsError> {
+    world
+        .region(region)
+        .sqs
+        .queues
+        .get_mut(name)
+        .ok_or_else(no_queue)
+}
+
 fn queue_mut<'w>(
     world: &'w mut World,
     region: &str,
     name: &str,
 ) -> Result<&'w mut Queue, AwsError> {
     let now = world.now;
-    let q = world
-        .region(region)
-        .sqs
-        .queues
-        .get_mut(name)
-        .ok_or_else(no_queue)?;
+    let q = find_queue(world, region, name)?;
     q.expire(now);
     Ok(q)
 }

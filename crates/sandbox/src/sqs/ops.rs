@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use super::*;
 
+type R = Result<Value, AwsError>;
+
 pub(crate) async fn handle(
     sb: &Sandbox,
     ctx: &RequestCtx,
@@ -19,7 +21,7 @@ pub(crate) async fn handle(
     }
 }
 
-async fn run(sb: &Sandbox, ctx: &RequestCtx, b: JsonBody) -> Result<Value, AwsError> {
+async fn run(sb: &Sandbox, ctx: &RequestCtx, b: JsonBody) -> R {
     if ctx.op == "ReceiveMessage" {
         return receive_message(sb, ctx, &b).await;
     }
@@ -32,12 +34,12 @@ async fn run(sb: &Sandbox, ctx: &RequestCtx, b: JsonBody) -> Result<Value, AwsEr
         "ListQueues" => list_queues(world, ctx, &b),
         "GetQueueAttributes" => get_queue_attributes(world, ctx, &b),
         "SetQueueAttributes" => set_queue_attributes(world, ctx, &b),
-        "SendMessage" => send_message(world, ctx, &b),
-        "SendMessageBatch" => send_message_batch(world, ctx, &b),
-        "DeleteMessage" => delete_message_op(world, ctx, &b),
-        "DeleteMessageBatch" => delete_message_batch(world, ctx, &b),
-        "ChangeMessageVisibility" => change_message_visibility(world, ctx, &b),
-        "ChangeMessageVisibilityBatch" => change_message_visibility_batch(world, ctx, &b),
+        "SendMessage" => run_single(world, ctx, &b, send_entry),
+        "SendMessageBatch" => run_batch(world, ctx, &b, send_entry),
+        "DeleteMessage" => run_single(world, ctx, &b, delete_entry),
+        "DeleteMessageBatch" => run_batch(world, ctx, &b, delete_entry),
+        "ChangeMessageVisibility" => run_single(world, ctx, &b, change_visibility_entry),
+        "ChangeMessageVisibilityBatch" => run_batch(world, ctx, &b, change_visibility_entry),
         "PurgeQueue" => purge_queue(world, ctx, &b),
         "TagQueue" => tag_queue(world, ctx, &b),
         "UntagQueue" => untag_queue(world, ctx, &b),
@@ -47,7 +49,7 @@ async fn run(sb: &Sandbox, ctx: &RequestCtx, b: JsonBody) -> Result<Value, AwsEr
     }
 }
 
-fn delete_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn delete_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let sqs = &mut world.region(&ctx.region).sqs;
     let q = sqs.queues.remove(&name).ok_or_else(no_queue)?;
@@ -55,19 +57,15 @@ fn delete_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
     Ok(json!({}))
 }
 
-fn get_queue_url(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
-    let name = b.str("QueueName")?.ok_or_else(|| missing("QueueName"))?;
+fn get_queue_url(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
+    let name = required_str(b, "QueueName")?;
     if !world.region(&ctx.region).sqs.queues.contains_key(name) {
         return Err(no_queue());
     }
     Ok(json!({"QueueUrl": queue_url(&ctx.host, name)}))
 }
 
-fn set_queue_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn set_queue_attributes(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let attrs = str_map(b, "Attributes")?;
     validate_attrs(&attrs)?;
@@ -80,126 +78,40 @@ fn set_queue_attributes(
     Ok(json!({}))
 }
 
-fn send_message(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
-    let name = queue_name(ctx, b)?;
-    let (body, attrs, delay) = message_input(b)?;
-    let m = enqueue(world, &ctx.region, &name, body, attrs, delay)?;
-    Ok(send_result(&m))
+/// Sends one message (`SendMessage`, or an entry of `SendMessageBatch`).
+fn send_entry(world: &mut World, region: &str, name: &str, e: &JsonBody) -> R {
+    let (body, attrs, delay) = message_input(e)?;
+    enqueue(world, region, name, body, attrs, delay).map(|m| send_result(&m))
 }
 
-fn send_message_batch(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
-    let name = queue_name(ctx, b)?;
-    queue_mut(world, &ctx.region, &name)?;
-    let entries = batch_entries(b)?;
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    for (id, e) in entries {
-        match message_input(&e)
-            .and_then(|(body, attrs, delay)| enqueue(world, &ctx.region, &name, body, attrs, delay))
-        {
-            Ok(m) => {
-                let mut r = send_result(&m);
-                r["Id"] = json!(id);
-                ok.push(r);
-            }
-            Err(e) => failed.push(batch_error(&id, &e)),
-        }
-    }
-    Ok(json!({"Successful": ok, "Failed": failed}))
+/// Deletes one message (`DeleteMessage`, or an entry of `DeleteMessageBatch`).
+fn delete_entry(world: &mut World, region: &str, name: &str, e: &JsonBody) -> R {
+    let h = required_str(e, "ReceiptHandle")?;
+    delete_message(world, region, name, h).map(|()| json!({}))
 }
 
-fn delete_message_op(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
-    let name = queue_name(ctx, b)?;
-    let handle = b
-        .str("ReceiptHandle")?
-        .ok_or_else(|| missing("ReceiptHandle"))?;
-    delete_message(world, &ctx.region, &name, handle)?;
-    Ok(json!({}))
+/// Changes one message's visibility (`ChangeMessageVisibility`, or an entry of
+/// `ChangeMessageVisibilityBatch`).
+fn change_visibility_entry(world: &mut World, region: &str, name: &str, e: &JsonBody) -> R {
+    let h = required_str(e, "ReceiptHandle")?;
+    let vt = required_int(e, "VisibilityTimeout")?;
+    change_visibility(world, region, name, h, vt).map(|()| json!({}))
 }
 
-fn delete_message_batch(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
-    let name = queue_name(ctx, b)?;
-    queue_mut(world, &ctx.region, &name)?;
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    for (id, e) in batch_entries(b)? {
-        let r = e
-            .str("ReceiptHandle")
-            .and_then(|h| h.ok_or_else(|| missing("ReceiptHandle")))
-            .and_then(|h| delete_message(world, &ctx.region, &name, h));
-        match r {
-            Ok(()) => ok.push(json!({"Id": id})),
-            Err(e) => failed.push(batch_error(&id, &e)),
-        }
-    }
-    Ok(json!({"Successful": ok, "Failed": failed}))
-}
-
-fn change_message_visibility(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
-    let name = queue_name(ctx, b)?;
-    let handle = b
-        .str("ReceiptHandle")?
-        .ok_or_else(|| missing("ReceiptHandle"))?;
-    let vt = b
-        .int("VisibilityTimeout")?
-        .ok_or_else(|| missing("VisibilityTimeout"))?;
-    change_visibility(world, &ctx.region, &name, handle, vt)?;
-    Ok(json!({}))
-}
-
-fn change_message_visibility_batch(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
-    let name = queue_name(ctx, b)?;
-    queue_mut(world, &ctx.region, &name)?;
-    let mut ok = Vec::new();
-    let mut failed = Vec::new();
-    for (id, e) in batch_entries(b)? {
-        let r = (|| {
-            let h = e
-                .str("ReceiptHandle")?
-                .ok_or_else(|| missing("ReceiptHandle"))?;
-            let vt = e
-                .int("VisibilityTimeout")?
-                .ok_or_else(|| missing("VisibilityTimeout"))?;
-            change_visibility(world, &ctx.region, &name, h, vt)
-        })();
-        match r {
-            Ok(()) => ok.push(json!({"Id": id})),
-            Err(e) => failed.push(batch_error(&id, &e)),
-        }
-    }
-    Ok(json!({"Successful": ok, "Failed": failed}))
-}
-
-fn purge_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn purge_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     queue_mut(world, &ctx.region, &name)?.messages.clear();
     Ok(json!({}))
 }
 
-fn tag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn tag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let tags = str_map(b, "Tags")?;
     queue_mut(world, &ctx.region, &name)?.tags.extend(tags);
     Ok(json!({}))
 }
 
-fn untag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn untag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let keys = b.str_list("TagKeys")?;
     let q = queue_mut(world, &ctx.region, &name)?;
@@ -209,17 +121,13 @@ fn untag_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Valu
     Ok(json!({}))
 }
 
-fn list_queue_tags(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_queue_tags(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let q = queue_mut(world, &ctx.region, &name)?;
     Ok(json!({"Tags": q.tags}))
 }
 
-fn list_dead_letter_source_queues(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn list_dead_letter_source_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let arn = queue_arn(&ctx.region, &name);
     let sqs = &world.region(&ctx.region).sqs;
@@ -265,8 +173,8 @@ fn str_map(b: &JsonBody, k: &str) -> Result<BTreeMap<String, String>, AwsError> 
     Ok(out)
 }
 
-fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
-    let name = b.str("QueueName")?.ok_or_else(|| missing("QueueName"))?;
+fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
+    let name = required_str(b, "QueueName")?;
     if !valid_queue_name(name) {
         return Err(invalid(
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
@@ -313,7 +221,7 @@ fn create_queue(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Val
     Ok(json!({"QueueUrl": queue_url(&ctx.host, name)}))
 }
 
-fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let prefix = b.str("QueueNamePrefix")?.unwrap_or("");
     let max = b.int("MaxResults")?;
     if let Some(m) = max
@@ -345,11 +253,7 @@ fn list_queues(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Valu
     Ok(out)
 }
 
-fn get_queue_attributes(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn get_queue_attributes(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let name = queue_name(ctx, b)?;
     let mut wanted = b.str_list("AttributeNames")?;
     let now = world.now;
@@ -384,9 +288,7 @@ fn get_queue_attributes(
 fn message_input(
     b: &JsonBody,
 ) -> Result<(String, BTreeMap<String, MessageAttr>, Option<u64>), AwsError> {
-    let body = b
-        .str("MessageBody")?
-        .ok_or_else(|| missing("MessageBody"))?;
+    let body = required_str(b, "MessageBody")?;
     if body.is_empty() {
         return Err(missing("MessageBody"));
     }
@@ -450,7 +352,7 @@ fn batch_entries(b: &JsonBody) -> Result<Vec<(String, JsonBody)>, AwsError> {
             return Err(invalid("Each batch entry must be an object."));
         };
         let e = JsonBody(m.clone());
-        let id = e.str("Id")?.ok_or_else(|| missing("Id"))?.to_owned();
+        let id = required_str(&e, "Id")?.to_owned();
         if id.is_empty()
             || id.len() > 80
             || !id
@@ -475,6 +377,44 @@ fn batch_entries(b: &JsonBody) -> Result<Vec<(String, JsonBody)>, AwsError> {
         out.push((id, e));
     }
     Ok(out)
+}
+
+/// Runs a single-message request on the queue it addresses.
+fn run_single(world: &mut World, ctx: &RequestCtx, b: &JsonBody, each: EntryOp) -> R {
+    let name = queue_name(ctx, b)?;
+    each(world, &ctx.region, &name, b)
+}
+
+/// One message operation on a queue (`world`, region, queue name, request or batch entry).
+type EntryOp = fn(&mut World, &str, &str, &JsonBody) -> R;
+
+/// Runs a batch request on its queue entry by entry: `Successful` holds what `each` returns
+/// for an entry, with the entry's `Id`; `Failed` each failed entry's error.
+fn run_batch(world: &mut World, ctx: &RequestCtx, b: &JsonBody, each: EntryOp) -> R {
+    let name = queue_name(ctx, b)?;
+    queue_mut(world, &ctx.region, &name)?;
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (id, e) in batch_entries(b)? {
+        match each(world, &ctx.region, &name, &e) {
+            Ok(mut r) => {
+                r["Id"] = json!(id);
+                ok.push(r);
+            }
+            Err(e) => failed.push(batch_error(&id, &e)),
+        }
+    }
+    Ok(json!({"Successful": ok, "Failed": failed}))
+}
+
+/// A required string member, SQS's `MissingParameter` if absent.
+fn required_str<'a>(b: &'a JsonBody, k: &str) -> Result<&'a str, AwsError> {
+    b.str(k)?.ok_or_else(|| missing(k))
+}
+
+/// A required integer member, SQS's `MissingParameter` if absent.
+fn required_int(b: &JsonBody, k: &str) -> Result<i64, AwsError> {
+    b.int(k)?.ok_or_else(|| missing(k))
 }
 
 fn batch_error(id: &str, e: &AwsError) -> Value {
@@ -526,7 +466,7 @@ fn receive_args(ctx: &RequestCtx, b: &JsonBody) -> Result<(ReceiveArgs, Option<i
     ))
 }
 
-async fn receive_message(sb: &Sandbox, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+async fn receive_message(sb: &Sandbox, ctx: &RequestCtx, b: &JsonBody) -> R {
     let (mut args, wait) = receive_args(ctx, b)?;
     let (start, queue_wait) = {
         let mut w = sb.lock();

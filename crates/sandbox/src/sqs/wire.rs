@@ -5,11 +5,11 @@ use super::*;
 /// Translates Query parameters into the JSON input of the same operation.
 pub(crate) fn query_to_json(ctx: &RequestCtx, p: &Params) -> JsonBody {
     let mut m = query_scalars(p);
-    let attrs = name_value_list(p, "Attribute");
+    let attrs = pair_list(p, "Attribute", "Name");
     if !attrs.is_empty() {
         m.insert("Attributes".into(), Value::Object(attrs));
     }
-    let tags = key_value_list(p, "Tag");
+    let tags = pair_list(p, "Tag", "Key");
     if !tags.is_empty() {
         m.insert("tags".into(), Value::Object(tags.clone()));
         m.insert("Tags".into(), Value::Object(tags));
@@ -72,28 +72,27 @@ fn query_scalars(p: &Params) -> Map<String, Value> {
     m
 }
 
-fn name_value_list(p: &Params, name: &str) -> Map<String, Value> {
+/// `{name}.N.{key}` / `{name}.N.Value` as a map of strings.
+fn pair_list(p: &Params, name: &str, key: &str) -> Map<String, Value> {
     p.struct_list(name)
         .iter()
-        .filter_map(|e| {
-            Some((
-                e.get("Name")?.to_owned(),
-                json!(e.get("Value").unwrap_or("")),
-            ))
-        })
+        .filter_map(|e| Some((e.get(key)?.to_owned(), json!(e.get("Value").unwrap_or("")))))
         .collect()
 }
 
-fn key_value_list(p: &Params, name: &str) -> Map<String, Value> {
-    p.struct_list(name)
-        .iter()
-        .filter_map(|e| {
-            Some((
-                e.get("Key")?.to_owned(),
-                json!(e.get("Value").unwrap_or("")),
-            ))
-        })
-        .collect()
+/// The elements of the array `v[k]` (none if it is not an array).
+fn array_items<'a>(v: &'a Value, k: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(k).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// Writes each string member of the object `v[k]` as `<{elem}><{key}>…</{key}><Value>…</Value></{elem}>`.
+fn write_pairs(w: &mut XmlWriter, v: &Value, k: &str, elem: &str, key: &str) {
+    for (name, value) in v.get(k).and_then(Value::as_object).into_iter().flatten() {
+        w.start(elem)
+            .elem(key, name)
+            .elem("Value", value.as_str().unwrap_or_default())
+            .end();
+    }
 }
 
 fn query_message_attrs(p: &Params) -> Map<String, Value> {
@@ -143,36 +142,16 @@ pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
             } else {
                 "queueUrls"
             };
-            for u in out.get(key).and_then(Value::as_array).into_iter().flatten() {
+            for u in array_items(out, key) {
                 w.opt("QueueUrl", u.as_str());
             }
             w.opt("NextToken", s(out, "NextToken"));
         }
         "GetQueueAttributes" => {
-            for (k, v) in out
-                .get("Attributes")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                w.start("Attribute")
-                    .elem("Name", k)
-                    .elem("Value", v.as_str().unwrap_or_default())
-                    .end();
-            }
+            write_pairs(&mut w, out, "Attributes", "Attribute", "Name");
         }
         "ListQueueTags" => {
-            for (k, v) in out
-                .get("Tags")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                w.start("Tag")
-                    .elem("Key", k)
-                    .elem("Value", v.as_str().unwrap_or_default())
-                    .end();
-            }
+            write_pairs(&mut w, out, "Tags", "Tag", "Key");
         }
         "SendMessage" => {
             w.opt("MD5OfMessageBody", s(out, "MD5OfMessageBody"));
@@ -181,12 +160,7 @@ pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
         }
         "SendMessageBatch" | "DeleteMessageBatch" | "ChangeMessageVisibilityBatch" => {
             let entry = format!("{op}ResultEntry");
-            for e in out
-                .get("Successful")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for e in array_items(out, "Successful") {
                 w.start(&entry);
                 for k in [
                     "Id",
@@ -198,12 +172,7 @@ pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
                 }
                 w.end();
             }
-            for e in out
-                .get("Failed")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for e in array_items(out, "Failed") {
                 w.start("BatchResultErrorEntry");
                 w.opt("Id", s(e, "Id"));
                 w.elem(
@@ -218,27 +187,12 @@ pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
             }
         }
         "ReceiveMessage" => {
-            for m in out
-                .get("Messages")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for m in array_items(out, "Messages") {
                 w.start("Message");
                 for k in ["MessageId", "ReceiptHandle", "MD5OfBody", "Body"] {
                     w.opt(k, s(m, k));
                 }
-                for (k, v) in m
-                    .get("Attributes")
-                    .and_then(Value::as_object)
-                    .into_iter()
-                    .flatten()
-                {
-                    w.start("Attribute")
-                        .elem("Name", k)
-                        .elem("Value", v.as_str().unwrap_or_default())
-                        .end();
-                }
+                write_pairs(&mut w, m, "Attributes", "Attribute", "Name");
                 w.opt("MD5OfMessageAttributes", s(m, "MD5OfMessageAttributes"));
                 for (k, v) in m
                     .get("MessageAttributes")

@@ -2,16 +2,12 @@
 
 use super::ops::{command_json, invocation_json};
 use super::*;
-use crate::world::Region;
+use crate::control::ControlResult;
+use http::Method;
 
 /// `/_sandbox/ssm/...`: `GET|POST|DELETE outcomes`, `GET commands`. Returns the JSON
 /// answer or (status, message).
-pub(crate) fn control(
-    sb: &Sandbox,
-    method: &http::Method,
-    route: &str,
-    body: &[u8],
-) -> Result<Value, (u16, String)> {
+pub(crate) fn control(sb: &Sandbox, method: &Method, route: &str, body: &[u8]) -> ControlResult {
     match (method.as_str(), route) {
         ("POST" | "GET" | "DELETE", "/ssm/outcomes") => {
             crate::control::outcome_rules::<OutcomeRule>(sb, method, route, body)
@@ -36,10 +32,7 @@ pub(crate) fn control(
                 .collect();
             Ok(json!({"commands": cmds}))
         }
-        _ => Err((
-            404,
-            format!("no control endpoint {method} /_sandbox{route}; see docs/sandbox.md"),
-        )),
+        _ => Err(crate::control::no_endpoint(method, route)),
     }
 }
 
@@ -55,18 +48,4 @@ pub(crate) fn state_json(state: &State) -> Value {
     })
 }
 
-impl crate::control::OutcomeRule for OutcomeRule {
-    const WHAT: &'static str = "outcome rule";
-    fn region(&self) -> Option<&str> {
-        self.region.as_deref()
-    }
-    fn validate(&self) -> Result<(), String> {
-        OutcomeRule::validate(self)
-    }
-    fn rules(region: &Region) -> &[Self] {
-        &region.ssm.outcomes
-    }
-    fn rules_mut(region: &mut Region) -> &mut Vec<Self> {
-        &mut region.ssm.outcomes
-    }
-}
+crate::control::impl_outcome_rule!(OutcomeRule, "outcome rule", ssm.outcomes);

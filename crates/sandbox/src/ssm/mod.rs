@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::clock::{Millis, iso_millis};
+use crate::protocol::RequestCtx;
 use crate::protocol::json::JsonBody;
 use crate::protocol::{AwsError, Service};
-use crate::protocol::{Input, Reply, RequestCtx};
 use crate::world::{Timer as WorldTimer, World};
 use crate::{Sandbox, ids};
 
@@ -28,7 +28,7 @@ mod ops;
 mod tests;
 
 pub(crate) use control::{control, state_json};
-pub(crate) use ops::handle;
+pub(crate) use ops::run;
 
 /// How long after SendCommand an invocation finishes, by default (virtual ms).
 pub(crate) const DEFAULT_DELAY_MS: Millis = 2_000;

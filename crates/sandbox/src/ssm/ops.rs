@@ -2,17 +2,7 @@
 
 use super::*;
 
-pub(crate) async fn handle(
-    sb: &Sandbox,
-    ctx: &RequestCtx,
-    input: Input,
-) -> Result<Reply, AwsError> {
-    let Input::Json(b) = input else {
-        return Err(AwsError::unknown_operation(Service::Ssm, &ctx.op));
-    };
-    let mut w = sb.lock();
-    run(&mut w, ctx, &b).map(Reply::Json)
-}
+type R = Result<Value, AwsError>;
 
 fn validation(m: impl Into<String>) -> AwsError {
     AwsError::new(400, "ValidationException", m)
@@ -40,7 +30,8 @@ fn max_results(b: &JsonBody) -> Result<usize, AwsError> {
     }
 }
 
-fn page<T>(items: Vec<T>, b: &JsonBody) -> Result<(Vec<T>, Option<String>), AwsError> {
+/// One page of `items` under `key`, with `NextToken` if more follow.
+fn paged(key: &str, items: Vec<Value>, b: &JsonBody) -> R {
     let max = max_results(b)?;
     let start = match b.str("NextToken")? {
         Some(t) => t.parse::<usize>().map_err(|_| {
@@ -48,13 +39,34 @@ fn page<T>(items: Vec<T>, b: &JsonBody) -> Result<(Vec<T>, Option<String>), AwsE
         })?,
         None => 0,
     };
-    let total = items.len();
-    let out: Vec<T> = items.into_iter().skip(start).take(max).collect();
-    let next = (start + out.len() < total).then(|| (start + out.len()).to_string());
-    Ok((out, next))
+    let (items, next) = crate::protocol::page_at(items, start, max);
+    let mut m = serde_json::Map::new();
+    m.insert(key.to_owned(), Value::Array(items));
+    let mut out = Value::Object(m);
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out)
 }
 
-pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+/// The region's commands newest first, only `id` if given (which must exist).
+fn commands_newest_first<'a>(
+    ssm: &'a State,
+    id: Option<&'a str>,
+) -> Result<impl Iterator<Item = &'a Command>, AwsError> {
+    if let Some(id) = id
+        && !ssm.commands.iter().any(|c| c.id == id)
+    {
+        return Err(invalid_command(id));
+    }
+    Ok(ssm
+        .commands
+        .iter()
+        .rev()
+        .filter(move |c| id.is_none_or(|i| i == c.id)))
+}
+
+pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     match ctx.op.as_str() {
         "SendCommand" => send_command(world, ctx, b),
         "GetCommandInvocation" => get_command_invocation(world, ctx, b),
@@ -65,11 +77,7 @@ pub(super) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<V
     }
 }
 
-fn get_command_invocation(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn get_command_invocation(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.required_str("CommandId")?;
     let instance = b.required_str("InstanceId")?;
     let ssm = &world.region(&ctx.region).ssm;
@@ -111,25 +119,12 @@ fn get_command_invocation(
     }))
 }
 
-fn list_command_invocations(
-    world: &mut World,
-    ctx: &RequestCtx,
-    b: &JsonBody,
-) -> Result<Value, AwsError> {
+fn list_command_invocations(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.str("CommandId")?;
     let instance = b.str("InstanceId")?;
     let detailed = b.bool("Details")?.unwrap_or(false);
     let ssm = &world.region(&ctx.region).ssm;
-    if let Some(id) = id
-        && !ssm.commands.iter().any(|c| c.id == id)
-    {
-        return Err(invalid_command(id));
-    }
-    let items: Vec<Value> = ssm
-        .commands
-        .iter()
-        .rev()
-        .filter(|c| id.is_none_or(|i| i == c.id))
+    let items: Vec<Value> = commands_newest_first(ssm, id)?
         .flat_map(|c| {
             c.invocations
                 .iter()
@@ -137,40 +132,21 @@ fn list_command_invocations(
                 .map(move |(i, inv)| invocation_json(c, i, inv, detailed))
         })
         .collect();
-    let (items, next) = page(items, b)?;
-    let mut out = json!({"CommandInvocations": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("CommandInvocations", items, b)
 }
 
-fn list_commands(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn list_commands(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.str("CommandId")?;
     let instance = b.str("InstanceId")?;
     let ssm = &world.region(&ctx.region).ssm;
-    if let Some(id) = id
-        && !ssm.commands.iter().any(|c| c.id == id)
-    {
-        return Err(invalid_command(id));
-    }
-    let items: Vec<Value> = ssm
-        .commands
-        .iter()
-        .rev()
-        .filter(|c| id.is_none_or(|i| i == c.id))
+    let items: Vec<Value> = commands_newest_first(ssm, id)?
         .filter(|c| instance.is_none_or(|i| c.invocations.contains_key(i)))
         .map(command_json)
         .collect();
-    let (items, next) = page(items, b)?;
-    let mut out = json!({"Commands": items});
-    if let Some(n) = next {
-        out["NextToken"] = json!(n);
-    }
-    Ok(out)
+    paged("Commands", items, b)
 }
 
-fn cancel_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn cancel_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let id = b.required_str("CommandId")?;
     let only = b.str_list("InstanceIds")?;
     let now = world.now;
@@ -209,7 +185,7 @@ fn format_elapsed(ms: Millis) -> String {
     format!("PT{}.{:03}S", ms / 1000, ms % 1000)
 }
 
-fn send_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> Result<Value, AwsError> {
+fn send_command(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let document = b.required_str("DocumentName")?.to_owned();
     let parameters = b.object("Parameters")?.cloned().unwrap_or_default();
     let mut script_lines = Vec::new();
