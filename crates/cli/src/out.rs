@@ -16,14 +16,14 @@ pub(crate) fn print(args: fmt::Arguments<'_>) {
     }
 }
 
-/// `println!` that survives a closed pipe ([`print`]).
+/// `println!` that survives a closed pipe ([`print()`]).
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::out::print(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
-/// `print!` that survives a closed pipe ([`print`]).
+/// `print!` that survives a closed pipe ([`print()`]).
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::out::print(format_args!($($arg)*))

@@ -7,7 +7,7 @@
 //! - The principal is the access key id of the SigV4 credential (`Authorization:
 //!   ... Credential=AKID/date/region/service/aws4_request`, or `X-Amz-Credential` of a
 //!   presigned URL). A policy is bound to one access key id, or to every key (the default
-//!   binding). The access key [`ADMIN_ACCESS_KEY_ID`] is never enforced, so that a test
+//!   binding). The access key `ADMIN_ACCESS_KEY_ID` is never enforced, so that a test
 //!   or a user can set up the world; keys without a binding are not enforced either.
 //! - Each request is mapped to its IAM action (`autoscaling:CompleteLifecycleAction`;
 //!   batch SQS calls are authorized as their single forms, as SQS does) and to the
@@ -16,7 +16,7 @@
 //!   (resource tags, `ecs:cluster`, `iam:PassedToService`, `aws:RequestedRegion` ...).
 //! - Evaluation: an explicit `Deny` wins; otherwise some `Allow` must match every
 //!   resource; otherwise the request is implicitly denied. Denied requests are answered
-//!   with AccessDenied in the shape of their protocol and recorded ([`Denial`],
+//!   with AccessDenied in the shape of their protocol and recorded (`Denial`,
 //!   `GET /_sandbox/iam`, `GET /_sandbox/stats`).
 //!
 //! Policy language subset: `Version`, `Statement` (object or array), `Sid`, `Effect`,

@@ -1,6 +1,6 @@
 //! The AWS wire protocols the sandbox speaks: AWS Query and EC2 Query (form bodies, XML
 //! responses), JSON 1.0/1.1 (`X-Amz-Target`), and how errors are shaped for each
-//! (spec §4.2–§4.4, §4.6), and what every service's `handle` takes and answers
+//! (spec §4.2–§4.4, §4.6), and what each service's operations take and answer
 //! ([`RequestCtx`], [`Input`], [`Reply`]).
 
 pub(crate) mod error;
