@@ -237,34 +237,34 @@ where
                 report.heartbeats += 1;
                 schedule.last_heartbeat = clock.now();
             }
-            Err(e) => match e.class() {
-                ErrorClass::AlreadyResolved => {
-                    report.end = KeepaliveEnd::AlreadyResolved;
-                    return report;
-                }
-                ErrorClass::Retryable => {
-                    report.failures += 1;
-                    let wait = schedule
-                        .plan
-                        .interval()
-                        .mul_f64(RETRY_FRACTION)
-                        .max(Duration::from_secs(1));
+            Err(e) if e.class() == ErrorClass::AlreadyResolved => {
+                report.end = KeepaliveEnd::AlreadyResolved;
+                return report;
+            }
+            Err(e) => {
+                // Transient or not, the action may still be waiting: giving up would leave
+                // it to its heartbeat timeout. Try again after a back-off, for as long as
+                // the action can live; a failure that persists is in the log every time.
+                report.failures += 1;
+                let wait = schedule
+                    .plan
+                    .interval()
+                    .mul_f64(RETRY_FRACTION)
+                    .max(Duration::from_secs(1));
+                if e.class() == ErrorClass::Retryable {
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "heartbeat failed, will retry");
-                    // A back-off, so on real time like every other back-off (the
-                    // heartbeat is overdue on the action's clock already): on a virtual
-                    // clock that stands still, a retry planned on it would never come.
-                    tokio::select! {
-                        biased;
-                        _ = &mut stop => return report,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
+                } else {
+                    tracing::error!(error = %e, retry_in_ms = wait.as_millis() as u64, "heartbeat failed and retrying may not help; will retry while the action can live");
                 }
-                ErrorClass::Fatal => {
-                    report.failures += 1;
-                    report.end = KeepaliveEnd::Failed(e.to_string());
-                    return report;
+                // A back-off, so on real time like every other back-off (the heartbeat
+                // is overdue on the action's clock already): on a virtual clock that
+                // stands still, a retry planned on it would never come.
+                tokio::select! {
+                    biased;
+                    _ = &mut stop => return report,
+                    _ = tokio::time::sleep(wait) => {}
                 }
-            },
+            }
         }
     }
 }

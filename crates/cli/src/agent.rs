@@ -7,7 +7,7 @@ use lifehook_aws::agent::{Agent, DEFAULT_GRACE, Whoami};
 use lifehook_aws::identity::{Imds, discover};
 use lifehook_aws::metrics::Metrics;
 
-use crate::controller::{admin_addr, load_config, start_admin};
+use crate::controller::{admin_addr, handler_clock, load_config, start_admin};
 use crate::exit::{Failure, Outcome};
 
 #[derive(Debug, clap::Args)]
@@ -56,9 +56,7 @@ pub(crate) async fn run(args: AgentArgs) -> Outcome {
     }
     let metrics = Metrics::new();
     let _admin = start_admin(admin, &metrics).await?;
-    let clock = lifehook_core::clock::from_env()
-        .await
-        .map_err(Failure::error)?;
+    let clock = handler_clock().await?;
     let agent = Agent::new(
         config,
         clients,

@@ -50,6 +50,15 @@ pub(crate) async fn start_admin(
     Ok(Some(task))
 }
 
+/// The clock a handler plans deadlines on: the system's, or a sandbox's
+/// (`LIFEHOOK_CLOCK_URL`).
+pub(crate) async fn handler_clock()
+-> Result<std::sync::Arc<dyn lifehook_core::clock::Clock>, Failure> {
+    lifehook_core::clock::from_env()
+        .await
+        .map_err(Failure::error)
+}
+
 /// `--admin-listen`: an address, or `off`.
 pub(crate) fn admin_addr(s: &str) -> Result<Option<std::net::SocketAddr>, Failure> {
     if s.eq_ignore_ascii_case("off") {
@@ -70,9 +79,7 @@ pub(crate) async fn run(args: ControllerArgs) -> Outcome {
         .map_err(Failure::error)?;
     let metrics = Metrics::new();
     let _admin = start_admin(admin, &metrics).await?;
-    let clock = lifehook_core::clock::from_env()
-        .await
-        .map_err(Failure::error)?;
+    let clock = handler_clock().await?;
     let controller = Controller::new(config, &clients, metrics, clock).map_err(|e| match e {
         // Nothing to read from is a configuration error, not a failure at run time.
         e @ ControllerError::NoQueue => Failure::usage(e),

@@ -10,6 +10,7 @@ use lifehook_aws::lambda::{
     check_runtime_env,
 };
 
+use crate::controller::handler_clock;
 use crate::exit::{Code, Failure, Outcome};
 
 /// The configuration's file name next to the bootstrap.
@@ -145,9 +146,7 @@ pub(crate) async fn run(args: LambdaArgs) -> Outcome {
     let clients = lifehook_aws::Clients::load()
         .await
         .map_err(Failure::error)?;
-    let clock = lifehook_core::clock::from_env()
-        .await
-        .map_err(Failure::error)?;
+    let clock = handler_clock().await?;
     let settings = LambdaSettings {
         safety_margin: Duration::from_millis(args.safety_margin_ms),
         retry_visibility: args.retry_visibility.0.map(Duration::from_secs),

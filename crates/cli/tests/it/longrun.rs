@@ -110,9 +110,9 @@ timeout = "3h"
     // two and a half on the message. A controller that stopped doing either, or did it
     // late, makes this wait time out.
     for minute in 0..120 {
-        wait_for(
+        wait_for_logged(
             &format!("a heartbeat keeping the action alive at minute {minute}"),
-            common::patience(),
+            &dir.path().join("controller.log"),
             || async {
                 seconds_left(&h, &id, "long")
                     .await

@@ -127,9 +127,9 @@ timeout = "2h"
     let mut elapsed = 0;
     while instances(&h, "ecs-1").await.iter().any(|(i, _)| *i == id) {
         assert!(elapsed <= 3100, "still waiting after {elapsed} s");
-        wait_for(
+        wait_for_logged(
             &format!("a heartbeat at {elapsed} s"),
-            common::patience(),
+            &d.join("controller.log"),
             || async {
                 match seconds_left(&h, &id).await {
                     None => Some(()),

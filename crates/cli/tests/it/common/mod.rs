@@ -130,6 +130,23 @@ where
     }
 }
 
+/// [`wait_for`], and when it times out, the log at `log` (a handler's) in the failure.
+pub(crate) async fn wait_for_logged<T, F, Fut>(what: &str, log: &Path, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let limit = patience();
+    match tokio::time::timeout(limit, wait_for(what, limit * 2, check)).await {
+        Ok(v) => v,
+        Err(_) => panic!(
+            "timed out after {limit:?} waiting for: {what}\n--- {}:\n{}",
+            log.display(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        ),
+    }
+}
+
 pub(crate) fn hook(
     name: &str,
     transition: &str,
