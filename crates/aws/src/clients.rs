@@ -11,6 +11,7 @@
 //! Clients are created on first use and shared; [`Clients`] is cheap to clone.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_types::SdkConfig;
@@ -45,11 +46,28 @@ struct Inner {
     cloudformation: OnceLock<aws_sdk_cloudformation::Client>,
 }
 
+/// How long one attempt of an AWS call may wait for its answer: longer than SQS's longest
+/// long poll (20 s), shorter than the shortest heartbeat timeout a hook can have (30 s).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(25);
+/// How long opening a connection may take (the SDK's own default).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
 impl Clients {
     /// Loads the standard AWS configuration (environment, profile, container or instance
     /// credentials; region from the environment, the profile or instance metadata).
+    ///
+    /// No call may hang: an attempt with no answer within [`ATTEMPT_TIMEOUT`] fails as a
+    /// timeout and is retried like any transient failure (the SDK's retries, then
+    /// lifehook's), so a connection that went quiet cannot stall a heartbeat for good.
     pub async fn load() -> Result<Clients, ConfigError> {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .build();
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
         Clients::from_sdk_config(sdk)
     }
 

@@ -101,6 +101,10 @@ timeout = "2h"
             "LIFEHOOK_CLOCK_URL",
             format!("{}/_sandbox/clock", h.endpoint()),
         )
+        .env(
+            "LIFEHOOK_LOG",
+            "debug,hyper=info,hyper_util=info,aws_smithy_runtime=info,aws_runtime=warn,aws_config=warn,reqwest=info,h2=info,rustls=info",
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
