@@ -46,6 +46,14 @@ struct Inner {
     cloudformation: OnceLock<aws_sdk_cloudformation::Client>,
 }
 
+/// Settings given on the command line that take the place of the AWS configuration's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+}
+
 /// How long one attempt of an AWS call may wait for its answer: longer than SQS's longest
 /// long poll (20 s), shorter than the shortest heartbeat timeout a hook can have (30 s).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(25);
@@ -60,15 +68,27 @@ impl Clients {
     /// timeout and is retried like any transient failure (the SDK's retries, then
     /// lifehook's), so a connection that went quiet cannot stall a heartbeat for good.
     pub async fn load() -> Result<Clients, ConfigError> {
+        Clients::load_with(&Overrides::default()).await
+    }
+
+    /// [`Clients::load`], with what the command line says in place of the configuration's
+    /// region, endpoint and profile.
+    pub async fn load_with(overrides: &Overrides) -> Result<Clients, ConfigError> {
         let timeouts = aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .operation_attempt_timeout(ATTEMPT_TIMEOUT)
             .build();
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        Clients::from_sdk_config(sdk)
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
+        if let Some(profile) = &overrides.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &overrides.region {
+            loader = loader.region(aws_types::region::Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &overrides.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        Clients::from_sdk_config(loader.load().await)
     }
 
     /// Wraps an already loaded configuration (tests, embedding). Fails without a region,

@@ -114,7 +114,19 @@ impl Controller {
         let mut summary = Summary::default();
         let mut backoff = Duration::from_millis(500);
         sh.actions.metrics.set_ready(true);
-        info!(queue = %sh.consumer.config().queue_url, pipelines = sh.actions.config.pipelines.len(), "controller started");
+        let queue = &sh.consumer.config().queue_url;
+        match sh.consumer.check().await {
+            Ok(dlq) => {
+                info!(queue = %queue, dead_letter_queue = dlq.as_deref().unwrap_or("(none: unhandleable messages are deleted with a log line)"), pipelines = sh.actions.config.pipelines.len(), "controller started");
+            }
+            Err(e) if e.is_retryable() => {
+                warn!(queue = %queue, error = %e, "cannot read the queue yet; starting, and retrying as it receives");
+            }
+            Err(e) => {
+                sh.actions.metrics.set_ready(false);
+                return Err(ControllerError::Receive(e));
+            }
+        }
         tokio::pin!(shutdown);
         // The receive future lives across loop iterations: dropping it while a
         // ReceiveMessage is in flight would strand the messages SQS already handed out

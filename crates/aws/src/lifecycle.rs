@@ -567,6 +567,28 @@ impl LifecycleApi {
             })
     }
 
+    /// Which of `groups` do not exist.
+    pub async fn missing_groups(&self, groups: &[String]) -> Result<Vec<String>, LifecycleError> {
+        const OP: &str = "DescribeAutoScalingGroups";
+        let out = self
+            .client
+            .describe_auto_scaling_groups()
+            .set_auto_scaling_group_names(Some(groups.to_vec()))
+            .send()
+            .await
+            .map_err(|e| api_error(OP, format!("groups {}", groups.join(", ")), &e))?;
+        let known: Vec<&str> = out
+            .auto_scaling_groups()
+            .iter()
+            .filter_map(|g| g.auto_scaling_group_name())
+            .collect();
+        Ok(groups
+            .iter()
+            .filter(|g| !known.contains(&g.as_str()))
+            .cloned()
+            .collect())
+    }
+
     /// Every hook of a group (always described afresh; refreshes the cache).
     pub async fn hooks(&self, group: &str) -> Result<Vec<HookInfo>, LifecycleError> {
         self.describe_hooks(group, None).await

@@ -222,6 +222,33 @@ impl QueueConsumer {
         &self.inner.cfg
     }
 
+    /// Reads the queue once (`GetQueueAttributes`), so that a queue that does not exist or
+    /// cannot be read fails at start, clearly; answers the dead-letter queue its
+    /// `RedrivePolicy` names (an ARN), if any.
+    pub async fn check(&self) -> Result<Option<String>, QueueError> {
+        let queue = &self.inner.cfg.queue_url;
+        let out = self
+            .inner
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| QueueError::Api {
+                op: "GetQueueAttributes",
+                queue: queue.clone(),
+                detail: describe_sdk(&e),
+                retryable: classify_sdk(&e) == ErrorClass::Retryable,
+            })?;
+        Ok(out
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|v| v.get("deadLetterTargetArn")?.as_str().map(str::to_owned)))
+    }
+
     /// Lifecycle actions currently held.
     pub fn in_flight(&self) -> usize {
         lock(&self.inner.tokens).len()

@@ -45,7 +45,14 @@ pub(crate) async fn start_admin(
     };
     let (local, task) = serve_admin(addr, metrics.clone())
         .await
-        .map_err(|e| Failure::runtime(format!("cannot serve metrics on {addr}: {e}")))?;
+        .map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (another lifehook on this host? give each its own --admin-listen, e.g. 127.0.0.1:0 for any free port, or `off`)"
+            } else {
+                ""
+            };
+            Failure::runtime(format!("cannot serve metrics on {addr}: {e}{hint}"))
+        })?;
     tracing::info!(admin = %local, "serving /metrics and /healthz");
     Ok(Some(task))
 }

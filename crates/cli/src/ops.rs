@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use lifehook_aws::clients::Overrides;
 use lifehook_aws::lifecycle::{ActionKey, ActionTarget, LifecycleApi, LifecycleError, RetryPolicy};
 use lifehook_aws::{Clients, WaitingInstance};
 use lifehook_model::LifecycleResult;
@@ -22,6 +23,24 @@ const OPERATOR_RETRY: RetryPolicy = RetryPolicy {
     max_delay: Duration::from_secs(2),
 };
 
+/// Where the AWS calls go. Each flag takes the place of the standard AWS configuration
+/// (the one the AWS CLI reads), which is used for everything not given here.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AwsArgs {
+    /// The AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, or the profile's region]
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint, e.g. a sandbox: http://127.0.0.1:4566
+    /// [default: AWS_ENDPOINT_URL, or AWS's own]
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The profile of ~/.aws/config and ~/.aws/credentials to use [default: AWS_PROFILE,
+    /// else `default`]; credentials also come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+    /// or instance metadata
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
     /// Only this group (repeatable). Default: every group in the region.
@@ -30,6 +49,8 @@ pub(crate) struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 /// Which lifecycle action: a group, a hook, and an instance id or a token (or both).
@@ -48,6 +69,8 @@ pub(crate) struct ActionArgs {
     /// The lifecycle action token (from the notification).
     #[arg(long)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,55 +116,105 @@ impl ActionArgs {
 }
 
 /// Loads the AWS configuration, or explains what is missing (a usage error).
-async fn api() -> Result<LifecycleApi, Failure> {
-    match Clients::load().await {
+async fn api(aws: &AwsArgs) -> Result<LifecycleApi, Failure> {
+    let overrides = Overrides {
+        region: aws.region.clone(),
+        endpoint_url: aws.endpoint_url.clone(),
+        profile: aws.profile.clone(),
+    };
+    match Clients::load_with(&overrides).await {
         Ok(c) => Ok(LifecycleApi::new(c.autoscaling().clone()).with_retry(OPERATOR_RETRY)),
         Err(e) => Err(Failure::usage(e)),
     }
 }
 
-/// A failed action call (exit 1); an already resolved action is explained.
-fn action_failure(e: &LifecycleError) -> Failure {
-    match e {
-        LifecycleError::AlreadyResolved {
-            target, message, ..
-        } => Failure {
-            code: Code::Runtime,
-            lines: vec![
-                format!("lifecycle action already resolved ({target}): {message}"),
-                "  It was completed, timed out, or never existed; check the group, hook and instance.".to_owned(),
-            ],
-        },
-        other => Failure::runtime(other),
+/// A failed action call (exit 1). Auto Scaling answers a wrong group or hook name as it
+/// answers a resolved action, so before saying "already resolved" the group and its hooks
+/// are looked up: a name that does not exist is named, with the hooks that do.
+async fn action_failure(api: &LifecycleApi, e: &LifecycleError) -> Failure {
+    let LifecycleError::AlreadyResolved {
+        target, message, ..
+    } = e
+    else {
+        return Failure::runtime(e);
+    };
+    let wrong_name = match api.hooks(&target.group).await {
+        Err(LifecycleError::GroupNotFound { group }) => Some(format!(
+            "there is no Auto Scaling group {group} (in this region); check --group and the region"
+        )),
+        Ok(hooks) if !hooks.iter().any(|h| h.name == target.hook) => {
+            let names: Vec<&str> = hooks.iter().map(|h| h.name.as_str()).collect();
+            Some(if names.is_empty() {
+                format!(
+                    "group {} has no lifecycle hooks, so none named {}",
+                    target.group, target.hook
+                )
+            } else {
+                format!(
+                    "group {} has no hook {}; its hooks: {}",
+                    target.group,
+                    target.hook,
+                    names.join(", ")
+                )
+            })
+        }
+        // The names exist (or cannot be checked): the action itself is over.
+        _ => None,
+    };
+    let lines = match wrong_name {
+        Some(why) => vec![format!("error: {why}")],
+        None => vec![
+            format!("lifecycle action already resolved ({target}): {message}"),
+            "  It was completed, timed out, or never existed; check the instance or token."
+                .to_owned(),
+        ],
+    };
+    Failure {
+        code: Code::Runtime,
+        lines,
     }
 }
 
 pub(crate) async fn complete(args: CompleteArgs) -> Outcome {
-    let api = api().await?;
+    let api = api(&args.action.aws).await?;
     let target = args.action.target();
     match api.complete(&target, args.result).await {
         Ok(()) => {
             outln!("completed lifecycle action ({target}) with {}", args.result);
             Ok(())
         }
-        Err(e) => Err(action_failure(&e)),
+        Err(e) => Err(action_failure(&api, &e).await),
     }
 }
 
 pub(crate) async fn heartbeat(args: HeartbeatArgs) -> Outcome {
-    let api = api().await?;
+    let api = api(&args.action.aws).await?;
     let target = args.action.target();
     match api.heartbeat(&target).await {
         Ok(()) => {
             outln!("recorded heartbeat for lifecycle action ({target})");
             Ok(())
         }
-        Err(e) => Err(action_failure(&e)),
+        Err(e) => Err(action_failure(&api, &e).await),
     }
 }
 
 pub(crate) async fn status(args: StatusArgs) -> Outcome {
-    let api = api().await?;
+    let api = api(&args.aws).await?;
+    if !args.groups.is_empty() {
+        // A group that does not exist has no waiting instances either: say so rather than
+        // "no instances are waiting".
+        let missing = api
+            .missing_groups(&args.groups)
+            .await
+            .map_err(Failure::runtime)?;
+        if !missing.is_empty() {
+            return Err(Failure::runtime(format!(
+                "no Auto Scaling group named {} (in this region)",
+                missing.join(", ")
+            )));
+        }
+    }
     let waiting = api
         .waiting_instances(&args.groups)
         .await

@@ -1,5 +1,6 @@
 //! Demo output: one line per event, prefixed with the time since the demo started. Colours
-//! only when stdout is a terminal (and `NO_COLOR` is unset); never any cursor movement.
+//! only when stdout is a terminal that can show them (`TERM` is not `dumb`) and `NO_COLOR`
+//! is unset; never any cursor movement.
 
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -18,9 +19,19 @@ const YELLOW: &str = "\x1b[33m";
 const CYAN: &str = "\x1b[36m";
 const RESET: &str = "\x1b[0m";
 
+/// Whether to colour: a terminal, no `NO_COLOR` (<https://no-color.org>), and a `TERM`
+/// that is not `dumb` (which has no escape sequences).
+fn wants_color(terminal: bool, no_color: bool, term: Option<&str>) -> bool {
+    terminal && !no_color && term != Some("dumb")
+}
+
 impl Out {
     pub(crate) fn new() -> Out {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let color = wants_color(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some(),
+            std::env::var("TERM").ok().as_deref(),
+        );
         Out {
             start: Instant::now(),
             color,
@@ -83,5 +94,19 @@ impl Out {
     pub(crate) fn action(&self, what: &str) {
         let t = self.paint(DIM, &format!("[{:>5.1}s]", self.elapsed_s()));
         self.say(&format!("  {t} {} {what}", self.paint(YELLOW, "demo     ")));
+    }
+}
+
+#[cfg(test)]
+mod color_tests {
+    use super::wants_color;
+
+    #[test]
+    fn colour_only_on_a_terminal_that_can_show_it() {
+        assert!(wants_color(true, false, Some("xterm-256color")));
+        assert!(wants_color(true, false, None));
+        assert!(!wants_color(true, false, Some("dumb")), "TERM=dumb");
+        assert!(!wants_color(true, true, Some("xterm")), "NO_COLOR");
+        assert!(!wants_color(false, false, Some("xterm")), "not a terminal");
     }
 }

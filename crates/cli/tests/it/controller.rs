@@ -685,3 +685,59 @@ async fn a_message_for_a_deleted_group_is_set_aside_not_retried() {
         "no step may run for a gone action"
     );
 }
+
+/// The controller reads its queue before it says it started (issue 15): a queue that does
+/// not exist is an error at start (exit 1, named), and the dead-letter queue it found is
+/// in the start line; a second controller on a taken admin port is told what to do.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_checks_its_queue_and_admin_port_at_start() {
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
+    let c = Proc::controller(&h.endpoint(), &config, &dir.path().join("controller.log"));
+    let started = wait_for("the start line", common::patience(), || async {
+        let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
+        log.lines()
+            .find(|l| l.contains("controller started"))
+            .map(str::to_owned)
+    })
+    .await;
+    assert!(
+        started.contains("dead_letter_queue=\"arn:aws:sqs:us-east-1:000000000000:hooks-dlq\""),
+        "{started}"
+    );
+    // A second controller on the first one's admin address.
+    let second = lifehook_cmd(&h.endpoint())
+        .args(["controller", "--config"])
+        .arg(&config)
+        .args(["--admin-listen", &c.admin])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("--admin-listen"), "{err}");
+    drop(c);
+
+    // A queue that does not exist.
+    let missing = write_config(
+        dir.path(),
+        &format!("{}/000000000000/no-such-queue", h.endpoint()),
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
+    let out = lifehook_cmd(&h.endpoint())
+        .args(["controller", "--admin-listen", "off", "--config"])
+        .arg(&missing)
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no-such-queue"), "{err}");
+    assert!(!err.contains("controller started"), "{err}");
+}

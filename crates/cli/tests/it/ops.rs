@@ -83,7 +83,9 @@ async fn status_lists_a_waiting_instance() {
         assert!(left <= 30_000, "{v}");
     }
 
-    // Another group: nothing waits there.
+    // Another group: nothing waits there. (A group that does not exist is an error:
+    // `wrong_group_and_hook_names_are_named_with_what_exists`.)
+    create_group(&h, "other", 0, vec![hook("launch", 300)]).await;
     let out = lifehook(&h, &["status", "--group", "other"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -227,6 +229,83 @@ async fn a_missing_region_is_a_configuration_error() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A wrong name is named (issue 15): Auto Scaling answers a wrong group or hook like a
+/// resolved action, and the commands used to say "already resolved" for a typo.
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_group_and_hook_names_are_named_with_what_exists() {
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
+    let id = waiting_instance(&h, "web").await;
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "heartbeat",
+                "--group",
+                "web",
+                "--hook",
+                "lunch",
+                "--instance-id",
+                &id,
+            ],
+            "group web has no hook lunch; its hooks: launch",
+        ),
+        (
+            &[
+                "complete",
+                "--group",
+                "wbe",
+                "--hook",
+                "launch",
+                "--instance-id",
+                &id,
+            ],
+            "there is no Auto Scaling group wbe",
+        ),
+        (
+            &["status", "-g", "nope"],
+            "no Auto Scaling group named nope",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = lifehook(&h, args).await;
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("already resolved"), "{args:?}: {err}");
+    }
+    // The instance is still waiting: nothing was completed by the wrong names.
+    let out = lifehook(&h, &["status", "-g", "web"]).await;
+    assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
+}
+
+/// `--region`, `--endpoint-url` and `--profile` take the place of the AWS configuration's.
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_commands_take_region_and_endpoint_on_the_command_line() {
+    let h = Harness::manual().await;
+    create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
+    let id = waiting_instance(&h, "web").await;
+    // No endpoint and no region in the environment: only the flags say where to go.
+    let out = lifehook_env(
+        &[
+            "status",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &h.endpoint(),
+        ],
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
+    let help = lifehook_env(&["status", "--help"], None, false).await;
+    let help = text(&help.stdout);
+    for flag in ["--region", "--endpoint-url", "--profile", "AWS_PROFILE"] {
+        assert!(help.contains(flag), "{flag} missing from: {help}");
+    }
 }
 
 // ---- the queue consumer against the sandbox's SQS ----
