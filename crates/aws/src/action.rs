@@ -210,6 +210,7 @@ impl ActionHandler {
                 why: "no pipeline of the configuration matches this action".into(),
             });
         };
+        tracing::Span::current().record("pipeline", pipeline.name.as_str());
         let hook = if opts.no_group {
             None
         } else {
@@ -427,7 +428,8 @@ impl ActionHandler {
     }
 }
 
-/// The span of one action, carrying what identifies it in every log line of its handling.
+/// The span of one action, carrying what identifies it in every log line of its handling;
+/// `pipeline` is filled in once the action is routed.
 pub fn span(ev: &LifecycleEvent) -> tracing::Span {
     tracing::info_span!(
         "action",
@@ -436,7 +438,20 @@ pub fn span(ev: &LifecycleEvent) -> tracing::Span {
         group = %ev.group,
         hook = %ev.hook,
         transition = %ev.transition,
+        pipeline = tracing::field::Empty,
     )
+}
+
+/// For the one line that ends an action: the result sent to Auto Scaling and who gave it,
+/// from the outcome's label (the handler's `CONTINUE`/`ABANDON`, or the hook's
+/// DefaultResult after a hold), `none` when neither.
+pub fn result_and_by(outcome: &str) -> (&'static str, &'static str) {
+    match outcome {
+        "continue" => ("CONTINUE", "handler"),
+        "abandon" => ("ABANDON", "handler"),
+        "held" => ("none", "default-result"),
+        _ => ("none", "none"),
+    }
 }
 
 /// The action's address for Auto Scaling: its token, or — for an action found without a

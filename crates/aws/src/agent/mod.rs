@@ -678,8 +678,11 @@ async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationTo
         }
     }
     span.in_scope(|| {
+        let (result, by) = crate::action::result_and_by(end.label());
         info!(
             outcome = end.label(),
+            result,
+            by,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "action done"
         )

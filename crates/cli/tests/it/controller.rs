@@ -587,6 +587,25 @@ async fn a_handed_back_action_runs_again_at_once() {
         log.contains("handing the action back to retry"),
         "the throttling caused no hand-back: {log}"
     );
+    // The line that ends the action names its pipeline, the result sent and who sent it.
+    let done = wait_for(
+        "the line that ends the action",
+        common::patience(),
+        || async {
+            std::fs::read_to_string(dir.path().join("controller.log"))
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.contains("action done") && l.contains("outcome=\"continue\""))
+                .map(str::to_owned)
+        },
+    )
+    .await;
+    for field in ["pipeline=\"web\"", "result=\"CONTINUE\"", "by=\"handler\""] {
+        assert!(
+            done.contains(field),
+            "{field} missing from: {done:?}\n{log}"
+        );
+    }
     drop(c);
     assert_eq!(marks(dir.path()), vec![format!("{} {LAUNCHING}", ids[0])]);
     let stats = h.control_get("stats").await;
