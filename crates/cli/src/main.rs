@@ -23,9 +23,17 @@ mod out;
 mod policy;
 mod setup;
 
+/// The version with the commit it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("LIFEHOOK_COMMIT"),
+    ")"
+);
+
 /// EC2 Auto Scaling lifecycle hooks, easy to get right.
 #[derive(Debug, Parser)]
-#[command(name = "lifehook", version, about, long_about = None)]
+#[command(name = "lifehook", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -133,3 +133,26 @@ async fn every_subcommand_takes_the_configuration_the_same_way() {
         assert!(help.contains("LIFEHOOK_CONFIG"), "{sub} --help: {help}");
     }
 }
+
+/// `--version` names the commit the binary was built from.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_version_names_the_commit() {
+    let out = common::lifehook_cmd("http://127.0.0.1:1")
+        .arg("--version")
+        .output()
+        .await
+        .expect("run lifehook");
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    assert_eq!(
+        version,
+        format!("lifehook {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
+}
