@@ -197,7 +197,7 @@ async fn run_sandbox(args: SandboxArgs) -> exit::Outcome {
     if !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "the sandbox accepts any credentials and is reachable beyond this machine");
     }
-    tracing::info!(endpoint = %running.endpoint(), clock = %args.clock, "sandbox listening");
+    // The banner below says where it listens, once (no log line repeating it).
     outln!(
         "lifehook sandbox listening on {} (clock: {})",
         running.endpoint(),

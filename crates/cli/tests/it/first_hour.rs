@@ -61,7 +61,7 @@ async fn the_sandbox_banner_sets_the_region_for_every_client() {
     let mut child = common::lifehook_cmd("http://127.0.0.1:1")
         .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn the sandbox");
     let stdout = child.stdout.take().expect("stdout");
@@ -86,6 +86,18 @@ async fn the_sandbox_banner_sets_the_region_for_every_client() {
         assert!(export.contains(var), "{var} missing from: {export}");
     }
     let _ = child.kill().await;
+    let out = child
+        .wait_with_output()
+        .await
+        .expect("the sandbox's output");
+    let said = |text: &[u8]| String::from_utf8_lossy(text).matches("listening").count();
+    // The banner says it once; the log does not say it again.
+    assert_eq!(
+        said(&out.stderr),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Every subcommand that reads a configuration takes it the same way: `--config FILE`,
