@@ -205,7 +205,7 @@ pub enum LifecycleError {
         message: String,
     },
     /// A transient failure that outlasted the retries.
-    #[error("{op} failed for {context} after {attempts} attempts (transient): {detail}")]
+    #[error("{op} failed for {context} after {} (transient): {detail}", attempts_text(*.attempts))]
     Transient {
         op: &'static str,
         context: String,
@@ -225,6 +225,15 @@ pub enum LifecycleError {
     /// The group does not exist (deleted): none of its actions can be waiting.
     #[error("Auto Scaling group {group} not found")]
     GroupNotFound { group: String },
+}
+
+/// "1 attempt", "3 attempts".
+fn attempts_text(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{n} attempts")
+    }
 }
 
 impl LifecycleError {
@@ -814,6 +823,26 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_are_counted_in_english() {
+        let e = |attempts| LifecycleError::Transient {
+            op: "RecordLifecycleActionHeartbeat",
+            context: "group g".into(),
+            attempts,
+            detail: "Throttling: Rate exceeded".into(),
+        };
+        assert!(
+            e(1).to_string().contains("after 1 attempt (transient)"),
+            "{}",
+            e(1)
+        );
+        assert!(
+            e(3).to_string().contains("after 3 attempts (transient)"),
+            "{}",
+            e(3)
+        );
+    }
 
     #[test]
     fn no_active_action_is_already_resolved() {
