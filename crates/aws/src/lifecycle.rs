@@ -190,8 +190,28 @@ where
             (Some(c), None) => c.to_owned(),
             _ => DisplayErrorContext(err).to_string(),
         },
-        _ => DisplayErrorContext(err).to_string(),
+        SdkError::DispatchFailure(_) => format!(
+            "{} (check the endpoint — AWS_ENDPOINT_URL or --endpoint-url — and the network)",
+            error_chain(err)
+        ),
+        _ => error_chain(err),
     }
+}
+
+/// An error and its causes as `outer: inner: …`, each cause's text once, and never their
+/// `Debug` dumps (`DisplayErrorContext` appends one).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let t = e.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = e.source();
+    }
+    text
 }
 
 /// A failed lifecycle call, with the context needed to act on it.

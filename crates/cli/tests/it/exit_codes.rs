@@ -120,7 +120,7 @@ async fn exit_1_on_runtime_failures() {
                 "--instance-id",
                 "i-1",
             ],
-            "error:",
+            "check the endpoint",
         ),
         (
             vec!["setup", "--config", &minimal, "--dry-run"],
@@ -136,6 +136,14 @@ async fn exit_1_on_runtime_failures() {
             "lifehook {}: {stderr}",
             args.join(" ")
         );
+        // Users get Display with what to check, not Rust's Debug dumps.
+        for dump in ["DispatchFailure(", "ConnectorError {", "Os { code"] {
+            assert!(
+                !stderr.contains(dump),
+                "lifehook {}: {stderr}",
+                args.join(" ")
+            );
+        }
     }
     drop(taken);
 }
