@@ -262,6 +262,15 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
         1.0
     );
     assert_eq!(c.metric(cont).await, 1.0);
+    // The failure is a warning naming the step, with what it printed (issue 15).
+    let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
+    let report = log
+        .lines()
+        .find(|l| l.contains("step report") && l.contains("status=\"failed\""))
+        .unwrap_or_default();
+    assert!(report.contains(" WARN "), "{report:?}\n{log}");
+    assert!(report.contains("step=work"), "{report:?}");
+    assert!(report.contains("broken"), "the step's output: {report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
