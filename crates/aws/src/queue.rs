@@ -222,10 +222,19 @@ impl QueueConsumer {
         &self.inner.cfg
     }
 
-    /// Reads the queue once (`GetQueueAttributes`), so that a queue that does not exist or
-    /// cannot be read fails at start, clearly; answers the dead-letter queue its
-    /// `RedrivePolicy` names (an ARN), if any.
+    /// Reads the queue once, so that a queue that does not exist or cannot be read fails
+    /// at start, clearly; answers the dead-letter queue its `RedrivePolicy` names (an
+    /// ARN), if any.
     pub async fn check(&self) -> Result<Option<String>, QueueError> {
+        Ok(self
+            .redrive_policy()
+            .await?
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .and_then(|v| v.get("deadLetterTargetArn")?.as_str().map(str::to_owned)))
+    }
+
+    /// The queue's `RedrivePolicy` (`GetQueueAttributes`), if it has one.
+    async fn redrive_policy(&self) -> Result<Option<String>, QueueError> {
         let queue = &self.inner.cfg.queue_url;
         let out = self
             .inner
@@ -243,10 +252,7 @@ impl QueueConsumer {
             })?;
         Ok(out
             .attributes
-            .as_ref()
-            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
-            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-            .and_then(|v| v.get("deadLetterTargetArn")?.as_str().map(str::to_owned)))
+            .and_then(|mut a| a.remove(&QueueAttributeName::RedrivePolicy)))
     }
 
     /// Lifecycle actions currently held.
@@ -455,28 +461,10 @@ impl QueueConsumer {
                     detail: e,
                     retryable,
                 };
-                let attrs = inner
-                    .sqs
-                    .get_queue_attributes()
-                    .queue_url(queue)
-                    .attribute_names(QueueAttributeName::RedrivePolicy)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        api(
-                            "GetQueueAttributes",
-                            describe_sdk(&e),
-                            classify_sdk(&e) == ErrorClass::Retryable,
-                        )
-                    })?;
-                let Some(policy) = attrs
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
-                else {
+                let Some(policy) = self.redrive_policy().await? else {
                     return Ok(None);
                 };
-                let Some((name, owner)) = dead_letter_target(policy) else {
+                let Some((name, owner)) = dead_letter_target(&policy) else {
                     tracing::warn!(queue = %queue, policy = %policy, "RedrivePolicy names no usable dead-letter queue");
                     return Ok(None);
                 };

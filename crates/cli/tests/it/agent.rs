@@ -110,6 +110,7 @@ async fn reboots(h: &Harness, instance: &str) -> u64 {
 /// uploaded under the instance's key, every action completed — nothing bounced.
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_agents_on_one_topic_ship_their_own_logs_before_termination() {
+    let _serial = common::serial().await;
     const N: usize = 50;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
@@ -366,6 +367,7 @@ async fn scale_in_through(h: &Harness, agent: &AgentProc) {
 /// instance's termination, every action completes once, nothing is lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_agents_on_one_queue_each_handle_only_their_own_instance() {
+    let _serial = common::serial().await;
     const N: usize = 50;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
@@ -466,6 +468,7 @@ command = ["sh", "-c", "echo \"$LIFEHOOK_INSTANCE_ID\" >> marks.txt"]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn queue_less_mode_handles_termination_through_instance_metadata() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let pipelines = format!(
@@ -498,6 +501,7 @@ command = ["sh", "-c", "printf '%s %s %s\n' \"$LIFEHOOK_INSTANCE_ID\" \"$LIFEHOO
 /// runs instead of the catch-all after it.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_pipeline_matched_by_the_groups_tags_runs() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let mark = |name: &str| {
@@ -580,6 +584,7 @@ async fn assert_patch_recorded(h: &Harness, dir: &Path, id: &str, date: &str) {
 /// resumes at the next step with the same action.
 #[tokio::test(flavor = "multi_thread")]
 async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step() {
+    let _serial = common::serial().await;
     const HEARTBEAT: i32 = 600;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
@@ -701,6 +706,7 @@ async fn patch_reboot_resume_completes_the_launch_even_after_a_sigkill_mid_step(
 /// ensured, no heartbeat, no completion.
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_group_the_steps_run_and_hook_calls_are_skipped() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let made = h
@@ -778,6 +784,7 @@ fn rss_and_peak_kib(pid: u32) -> (u64, u64) {
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_agent_keeps_only_its_working_set_resident() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (_, agent) = imds_agent(

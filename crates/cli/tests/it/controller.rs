@@ -50,6 +50,7 @@ async fn all_in_state(h: &Harness, group: &str, n: usize, state: &str) -> Option
 
 #[tokio::test(flavor = "multi_thread")]
 async fn direct_sqs_launch_and_terminate_complete_continue() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, dlq) = queue_with_dlq(&h, "hooks", 3).await;
@@ -119,6 +120,7 @@ async fn direct_sqs_launch_and_terminate_complete_continue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sns_and_eventbridge_paths_and_several_groups_on_one_queue() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, dlq) = queue_with_dlq(&h, "fleet", 3).await;
@@ -212,6 +214,7 @@ async fn sns_and_eventbridge_paths_and_several_groups_on_one_queue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 3).await;
@@ -275,6 +278,7 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn garbage_foreign_and_test_messages_never_crash_or_loop() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, dlq) = queue_with_dlq(&h, "hooks", 3).await;
@@ -332,6 +336,7 @@ async fn garbage_foreign_and_test_messages_never_crash_or_loop() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_on_one_queue_complete_every_action_exactly_once() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 3).await;
@@ -386,6 +391,7 @@ async fn two_replicas_on_one_queue_complete_every_action_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_step_then_restart_completes_the_action_once() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
@@ -441,6 +447,7 @@ async fn sigkill_mid_step_then_restart_completes_the_action_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_hands_in_flight_actions_back_at_once() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
@@ -479,6 +486,7 @@ async fn sigterm_hands_in_flight_actions_back_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_configuration_exits_2_before_starting() {
+    let _serial = common::serial().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[source]\nqueue_url = \"http://q\"\n\n[[pipeline]]\nname = \"p\"\n[[pipeline.step]]\ntype = \"teleport\"\n").unwrap();
@@ -500,6 +508,7 @@ async fn invalid_configuration_exits_2_before_starting() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_notification_metadata_reaches_exec_only_as_data() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 3).await;
@@ -556,6 +565,7 @@ async fn hostile_notification_metadata_reaches_exec_only_as_data() {
 /// action first, so the returning message runs it again at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handed_back_action_runs_again_at_once() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
@@ -635,6 +645,7 @@ async fn a_handed_back_action_runs_again_at_once() {
 /// is known to be gone and the message is set aside, with the reason, at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_for_a_deleted_group_is_set_aside_not_retried() {
+    let _serial = common::serial().await;
     use aws_sdk_sqs::types::MessageSystemAttributeName;
 
     let h = Harness::manual().await;
@@ -719,6 +730,7 @@ async fn a_message_for_a_deleted_group_is_set_aside_not_retried() {
 /// in the start line; a second controller on a taken admin port is told what to do.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_controller_checks_its_queue_and_admin_port_at_start() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, _arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;

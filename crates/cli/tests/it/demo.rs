@@ -45,6 +45,7 @@ fn scenario_row(stdout: &str, n: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_runs_every_available_scenario_and_passes() {
+    let _serial = common::serial().await;
     let (code, stdout, stderr) = run(&mut demo()).await;
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     for n in 1..=5 {
@@ -80,6 +81,7 @@ async fn the_demo_runs_every_available_scenario_and_passes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_scenario_can_be_run_alone() {
+    let _serial = common::serial().await;
     let (code, stdout, stderr) = run(demo().args(["--scenario", "2"])).await;
     assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(scenario_row(&stdout, 2).trim_end().ends_with("PASS"));
@@ -91,6 +93,7 @@ async fn one_scenario_can_be_run_alone() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_scenario_is_a_usage_error() {
+    let _serial = common::serial().await;
     let (code, stdout, stderr) = run(demo().args(["--scenario", "99"])).await;
     assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("there is no scenario 99"), "{stderr}");

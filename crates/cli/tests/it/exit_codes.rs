@@ -40,6 +40,7 @@ fn assert_code(out: &Output, code: i32, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_0_on_success() {
+    let _serial = common::serial().await;
     let minimal = example("controller-minimal.toml");
     for args in [
         vec!["--help"],
@@ -53,6 +54,7 @@ async fn exit_0_on_success() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_2_on_usage_and_configuration_errors() {
+    let _serial = common::serial().await;
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.toml");
     std::fs::write(&broken, "[[pipeline]]\nname = 3\n").unwrap();
@@ -103,6 +105,7 @@ async fn exit_2_on_usage_and_configuration_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exit_1_on_runtime_failures() {
+    let _serial = common::serial().await;
     // An address already taken.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -290,6 +290,7 @@ fn cases(dir: &std::path::Path, round: u8, tg: &str) -> Vec<Case> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn throttling_server_errors_api_errors_and_a_timeout_abandon_with_a_reason() {
+    let _serial = common::serial().await;
     let h = run_round(1).await;
     // The brief throttle was retried by the SDK: the tag is there.
     let faults = h.control_get("faults").await;
@@ -304,16 +305,19 @@ async fn throttling_server_errors_api_errors_and_a_timeout_abandon_with_a_reason
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_step_meets_its_second_kind_of_failure() {
+    let _serial = common::serial().await;
     run_round(2).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_step_meets_its_third_kind_of_failure() {
+    let _serial = common::serial().await;
     run_round(3).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_load_balancer_and_ecs_steps_meet_server_errors() {
+    let _serial = common::serial().await;
     run_round(4).await;
 }
 

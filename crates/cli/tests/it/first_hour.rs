@@ -20,6 +20,7 @@ fn example(name: &str) -> String {
 /// reader closed the pipe; a closed stdout is a normal end.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_closed_pipe_is_a_normal_end_of_output() {
+    let _serial = common::serial().await;
     let minimal = example("controller-minimal.toml");
     for args in [
         vec!["policy", "--config", minimal.as_str()],
@@ -57,6 +58,7 @@ async fn a_closed_pipe_is_a_normal_end_of_output() {
 /// read only that one, and answered "You must specify a region".
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_banner_sets_the_region_for_every_client() {
+    let _serial = common::serial().await;
     let port = common::free_port();
     let mut child = common::lifehook_cmd("http://127.0.0.1:1")
         .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
@@ -105,6 +107,7 @@ async fn the_sandbox_banner_sets_the_region_for_every_client() {
 /// input), and names the value `FILE` in its help.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_subcommand_takes_the_configuration_the_same_way() {
+    let _serial = common::serial().await;
     let minimal = example("controller-minimal.toml");
     for args in [
         vec!["check", "--config", minimal.as_str()],
@@ -146,25 +149,42 @@ async fn every_subcommand_takes_the_configuration_the_same_way() {
     }
 }
 
-/// `--version` names the commit the binary was built from.
+/// `--version` names the commit the binary was built from: a commit of this repository
+/// (`unknown` only outside a git checkout).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_version_names_the_commit() {
+    let _serial = common::serial().await;
     let out = common::lifehook_cmd("http://127.0.0.1:1")
         .arg("--version")
         .output()
         .await
         .expect("run lifehook");
     let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
+    let prefix = format!("lifehook {} (", env!("CARGO_PKG_VERSION"));
+    let commit = version
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not `{prefix}COMMIT)`: {version}"));
+    let in_git = std::process::Command::new("git")
+        .args(["rev-parse", "--git-dir"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned());
-    assert_eq!(
-        version,
-        format!("lifehook {} ({commit})", env!("CARGO_PKG_VERSION"))
+        .is_ok_and(|o| o.status.success());
+    if !in_git {
+        assert_eq!(commit, "unknown");
+        return;
+    }
+    assert!(
+        commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{version}"
+    );
+    let known = std::process::Command::new("git")
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("git");
+    assert!(
+        known.success(),
+        "{commit} is not a commit of this repository"
     );
 }

@@ -319,6 +319,7 @@ const TERMINATE_EVENT: &str = "EC2 Instance-terminate Lifecycle Action";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn eventbridge_rule_launch_and_terminate_complete_continue() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -390,6 +391,7 @@ async fn eventbridge_rule_launch_and_terminate_complete_continue() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sns_subscription_hook_target_and_foreign_events() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -524,6 +526,7 @@ async fn web_and_slow_groups(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sqs_batch_reports_only_the_record_that_must_come_back() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -685,6 +688,7 @@ async fn sqs_batch_reports_only_the_record_that_must_come_back() {
 /// the function) ends and then completes.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_sqs_event_source_mapping_runs_the_hooks_messages_end_to_end() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -775,6 +779,7 @@ async fn an_sqs_event_source_mapping_runs_the_hooks_messages_end_to_end() {
 /// hand-back's visibility change and the heartbeat.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sqs_deployment_runs_under_its_printed_lambda_policy() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -826,6 +831,7 @@ async fn the_sqs_deployment_runs_under_its_printed_lambda_policy() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_step_longer_than_the_function_timeout_is_handed_back_and_retried() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -897,6 +903,7 @@ async fn a_step_longer_than_the_function_timeout_is_handed_back_and_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn work_longer_than_every_retry_leaves_the_action_to_its_default_result() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -985,6 +992,7 @@ async fn work_longer_than_every_retry_leaves_the_action_to_its_default_result() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_step_abandons_per_policy() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -1075,6 +1083,7 @@ async fn stub_server() -> (String, Seen) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scenario_2_deregister_from_eureka_and_notify_chat() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -1143,6 +1152,7 @@ async fn scenario_2_deregister_from_eureka_and_notify_chat() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -1214,6 +1224,7 @@ async fn scenario_4_ecs_drain_moves_service_tasks_and_stops_the_daemon_last() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_configuration_exits_2_and_reports_an_init_error() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -1287,6 +1298,7 @@ async fn a_bad_configuration_exits_2_and_reports_an_init_error() {
 /// scale-in keeps an available AMI tagged with the instance and the group.
 #[tokio::test(flavor = "multi_thread")]
 async fn scenario_3_launch_gate_and_ami_on_unexpected_scale_in() {
+    let _serial = common::serial().await;
     use aws_sdk_autoscaling::types::{LaunchTemplateSpecification, RefreshPreferences};
     use aws_sdk_elasticloadbalancingv2::types::ProtocolEnum;
 

@@ -27,6 +27,7 @@ async fn seconds_left(h: &Harness, instance: &str, queue: &str) -> Option<(f64, 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_hour_step_on_a_ten_minute_heartbeat_timeout_completes_continue() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, arn, dlq) = queue_with_dlq(&h, "long", 2).await;

@@ -47,6 +47,7 @@ fn text(b: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_lists_a_waiting_instance() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
     let id = waiting_instance(&h, "web").await;
@@ -96,6 +97,7 @@ async fn status_lists_a_waiting_instance() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn complete_by_instance_id_moves_the_instance_on() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
     let id = waiting_instance(&h, "web").await;
@@ -170,6 +172,7 @@ async fn complete_by_instance_id_moves_the_instance_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn complete_with_an_unknown_token_reports_already_resolved() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
     waiting_instance(&h, "web").await;
@@ -193,6 +196,7 @@ async fn complete_with_an_unknown_token_reports_already_resolved() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_arguments_exit_2() {
+    let _serial = common::serial().await;
     for args in [
         &["complete", "--group", "g", "--hook", "h"][..],
         &[
@@ -222,6 +226,7 @@ async fn bad_arguments_exit_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_region_is_a_configuration_error() {
+    let _serial = common::serial().await;
     let out = lifehook_env(&["status"], Some("http://127.0.0.1:9"), false).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
@@ -235,6 +240,7 @@ async fn a_missing_region_is_a_configuration_error() {
 /// resolved action, and the commands used to say "already resolved" for a typo.
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_group_and_hook_names_are_named_with_what_exists() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
     let id = waiting_instance(&h, "web").await;
@@ -283,6 +289,7 @@ async fn wrong_group_and_hook_names_are_named_with_what_exists() {
 /// `--region`, `--endpoint-url` and `--profile` take the place of the AWS configuration's.
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_commands_take_region_and_endpoint_on_the_command_line() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     create_group(&h, "web", 1, vec![hook("launch", 300)]).await;
     let id = waiting_instance(&h, "web").await;
@@ -313,6 +320,7 @@ async fn operator_commands_take_region_and_endpoint_on_the_command_line() {
 /// The building blocks end to end: hook → SQS → consumer → keepalive → complete → ack.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hook_notification_is_consumed_and_completed() {
+    let _serial = common::serial().await;
     use lifehook_aws::keepalive::{Keepalive, KeepaliveConfig, KeepaliveEnd, parse_message_time};
 
     let h = Harness::manual().await;

@@ -418,6 +418,7 @@ async fn controller_example(ex: ControllerExample) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn controller_minimal_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     controller_example(ControllerExample {
         file: "controller-minimal.toml",
         queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-lifecycle",
@@ -438,6 +439,7 @@ async fn controller_minimal_policy_is_enough_and_no_more() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn controller_local_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     controller_example(ControllerExample {
         file: "controller-local.toml",
         queue_in_example: "http://127.0.0.1:4566/000000000000/lifehook",
@@ -457,6 +459,7 @@ async fn controller_local_policy_is_enough_and_no_more() {
 /// `DescribeLifecycleHooks` the controller is denied and completes nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn controller_local_fails_without_each_core_action() {
+    let _serial = common::serial().await;
     for action in [
         "autoscaling:CompleteLifecycleAction",
         "autoscaling:DescribeLifecycleHooks",
@@ -479,6 +482,7 @@ async fn controller_local_fails_without_each_core_action() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn controller_deregister_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     controller_example(ControllerExample {
         file: "controller-deregister.toml",
         queue_in_example: "https://sqs.us-east-1.amazonaws.com/123456789012/lifehook-deregister",
@@ -505,6 +509,7 @@ async fn controller_deregister_policy_is_enough_and_no_more() {
 /// nothing to do, the scale-in keeps an AMI.
 #[tokio::test(flavor = "multi_thread")]
 async fn scenario3_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     controller_example(ControllerExample {
         file: "scenario3-ami-and-target-groups.toml",
         queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-lifecycle",
@@ -531,6 +536,7 @@ async fn scenario3_policy_is_enough_and_no_more() {
 /// and has nothing to drain (the drain itself under its policy: `ssm_ecs_and_tag_step_…`).
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_ecs_drain_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     controller_example(ControllerExample {
         file: "demo-ecs-drain.toml",
         queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-demo-ecs-drain",
@@ -557,6 +563,7 @@ async fn demo_ecs_drain_policy_is_enough_and_no_more() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_deregister_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     controller_example(ControllerExample {
         file: "demo-deregister.toml",
         queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-demo-deregister",
@@ -578,6 +585,7 @@ async fn demo_deregister_policy_is_enough_and_no_more() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_launch_gate_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     controller_example(ControllerExample {
         file: "demo-launch-gate.toml",
         queue_in_example: "https://sqs.us-east-1.amazonaws.com/000000000000/lifehook-demo-launch-gate",
@@ -649,6 +657,7 @@ struct ShipLogs {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_ship_logs_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     ship_logs_example(ShipLogs {
         file: "agent-ship-logs.toml",
         group: "fleet",
@@ -672,6 +681,7 @@ async fn agent_ship_logs_policy_is_enough_and_no_more() {
 /// The demo's scenario 1 example, with the demo's own script (whose digest it names).
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_ship_logs_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     ship_logs_example(ShipLogs {
         file: "demo-ship-logs.toml",
         group: "demo-logs",
@@ -848,6 +858,7 @@ async fn ship_logs_example(ex: ShipLogs) {
 /// configuration exits 2 with a located problem.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_example_prints_its_policies_and_bad_configs_exit_2() {
+    let _serial = common::serial().await;
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     for entry in std::fs::read_dir(&examples).unwrap() {
         let path = entry.unwrap().path();
@@ -905,6 +916,7 @@ async fn every_example_prints_its_policies_and_bad_configs_exit_2() {
 /// `lifehook sandbox --enforce-policy FILE` enforces for every key but the admin key.
 #[tokio::test(flavor = "multi_thread")]
 async fn sandbox_flag_enforces_for_every_key_but_the_admin_key() {
+    let _serial = common::serial().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policy.json");
     std::fs::write(
@@ -1011,6 +1023,7 @@ async fn sandbox_flag_enforces_for_every_key_but_the_admin_key() {
 /// CloudFormation signal, CONTINUE — within the printed agent policy.
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_patch_reboot_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let id = group_of_one(
@@ -1081,6 +1094,7 @@ async fn agent_patch_reboot_policy_is_enough_and_no_more() {
 /// termination completed by instance id within the printed agent policy.
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_collect_logs_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let id = group_of_one(
@@ -1143,6 +1157,7 @@ async fn agent_collect_logs_policy_is_enough_and_no_more() {
 /// printed agent policy.
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_patch_reboot_policy_is_enough_and_no_more() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let id = group_of_one(
@@ -1214,6 +1229,7 @@ async fn demo_patch_reboot_policy_is_enough_and_no_more() {
 /// controller policy, every action of it used.
 #[tokio::test(flavor = "multi_thread")]
 async fn ssm_ecs_and_tag_step_policies_are_enough_and_no_more() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let url = h

@@ -145,6 +145,7 @@ async fn scale_in_one(h: &Harness, group: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deregister_from_eureka_and_tell_chat_before_continue() {
+    let _serial = common::serial().await;
     let h = Harness::with_clock(lifehook_sandbox::ClockMode::Real).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

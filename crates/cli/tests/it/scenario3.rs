@@ -226,6 +226,7 @@ async fn metric_is(c: &Proc, name: &str, want: f64) -> Option<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -348,6 +349,7 @@ async fn launch_waits_until_healthy_and_an_unexpected_scale_in_keeps_an_ami() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image_abandons() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -536,6 +538,7 @@ async fn refresh_marker_and_stack_terminations_skip_the_image_and_a_failed_image
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_controller_waits_for_the_image_of_the_first_one() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -620,6 +623,7 @@ async fn a_restarted_controller_waits_for_the_image_of_the_first_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_launch_that_never_gets_healthy_is_abandoned_saying_why() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -707,6 +711,7 @@ async fn seconds_left(h: &Harness, instance: &str, queue: &str) -> Option<(f64, 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn heartbeats_keep_the_action_alive_until_a_slow_image_is_available() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

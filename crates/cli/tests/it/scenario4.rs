@@ -25,6 +25,7 @@ async fn seconds_left(h: &Harness, instance: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drain_that_cannot_finish_in_time_applies_the_deadline_policy() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

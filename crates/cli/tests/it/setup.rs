@@ -117,6 +117,7 @@ notification_metadata = '{"app": "web"}'
 
 #[tokio::test(flavor = "multi_thread")]
 async fn eventbridge_setup_is_idempotent_and_carries_actions_to_the_controller() {
+    let _serial = common::serial().await;
     let h = Harness::with_clock(lifehook_sandbox::ClockMode::Real).await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -271,6 +272,7 @@ async fn eventbridge_setup_is_idempotent_and_carries_actions_to_the_controller()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sns_and_direct_delivery() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -339,6 +341,7 @@ transition = "terminating"
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_setups_are_usage_errors_naming_the_problem() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

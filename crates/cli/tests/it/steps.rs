@@ -49,6 +49,7 @@ async fn all_gone(h: &Harness, group: &str) -> Option<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fetch_run_upload_and_file_then_checksum_mismatch_abandons() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -183,6 +184,7 @@ command = ["{d}/tampered.sh"]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ssm_command_tag_and_signal_then_a_scripted_failure() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -278,6 +280,7 @@ commands = ["fail-me"]
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ecs_drain_moves_service_tasks_then_stops_the_standalone_task() {
+    let _serial = common::serial().await;
     let h = Harness::manual().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -9,6 +9,17 @@ use aws_sdk_autoscaling::types::LifecycleHookSpecification;
 use lifehook_conformance::Harness;
 pub(crate) use lifehook_conformance::{create_group, instances};
 
+/// One test at a time in this binary. Each test starts a sandbox and real `lifehook`
+/// processes that follow its virtual clock. Run side by side (as a test binary runs its
+/// tests), one test's handler was seen to stall for minutes — three times in five runs of
+/// the suite on a two-core machine, a different test each time, each passing alone; the
+/// cause is not found yet. Held for the whole test; a panicking test releases it (a tokio
+/// mutex is not poisoned).
+pub(crate) async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// How long any wait of these tests may last before it fails: 120 s, times
 /// `LIFEHOOK_TEST_PATIENCE` (a number, e.g. `3` on a slow or loaded machine). This bounds
 /// waits only; nothing waits for it to pass.
