@@ -342,11 +342,12 @@ impl LambdaHandler {
                 outcome: outcome.label(),
             })
             .inc();
+        let (result, by) = crate::action::result_and_by(outcome.label());
         span.in_scope(|| match &outcome {
             ItemOutcome::Done(label) => info!(
                 outcome = label,
-                result = crate::action::result_and_by(label).0,
-                by = crate::action::result_and_by(label).1,
+                result,
+                by,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 steps_ms = steps.as_millis() as u64,
                 "action done"

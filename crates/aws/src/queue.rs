@@ -229,8 +229,7 @@ impl QueueConsumer {
         Ok(self
             .redrive_policy()
             .await?
-            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
-            .and_then(|v| v.get("deadLetterTargetArn")?.as_str().map(str::to_owned)))
+            .and_then(|p| dead_letter_arn(&p)))
     }
 
     /// The queue's `RedrivePolicy` (`GetQueueAttributes`), if it has one.
@@ -543,10 +542,15 @@ impl QueueConsumer {
     }
 }
 
+/// The `deadLetterTargetArn` of a `RedrivePolicy` (JSON text).
+fn dead_letter_arn(policy: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(policy).ok()?;
+    Some(v.get("deadLetterTargetArn")?.as_str()?.to_owned())
+}
+
 /// `(queue name, owner account)` of a `RedrivePolicy`'s `deadLetterTargetArn`.
 pub fn dead_letter_target(policy: &str) -> Option<(String, Option<String>)> {
-    let v: serde_json::Value = serde_json::from_str(policy).ok()?;
-    let arn = v.get("deadLetterTargetArn")?.as_str()?;
+    let arn = dead_letter_arn(policy)?;
     // arn:aws:sqs:<region>:<account>:<name>
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     if parts.len() != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[5].is_empty() {
