@@ -945,9 +945,9 @@ async fn work_longer_than_every_retry_leaves_the_action_to_its_default_result() 
     // function's deadline and hand the action back after a heartbeat.
     let mut request_id = String::new();
     for (attempt, then_advance) in [(1usize, 61.0), (2, 121.0), (3, 0.0)] {
-        wait_for(
+        wait_for_logged(
             &format!("attempt {attempt} started"),
-            common::patience(),
+            &d.join("lambda.log"),
             || async { (runs() == attempt).then_some(()) },
         )
         .await;
