@@ -15,6 +15,7 @@ mod ecs;
 mod logs;
 mod out;
 mod patch;
+mod report;
 mod scenarios;
 mod stub;
 mod watch;
@@ -54,6 +55,10 @@ pub struct DemoArgs {
     /// and print how to point the AWS CLI at it.
     #[arg(long)]
     pub keep_running: bool,
+    /// Write the run's timeline (every instance's states, every lifecycle action with its
+    /// result and who gave it) to FILE, a self-contained HTML page that opens offline.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// The five reference scenarios: number and title.
@@ -129,6 +134,7 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
         }
     };
 
+    let report_path = args.report.as_deref().map(report::check_path).transpose()?;
     let out = Out::new();
     if let Some(w) = proxy_warning() {
         eprintln!("{w}");
@@ -195,11 +201,18 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
     reports.sort_by_key(|r| r.number);
     let all_passed = reports.iter().all(ScenarioReport::passed);
     summary(&out, &reports, args.scenario.is_none());
+    if let Some(path) = &report_path {
+        report::write(&sandbox.sandbox, path, &selected)?;
+        out.say(&format!("Timeline of the run: {}", path.display()));
+    }
 
     if args.keep_running {
         let kept = scenarios::restart(&env, keep);
         let controllers = &kept.groups;
         out.say("");
+        out.say(&format!(
+            "Web view (live, with the timeline): {endpoint}/_sandbox/ui/"
+        ));
         out.say(&out.bold("The sandbox keeps running until Ctrl-C. Point the AWS CLI at it:"));
         out.say(&format!(
             "  export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\\n         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true"

@@ -15,6 +15,7 @@
 //! | POST | `/_sandbox/ecs/container-instances` | register a container instance without an agent ([`crate::ecs`]) |
 //! | POST | `/_sandbox/elbv2/target-health` | hold a target unhealthy or release it ([`crate::elbv2`]) |
 //! | GET | `/_sandbox/iam` | enforced policies and every denied request ([`crate::iam`]) |
+//! | GET | `/_sandbox/ui/`, `/_sandbox/timeline`, `/_sandbox/timeline.svg`, `/_sandbox/report` | the web view and the timeline ([`crate::ui`]) |
 //! | POST/DELETE | `/_sandbox/iam/policies` | enforce `{"policy": {...}, "access_key_id": "..."}` (no key: every key but the admin key), or stop enforcing |
 
 use axum::body::Body;
@@ -64,6 +65,9 @@ pub(crate) async fn handle(
     body: &[u8],
 ) -> Response {
     let route = path.trim_start_matches("/_sandbox").trim_end_matches('/');
+    if let Some(r) = crate::ui::handle(sb, method, route) {
+        return r;
+    }
     match (method.clone(), route) {
         (Method::GET, "/health") => {
             ok(json!({"status": "ok", "mode": sb.clock.mode().to_string()}))
@@ -205,12 +209,7 @@ fn stats_json(sb: &Sandbox) -> Value {
         .iter()
         .flat_map(|(name, r)| {
             r.autoscaling.resolved.iter().map(move |a| {
-                let how = match a.how {
-                    autoscaling::engine::Resolution::Explicit => "completed",
-                    autoscaling::engine::Resolution::Timeout => "heartbeat-timeout",
-                    autoscaling::engine::Resolution::GlobalTimeout => "global-timeout",
-                    autoscaling::engine::Resolution::HookDeleted => "hook-deleted",
-                };
+                let how = autoscaling::timeline::how_str(a.how);
                 json!({
                     "region": name,
                     "group": a.group,

@@ -48,6 +48,7 @@ mod server;
 mod sns;
 mod sqs;
 mod ssm;
+mod ui;
 mod wildcard;
 mod world;
 

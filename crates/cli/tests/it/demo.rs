@@ -98,3 +98,71 @@ async fn an_unknown_scenario_is_a_usage_error() {
     assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("there is no scenario 99"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_opens_offline_and_names_every_action_with_its_result_and_who_gave_it() {
+    let _serial = common::serial().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.html");
+    let (code, stdout, stderr) = run(demo().args(["--scenario", "2", "--report"]).arg(&file)).await;
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains(&format!("Timeline of the run: {}", file.display())),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(&file).unwrap();
+    // Self-contained: nothing to fetch, nothing to run.
+    for outside in ["http://", "https://", "<script", "src=", "<link"] {
+        assert!(!html.contains(outside), "the report contains {outside}");
+    }
+    assert!(html.contains("<svg"), "the picture is inline");
+    let count: usize = html
+        .split(" lifecycle action(s)")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the report counts the actions");
+    let body = html.split("<tbody>").nth(1).unwrap();
+    let rows: Vec<&str> = body.lines().filter(|l| l.starts_with("<tr")).collect();
+    assert_eq!(rows.len(), count);
+    assert!(count >= 2, "{html}");
+    // Every action that ended names its result and who gave it.
+    for row in &rows {
+        let ended = ["CONTINUE", "ABANDON"]
+            .iter()
+            .any(|r| row.contains(&format!("<td class=\"result\">{r}</td>")));
+        let by = [
+            "a handler (CompleteLifecycleAction)",
+            "the DefaultResult (timeout)",
+        ]
+        .iter()
+        .any(|b| row.contains(b));
+        assert!(
+            (ended && by) || row.contains("<td>waiting</td>") || row.contains("cancelled"),
+            "{row}"
+        );
+    }
+    // Scenario 2: the handler completes the deregistrations, and a hook times out while
+    // the handler is down.
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("a handler (CompleteLifecycleAction)"))
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("the DefaultResult (timeout)"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_in_a_missing_directory_is_a_usage_error_before_the_run() {
+    let _serial = common::serial().await;
+    let (code, stdout, stderr) =
+        run(demo().args(["--report", "/nonexistent/lifehook/run.html"])).await;
+    assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains("directory /nonexistent/lifehook does not exist"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("Summary"), "nothing ran: {stdout}");
+}

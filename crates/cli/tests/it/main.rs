@@ -27,3 +27,4 @@ mod scenario3;
 mod scenario4;
 mod setup;
 mod steps;
+mod ui;

@@ -926,27 +926,9 @@ async fn sandbox_flag_enforces_for_every_key_but_the_admin_key() {
         .to_string(),
     )
     .unwrap();
-    let port = free_port();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let mut child = lifehook_cmd(&endpoint)
-        .args(["sandbox", "--clock", "manual", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--enforce-policy")
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, endpoint) =
+        common::sandbox_process(&["--enforce-policy".as_ref(), file.as_os_str()]).await;
     let http = reqwest::Client::new();
-    wait_for("the sandbox is up", common::patience(), || async {
-        http.get(format!("{endpoint}/_sandbox/health"))
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-            .map(|_| ())
-    })
-    .await;
     let client = |key: &'static str| {
         let endpoint = endpoint.clone();
         async move {

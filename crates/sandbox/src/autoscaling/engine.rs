@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use lifehook_model::{Endpoint, LifecycleResult, LifecycleState as S, LifecycleTransition as T};
 
+use super::timeline::{Timeline, What};
 use super::{Timer, notify};
 use crate::clock::{Millis, iso_secs};
 use crate::ids;
@@ -199,6 +200,8 @@ pub(crate) struct Action {
     pub(crate) activity: String,
     /// DefaultResult of the hook when the action began (used if the hook is gone).
     pub(crate) default_result: LifecycleResult,
+    /// Heartbeats received (`RecordLifecycleActionHeartbeat`).
+    pub(crate) heartbeats: u32,
 }
 
 impl Action {
@@ -284,6 +287,9 @@ pub struct State {
     /// Resolved lifecycle actions, oldest first, at most [`MAX_RESOLVED_LOG`]
     /// (`GET /_sandbox/stats`: benchmarks measure wait-to-completion latency from it).
     pub resolved: VecDeque<ResolvedAction>,
+    /// Every state change, action, heartbeat and resolution, bounded (the timeline
+    /// picture and the web view draw it).
+    pub(crate) timeline: Timeline,
     index: Index,
 }
 
@@ -380,8 +386,10 @@ impl State {
             .unwrap_or(0)
     }
 
-    /// Adds (or replaces) an instance.
+    /// Adds (or replaces) an instance; its state is recorded as entered at its launch.
     pub(crate) fn insert_instance(&mut self, i: Instance) {
+        self.timeline
+            .push(i.launched_at, &i.group, &i.id, What::State(i.state));
         self.index.add(contribution(&i), 1);
         self.index.note_ended(&i);
         if let Some(old) = self.instances.insert(i.id.clone(), i) {
@@ -389,15 +397,23 @@ impl State {
         }
     }
 
-    /// Changes the instance `id` with `f`, keeping the indexes in step.
+    /// Changes the instance `id` with `f` at virtual time `now`, keeping the indexes in
+    /// step and recording a change of lifecycle state in the timeline (every state change
+    /// of the state machine goes through here).
     pub(crate) fn update_instance<R>(
         &mut self,
         id: &str,
+        now: Millis,
         f: impl FnOnce(&mut Instance) -> R,
     ) -> Option<R> {
         let i = self.instances.get_mut(id)?;
         let before = contribution(i);
+        let state = i.state;
         let r = f(i);
+        if i.state != state {
+            self.timeline
+                .push(now, &i.group, &i.id, What::State(i.state));
+        }
         let after = contribution(i);
         if before != after {
             self.index.add(before, -1);
@@ -485,10 +501,23 @@ impl State {
             .find(|a| a.group == group && a.hook == hook)
     }
 
+    /// Adds an open action, recorded in the timeline as started at `a.started`.
     pub(crate) fn insert_action(&mut self, a: Action) {
         if let Some(old) = self.actions.remove(&a.token) {
             self.unindex_action(&old);
         }
+        self.timeline.push(
+            a.started,
+            &a.group,
+            &a.instance,
+            What::ActionStarted {
+                token: a.token.clone(),
+                hook: a.hook.clone(),
+                transition: a.transition,
+                heartbeat_deadline: a.heartbeat_deadline,
+                global_deadline: a.global_deadline,
+            },
+        );
         self.index
             .actions_by_instance
             .entry(a.instance.clone())
@@ -503,8 +532,28 @@ impl State {
         Some(a)
     }
 
-    /// Keeps only the actions for which `keep` holds.
-    pub(crate) fn retain_actions(&mut self, mut keep: impl FnMut(&Action) -> bool) {
+    /// Ends an open action without a result of its own (another hook's ABANDON, or the
+    /// instance left its wait), recorded in the timeline at `now`.
+    pub(crate) fn cancel_action(&mut self, token: &str, now: Millis) {
+        if let Some(a) = self.remove_action(token) {
+            self.timeline.push(
+                now,
+                &a.group,
+                &a.instance,
+                What::Cancelled { token: a.token },
+            );
+        }
+    }
+
+    /// Cancels every open action of `instance` at `now`.
+    pub(crate) fn cancel_actions_of(&mut self, instance: &str, now: Millis) {
+        for t in self.open_actions_of(instance) {
+            self.cancel_action(&t, now);
+        }
+    }
+
+    /// Cancels the actions for which `keep` does not hold, at `now`.
+    pub(crate) fn retain_actions(&mut self, now: Millis, mut keep: impl FnMut(&Action) -> bool) {
         let gone: Vec<String> = self
             .actions
             .values()
@@ -512,7 +561,7 @@ impl State {
             .map(|a| a.token.clone())
             .collect();
         for t in gone {
-            self.remove_action(&t);
+            self.cancel_action(&t, now);
         }
     }
 
@@ -823,12 +872,12 @@ pub(crate) fn launch(w: &mut World, region: &str, group: &str, cause: String) ->
         30,
         details_json(&az, subnet.as_deref()),
     );
-    st(w, region).update_instance(&id, |i| i.activity = Some(activity.clone()));
+    st(w, region).update_instance(&id, now, |i| i.activity = Some(activity.clone()));
     let hooks = g.hooks_for(T::Launching);
     if hooks.is_empty() {
         finish_launch(w, region, &id);
     } else {
-        st(w, region).update_instance(&id, |i| i.state = S::PendingWait);
+        st(w, region).update_instance(&id, now, |i| i.state = S::PendingWait);
         set_activity(w, region, &activity, "MidLifecycleAction", 40, None, false);
         start_actions(w, region, &id, &hooks, T::Launching, &activity);
     }
@@ -865,6 +914,7 @@ fn start_actions(
             global_deadline: now.saturating_add(global),
             activity: activity.to_owned(),
             default_result: h.default_result,
+            heartbeats: 0,
         };
         let at = a.deadline();
         st(w, region).insert_action(a);
@@ -896,8 +946,9 @@ fn start_actions(
 
 /// `Pending` (or `Pending:Wait` resolved CONTINUE) → `Pending:Proceed` → `InService`.
 fn finish_launch(w: &mut World, region: &str, id: &str) {
+    let now = w.now;
     let s = st(w, region);
-    let Some((group, activity)) = s.update_instance(id, |i| {
+    let Some((group, activity)) = s.update_instance(id, now, |i| {
         i.state = S::InService;
         (i.group.clone(), i.activity.take())
     }) else {
@@ -950,11 +1001,10 @@ pub(crate) fn begin_termination(
     cause: String,
     run_hooks: bool,
 ) {
+    let now = w.now;
     let s = st(w, region);
-    for t in s.open_actions_of(id) {
-        s.remove_action(&t);
-    }
-    let Some(Some((old_activity, group, az, subnet))) = s.update_instance(id, |i| {
+    s.cancel_actions_of(id, now);
+    let Some(Some((old_activity, group, az, subnet))) = s.update_instance(id, now, |i| {
         if !i.in_group {
             return None;
         }
@@ -993,7 +1043,7 @@ pub(crate) fn begin_termination(
         50,
         details_json(&az, subnet.as_deref()),
     );
-    st(w, region).update_instance(id, |i| i.activity = Some(activity.clone()));
+    st(w, region).update_instance(id, now, |i| i.activity = Some(activity.clone()));
     // The instance no longer counts toward desired capacity: replace it if needed.
     let now = w.now;
     request_reconcile(w, region, &group, now);
@@ -1031,8 +1081,9 @@ fn run_terminate_hooks(
     activity: &str,
     run_hooks: bool,
 ) {
+    let now = w.now;
     if run_hooks && !hooks.is_empty() {
-        st(w, region).update_instance(id, |i| i.state = S::TerminatingWait);
+        st(w, region).update_instance(id, now, |i| i.state = S::TerminatingWait);
         set_activity(w, region, activity, "MidLifecycleAction", 60, None, false);
         start_actions(w, region, id, hooks, T::Terminating, activity);
     } else {
@@ -1045,10 +1096,8 @@ fn run_terminate_hooks(
 pub(crate) fn finish_termination(w: &mut World, region: &str, id: &str, retain: bool) {
     let now = w.now;
     let s = st(w, region);
-    for t in s.open_actions_of(id) {
-        s.remove_action(&t);
-    }
-    let Some((group, activity)) = s.update_instance(id, |i| {
+    s.cancel_actions_of(id, now);
+    let Some((group, activity)) = s.update_instance(id, now, |i| {
         if retain {
             i.state = S::TerminatingRetained;
         } else {
@@ -1137,12 +1186,22 @@ pub(crate) fn resolve_action(
         result,
         how,
     });
+    s.timeline.push(
+        now,
+        &a.group,
+        &a.instance,
+        What::Resolved {
+            token: a.token.clone(),
+            result,
+            how,
+        },
+    );
     let remaining = s.open_actions_of(&a.instance);
     match (a.transition, result) {
         (T::Launching, LifecycleResult::Abandon) => {
             // §2.5: the first ABANDON cancels the other actions.
             for t in &remaining {
-                s.remove_action(t);
+                s.cancel_action(t, now);
             }
             let group = a.group.clone();
             let (backoff_base, backoff_max, run_hooks) = {
@@ -1181,7 +1240,7 @@ pub(crate) fn resolve_action(
                 a.token
             );
             set_activity(w, region, &a.activity, "Cancelled", 100, Some(msg), true);
-            st(w, region).update_instance(&a.instance, |i| i.activity = None);
+            st(w, region).update_instance(&a.instance, now, |i| i.activity = None);
             let cause = format!(
                 "At {} an instance was taken out of service in response to a launch lifecycle action being abandoned.",
                 iso_secs(now)
@@ -1192,7 +1251,7 @@ pub(crate) fn resolve_action(
         }
         (T::Launching, LifecycleResult::Continue) => {
             if remaining.is_empty() {
-                st(w, region).update_instance(&a.instance, |i| i.state = S::PendingProceed);
+                st(w, region).update_instance(&a.instance, now, |i| i.state = S::PendingProceed);
                 finish_launch(w, region, &a.instance);
             }
         }
@@ -1201,7 +1260,7 @@ pub(crate) fn resolve_action(
             if result == LifecycleResult::Abandon {
                 // §2.5: ABANDON stops the remaining terminate hooks.
                 for t in &remaining {
-                    s.remove_action(t);
+                    s.cancel_action(t, now);
                 }
             }
             let done = result == LifecycleResult::Abandon || remaining.is_empty();
@@ -1214,7 +1273,8 @@ pub(crate) fn resolve_action(
                 // retains; a hook deletion completes with CONTINUE.
                 let retain = retain_policy && abandon && how != Resolution::HookDeleted;
                 if !retain {
-                    st(w, region).update_instance(&a.instance, |i| i.state = S::TerminatingProceed);
+                    st(w, region)
+                        .update_instance(&a.instance, now, |i| i.state = S::TerminatingProceed);
                 }
                 finish_termination(w, region, &a.instance, retain);
             }
@@ -1240,7 +1300,17 @@ pub(crate) fn heartbeat(w: &mut World, region: &str, token: &str) {
         return;
     };
     a.heartbeat_deadline = now.saturating_add(hb * 1000).min(a.global_deadline);
+    a.heartbeats = a.heartbeats.saturating_add(1);
     let at = a.deadline();
+    let (group, instance, what) = (
+        a.group.clone(),
+        a.instance.clone(),
+        What::Heartbeat {
+            token: token.to_owned(),
+            heartbeat_deadline: a.heartbeat_deadline,
+        },
+    );
+    s.timeline.push(now, &group, &instance, what);
     schedule(
         w,
         at,

@@ -14,6 +14,7 @@
 pub(crate) mod engine;
 pub(crate) mod notify;
 pub(crate) mod ops;
+pub(crate) mod timeline;
 mod wire;
 
 pub(crate) use ops::dispatch;
@@ -92,6 +93,9 @@ pub(crate) fn on_timer(world: &mut World, region: &str, t: Timer) {
     engine::on_timer(world, region, t);
 }
 
+/// Scaling activities `GET /_sandbox/state` lists per region (`recent_activities`).
+pub(crate) const RECENT_ACTIVITIES: usize = 20;
+
 /// The control API's view of a region: groups, instances (including recently terminated
 /// ones) and open lifecycle actions with their deadlines.
 pub(crate) fn state_json(region: &Region, now: Millis) -> Value {
@@ -152,6 +156,11 @@ pub(crate) fn state_json(region: &Region, now: Millis) -> Value {
                 "heartbeat_deadline": iso_millis(a.heartbeat_deadline),
                 "global_deadline": iso_millis(a.global_deadline),
                 "seconds_left": a.deadline().saturating_sub(now) as f64 / 1000.0,
+                "started_ms": a.started,
+                "heartbeat_deadline_ms": a.heartbeat_deadline,
+                "global_deadline_ms": a.global_deadline,
+                "heartbeats": a.heartbeats,
+                "default_result": a.default_result.as_str(),
             })
         })
         .collect();
@@ -169,5 +178,23 @@ pub(crate) fn state_json(region: &Region, now: Millis) -> Value {
             })
         })
         .collect();
-    json!({"groups": groups, "instances": instances, "actions": actions, "instance_refreshes": refreshes})
+    // The most recent activities, newest first (the web view shows them).
+    let activities: Vec<Value> = s
+        .activities
+        .iter()
+        .rev()
+        .take(RECENT_ACTIVITIES)
+        .map(|a| {
+            json!({
+                "group": a.group,
+                "description": a.description,
+                "cause": a.cause,
+                "status": a.status,
+                "message": a.message,
+                "start_ms": a.start,
+                "end_ms": a.end,
+            })
+        })
+        .collect();
+    json!({"groups": groups, "instances": instances, "actions": actions, "instance_refreshes": refreshes, "recent_activities": activities})
 }

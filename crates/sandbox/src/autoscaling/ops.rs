@@ -563,9 +563,9 @@ fn delete_group(w: &mut World, cx: &Cx, p: &Params) -> R {
     }
     let s = st(w, cx.region);
     // §2.6: force delete deletes outstanding actions; no terminate hooks (§1.3).
-    s.retain_actions(|a| a.group != name);
+    s.retain_actions(now, |a| a.group != name);
     for id in &members {
-        s.update_instance(id, |i| {
+        s.update_instance(id, now, |i| {
             i.state = S::Terminated;
             i.in_group = false;
             i.ended_at = Some(now);
@@ -759,7 +759,7 @@ fn terminate_instance(w: &mut World, cx: &Cx, p: &Params) -> R {
     let before = s.activities.len();
     if inst.state == S::TerminatingRetained {
         // A retained instance already ran its terminate hooks (§1.8).
-        s.update_instance(&id, |i| i.state = S::TerminatingProceed);
+        s.update_instance(&id, now, |i| i.state = S::TerminatingProceed);
         engine::begin_termination(w, cx.region, &id, cause, false);
     } else {
         engine::begin_termination(w, cx.region, &id, cause, true);
@@ -973,7 +973,8 @@ fn enter_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
     let mut cap = g.desired;
     for i in &insts {
         // §1.4: no hooks; EnteringStandby is passed through at once.
-        st(w, cx.region).update_instance(&i.id, |x| x.state = S::Standby);
+        let now = w.now;
+        st(w, cx.region).update_instance(&i.id, now, |x| x.state = S::Standby);
         // §1.4: standby deregisters from the target groups (draining is not waited out).
         crate::elbv2::asg::deregister_group_instance(w, cx.region, &gname, &i.id);
         let change = take_one(&mut cap, decrement);
@@ -1001,7 +1002,8 @@ fn exit_standby(w: &mut World, cx: &Cx, p: &Params) -> R {
     for i in &insts {
         cap += 1;
         // §1.4: Standby → Pending → InService, no hooks.
-        st(w, cx.region).update_instance(&i.id, |x| x.state = S::InService);
+        let now = w.now;
+        st(w, cx.region).update_instance(&i.id, now, |x| x.state = S::InService);
         crate::elbv2::asg::register_group_instance(w, cx.region, &gname, &i.id);
         let change = Some((cap - 1, cap));
         acts.push(user_move_activity(
@@ -1039,7 +1041,7 @@ fn detach_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
         // §1.5: deregistered from the target groups (draining is not waited out).
         crate::elbv2::asg::deregister_group_instance(w, cx.region, &gname, &i.id);
         // §1.5: Detaching → Detached, no hooks.
-        st(w, cx.region).update_instance(&i.id, |x| {
+        st(w, cx.region).update_instance(&i.id, now, |x| {
             x.state = S::Detached;
             x.in_group = false;
             x.ended_at = Some(now);

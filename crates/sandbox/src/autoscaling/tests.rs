@@ -349,6 +349,14 @@ fn first_abandon_cancels_the_other_hooks() {
     let tb2 = token_of(&mut e, &id2, "b");
     e.complete("g", "a", &ta2, "ABANDON").unwrap();
     assert!(e.complete("g", "b", &tb2, "CONTINUE").is_err());
+    // The timeline shows b as cancelled: no result of its own.
+    let lane = lane_of(&mut e, &id2);
+    let b = lane.actions.iter().find(|x| x.hook == "b").unwrap();
+    let end = b.end.clone().unwrap();
+    assert_eq!(
+        (end.result, end.by, end.how),
+        (None, super::timeline::By::Cancelled, "cancelled")
+    );
     e.check_invariants();
 }
 
@@ -1223,4 +1231,136 @@ proptest! {
         let scan = s.members("g").filter(|i| counts(i.state)).count() as i64;
         prop_assert_eq!(s.counted("g"), scan);
     }
+}
+
+/// The lane of `instance` in the region's timeline.
+fn lane_of(e: &mut Env, instance: &str) -> super::timeline::Lane {
+    e.state()
+        .timeline
+        .lanes()
+        .into_iter()
+        .find(|l| l.instance == instance)
+        .expect("a lane for the instance")
+}
+
+#[test]
+fn timeline_records_every_state_heartbeat_and_who_resolved_each_action() {
+    use super::timeline::By;
+    use lifehook_model::LifecycleResult;
+    let mut e = Env::new();
+    e.group(
+        "g",
+        "0",
+        "4",
+        "2",
+        &[
+            ("launch", "LAUNCHING", "60", "ABANDON"),
+            ("drain", "TERMINATING", "120", "CONTINUE"),
+        ],
+    );
+    let waiting = e.in_state("g", S::PendingWait);
+    let (a, b) = (waiting[0].clone(), waiting[1].clone());
+    // a: a heartbeat at +10 s, then a handler's CONTINUE at +20 s.
+    e.advance(10);
+    e.ok(
+        "RecordLifecycleActionHeartbeat",
+        &[
+            ("AutoScalingGroupName", "g"),
+            ("LifecycleHookName", "launch"),
+            ("InstanceId", &a),
+        ],
+    );
+    e.advance(10);
+    let t = token_of(&mut e, &a, "launch");
+    e.complete("g", "launch", &t, "CONTINUE").unwrap();
+    let lane = lane_of(&mut e, &a);
+    let states: Vec<(S, u64, Option<u64>)> = lane
+        .states
+        .iter()
+        .map(|s| (s.state, s.from - T0, s.to.map(|t| t - T0)))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (S::Pending, 0, Some(0)),
+            (S::PendingWait, 0, Some(20_000)),
+            (S::PendingProceed, 20_000, Some(20_000)),
+            (S::InService, 20_000, None),
+        ]
+    );
+    assert_eq!(lane.group, "g");
+    let action = &lane.actions[0];
+    assert_eq!(
+        (action.hook.as_str(), action.token.as_str()),
+        ("launch", t.as_str())
+    );
+    assert_eq!(action.heartbeats, [T0 + 10_000]);
+    assert_eq!(action.heartbeat_deadline, T0 + 70_000);
+    let end = action.end.clone().unwrap();
+    assert_eq!(
+        (end.at, end.result, end.by, end.how),
+        (
+            T0 + 20_000,
+            Some(LifecycleResult::Continue),
+            By::Handler,
+            "completed"
+        )
+    );
+    // b: nobody answers; at +60 s the DefaultResult ABANDON applies, then the terminate
+    // hook's DefaultResult CONTINUE at +180 s.
+    e.advance(160);
+    let lane = lane_of(&mut e, &b);
+    let ends: Vec<(String, u64, Option<LifecycleResult>, By, &str)> = lane
+        .actions
+        .iter()
+        .map(|a| {
+            let end = a.end.clone().unwrap();
+            (a.hook.clone(), end.at - T0, end.result, end.by, end.how)
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            (
+                "launch".into(),
+                60_000,
+                Some(LifecycleResult::Abandon),
+                By::DefaultResult,
+                "heartbeat-timeout"
+            ),
+            (
+                "drain".into(),
+                180_000,
+                Some(LifecycleResult::Continue),
+                By::DefaultResult,
+                "heartbeat-timeout"
+            ),
+        ]
+    );
+    let states: Vec<S> = lane.states.iter().map(|s| s.state).collect();
+    assert_eq!(
+        states,
+        [
+            S::Pending,
+            S::PendingWait,
+            S::Terminating,
+            S::TerminatingWait,
+            S::TerminatingProceed,
+            S::Terminated,
+        ]
+    );
+    assert_eq!(lane.states[3].from, T0 + 60_000);
+    e.check_invariants();
+}
+
+#[test]
+fn timeline_keeps_the_last_events_and_counts_the_dropped() {
+    use super::timeline::{MAX_TIMELINE_EVENTS, Timeline, What};
+    let mut t = Timeline::default();
+    for k in 0..MAX_TIMELINE_EVENTS + 5 {
+        t.push(k as u64, "g", &format!("i-{k}"), What::State(S::Pending));
+    }
+    assert_eq!(t.events().count(), MAX_TIMELINE_EVENTS);
+    assert_eq!(t.dropped(), 5);
+    assert_eq!(t.events().next().unwrap().instance, "i-5");
 }

@@ -114,6 +114,35 @@ fn signal(child: &tokio::process::Child, sig: &str) {
     }
 }
 
+/// Starts the real `lifehook sandbox` on a free loopback port with a manual clock and
+/// `extra` arguments, and returns it (killed on drop) with its endpoint once it answers.
+pub(crate) async fn sandbox_process(extra: &[&std::ffi::OsStr]) -> (tokio::process::Child, String) {
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let child = lifehook_cmd(&endpoint)
+        .args(["sandbox", "--clock", "manual", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn lifehook sandbox");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("HTTP client");
+    wait_for("the sandbox is up", patience(), || async {
+        http.get(format!("{endpoint}/_sandbox/health"))
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
+    })
+    .await;
+    (child, endpoint)
+}
+
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
