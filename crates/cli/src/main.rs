@@ -208,6 +208,10 @@ async fn run_sandbox(args: SandboxArgs) -> exit::Outcome {
         "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
         running.endpoint()
     );
+    outln!(
+        "  web view (live, with the timeline): {}/_sandbox/ui/",
+        running.endpoint()
+    );
     if !args.enforce_policy.is_empty() {
         outln!(
             "  enforcing IAM policies; requests signed with AWS_ACCESS_KEY_ID={} are never enforced",

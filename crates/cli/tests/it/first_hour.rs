@@ -78,6 +78,15 @@ async fn the_sandbox_banner_sets_the_region_for_every_client() {
     })
     .await
     .expect("the banner in time");
+    let web = tokio::time::timeout(common::patience(), lines.next_line())
+        .await
+        .expect("the banner in time")
+        .expect("stdout readable")
+        .unwrap_or_default();
+    assert_eq!(
+        web,
+        format!("  web view (live, with the timeline): http://127.0.0.1:{port}/_sandbox/ui/")
+    );
     for var in [
         "AWS_ENDPOINT_URL=",
         "AWS_REGION=us-east-1",
