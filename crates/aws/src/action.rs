@@ -415,17 +415,11 @@ impl ActionHandler {
         end
     }
 
-    /// Counts and logs the steps' reports: one line a step, a failure as a warning, with the
-    /// end of what the step printed (at most [`OUTPUT_EXCERPT`] characters).
+    /// Counts the steps' reports in the metrics. (Each step's log line is the runner's,
+    /// when the step ends: `lifehook_core::pipeline`, "step finished".)
     fn observe(&self, outcome: &Outcome) {
         for s in &outcome.steps {
-            let status = self.metrics.observe_step(s);
-            let output = s.detail.as_deref().map(excerpt).unwrap_or_default();
-            if let Some(err) = &s.error {
-                warn!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, error = %err, output = %output, "step report");
-            } else {
-                debug!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, duration_ms = s.duration.as_millis() as u64, output = %output, "step report");
-            }
+            self.metrics.observe_step(s);
         }
     }
 }
@@ -454,21 +448,6 @@ pub fn result_and_by(outcome: &str) -> (&'static str, &'static str) {
         "held" => ("none", "default-result"),
         _ => ("none", "none"),
     }
-}
-
-/// How much of a step's output a log line shows.
-pub const OUTPUT_EXCERPT: usize = 512;
-
-/// The end of a step's output, on one line: its last [`OUTPUT_EXCERPT`] characters
-/// (where the error usually is), marked `…` when cut.
-fn excerpt(output: &str) -> String {
-    let one_line = output.trim().replace('\n', "⏎");
-    let n = one_line.chars().count();
-    if n <= OUTPUT_EXCERPT {
-        return one_line;
-    }
-    let tail: String = one_line.chars().skip(n - OUTPUT_EXCERPT).collect();
-    format!("…{tail}")
 }
 
 /// The action's address for Auto Scaling: its token, or — for an action found without a
@@ -513,20 +492,5 @@ async fn group_tags(api: &LifecycleApi, group: &str) -> BTreeMap<String, String>
             warn!(group, error = %crate::lifecycle::describe_sdk(&e), "cannot read the group's tags; routing without them");
             BTreeMap::new()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_step_output_excerpt_is_its_bounded_end_on_one_line() {
-        assert_eq!(excerpt("  ok\n"), "ok");
-        assert_eq!(excerpt("a\nb"), "a⏎b");
-        let long = format!("{}END", "x".repeat(2000));
-        let e = excerpt(&long);
-        assert!(e.starts_with('…') && e.ends_with("END"), "{e}");
-        assert_eq!(e.chars().count(), OUTPUT_EXCERPT + 1);
     }
 }

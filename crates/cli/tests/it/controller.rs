@@ -269,8 +269,11 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
     let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
     let report = log
         .lines()
-        .find(|l| l.contains("step report") && l.contains("status=\"failed\""))
+        .find(|l| l.contains("step finished") && l.contains("status=\"failed\""))
         .unwrap_or_default();
+    // Once: not again at the end of the pipeline (issue 15: "each step is logged twice").
+    let lines_of_the_step = log.lines().filter(|l| l.contains("step=work")).count();
+    assert_eq!(lines_of_the_step, 1, "{log}");
     assert!(report.contains(" WARN "), "{report:?}\n{log}");
     assert!(report.contains("step=work"), "{report:?}");
     assert!(report.contains("broken"), "the step's output: {report:?}");
