@@ -204,11 +204,9 @@ async fn run_sandbox(args: SandboxArgs) -> exit::Outcome {
         running.endpoint(),
         args.clock
     );
-    // AWS CLI v1 and boto3 read AWS_DEFAULT_REGION; v2 and the SDKs read AWS_REGION.
-    outln!(
-        "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
-        running.endpoint()
-    );
+    for line in lifehook_demo::sandbox_env_lines(&running.endpoint()) {
+        outln!("{line}");
+    }
     if !args.enforce_policy.is_empty() {
         outln!(
             "  enforcing IAM policies; requests signed with AWS_ACCESS_KEY_ID={} are never enforced",

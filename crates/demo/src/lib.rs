@@ -220,10 +220,11 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
         let controllers = &kept.groups;
         out.say("");
         out.say(&out.bold("The sandbox keeps running until Ctrl-C. Point the AWS CLI at it:"));
-        out.say(&format!(
-            "  export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\\n         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true"
-        ));
-        out.say("  aws autoscaling describe-auto-scaling-groups --query 'AutoScalingGroups[].[AutoScalingGroupName,length(Instances)]'");
+        for line in sandbox_env_lines(&endpoint) {
+            out.say(&line);
+        }
+        out.say("  aws autoscaling describe-auto-scaling-groups \\");
+        out.say("    --query 'AutoScalingGroups[].[AutoScalingGroupName,length(Instances)]'");
         if !controllers.is_empty() {
             out.say(&format!(
                 "  # the demo's controllers still handle {}; for example:",
@@ -247,6 +248,20 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
     } else {
         Err(DemoError::ScenarioFailed)
     }
+}
+
+/// How to point the AWS CLI (v1 and v2) and the SDKs at a sandbox, as shell lines of at
+/// most 80 columns.
+pub fn sandbox_env_lines(endpoint: &str) -> Vec<String> {
+    vec![
+        format!("  export AWS_ENDPOINT_URL={endpoint}"),
+        // AWS CLI v1 and boto3 read AWS_DEFAULT_REGION; v2 and the SDKs read AWS_REGION.
+        "  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1".to_owned(),
+        "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test".to_owned(),
+        "  export AWS_EC2_METADATA_DISABLED=true".to_owned(),
+        "  # AWS CLI v1 ignores AWS_ENDPOINT_URL for SQS; give it the endpoint:".to_owned(),
+        format!("  alias aws='aws --endpoint-url {endpoint}'"),
+    ]
 }
 
 /// Each scenario's example configuration and the handler that runs it.
