@@ -438,6 +438,34 @@ pub fn span(ev: &LifecycleEvent) -> tracing::Span {
     )
 }
 
+/// The one line that ends an action, in its span: `action done` with the outcome, the
+/// result sent and who gave it, the time it took (and its steps'); a warning when the
+/// handler ABANDONed it (a failed launch or an early end), else `info`.
+pub fn log_done(outcome: &str, elapsed: std::time::Duration, steps: Option<std::time::Duration>) {
+    let (result, by) = result_and_by(outcome);
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let elapsed_ms = ms(elapsed);
+    let steps_ms = steps.map(ms);
+    macro_rules! done {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                outcome,
+                result,
+                by,
+                elapsed_ms,
+                steps_ms,
+                "action done"
+            )
+        };
+    }
+    if outcome == "abandon" {
+        done!(tracing::Level::WARN);
+    } else {
+        done!(tracing::Level::INFO);
+    }
+}
+
 /// For the one line that ends an action: the result sent to Auto Scaling and who gave it,
 /// from the outcome's label (the handler's `CONTINUE`/`ABANDON`, or the hook's
 /// DefaultResult after a hold), `none` when neither.

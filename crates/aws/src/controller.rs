@@ -220,17 +220,7 @@ async fn handle(sh: Arc<Shared>, msg: InFlight, cancel: CancellationToken) -> Ac
     // The one `info` line per action on the happy path (the steps' and the completion's
     // lines are `debug`): at thousands of actions per second, formatting and writing log
     // lines is a large share of the controller's CPU.
-    let (result, by) = crate::action::result_and_by(outcome.label());
-    span.in_scope(|| {
-        info!(
-            outcome = outcome.label(),
-            result,
-            by,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            steps_ms = steps.as_millis() as u64,
-            "action done"
-        )
-    });
+    span.in_scope(|| crate::action::log_done(outcome.label(), started.elapsed(), Some(steps)));
     outcome
 }
 

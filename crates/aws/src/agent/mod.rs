@@ -677,16 +677,7 @@ async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationTo
             hand_back(&sh, msg).await;
         }
     }
-    span.in_scope(|| {
-        let (result, by) = crate::action::result_and_by(end.label());
-        info!(
-            outcome = end.label(),
-            result,
-            by,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "action done"
-        )
-    });
+    span.in_scope(|| crate::action::log_done(end.label(), started.elapsed(), None));
     end
 }
 

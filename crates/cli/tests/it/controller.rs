@@ -274,6 +274,13 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
     // Once: not again at the end of the pipeline (issue 15: "each step is logged twice").
     let lines_of_the_step = log.lines().filter(|l| l.contains("step=work")).count();
     assert_eq!(lines_of_the_step, 1, "{log}");
+    // The ABANDON it sent is a warning too, naming the result and who gave it.
+    let done = log
+        .lines()
+        .find(|l| l.contains("action done") && l.contains("result=\"ABANDON\""))
+        .unwrap_or_default();
+    assert!(done.contains(" WARN "), "{done:?}\n{log}");
+    assert!(done.contains("by=\"handler\""), "{done:?}");
     assert!(report.contains(" WARN "), "{report:?}\n{log}");
     assert!(report.contains("step=work"), "{report:?}");
     assert!(report.contains("broken"), "the step's output: {report:?}");
