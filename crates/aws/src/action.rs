@@ -82,6 +82,9 @@ pub struct PrepareOptions<'a> {
     /// The instance is in no Auto Scaling group: there is no hook to look up, and no
     /// call about the action is made.
     pub no_group: bool,
+    /// The message was delivered before (`ApproximateReceiveCount` > 1): another handler
+    /// may have run it, and the action may be over. Checked with a heartbeat first.
+    pub redelivered: bool,
 }
 
 /// An action ready to run: its pipeline, its hook (none for an instance in no group) and
@@ -257,11 +260,36 @@ impl ActionHandler {
             info!("the action's global timeout has passed; it is already resolved");
             return Err(Resolution::AlreadyResolved);
         }
+        let target = target_of(ev);
+        // An action that may be over already — redelivered after a crash, or older than
+        // its heartbeat timeout (it lives on only if someone heartbeated it) — is checked
+        // before any step runs: steps must not deregister or drain an instance whose
+        // action has ended. A heartbeat is the cheap check, and proves it alive too.
+        let stale = now
+            .duration_since(started_at)
+            .is_ok_and(|age| age >= heartbeat_timeout);
+        if hook.is_some() && (opts.redelivered || stale) {
+            match self.api.heartbeat(&target).await {
+                Ok(()) => debug!(
+                    redelivered = opts.redelivered,
+                    "the action is alive (a heartbeat before the first step)"
+                ),
+                Err(e) if e.is_already_resolved() => {
+                    info!(
+                        redelivered = opts.redelivered,
+                        "the action is already over; its pipeline is not run"
+                    );
+                    return Err(Resolution::AlreadyResolved);
+                }
+                // Cannot tell (throttled, unreachable): run, as without the check.
+                Err(e) => debug!(error = %e, "the heartbeat before the first step failed"),
+            }
+        }
         Ok(Prepared {
             pipeline,
             hook,
             ctx,
-            target: target_of(ev),
+            target,
         })
     }
 
@@ -286,16 +314,32 @@ impl ActionHandler {
             )
         });
         debug!(pipeline = %action.pipeline.name, from_step = from, "running pipeline");
+        // When the keepalive learns that the action is over ("No active Lifecycle Action"),
+        // the running steps are cancelled: their work is moot.
+        let steps_cancel = cancel.child_token();
+        let _stop_watching = steps_cancel.clone().drop_guard();
+        if let Some(resolved) = keepalive.as_ref().map(Keepalive::resolved) {
+            let steps_cancel = steps_cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = resolved.cancelled() => {
+                        info!("the action is over (resolved elsewhere or timed out); cancelling its steps");
+                        steps_cancel.cancel();
+                    }
+                    () = steps_cancel.cancelled() => {}
+                }
+            });
+        }
         let outcome = match progress {
             Some(tx) => {
                 let runner = self.runner.clone().with_progress(tx);
                 runner
-                    .run_from(action.pipeline, &action.ctx, from, cancel)
+                    .run_from(action.pipeline, &action.ctx, from, &steps_cancel)
                     .await
             }
             None => {
                 self.runner
-                    .run_from(action.pipeline, &action.ctx, from, cancel)
+                    .run_from(action.pipeline, &action.ctx, from, &steps_cancel)
                     .await
             }
         };
@@ -349,7 +393,20 @@ impl ActionHandler {
         cancel: &CancellationToken,
         steps: &mut Duration,
     ) -> Resolution {
-        let action = match self.prepare(ev, PrepareOptions::default()).await {
+        self.handle_with(ev, PrepareOptions::default(), cancel, steps)
+            .await
+    }
+
+    /// [`Self::handle`] with options (the controller says whether a message is a
+    /// redelivery).
+    pub async fn handle_with(
+        &self,
+        ev: &LifecycleEvent,
+        opts: PrepareOptions<'_>,
+        cancel: &CancellationToken,
+        steps: &mut Duration,
+    ) -> Resolution {
+        let action = match self.prepare(ev, opts).await {
             Ok(a) => a,
             Err(resolution) => return resolution,
         };

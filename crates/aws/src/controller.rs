@@ -232,7 +232,11 @@ async fn handle_inner(
 ) -> ActionOutcome {
     let ev = msg.event.clone();
     debug!(receive_count = msg.receive_count, "handling the action");
-    match sh.actions.handle(&ev, cancel, steps).await {
+    let opts = crate::action::PrepareOptions {
+        redelivered: msg.receive_count > 1,
+        ..Default::default()
+    };
+    match sh.actions.handle_with(&ev, opts, cancel, steps).await {
         Resolution::Completed(result) => ack(sh, msg, ActionOutcome::Completed(result)).await,
         Resolution::AlreadyResolved => ack(sh, msg, ActionOutcome::AlreadyResolved).await,
         Resolution::Hold { hook, started_at } => hold(sh, msg, &hook, started_at, cancel).await,

@@ -19,6 +19,7 @@ use lifehook_core::keepalive::KeepalivePlan;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use lifehook_core::clock::Clock;
 
@@ -130,6 +131,8 @@ pub fn parse_message_time(time: &str) -> Option<SystemTime> {
 pub struct Keepalive {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<KeepaliveReport>>,
+    /// Cancelled when Auto Scaling says the action is already resolved.
+    resolved: CancellationToken,
 }
 
 impl Keepalive {
@@ -157,11 +160,19 @@ impl Keepalive {
         Fut: Future<Output = Result<(), LifecycleError>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(run(schedule, beat, clock, rx));
+        let resolved = CancellationToken::new();
+        let task = tokio::spawn(run(schedule, beat, clock, rx, resolved.clone()));
         Keepalive {
             stop: Some(tx),
             task: Some(task),
+            resolved,
         }
+    }
+
+    /// Cancelled when a heartbeat learns that the action is already resolved (completed
+    /// elsewhere, or timed out): whatever works on it can stop.
+    pub fn resolved(&self) -> CancellationToken {
+        self.resolved.clone()
     }
 
     /// True once the keepalive ended by itself (resolved, deadline, failure).
@@ -202,6 +213,7 @@ async fn run<F, Fut>(
     beat: F,
     clock: Arc<dyn Clock>,
     mut stop: oneshot::Receiver<()>,
+    resolved: CancellationToken,
 ) -> KeepaliveReport
 where
     F: Fn() -> Fut + Send + 'static,
@@ -239,6 +251,7 @@ where
             }
             Err(e) if e.class() == ErrorClass::AlreadyResolved => {
                 report.end = KeepaliveEnd::AlreadyResolved;
+                resolved.cancel();
                 return report;
             }
             Err(e) => {

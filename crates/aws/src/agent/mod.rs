@@ -697,6 +697,8 @@ async fn run_action(
         pipeline: Some(&pipeline_name),
         started_at: Some(rec.started_at()),
         no_group: rec.no_group,
+        // Resumed after a reboot or a restart: the action may have ended meanwhile.
+        redelivered: resumed,
     };
     let action = match sh.actions.prepare(&ev, opts).await {
         Ok(a) => a,

@@ -791,3 +791,175 @@ async fn the_controller_checks_its_queue_and_admin_port_at_start() {
     assert!(err.contains("no-such-queue"), "{err}");
     assert!(!err.contains("controller started"), "{err}");
 }
+
+/// Issue 13: a pipeline is not run for an action found already over. Both launch messages
+/// are redeliveries (received once before, as after a crash); one action was completed
+/// meanwhile. The controller checks each with a heartbeat before the first step: only the
+/// live one runs its step.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_message_for_an_action_already_over_runs_no_step() {
+    let _serial = common::serial().await;
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "web-1",
+        2,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let ids = wait_for("two instances in Pending:Wait", common::patience(), || {
+        all_in_state(&h, "web-1", 2, "Pending:Wait")
+    })
+    .await;
+    // A first delivery that nobody finishes (a handler that crashed), handed back at once.
+    let mut received = 0;
+    while received < 2 {
+        let out = h
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            h.sqs
+                .change_message_visibility()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+            received += 1;
+        }
+    }
+    // Meanwhile the first instance's action was completed elsewhere.
+    let (over, alive) = (&ids[0], &ids[1]);
+    h.asg
+        .complete_lifecycle_action()
+        .auto_scaling_group_name("web-1")
+        .lifecycle_hook_name("launch")
+        .instance_id(over)
+        .lifecycle_action_result("CONTINUE")
+        .send()
+        .await
+        .unwrap();
+
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
+    let log = dir.path().join("controller.log");
+    let _c = Proc::controller(&h.endpoint(), &config, &log);
+    wait_for_logged("both instances InService", &log, || {
+        all_in_state(&h, "web-1", 2, "InService")
+    })
+    .await;
+    wait_for_logged("the queue empty", &log, || async {
+        (lifehook_conformance::queue_len(&h, &url).await == (0, 0)).then_some(())
+    })
+    .await;
+    // Only the live action ran its step.
+    assert_eq!(
+        marks(dir.path()),
+        vec![format!("{alive} autoscaling:EC2_INSTANCE_LAUNCHING")],
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("the action is already over; its pipeline is not run"),
+        "{text}"
+    );
+}
+
+/// Issue 13: when the keepalive learns mid-run that the action is over, the running steps
+/// are cancelled (the exec step's process is gone) instead of running to their end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_is_cancelled_when_its_action_ends_elsewhere() {
+    let _serial = common::serial().await;
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "web-1",
+        0,
+        vec![hook("launch", LAUNCHING, 30, "ABANDON", Some(&arn))],
+    )
+    .await;
+    // A step that would run for ten minutes, and says who it is.
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[(
+            "web",
+            "\"web-*\"",
+            "\"launching\"",
+            "abandon",
+            r#"["sh", "-c", "echo $$ > step.pid; exec sleep 600"]"#,
+        )],
+    );
+    let log = dir.path().join("controller.log");
+    let child = lifehook_cmd(&h.endpoint())
+        .args(["controller", "--config"])
+        .arg(&config)
+        .args(["--admin-listen", &format!("127.0.0.1:{}", free_port())])
+        .env(
+            "LIFEHOOK_CLOCK_URL",
+            format!("{}/_sandbox/clock", h.endpoint()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn controller");
+    let _c = Proc {
+        child,
+        admin: String::new(),
+    };
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web-1")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    let pid: u32 = wait_for_logged("the step running", &log, || async {
+        std::fs::read_to_string(dir.path().join("step.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    })
+    .await;
+    let id = instances(&h, "web-1").await[0].0.clone();
+    // Someone else completes the action; the controller's next heartbeat (every 15 s of
+    // the sandbox's clock) learns it.
+    h.asg
+        .complete_lifecycle_action()
+        .auto_scaling_group_name("web-1")
+        .lifecycle_hook_name("launch")
+        .instance_id(&id)
+        .lifecycle_action_result("CONTINUE")
+        .send()
+        .await
+        .unwrap();
+    h.advance(16.0).await;
+    wait_for_logged("the step's process gone", &log, || async {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+    let text = wait_for_logged("the action done", &log, || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("action done").then_some(text)
+    })
+    .await;
+    assert!(text.contains("cancelling its steps"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("action done") && l.contains("already-resolved")),
+        "{text}"
+    );
+}
