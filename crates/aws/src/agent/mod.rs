@@ -699,6 +699,7 @@ async fn run_action(
         no_group: rec.no_group,
         // Resumed after a reboot or a restart: the action may have ended meanwhile.
         redelivered: resumed,
+        expiry: None,
     };
     let action = match sh.actions.prepare(&ev, opts).await {
         Ok(a) => a,
@@ -771,7 +772,14 @@ async fn run_action(
                 Some(hook) => {
                     let keepalive = ran.into_keepalive();
                     sh.actions
-                        .hold(&action.target, hook, action.started_at(), keepalive, cancel)
+                        .hold(
+                            &action.target,
+                            hook,
+                            action.started_at(),
+                            keepalive,
+                            None,
+                            cancel,
+                        )
                         .await
                 }
                 None => {
