@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# README "Try it against the sandbox", followed literally, once with the AWS CLI v1 and once
+# README "Try it against the sandbox" and the agent's try-out, followed literally, once with the AWS CLI v1 and once
 # with v2 (issue #15: "works with both AWS CLI v1 and v2").
 #
 # The commands come from README.md itself: every ```sh block that follows a line
-# `<!-- readme-check: try-sandbox ... -->`, run in order in one shell, as a user pastes them.
+# `<!-- readme-check: NAME ... -->` ("Try it against the sandbox", then the agent's try-out
+# in "Run the agent on instances"), run in order in one shell, as a user pastes them.
 # The only rewrites:
 # - `cargo run --release --` becomes the lifehook binary ($LIFEHOOK_BIN, default
 #   $CARGO_TARGET_DIR/debug/lifehook, built in debug when missing; never a release build);
@@ -13,8 +14,8 @@
 #   for examples/controller-local.toml's queue_url through LIFEHOOK_QUEUE_URL; the
 #   controller's admin port (default 9464) through LIFEHOOK_ADMIN_LISTEN=127.0.0.1:0.
 # Long-running commands run in the background: the sandbox (the README starts it with `&`)
-# and the controller (the README runs it until Ctrl-C; here until its work is done, then
-# SIGTERM). After each command the outcome the README promises is checked against the
+# the agent (both with `&` in the README) and the controller (the README runs it until
+# Ctrl-C; here until its work is done, then SIGTERM). After each command the outcome the README promises is checked against the
 # sandbox with bounded polling. Only the processes this script starts are stopped.
 #
 # Installs what a fresh machine lacks: the AWS CLI v1 from PyPI into the virtualenv
@@ -63,7 +64,7 @@ WAIT_SECS=$((60 * PATIENCE))
 # The README's blocks, one complete shell command per NUL-terminated record: lines are
 # joined until bash can parse them (backslash continuations, the multi-line JSON argument).
 readme_commands() {
-  awk '/^<!-- readme-check: try-sandbox/ { want = 1; next }
+  awk '/^<!-- readme-check: / { want = 1; next }
        want && /^```sh$/ { inside = 1; want = 0; next }
        inside && /^```$/ { inside = 0; next }
        inside { print }' README.md |
@@ -95,15 +96,22 @@ web1_instances() {
     "'\n'.join(i['instance_id']+' '+i['lifecycle_state'] for i in d['regions'].get('us-east-1',{}).get('ec2',{}).get('instances',[]) if i.get('group')=='web-1' and i['lifecycle_state']!='Terminated')"
 }
 
-# Polls CONDITION (a shell command) every 50 ms until it succeeds or WAIT_SECS pass.
+# Polls CONDITION (a shell command) every 50 ms until it succeeds, WAIT_SECS pass, or the
+# process WATCH_PID (when set) exits.
 eventually() { # WHAT CONDITION...
   local what="$1" i
   shift
   for ((i = 0; i < WAIT_SECS * 20; i++)); do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    if [ -n "${WATCH_PID:-}" ] && ! kill -0 "$WATCH_PID" 2>/dev/null; then
+      what="$what (it exited)"
+      break
+    fi
     sleep 0.05
   done
-  fail "AWS CLI $CLI_NAME: after ${WAIT_SECS}s still not: $what"
+  fail "AWS CLI $CLI_NAME: not: $what
+--- the output of README command ${n:-?} so far:
+$(cat "${out:-/dev/null}" 2>/dev/null)"
 }
 
 # The walkthrough with one CLI, in a subshell so that its variables, alias and processes
@@ -133,7 +141,7 @@ walkthrough() { # NAME CLI
   unset LIFEHOOK_CLOCK_URL LIFEHOOK_CONFIG LIFEHOOK_QUEUE_URL
   PORT=4566
 
-  local n=0 cmd run out rc first_waiting="" controller_done=0 advanced=0 statuses=0 described=0
+  local n=0 cmd run out rc first_waiting="" controller_done=0 agent_started=0 agent_done=0 advanced=0 statuses=0 described=0
   while IFS= read -r -d '' cmd; do
     n=$((n + 1))
     run="${cmd//cargo run --release --/\"\$BIN\"}"
@@ -153,25 +161,34 @@ $(cat "$out" 2>/dev/null)"; }
         eval "$run" </dev/null >"$out" 2>&1
         PIDS+=($!)
         local sandbox_pid=$!
-        eventually "the sandbox prints where it listens" grep -q 'listening on http://127.0.0.1:' "$out"
+        WATCH_PID=$! eventually "the sandbox prints where it listens" grep -q 'listening on http://127.0.0.1:' "$out"
         kill -0 "$sandbox_pid" 2>/dev/null || broke "the sandbox exited"
         PORT=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\).*|\1|p' "$out" | head -1)
-        export LIFEHOOK_QUEUE_URL="http://127.0.0.1:$PORT/000000000000/lifehook"
+        ;;
+      *"-- agent"*)
+        # The README backgrounds it (`&`).
+        eval "$run" </dev/null >"$out" 2>&1
+        PIDS+=($!)
+        WATCH_PID=$! eventually "the agent starts" grep -q 'agent started' "$out"
+        agent_started=1
         ;;
       *"-- controller"*)
         [ -n "$first_waiting" ] || broke "the README runs the controller before anything waits"
         # Until Ctrl-C in the README: here in the background, exec'd so that $! is the
         # controller itself, stopped with SIGTERM once the waiting instance is InService.
-        (eval "exec $run") </dev/null >"$out" 2>&1 &
+        (
+          export LIFEHOOK_QUEUE_URL="http://127.0.0.1:$PORT/000000000000/lifehook"
+          eval "exec $run"
+        ) </dev/null >"$out" 2>&1 &
         local controller_pid=$!
         PIDS+=("$controller_pid")
         # shellcheck disable=SC2317
         in_service() { [ "$(web1_instances | awk '$2 != "InService"' | wc -l)" = 0 ] && [ -n "$(web1_instances)" ]; }
-        eventually "the controller makes web-1's instance InService (controller log: $out)" in_service
+        WATCH_PID=$controller_pid eventually "the controller makes web-1's instance InService" in_service
         # shellcheck disable=SC2317
         completed() { sandbox_json /_sandbox/stats "any(a['how']=='completed' and a['result']=='CONTINUE' for a in d['resolved_actions'])" | grep -qx True; }
         completed || broke "web-1's instance is InService, but no action was completed with CONTINUE"
-        eventually "the controller logs the CONTINUE" grep -q 'result="CONTINUE"' "$out"
+        WATCH_PID=$controller_pid eventually "the controller logs the CONTINUE" grep -q 'result="CONTINUE"' "$out"
         kill -TERM "$controller_pid"
         rc=0
         wait "$controller_pid" || rc=$?
@@ -211,6 +228,13 @@ $(cat "$out" 2>/dev/null)"; }
         sandbox_json /_sandbox/stats "any(a['instance']=='$first_waiting' and a['how']=='heartbeat-timeout' and a['result']=='ABANDON' for a in d['resolved_actions'])" |
           grep -qx True || broke "the heartbeat timeout did not apply the DefaultResult ABANDON to $first_waiting"
         ;;
+      *"set-desired-capacity"*)
+        [ "$agent_started" = 1 ] || broke "the README scales in before the agent runs"
+        # shellcheck disable=SC2317
+        agent_completed() { sandbox_json /_sandbox/stats "any(a['hook']=='terminate' and a['how']=='completed' and a['result']=='CONTINUE' for a in d['resolved_actions'])" | grep -qx True; }
+        eventually "the agent completes the termination with CONTINUE" agent_completed
+        agent_done=1
+        ;;
       *"describe-auto-scaling-instances"*)
         described=1
         [ "$controller_done" = 1 ] || broke "the README describes the instances before the controller ran"
@@ -225,10 +249,11 @@ $(cat "$out" 2>/dev/null)"; }
   [ "$advanced" = 1 ] || fail "README: no clock advance that applies the DefaultResult"
   [ "$controller_done" = 1 ] || fail "README: no controller run"
   [ "$described" = 1 ] && [ "$statuses" -ge 3 ] || fail "README: no check that the instance is InService and nothing waits"
+  [ "$agent_done" = 1 ] || fail "README: no agent that handles a scale-in"
 }
 
 COMMANDS=$(readme_commands | tr -cd '\0' | wc -c)
-[ "$COMMANDS" -gt 0 ] || fail "README.md has no <!-- readme-check: try-sandbox --> blocks"
+[ "$COMMANDS" -gt 0 ] || fail "README.md has no <!-- readme-check: NAME --> blocks"
 (walkthrough v1 "$CLI_V1")
 (walkthrough v2 "$CLI_V2")
-echo "readme-check: README \"Try it against the sandbox\" works with AWS CLI v1 ($("$CLI_V1" --version 2>&1 | cut -d' ' -f1)) and v2 ($("$CLI_V2" --version 2>&1 | cut -d' ' -f1))"
+echo "readme-check: README \"Try it against the sandbox\" and the agent's try-out work with AWS CLI v1 ($("$CLI_V1" --version 2>&1 | cut -d' ' -f1)) and v2 ($("$CLI_V2" --version 2>&1 | cut -d' ' -f1))"
