@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# README "Try it against the sandbox" and the agent's try-out, followed literally, once with the AWS CLI v1 and once
-# with v2 (issue #15: "works with both AWS CLI v1 and v2").
+# README.md followed literally, once with the AWS CLI v1 and once with v2 (issue #15: "The
+# README, followed literally on a fresh machine, works with both AWS CLI v1 and v2").
 #
 # The commands come from README.md itself: every ```sh block that follows a line
 # `<!-- readme-check: NAME ... -->` ("Try it against the sandbox", then the agent's try-out
@@ -13,10 +13,11 @@
 #   LIFEHOOK_SANDBOX_LISTEN=127.0.0.1:0 (it picks the port; its first line says which), and
 #   for examples/controller-local.toml's queue_url through LIFEHOOK_QUEUE_URL; the
 #   controller's admin port (default 9464) through LIFEHOOK_ADMIN_LISTEN=127.0.0.1:0.
-# Long-running commands run in the background: the sandbox (the README starts it with `&`)
-# the agent (both with `&` in the README) and the controller (the README runs it until
-# Ctrl-C; here until its work is done, then SIGTERM). After each command the outcome the README promises is checked against the
-# sandbox with bounded polling. Only the processes this script starts are stopped.
+# Long-running commands run in the background: the sandbox and the agent (the README starts
+# both with `&`) and the controller (the README runs it until Ctrl-C; here until its work
+# is done, then SIGTERM). After each command the outcome the README promises is checked
+# against the sandbox, with bounded polling. Only the processes this script starts are
+# stopped. A failure names the CLI, the README command and its output.
 #
 # Installs what a fresh machine lacks: the AWS CLI v1 from PyPI into the virtualenv
 # scripts/sdk-compat.sh uses, and Debian's `awscli` (v2) with apt-get when /usr/bin/aws is
@@ -224,7 +225,6 @@ $(cat "$out" 2>/dev/null)"; }
         ;;
       *"/_sandbox/clock/advance"*)
         advanced=1
-        # shellcheck disable=SC2016
         sandbox_json /_sandbox/stats "any(a['instance']=='$first_waiting' and a['how']=='heartbeat-timeout' and a['result']=='ABANDON' for a in d['resolved_actions'])" |
           grep -qx True || broke "the heartbeat timeout did not apply the DefaultResult ABANDON to $first_waiting"
         ;;
