@@ -99,11 +99,6 @@ struct IpNet {
     bits: u32,
 }
 
-/// Checks that `pattern` is a well-formed pattern.
-pub(crate) fn validate(pattern: &Value) -> Result<(), PatternError> {
-    compile(pattern).map(|_| ())
-}
-
 /// Parses the text of a pattern (JSON) and compiles it.
 pub(crate) fn parse(text: &str) -> Result<Pattern, PatternError> {
     let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -124,6 +119,58 @@ pub(crate) fn compile(pattern: &Value) -> Result<Pattern, PatternError> {
 /// matches nothing.
 pub(crate) fn matches(pattern: &Value, event: &Value) -> bool {
     compile(pattern).is_ok_and(|p| p.matches(event))
+}
+
+/// SNS: the most keys a filter policy may have (for a nested policy, only the top-level
+/// ones count), and the most value combinations ("Amazon SNS filter policy constraints",
+/// <https://docs.aws.amazon.com/sns/latest/dg/subscription-filter-policy-constraints.html>).
+const SNS_MAX_KEYS: usize = 5;
+const SNS_MAX_COMBINATIONS: u64 = 150;
+
+/// Checks an SNS filter policy: the pattern grammar, no nesting when the policy applies to
+/// message attributes, at most five keys and at most 150 combinations (the product, over
+/// every value list, of its length times the depth of its key, as the SNS guide counts
+/// them; alternatives of `$or` add up). The error is the text after "Invalid parameter: ".
+pub(crate) fn check_filter_policy(policy: &Value, message_body: bool) -> Result<(), String> {
+    let p = compile(policy).map_err(|e| format!("FilterPolicy: {e}"))?;
+    if !message_body && p.root.fields.iter().any(|(_, i)| matches!(i, Item::Obj(_))) {
+        return Err(
+            "Filter policy scope MessageAttributes does not support nested filter policy".into(),
+        );
+    }
+    if key_count(&p.root) > SNS_MAX_KEYS {
+        return Err(format!(
+            "FilterPolicy: Filter policy can not have more than {SNS_MAX_KEYS} keys"
+        ));
+    }
+    if combinations(&p.root, 1) > SNS_MAX_COMBINATIONS {
+        return Err("FilterPolicy: Filter policy is too complex".into());
+    }
+    Ok(())
+}
+
+fn key_count(o: &Obj) -> usize {
+    o.fields.len()
+        + o.ors
+            .iter()
+            .map(|g| g.iter().map(key_count).max().unwrap_or(0))
+            .sum::<usize>()
+}
+
+fn combinations(o: &Obj, depth: u64) -> u64 {
+    let fields = o.fields.iter().fold(1u64, |acc, (_, item)| {
+        let c = match item {
+            Item::Conds(c) => depth.saturating_mul(c.len() as u64),
+            Item::Obj(inner) => combinations(inner, depth + 1),
+        };
+        acc.saturating_mul(c)
+    });
+    o.ors.iter().fold(fields, |acc, g| {
+        let sum = g
+            .iter()
+            .fold(0u64, |s, alt| s.saturating_add(combinations(alt, depth)));
+        acc.saturating_mul(sum)
+    })
 }
 
 impl Pattern {
@@ -1030,6 +1077,37 @@ mod tests {
         ] {
             assert_eq!(err(p.clone()), want, "{p}");
         }
+    }
+
+    #[test]
+    fn sns_filter_policy_limits() {
+        let nested = json!({"object": {"key": [{"prefix": "auto-"}]}});
+        assert_eq!(
+            check_filter_policy(&nested, false).unwrap_err(),
+            "Filter policy scope MessageAttributes does not support nested filter policy"
+        );
+        assert!(check_filter_policy(&nested, true).is_ok());
+        // 3 x 4 x 2 x 3 x 1 x 3 = 216, the SNS guide's own example.
+        let complex = json!({
+            "key_a": {"key_b": {"key_c": ["1", "2", "3", "4"]}},
+            "key_d": {"key_e": ["1", "2", "3"]},
+            "key_f": ["1", "2", "3"]
+        });
+        assert_eq!(
+            check_filter_policy(&complex, true).unwrap_err(),
+            "FilterPolicy: Filter policy is too complex"
+        );
+        let six: Map<String, Value> = (0..6).map(|i| (format!("k{i}"), json!(["v"]))).collect();
+        assert_eq!(
+            check_filter_policy(&Value::Object(six), false).unwrap_err(),
+            "FilterPolicy: Filter policy can not have more than 5 keys"
+        );
+        assert_eq!(
+            check_filter_policy(&json!({"key_a": "value_one"}), true).unwrap_err(),
+            "FilterPolicy: \"key_a\" must be an object or an array"
+        );
+        let or = json!({"$or": [{"a": ["1"]}, {"b": [{"numeric": [">", 1]}]}]});
+        assert!(check_filter_policy(&or, false).is_ok());
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

@@ -264,8 +264,9 @@ fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
         other => return Err(invalid(format!("Invalid protocol type: {other}"))),
     }
     let attrs = entry_map(p, "Attributes");
+    let body_scope = attrs.get("FilterPolicyScope").map(String::as_str) == Some("MessageBody");
     for (k, v) in &attrs {
-        validate_sub_attr(k, v)?;
+        validate_sub_attr(k, v, body_scope)?;
     }
     let subs = &mut world.region(region).sns.subscriptions;
     let existing = subs
@@ -318,13 +319,14 @@ fn set_subscription_attributes(world: &mut World, ctx: &RequestCtx, p: &Params) 
     let arn = p.required("SubscriptionArn")?.to_owned();
     let name = p.required("AttributeName")?.to_owned();
     let value = p.get("AttributeValue").unwrap_or("").to_owned();
-    validate_sub_attr(&name, &value)?;
     let s = world
         .region(region)
         .sns
         .subscriptions
         .get_mut(&arn)
         .ok_or_else(|| not_found("Subscription"))?;
+    let body_scope = s.attrs.get("FilterPolicyScope").map(String::as_str) == Some("MessageBody");
+    validate_sub_attr(&name, &value, body_scope)?;
     s.attrs.insert(name, value);
     empty(ctx)
 }
