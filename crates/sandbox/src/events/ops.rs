@@ -523,6 +523,38 @@ fn test_event_pattern(b: &JsonBody) -> R {
     Ok(json!({"Result": p.matches(&e)}))
 }
 
+/// An entry as AWS's validation message shows it (the service's Java `toString`):
+/// `PutEventsRequestEntry(time=null, source=..., resources=[a, b], ...)`.
+fn java_entry_text(e: &Value) -> String {
+    let field = |k: &str| match e.get(k) {
+        None | Some(Value::Null) => "null".to_owned(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => {
+            clock::to_datetime(n.as_f64().map_or(0, |secs| (secs * 1000.0) as u64))
+                .format("%a %b %d %H:%M:%S UTC %Y")
+                .to_string()
+        }
+        Some(Value::Array(a)) => format!(
+            "[{}]",
+            a.iter()
+                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some(v) => v.to_string(),
+    };
+    format!(
+        "PutEventsRequestEntry(time={}, source={}, resources={}, detailType={}, detail={}, eventBusName={}, traceHeader={}, kmsKeyIdentifier=null, internalMetadata=null)",
+        field("Time"),
+        field("Source"),
+        field("Resources"),
+        field("DetailType"),
+        field("Detail"),
+        field("EventBusName"),
+        field("TraceHeader"),
+    )
+}
+
 /// Largest PutEvents request (the entries' sizes summed), bytes.
 const MAX_PUT_EVENTS_BYTES: usize = 256 * 1024;
 
@@ -541,9 +573,16 @@ fn entry_size(e: &Value) -> usize {
 fn put_events(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
     let entries = b.array("Entries")?.to_vec();
     if entries.is_empty() || entries.len() > 10 {
-        return Err(validation(
-            "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
-        ));
+        let bound = if entries.is_empty() {
+            "greater than or equal to 1"
+        } else {
+            "less than or equal to 10"
+        };
+        let listed: Vec<String> = entries.iter().map(java_entry_text).collect();
+        return Err(validation(format!(
+            "1 validation error detected: Value '[{}]' at 'entries' failed to satisfy constraint: Member must have length {bound}",
+            listed.join(", ")
+        )));
     }
     if entries.iter().map(entry_size).sum::<usize>() > MAX_PUT_EVENTS_BYTES {
         return Err(validation(

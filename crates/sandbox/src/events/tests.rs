@@ -469,3 +469,21 @@ fn permissions_are_stored_on_the_bus_policy() {
             .is_none()
     );
 }
+
+#[test]
+fn put_events_over_ten_entries_lists_them_as_aws_does() {
+    let sb = Sandbox::new(ClockMode::Manual, Default::default());
+    let mut w = sb.lock();
+    let entries: Vec<Value> = (0..11)
+        .map(|_| entry(Some("b"), json!({"k": "v"})))
+        .collect();
+    let e = call(&mut w, "PutEvents", json!({"Entries": entries})).unwrap_err();
+    let one = r#"PutEventsRequestEntry(time=null, source=app, resources=null, detailType=t, detail={"k":"v"}, eventBusName=b, traceHeader=null, kmsKeyIdentifier=null, internalMetadata=null)"#;
+    assert_eq!(
+        e.message,
+        format!(
+            "1 validation error detected: Value '[{}]' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10",
+            [one; 11].join(", ")
+        )
+    );
+}
