@@ -196,56 +196,120 @@ fn ordered_event_text(event: &Value) -> String {
         .unwrap_or_else(|| event.to_string())
 }
 
+/// The predefined placeholders of input transformers.
+const PREDEFINED: [&str; 5] = [
+    "aws.events.rule-arn",
+    "aws.events.rule-name",
+    "aws.events.event.ingestion-time",
+    "aws.events.event",
+    "aws.events.event.json",
+];
+
+/// The `<name>` placeholders of a template, each with its byte range.
+fn placeholders(template: &str) -> Vec<(usize, usize, &str)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(open) = template[from..].find('<').map(|i| from + i) {
+        let Some(close) = template[open + 1..].find(['>', '<']).map(|i| open + 1 + i) else {
+            break;
+        };
+        let name = &template[open + 1..close];
+        let ok = template.as_bytes()[close] == b'>'
+            && !name.is_empty()
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'));
+        if ok {
+            out.push((open, close + 1, name));
+            from = close + 1;
+        } else {
+            from = close;
+        }
+    }
+    out
+}
+
 impl InputTransformer {
+    /// The first placeholder of the template that names neither a key of `InputPathsMap`
+    /// nor a predefined variable.
+    fn unknown_placeholder(&self) -> Option<&str> {
+        placeholders(&self.template)
+            .into_iter()
+            .map(|(_, _, n)| n)
+            .find(|n| !self.paths.contains_key(*n) && !PREDEFINED.contains(n))
+    }
+
     /// The template with every `<name>` replaced, as the EventBridge user guide describes
-    /// ("Amazon EventBridge input transformation"): inside a JSON string a string value is
-    /// inserted as its (escaped) characters, elsewhere as JSON; in a template that is not
-    /// JSON, strings are inserted as they are. The predefined `<aws.events.rule-arn>`,
-    /// `<aws.events.rule-name>`, `<aws.events.event.ingestion-time>`, `<aws.events.event>`
-    /// and `<aws.events.event.json>` are available too. A path naming nothing gives null
-    /// (an empty string inside quotes).
-    fn render(&self, rule: &Rule, event: &Value, now: clock::Millis) -> String {
+    /// ("Amazon EventBridge input transformation",
+    /// <https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html>)
+    /// and as AWS answers: outside quotes a value goes in as JSON (a path that names
+    /// nothing as `""`); inside quotes a string goes in as its characters, and an object
+    /// or array as its JSON without quotes in a template that is one string, while in an
+    /// object template that makes the result invalid and nothing is delivered. A template
+    /// that is not JSON gets strings as they are.
+    fn render(&self, rule: &Rule, event: &Value, now: clock::Millis) -> Option<String> {
         let lookup = |name: &str| -> Option<Value> {
             if let Some(p) = self.paths.get(name).and_then(Value::as_str) {
-                return Some(json_path(p, event).cloned().unwrap_or(Value::Null));
+                return json_path(p, event).cloned();
             }
             match name {
                 "aws.events.rule-arn" => Some(json!(rule.arn)),
                 "aws.events.rule-name" => Some(json!(rule.name)),
                 "aws.events.event.ingestion-time" => Some(json!(clock::iso_secs(now))),
-                "aws.events.event" | "aws.events.event.json" => Some(event.clone()),
+                "aws.events.event" => {
+                    let mut e = event.clone();
+                    if let Some(o) = e.as_object_mut() {
+                        o.remove("detail");
+                        if let Some(t) = o.remove("detail-type") {
+                            o.insert("detailType".into(), t);
+                        }
+                    }
+                    Some(e)
+                }
+                "aws.events.event.json" => Some(event.clone()),
                 _ => None,
             }
         };
-        let is_json = serde_json::from_str::<Value>(&self.template).is_ok()
-            || self.template.trim_start().starts_with(['{', '[']);
+        let trimmed = self.template.trim_start();
+        let object_template = trimmed.starts_with(['{', '[']);
+        let json_template = object_template || trimmed.starts_with('"');
         let mut out = String::with_capacity(self.template.len());
         let mut in_string = false;
         let mut escaped = false;
-        let mut rest = self.template.as_str();
-        while let Some(c) = rest.chars().next() {
-            if c == '<'
-                && let Some(end) = rest.find('>')
-                && let Some(v) = lookup(&rest[1..end])
-            {
-                match (&v, is_json, in_string) {
-                    (Value::String(s), false, _) => out.push_str(s),
-                    (Value::Null, _, true) => {}
-                    (Value::String(s), true, true) => {
-                        let quoted = Value::String(s.clone()).to_string();
-                        out.push_str(&quoted[1..quoted.len() - 1]);
-                    }
-                    (v, _, true) => {
-                        let text = v.to_string();
-                        let quoted = Value::String(text).to_string();
-                        out.push_str(&quoted[1..quoted.len() - 1]);
-                    }
-                    (v, _, false) => out.push_str(&v.to_string()),
-                }
-                rest = &rest[end + 1..];
+        let mut last = 0;
+        let holes = placeholders(&self.template);
+        let mut holes = holes.iter().peekable();
+        for (i, c) in self.template.char_indices() {
+            if i < last {
                 continue;
             }
-            if is_json {
+            if let Some(&&(start, end, name)) = holes.peek()
+                && start == i
+            {
+                holes.next();
+                let v = lookup(name);
+                let text = match (v, json_template, in_string) {
+                    (None, true, true) => String::new(),
+                    (None, true, false) => "\"\"".to_owned(),
+                    (None, false, _) => String::new(),
+                    (Some(Value::String(s)), true, true) => {
+                        let quoted = Value::String(s).to_string();
+                        quoted[1..quoted.len() - 1].to_owned()
+                    }
+                    (Some(Value::String(s)), false, _) => s,
+                    (Some(v @ (Value::Object(_) | Value::Array(_))), true, true) => {
+                        if object_template {
+                            return None;
+                        }
+                        v.to_string().replace('"', "")
+                    }
+                    (Some(v), _, _) => v.to_string(),
+                };
+                out.push_str(&text);
+                last = end;
+                continue;
+            }
+            if json_template {
                 if escaped {
                     escaped = false;
                 } else if c == '\\' {
@@ -255,31 +319,33 @@ impl InputTransformer {
                 }
             }
             out.push(c);
-            rest = &rest[c.len_utf8()..];
         }
-        out
+        if object_template && serde_json::from_str::<Value>(&out).is_err() {
+            return None;
+        }
+        Some(out)
     }
 }
 
 impl Target {
     /// What this target receives for `event`: the whole event, or what `Input`,
-    /// `InputPath` or `InputTransformer` make of it.
-    fn body(&self, rule: &Rule, event: &Value, now: clock::Millis) -> String {
+    /// `InputPath` or `InputTransformer` make of it; `None` when the transformer's result
+    /// is not valid JSON (AWS then delivers nothing).
+    fn body(&self, rule: &Rule, event: &Value, now: clock::Millis) -> Option<String> {
         if let Some(i) = &self.input {
-            return i.clone();
+            return Some(i.clone());
         }
         if let Some(p) = &self.input_path {
-            return match json_path(p, event) {
-                Some(Value::String(s)) => s.clone(),
+            return Some(match json_path(p, event) {
                 Some(v) if p.trim() == "$" => ordered_event_text(v),
                 Some(v) => v.to_string(),
                 None => String::new(),
-            };
+            });
         }
         if let Some(t) = &self.input_transformer {
             return t.render(rule, event, now);
         }
-        ordered_event_text(event)
+        Some(ordered_event_text(event))
     }
 }
 
@@ -311,9 +377,10 @@ fn put_event_on_bus(world: &mut World, region: &str, bus: &str, event: &Value) {
         .values()
         .filter(|r| r.enabled && r.pattern.matches(event))
         .flat_map(|r| {
-            r.targets
-                .iter()
-                .map(move |t| (r.name.clone(), t.arn.clone(), t.body(r, event, now)))
+            r.targets.iter().filter_map(move |t| {
+                let body = t.body(r, event, now)?;
+                Some((r.name.clone(), t.arn.clone(), body))
+            })
         })
         .collect();
     for (rule, arn, body) in deliveries {

@@ -379,7 +379,13 @@ fn input_transformer(t: &JsonBody, id: &str) -> Result<Option<InputTransformer>,
             )));
         }
     }
-    Ok(Some(InputTransformer { paths, template }))
+    let t = InputTransformer { paths, template };
+    if let Some(name) = t.unknown_placeholder() {
+        return Err(validation(format!(
+            "InputTemplate for target {id} contains invalid placeholder {name}."
+        )));
+    }
+    Ok(Some(t))
 }
 
 fn put_targets(state: &mut State, b: &JsonBody) -> R {
@@ -424,7 +430,7 @@ fn put_targets(state: &mut State, b: &JsonBody) -> R {
         ];
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(validation(format!(
-                "Target {id}: Only one of Input, InputPath, or InputTransformer may be specified."
+                "Only one of Input, InputPath, or InputTransformer must be provided for target {id}."
             )));
         }
         parsed.push(Target {

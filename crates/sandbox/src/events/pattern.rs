@@ -1079,6 +1079,42 @@ mod tests {
         }
     }
 
+    /// As AWS words them (recorded by LocalStack's AWS-validated SNS filter-policy tests).
+    #[test]
+    fn numeric_errors_are_worded_as_aws_words_them() {
+        for (n, want) in [
+            (json!([]), "Invalid member in numeric match: ]"),
+            (
+                json!(["operator"]),
+                "Unrecognized numeric range operator: operator",
+            ),
+            (json!([1, "<="]), "Invalid member in numeric match: 1"),
+            (json!(["=", "000"]), "Value of equals must be numeric"),
+            (json!([">="]), "Value of >= must be numeric"),
+            (
+                json!(["<", 100, ">", 10]),
+                "Too many elements in numeric expression",
+            ),
+            (json!([">=", 1, ">", 2]), "Bad numeric range operator: >"),
+            (json!([">", 3, "<", 1]), "Bottom must be less than top"),
+            (json!([">", 20, "<="]), "Value of <= must be numeric"),
+            (json!([">", 20, 30]), "Bad value in numeric range: 30"),
+            (json!([">", 20, "test"]), "Bad numeric range operator: test"),
+            (json!([">", "20", "<", "30"]), "Value of > must be numeric"),
+            (json!([">", 20, "<", "30"]), "Value of < must be numeric"),
+            (
+                json!([">", 20, "<", 30, "<", 50]),
+                "Too many terms in numeric range expression",
+            ),
+        ] {
+            assert_eq!(err(json!({"key": [{"numeric": n.clone()}]})), want, "{n}");
+        }
+        assert_eq!(
+            err(json!({"key": [{"suffix": "value", "prefix": "value2"}]})),
+            "Only one key allowed in match expression"
+        );
+    }
+
     #[test]
     fn sns_filter_policy_limits() {
         let nested = json!({"object": {"key": [{"prefix": "auto-"}]}});

@@ -83,6 +83,17 @@ fn bodies(w: &mut World, queue: &str) -> Vec<String> {
 
 const Q: &str = "arn:aws:sqs:us-east-1:000000000000:q";
 
+/// The queue `q` and the rule `r` (default bus) for events of source `app`.
+fn queue_and_app_rule(w: &mut World) {
+    sqs::create_test_queue(w, "us-east-1", "q");
+    call(
+        w,
+        "PutRule",
+        json!({"Name": "r", "EventPattern": r#"{"source":["app"]}"#}),
+    )
+    .unwrap();
+}
+
 fn entry(bus: Option<&str>, detail: Value) -> Value {
     let mut e = json!({"Source": "app", "DetailType": "t", "Detail": detail.to_string()});
     if let Some(b) = bus {
@@ -332,13 +343,7 @@ fn targets_keep_their_order_limit_and_id_rules() {
 fn input_path_and_input_transformer_shape_what_a_target_receives() {
     let sb = Sandbox::new(ClockMode::Manual, Default::default());
     let mut w = sb.lock();
-    sqs::create_test_queue(&mut w, "us-east-1", "q");
-    call(
-        &mut w,
-        "PutRule",
-        json!({"Name": "r", "EventPattern": r#"{"source":["app"]}"#}),
-    )
-    .unwrap();
+    queue_and_app_rule(&mut w);
     let transformer = json!({
         "InputPathsMap": {"id": "$.detail.id", "tags": "$.detail.tags", "first": "$.detail.tags[0]", "none": "$.detail.nope"},
         "InputTemplate": r#"{"text": "order <id> (<first>) on <aws.events.rule-name>", "tags": <tags>, "id": <id>, "none": <none>}"#
@@ -367,11 +372,21 @@ fn input_path_and_input_transformer_shape_what_a_target_receives() {
     let first: Value = serde_json::from_str(&got[0]).unwrap();
     assert_eq!(
         first,
-        json!({"text": "order o-1 (x) on r", "tags": ["x", "y"], "id": "o-1", "none": null})
+        json!({"text": "order o-1 (x) on r", "tags": ["x", "y"], "id": "o-1", "none": ""})
     );
     assert_eq!(got[1], "order o-1 is ready");
     assert_eq!(got[2], r#"["x","y"]"#);
     assert_eq!(got[3], r#"{"fixed":true}"#);
+    let e = call(
+        &mut w,
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [{"Id": "t", "Arn": Q, "InputTransformer": {"InputTemplate": "\"<nope> here\""}}]}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.message,
+        "InputTemplate for target t contains invalid placeholder nope."
+    );
     let e = call(
         &mut w,
         "PutTargets",
@@ -486,4 +501,36 @@ fn put_events_over_ten_entries_lists_them_as_aws_does() {
             [one; 11].join(", ")
         )
     );
+}
+
+/// What AWS answers for values inside quotes: a string template gets objects and arrays
+/// without their quotes; an object template with one inside quotes delivers nothing.
+#[test]
+fn input_transformer_values_inside_quotes() {
+    let sb = Sandbox::new(ClockMode::Manual, Default::default());
+    let mut w = sb.lock();
+    queue_and_app_rule(&mut w);
+    let paths = json!({"p": "$.detail.p", "l": "$.detail.l"});
+    call(
+        &mut w,
+        "PutTargets",
+        json!({"Rule": "r", "Targets": [
+            {"Id": "str", "Arn": Q, "InputTransformer": {"InputPathsMap": paths, "InputTemplate": "\"Payload <p> in <l>\""}},
+            {"Id": "obj", "Arn": Q, "InputTransformer": {"InputPathsMap": paths, "InputTemplate": "{\"p\": \"<p>\"}"}},
+            {"Id": "ev", "Arn": Q, "InputTransformer": {"InputTemplate": "{\"e\": <aws.events.event>}"}}
+        ]}),
+    )
+    .unwrap();
+    call(
+        &mut w,
+        "PutEvents",
+        json!({"Entries": [entry(None, json!({"p": {"a": "b"}, "l": ["HIGH"]}))]}),
+    )
+    .unwrap();
+    let got = bodies(&mut w, "q");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], r#""Payload {a:b} in [HIGH]""#);
+    let ev: Value = serde_json::from_str(&got[1]).unwrap();
+    assert_eq!(ev["e"]["detailType"], "t");
+    assert!(ev["e"].get("detail").is_none());
 }
