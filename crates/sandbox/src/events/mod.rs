@@ -68,6 +68,7 @@ struct Bus {
     rules: BTreeMap<String, Rule>,
     /// Resource-policy statements (PutPermission), by `Sid`.
     statements: Vec<Value>,
+    tags: BTreeMap<String, String>,
 }
 
 impl Bus {
@@ -79,6 +80,7 @@ impl Bus {
             modified: now,
             rules: BTreeMap::new(),
             statements: Vec::new(),
+            tags: BTreeMap::new(),
         }
     }
 }
@@ -96,6 +98,7 @@ struct Rule {
     role_arn: Option<String>,
     /// In the order they were first put (ListTargetsByRule keeps it).
     targets: Vec<Target>,
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]

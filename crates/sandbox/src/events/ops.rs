@@ -104,6 +104,7 @@ pub(crate) fn run(world: &mut World, ctx: &RequestCtx, b: &JsonBody) -> R {
         "ListRuleNamesByTarget" => list_rule_names_by_target(state, b),
         "RemoveTargets" => remove_targets(state, b),
         "TestEventPattern" => test_event_pattern(b),
+        "TagResource" | "UntagResource" | "ListTagsForResource" => tagging(state, ctx, b),
         op => Err(AwsError::unknown_operation(Service::Events, op)),
     }
 }
@@ -154,9 +155,9 @@ fn create_event_bus(state: &mut State, ctx: &RequestCtx, b: &JsonBody, now: cloc
     if let Some(d) = &description {
         out["Description"] = json!(d);
     }
-    state
-        .buses
-        .insert(name.to_owned(), Bus::new(name, description, now));
+    let mut bus = Bus::new(name, description, now);
+    bus.tags = tags_param(b)?;
+    state.buses.insert(name.to_owned(), bus);
     Ok(out)
 }
 
@@ -282,11 +283,12 @@ fn put_rule(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> R {
     let arn = rule_arn(&ctx.region, &bus.name, &name);
     let description = b.str("Description")?.map(str::to_owned);
     let role_arn = b.str("RoleArn")?.map(str::to_owned);
-    let targets = bus
+    let (targets, mut tags) = bus
         .rules
         .get(&name)
-        .map(|r| r.targets.clone())
+        .map(|r| (r.targets.clone(), r.tags.clone()))
         .unwrap_or_default();
+    tags.extend(tags_param(b)?);
     let rule = Rule {
         name: name.clone(),
         arn: arn.clone(),
@@ -297,6 +299,7 @@ fn put_rule(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> R {
         description,
         role_arn,
         targets,
+        tags,
     };
     bus.rules.insert(name, rule);
     Ok(json!({"RuleArn": arn}))
@@ -509,6 +512,66 @@ fn remove_targets(state: &mut State, b: &JsonBody) -> R {
         }
     }
     Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
+}
+
+/// `Tags: [{"Key", "Value"}]` of a request.
+fn tags_param(b: &JsonBody) -> Result<BTreeMap<String, String>, AwsError> {
+    let Some(Value::Array(tags)) = b.get("Tags") else {
+        return Ok(BTreeMap::new());
+    };
+    tags.iter()
+        .map(|t| {
+            let k = t.get("Key").and_then(Value::as_str);
+            let v = t.get("Value").and_then(Value::as_str);
+            match (k, v) {
+                (Some(k), Some(v)) if !k.is_empty() && k.len() <= 128 && v.len() <= 256 => {
+                    Ok((k.to_owned(), v.to_owned()))
+                }
+                _ => Err(validation(
+                    "Each tag needs a Key (1-128 characters) and a Value (up to 256 characters).",
+                )),
+            }
+        })
+        .collect()
+}
+
+/// TagResource, UntagResource and ListTagsForResource on a bus
+/// (`event-bus/<name>`) or a rule (`rule/<name>`, `rule/<bus>/<name>`).
+fn tagging(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> R {
+    let arn = b.required_str("ResourceARN")?;
+    let resource = arn
+        .strip_prefix(&format!("arn:aws:events:{}:{ACCOUNT_ID}:", ctx.region))
+        .ok_or_else(|| validation(format!("Provided ARN {arn} is not valid.")))?;
+    let tags = if let Some(bus) = resource.strip_prefix("event-bus/") {
+        &mut state.bus_mut(bus)?.tags
+    } else if let Some(rule) = resource.strip_prefix("rule/") {
+        let (bus, rule) = rule.split_once('/').unwrap_or((DEFAULT_BUS, rule));
+        let bus = state.bus_mut(bus)?;
+        let bus_name = bus.name.clone();
+        &mut bus
+            .rules
+            .get_mut(rule)
+            .ok_or_else(|| not_found(rule, &bus_name))?
+            .tags
+    } else {
+        return Err(validation(format!("Provided ARN {arn} is not valid.")));
+    };
+    match ctx.op.as_str() {
+        "TagResource" => tags.extend(tags_param(b)?),
+        "UntagResource" => {
+            for k in b.str_list("TagKeys")? {
+                tags.remove(&k);
+            }
+        }
+        _ => {
+            let list: Vec<Value> = tags
+                .iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
+            return Ok(json!({"Tags": list}));
+        }
+    }
+    Ok(json!({}))
 }
 
 /// The fields TestEventPattern requires of an event (its `Event` parameter).

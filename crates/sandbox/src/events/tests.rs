@@ -534,3 +534,69 @@ fn input_transformer_values_inside_quotes() {
     assert_eq!(ev["e"]["detailType"], "t");
     assert!(ev["e"].get("detail").is_none());
 }
+
+#[test]
+fn buses_and_rules_carry_tags_until_deleted() {
+    let sb = Sandbox::new(ClockMode::Manual, Default::default());
+    let mut w = sb.lock();
+    let tags = json!([{"Key": "b", "Value": "2"}, {"Key": "a", "Value": "1"}]);
+    let bus =
+        call(&mut w, "CreateEventBus", json!({"Name": "o", "Tags": tags})).unwrap()["EventBusArn"]
+            .clone();
+    let list =
+        |w: &mut World, arn: &Value| call(w, "ListTagsForResource", json!({"ResourceARN": arn}));
+    assert_eq!(
+        list(&mut w, &bus).unwrap()["Tags"],
+        json!([{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    );
+    let rule = call(
+        &mut w,
+        "PutRule",
+        json!({"Name": "r", "EventBusName": "o", "EventPattern": r#"{"source":["app"]}"#}),
+    )
+    .unwrap()["RuleArn"]
+        .clone();
+    call(
+        &mut w,
+        "TagResource",
+        json!({"ResourceARN": rule, "Tags": [{"Key": "k", "Value": "v"}]}),
+    )
+    .unwrap();
+    assert_eq!(
+        list(&mut w, &rule).unwrap()["Tags"],
+        json!([{"Key": "k", "Value": "v"}])
+    );
+    call(
+        &mut w,
+        "UntagResource",
+        json!({"ResourceARN": rule, "TagKeys": ["k", "nope"]}),
+    )
+    .unwrap();
+    assert_eq!(list(&mut w, &rule).unwrap()["Tags"], json!([]));
+    call(
+        &mut w,
+        "DeleteRule",
+        json!({"Name": "r", "EventBusName": "o"}),
+    )
+    .unwrap();
+    assert_eq!(
+        list(&mut w, &rule).unwrap_err().message,
+        "Rule r does not exist on EventBus o."
+    );
+    call(&mut w, "DeleteEventBus", json!({"Name": "o"})).unwrap();
+    assert_eq!(
+        list(&mut w, &bus).unwrap_err().message,
+        "Event bus o does not exist."
+    );
+    let default = json!("arn:aws:events:us-east-1:000000000000:event-bus/default");
+    call(
+        &mut w,
+        "TagResource",
+        json!({"ResourceARN": default, "Tags": [{"Key": "k", "Value": "v"}]}),
+    )
+    .unwrap();
+    assert_eq!(
+        list(&mut w, &default).unwrap()["Tags"],
+        json!([{"Key": "k", "Value": "v"}])
+    );
+}
