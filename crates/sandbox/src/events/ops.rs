@@ -73,7 +73,7 @@ fn paged(b: &JsonBody, key: &str, items: Vec<Value>) -> R {
     Ok(out)
 }
 
-fn invalid_pattern(reason: &str) -> AwsError {
+fn invalid_pattern(reason: pattern::PatternError) -> AwsError {
     AwsError::new(
         400,
         "InvalidEventPatternException",
@@ -270,7 +270,7 @@ fn put_rule(state: &mut State, ctx: &RequestCtx, b: &JsonBody) -> R {
             validation("Parameter(s) EventPattern or ScheduleExpression must be specified.")
         })?
         .to_owned();
-    let pattern = pattern::parse(&text).map_err(|e| invalid_pattern(&e))?;
+    let pattern = pattern::parse(&text).map_err(invalid_pattern)?;
     let enabled = match b.str("State")? {
         None | Some("ENABLED") => true,
         Some("DISABLED") => false,
@@ -581,7 +581,7 @@ const REQUIRED_EVENT_FIELDS: [&str; 6] =
 fn test_event_pattern(b: &JsonBody) -> R {
     let text = b.required_str("EventPattern")?;
     let event = b.required_str("Event")?;
-    let p = pattern::parse(text).map_err(|e| invalid_pattern(&e))?;
+    let p = pattern::parse(text).map_err(invalid_pattern)?;
     let e: Value = serde_json::from_str(event)
         .ok()
         .filter(|e: &Value| {

@@ -415,7 +415,7 @@ fn patterns_aws_accepts_are_accepted_and_errors_carry_the_reason() {
         (e.code.as_str(), e.message.as_str()),
         (
             "InvalidEventPatternException",
-            "Event pattern is not valid. Reason: Bad numeric range operator: >"
+            "Event pattern is not valid. Reason: Bad numeric range operator: >\n at [Source: (String)\"{\"a\":[{\"numeric\":[\">\",0,\">\",0]}]}\"; line: 1, column: 28]"
         )
     );
     let ev = json!({"id": "1", "account": "1", "source": "s", "time": "t", "region": "r", "detail-type": "d", "detail": {"ip": "10.1.2.3", "f": "c"}}).to_string();
@@ -599,4 +599,67 @@ fn buses_and_rules_carry_tags_until_deleted() {
         list(&mut w, &default).unwrap()["Tags"],
         json!([{"Key": "k", "Value": "v"}])
     );
+}
+
+/// The whole message, parser position included, as AWS answered these patterns (recorded
+/// by LocalStack's AWS-validated tests, `MessageRaw`).
+#[test]
+fn invalid_pattern_messages_carry_aws_parser_position() {
+    let sb = Sandbox::new(ClockMode::Manual, Default::default());
+    let mut w = sb.lock();
+    let ev = json!({"id": "1", "account": "1", "source": "s", "time": "t", "region": "r", "detail-type": "d"}).to_string();
+    for (pattern, want) in [
+        (
+            "{\"int\": 42}",
+            "Event pattern is not valid. Reason: \"int\" must be an object or an array\n at [Source: (String)\"{\"int\": 42}\"; line: 1, column: 11]",
+        ),
+        (
+            "{\"string\": \"my-value\"}",
+            "Event pattern is not valid. Reason: \"string\" must be an object or an array\n at [Source: (String)\"{\"string\": \"my-value\"}\"; line: 1, column: 13]",
+        ),
+        (
+            "{\"my_key\": [{\"EXISTS\": true}]}",
+            "Event pattern is not valid. Reason: Unrecognized match type EXISTS\n at [Source: (String)\"{\"my_key\": [{\"EXISTS\": true}]}\"; line: 1, column: 28]",
+        ),
+        (
+            "{\"detail\": {\"c-count\": [{\"numeric\": [\">\", 0, \">\", 0]}]}}",
+            "Event pattern is not valid. Reason: Bad numeric range operator: >\n at [Source: (String)\"{\"detail\": {\"c-count\": [{\"numeric\": [\">\", 0, \">\", 0]}]}}\"; line: 1, column: 49]",
+        ),
+        (
+            "{\"detail\": {\"c-count\": [{\"numeric\": [\">\", 0, \"<\"]}]}}",
+            "Event pattern is not valid. Reason: Value of < must be numeric\n at [Source: (String)\"{\"detail\": {\"c-count\": [{\"numeric\": [\">\", 0, \"<\"]}]}}\"; line: 1, column: 50]",
+        ),
+        (
+            "{\"time\": [{\"prefix\": [\"2022-07-13\"]}]}",
+            "Event pattern is not valid. Reason: prefix match pattern must be a string\n at [Source: (String)\"{\"time\": [{\"prefix\": [\"2022-07-13\"]}]}\"; line: 1, column: 23]",
+        ),
+        (
+            "{\"detail\": {\"state\": [{\"anything-but\": [\"stopped\", null]}]}}",
+            "Event pattern is not valid. Reason: Inside anything but list, start|null|boolean is not supported.\n at [Source: (String)\"{\"detail\": {\"state\": [{\"anything-but\": [\"stopped\", null]}]}}\"; line: 1, column: 56]\n at [Source: (String)\"{\"detail\": {\"state\": [{\"anything-but\": [\"stopped\", null]}]}}\"; line: 1, column: 56]",
+        ),
+        (
+            "{\"detail\": {\"FileName\": [{\"anything-but\": {\"prefix\": \"\"}}]}}",
+            "Event pattern is not valid. Reason: Null prefix/suffix not allowed\n at [Source: (String)\"{\"detail\": {\"FileName\": [{\"anything-but\": {\"prefix\": \"\"}}]}}\"; line: 1, column: 56]",
+        ),
+        (
+            "{\"detail\": {\"FileName\": [{\"anything-but\": {\"suffix\": [123, \".txt\"]}}]}}",
+            "Event pattern is not valid. Reason: prefix/suffix match pattern must be a string\n at [Source: (String)\"{\"detail\": {\"FileName\": [{\"anything-but\": {\"suffix\": [123, \".txt\"]}}]}}\"; line: 1, column: 58]\n at [Source: (String)\"{\"detail\": {\"FileName\": [{\"anything-but\": {\"suffix\": [123, \".txt\"]}}]}}\"; line: 1, column: 58]",
+        ),
+        (
+            "{\"detail\": {\"sourceIPAddress\": [{\"cidr\": \"xx.11.xx/8\"}]}}",
+            "Event pattern is not valid. Reason: Nonstandard IP address: xx.11.xx",
+        ),
+        (
+            "{\"resources\": []}",
+            "Event pattern is not valid. Reason: Empty arrays are not allowed\n at [Source: (String)\"{\"resources\": []}\"; line: 1, column: 17]",
+        ),
+    ] {
+        let e = call(
+            &mut w,
+            "TestEventPattern",
+            json!({"EventPattern": pattern, "Event": ev}),
+        )
+        .unwrap_err();
+        assert_eq!(e.message, want, "{pattern}");
+    }
 }

@@ -84,9 +84,9 @@ fn parse_topic_arn(arn: &str) -> Option<(&str, &str)> {
 }
 
 fn validate_filter_policy(v: &str, message_body: bool) -> Result<(), AwsError> {
-    let j: Value = serde_json::from_str(v)
+    serde_json::from_str::<Value>(v)
         .map_err(|e| invalid(format!("FilterPolicy: failed to parse JSON. {e}")))?;
-    pattern::check_filter_policy(&j, message_body).map_err(invalid)
+    pattern::check_filter_policy(v, message_body).map_err(invalid)
 }
 
 /// `message_body`: whether the subscription's FilterPolicyScope is (or becomes) MessageBody.
