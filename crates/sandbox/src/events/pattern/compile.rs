@@ -11,7 +11,7 @@
 use serde_json::{Number, Value};
 
 use super::{
-    AnythingBut, Cond, Item, MAX_DEPTH, OR_KEY, Obj, Pattern, PatternError, insert_path,
+    AnythingBut, Cond, IpNet, Item, MAX_DEPTH, OR_KEY, Obj, Pattern, PatternError, insert_path,
     parse_cidr, parse_wildcard,
 };
 
@@ -313,7 +313,7 @@ fn conditions(p: &mut Parser<'_>) -> Result<Vec<Cond>, PatternError> {
         let c = match p.next() {
             Tok::EndArr | Tok::End => break,
             Tok::StartObj => match_expression(p)?,
-            Tok::Str(_) => Cond::Exact(Value::String(p.text())),
+            Tok::Str(_) => literal_string(p.text()),
             Tok::Num(n) => Cond::Exact(Value::Number(n)),
             Tok::True => Cond::Exact(Value::Bool(true)),
             Tok::False => Cond::Exact(Value::Bool(false)),
@@ -326,6 +326,18 @@ fn conditions(p: &mut Parser<'_>) -> Result<Vec<Cond>, PatternError> {
         return p.barf("Empty arrays are not allowed");
     }
     Ok(out)
+}
+
+/// A string value of a pattern: an IP address stands for that address, whichever way an
+/// event writes it (`2001:db8::1` is `2001:0db8:0:0:0:0:0:1`), as AWS's matcher treats it.
+fn literal_string(s: String) -> Cond {
+    match s.parse::<std::net::IpAddr>() {
+        Ok(addr) => Cond::Cidr(IpNet {
+            addr,
+            bits: if addr.is_ipv4() { 32 } else { 128 },
+        }),
+        Err(_) => Cond::Exact(Value::String(s)),
+    }
 }
 
 /// The end of a one-key match expression.
@@ -341,6 +353,13 @@ fn match_expression(p: &mut Parser<'_>) -> Result<Cond, PatternError> {
         return p.barf("Match expression name not found");
     };
     match name.as_str() {
+        "exact" => {
+            if !matches!(p.next(), Tok::Str(_)) {
+                return p.barf("exact match pattern must be a string");
+            }
+            let s = p.text();
+            only_one(p, Cond::Exact(Value::String(s)))
+        }
         "prefix" | "suffix" => {
             let prefix = name == "prefix";
             match p.next() {

@@ -238,6 +238,11 @@ fn cidr() {
         json!({"detail": {"ip6": [{"cidr": "2001:db8:123f:1a00::/64"}]}})
     ));
     assert!(!m(json!({"detail": {"count": [{"cidr": "10.0.0.0/24"}]}})));
+    // A literal address is that address, however the event writes it.
+    assert!(m(json!({"detail": {"ip6": ["2001:db8:1234:1a00::"]}})));
+    assert!(m(json!({"detail": {"ip": ["10.0.0.255"]}})));
+    assert!(!m(json!({"detail": {"ip": ["10.0.0.254"]}})));
+    assert!(m(json!({"detail": {"ip": [{"exact": "10.0.0.255"}]}})));
     let e = json!({"ip": "10.0.0.256"});
     assert!(!m_on(json!({"ip": [{"cidr": "10.0.0.0/24"}]}), &e));
 }
