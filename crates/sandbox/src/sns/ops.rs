@@ -266,7 +266,16 @@ fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     let attrs = entry_map(p, "Attributes");
     let body_scope = attrs.get("FilterPolicyScope").map(String::as_str) == Some("MessageBody");
     for (k, v) in &attrs {
-        validate_sub_attr(k, v, body_scope)?;
+        // Subscribe words an attribute's error "Attributes Reason: <what
+        // SetSubscriptionAttributes says>", as AWS does.
+        validate_sub_attr(k, v, body_scope).map_err(|mut e| {
+            e.message = e.message.replacen(
+                "Invalid parameter: ",
+                "Invalid parameter: Attributes Reason: ",
+                1,
+            );
+            e
+        })?;
     }
     let subs = &mut world.region(region).sns.subscriptions;
     let existing = subs

@@ -102,6 +102,19 @@ fn nested_filter_policies_need_the_message_body_scope() {
             .message,
         "Invalid parameter: FilterPolicyScope: Invalid value [RandomValue]. Please use either MessageBody or MessageAttributes"
     );
+    // Subscribe says the same, as an attribute's reason.
+    let policy: String =
+        form_urlencoded::byte_serialize(br#"{"key":[{"numeric":[">",3,"<",1]}]}"#).collect();
+    let e = call(
+        &mut w,
+        "Subscribe",
+        &format!("TopicArn={t}&Protocol=sqs&Endpoint=arn:aws:sqs:us-east-1:000000000000:q&Attributes.entry.1.key=FilterPolicy&Attributes.entry.1.value={policy}"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.message,
+        "Invalid parameter: Attributes Reason: FilterPolicy: Bottom must be less than top\n at [Source: (String)\"{\"key\":[{\"numeric\":[\">\",3,\"<\",1]}]}\"; line: 1, column: 33]"
+    );
     set(&mut w, "FilterPolicyScope", "MessageBody").unwrap();
     set(&mut w, "FilterPolicy", nested).unwrap();
     publish_by_arn(
