@@ -83,13 +83,14 @@ fn parse_topic_arn(arn: &str) -> Option<(&str, &str)> {
     ids::split_arn(arn, "sns").filter(|(_, name)| !name.is_empty() && !name.contains(':'))
 }
 
-fn validate_filter_policy(v: &str) -> Result<(), AwsError> {
-    let j: Value = serde_json::from_str(v)
+fn validate_filter_policy(v: &str, message_body: bool) -> Result<(), AwsError> {
+    serde_json::from_str::<Value>(v)
         .map_err(|e| invalid(format!("FilterPolicy: failed to parse JSON. {e}")))?;
-    pattern::validate(&j).map_err(|e| invalid(format!("FilterPolicy: {e}")))
+    pattern::check_filter_policy(v, message_body).map_err(invalid)
 }
 
-fn validate_sub_attr(k: &str, v: &str) -> Result<(), AwsError> {
+/// `message_body`: whether the subscription's FilterPolicyScope is (or becomes) MessageBody.
+fn validate_sub_attr(k: &str, v: &str, message_body: bool) -> Result<(), AwsError> {
     match k {
         "RawMessageDelivery" => {
             if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
@@ -98,14 +99,14 @@ fn validate_sub_attr(k: &str, v: &str) -> Result<(), AwsError> {
         }
         "FilterPolicy" => {
             if !v.is_empty() {
-                validate_filter_policy(v)?;
+                validate_filter_policy(v, message_body)?;
             }
         }
         "FilterPolicyScope" => {
             if v != "MessageAttributes" && v != "MessageBody" {
-                return Err(invalid(
-                    "FilterPolicyScope: must be MessageAttributes or MessageBody",
-                ));
+                return Err(invalid(format!(
+                    "FilterPolicyScope: Invalid value [{v}]. Please use either MessageBody or MessageAttributes"
+                )));
             }
         }
         "RedrivePolicy" | "DeliveryPolicy" | "SubscriptionRoleArn" | "ReplayPolicy" => {}

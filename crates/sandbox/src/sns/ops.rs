@@ -264,8 +264,18 @@ fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
         other => return Err(invalid(format!("Invalid protocol type: {other}"))),
     }
     let attrs = entry_map(p, "Attributes");
+    let body_scope = attrs.get("FilterPolicyScope").map(String::as_str) == Some("MessageBody");
     for (k, v) in &attrs {
-        validate_sub_attr(k, v)?;
+        // Subscribe words an attribute's error "Attributes Reason: <what
+        // SetSubscriptionAttributes says>", as AWS does.
+        validate_sub_attr(k, v, body_scope).map_err(|mut e| {
+            e.message = e.message.replacen(
+                "Invalid parameter: ",
+                "Invalid parameter: Attributes Reason: ",
+                1,
+            );
+            e
+        })?;
     }
     let subs = &mut world.region(region).sns.subscriptions;
     let existing = subs
@@ -318,13 +328,14 @@ fn set_subscription_attributes(world: &mut World, ctx: &RequestCtx, p: &Params) 
     let arn = p.required("SubscriptionArn")?.to_owned();
     let name = p.required("AttributeName")?.to_owned();
     let value = p.get("AttributeValue").unwrap_or("").to_owned();
-    validate_sub_attr(&name, &value)?;
     let s = world
         .region(region)
         .sns
         .subscriptions
         .get_mut(&arn)
         .ok_or_else(|| not_found("Subscription"))?;
+    let body_scope = s.attrs.get("FilterPolicyScope").map(String::as_str) == Some("MessageBody");
+    validate_sub_attr(&name, &value, body_scope)?;
     s.attrs.insert(name, value);
     empty(ctx)
 }
