@@ -258,8 +258,8 @@ pub fn sandbox_env_lines(endpoint: &str) -> Vec<String> {
         // AWS CLI v1 and boto3 read AWS_DEFAULT_REGION; v2 and the SDKs read AWS_REGION.
         "  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1".to_owned(),
         "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test".to_owned(),
-        "  export AWS_EC2_METADATA_DISABLED=true".to_owned(),
-        "  # AWS CLI v1 ignores AWS_ENDPOINT_URL for SQS; give it the endpoint:".to_owned(),
+        "  export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=".to_owned(),
+        "  # AWS CLI v2 before 2.13 ignores AWS_ENDPOINT_URL, v1 for SQS:".to_owned(),
         format!("  alias aws='aws --endpoint-url {endpoint}'"),
     ]
 }
