@@ -27,6 +27,7 @@ pub(super) const RETRY_DELAY: Duration = Duration::from_secs(20);
 /// AWS waits 15 s for an endpoint's answer by default; the connection gets 5 s of that.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const NO_TLS: &str = "the sandbox delivers to http:// endpoints only (no TLS)";
 const USER_AGENT: &str = "Amazon Simple Notification Service Agent";
 
 /// The `x-amz-sns-message-type` of a POST.
@@ -75,6 +76,11 @@ pub(super) fn send(post: Post) {
 
 /// Delivers `post` with AWS's retries; the last status, or why the last attempt failed.
 pub(super) async fn deliver(post: Post) -> Result<u16, String> {
+    // Nothing to retry for an endpoint the sandbox cannot reach at all.
+    if !post.url.starts_with("http://") {
+        tracing::warn!(endpoint = %post.url, kind = post.kind.as_str(), "SNS delivers to http:// endpoints only (no TLS); message dropped");
+        return Err(NO_TLS.into());
+    }
     let mut last = Err(String::new());
     for attempt in 0..=RETRIES {
         if attempt > 0 {
@@ -105,7 +111,7 @@ async fn post_once(post: &Post) -> Result<u16, String> {
         .parse()
         .map_err(|e| format!("invalid endpoint URL: {e}"))?;
     if uri.scheme_str() != Some("http") {
-        return Err("the sandbox delivers to http:// endpoints only (no TLS)".into());
+        return Err(NO_TLS.into());
     }
     let host = uri.host().ok_or("the endpoint URL has no host")?;
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -228,9 +228,15 @@ fn signing_cert_url(base: &str) -> String {
     format!("{base}/SimpleNotificationService-0000000000000000000000000000000000.pem")
 }
 
+/// What a notification envelope says of its topic.
+struct TopicRef<'a> {
+    arn: &'a str,
+    signature_version: String,
+}
+
 /// The JSON notification a subscriber gets without raw delivery.
 fn envelope(
-    topic: &Topic,
+    topic: &TopicRef<'_>,
     sub: &Subscription,
     message_id: &str,
     timestamp: &str,
@@ -249,11 +255,11 @@ fn envelope(
     lifehook_model::message::SnsEnvelope {
         kind: "Notification".into(),
         message_id: message_id.to_owned(),
-        topic_arn: topic.arn.clone(),
+        topic_arn: topic.arn.to_owned(),
         subject: out.subject.map(str::to_owned),
         message: out.message_for(&sub.protocol).to_owned(),
         timestamp: timestamp.to_owned(),
-        signature_version: topic.signature_version().to_owned(),
+        signature_version: topic.signature_version.clone(),
         signature: fake_signature(message_id),
         signing_cert_url: signing_cert_url(base),
         unsubscribe_url: format!("{base}/?Action=Unsubscribe&SubscriptionArn={}", sub.arn),
@@ -273,12 +279,10 @@ fn publish(
     let Some(topic) = sns.topics.get(topic_arn) else {
         return Err(DeliveryError::NoSuchTarget(topic_arn.to_owned()));
     };
-    // The topic's fields the envelopes need, so that deliveries can borrow the world.
-    let topic = Topic {
-        arn: topic.arn.clone(),
-        attrs: topic.attrs.clone(),
-        tags: BTreeMap::new(),
-        data_protection: None,
+    // What the envelopes need of the topic, so that deliveries can borrow the world.
+    let topic = TopicRef {
+        arn: topic_arn,
+        signature_version: topic.signature_version().to_owned(),
     };
     let subs: Vec<Subscription> = sns
         .subscriptions

@@ -323,6 +323,15 @@ fn get_data_protection_policy(world: &mut World, ctx: &RequestCtx, p: &Params) -
     Ok(w.finish(&ctx.request_id))
 }
 
+/// The region an SNS ARN names, else `default`.
+fn arn_region(arn: &str, default: &str) -> String {
+    ids::split_arn(arn, "sns")
+        .map(|(r, _)| r)
+        .filter(|r| crate::world::is_region_name(r))
+        .unwrap_or(default)
+        .to_owned()
+}
+
 /// A confirmation token: 256 hex digits, the length of AWS's.
 fn new_token() -> String {
     (0..8).map(|_| ids::hex32()).collect()
@@ -443,8 +452,10 @@ fn confirm_subscription(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
         return Err(AwsError::new(400, "InvalidParameter", "Invalid token"));
     }
     validate::arn_elements("TopicArn", &topic)?;
+    // The SubscribeURL is an unsigned GET: the topic's ARN says its region.
+    let region = arn_region(&topic, &ctx.region);
     let sub = world
-        .region(&ctx.region)
+        .region(&region)
         .sns
         .subscriptions
         .values_mut()
@@ -467,7 +478,9 @@ fn unsubscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
     }
     let base = envelope_base(Some(&ctx.host), &ctx.region);
     let now = world.now;
-    let removed = world.region(&ctx.region).sns.subscriptions.remove(arn);
+    // The UnsubscribeURL is an unsigned GET: the subscription's ARN says its region.
+    let region = arn_region(arn, &ctx.region);
+    let removed = world.region(&region).sns.subscriptions.remove(arn);
     // A confirmed HTTP/S endpoint is told, with a token to subscribe again.
     if let Some(s) = removed
         && s.is_http()

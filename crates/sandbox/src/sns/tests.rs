@@ -814,6 +814,44 @@ fn undeliverable_messages_go_to_the_dead_letter_queue() {
     assert_eq!(body["Message"], "lost");
 }
 
+#[test]
+fn the_links_sns_hands_out_act_in_the_region_of_their_arn() {
+    // SubscribeURL and UnsubscribeURL are unsigned GETs: no credential scope names a region.
+    let sb = world();
+    let mut w = sb.lock();
+    let west = "arn:aws:sns:us-west-2:000000000000:t";
+    call_in(&mut w, "us-west-2", "CreateTopic", "Name=t").unwrap();
+    let xml = call_in(
+        &mut w,
+        "us-west-2",
+        "Subscribe",
+        &format!("TopicArn={west}&Protocol=http&Endpoint=http%3A%2F%2F127.0.0.1%3A9%2F"),
+    )
+    .unwrap();
+    assert_eq!(xml_text(&xml, "SubscriptionArn"), PENDING_ANSWER);
+    let token = w
+        .region("us-west-2")
+        .sns
+        .subscriptions
+        .values()
+        .next()
+        .unwrap()
+        .token
+        .clone()
+        .unwrap();
+    let xml = call(
+        &mut w,
+        "ConfirmSubscription",
+        &format!("TopicArn={west}&Token={token}"),
+    )
+    .unwrap();
+    let sub = xml_text(&xml, "SubscriptionArn");
+    assert!(sub.starts_with(west), "{sub}");
+    assert!(!w.region("us-west-2").sns.subscriptions[&sub].pending);
+    call(&mut w, "Unsubscribe", &format!("SubscriptionArn={sub}")).unwrap();
+    assert!(w.region("us-west-2").sns.subscriptions.is_empty());
+}
+
 /// Wire-level: an HTTP endpoint gets the confirmation handshake and, once confirmed, the
 /// notifications, as AWS sends them.
 mod http_endpoint {
@@ -998,6 +1036,22 @@ mod http_endpoint {
         };
         // Paused time: the 20 s between attempts pass at once.
         assert_eq!(http::deliver(post.clone()).await, Ok(500));
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            1 + http::RETRIES
+        );
+        // An answer under 500 ends the delivery: a 404 is not retried.
+        let missing = http::Post {
+            url: format!("{}missing", post.url),
+            ..post.clone()
+        };
+        assert_eq!(http::deliver(missing).await, Ok(404));
+        // An https:// endpoint cannot be reached without TLS: no attempt, no retry.
+        let tls = http::Post {
+            url: post.url.replace("http://", "https://"),
+            ..post
+        };
+        assert!(http::deliver(tls).await.is_err());
         assert_eq!(
             count.load(std::sync::atomic::Ordering::SeqCst),
             1 + http::RETRIES
