@@ -363,11 +363,8 @@ fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
                 return Err(invalid("Endpoint must match the specified protocol"));
             }
         }
-        "email" | "email-json" | "sms" | "application" | "firehose" => {
-            return Err(invalid(format!(
-                "Protocol: {protocol} subscriptions are not supported by the lifehook sandbox (use sqs or http)"
-            )));
-        }
+        // Refused below, once the attributes are checked as AWS checks them.
+        "email" | "email-json" | "sms" | "application" | "firehose" => {}
         other => {
             return Err(invalid(format!(
                 "Amazon SNS does not support this protocol string: {other}"
@@ -381,6 +378,14 @@ fn subscribe(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
             _ => invalid(format!("Attributes Reason: {reason}")),
         })?;
         attrs.insert(k, v);
+    }
+    if matches!(
+        protocol.as_str(),
+        "email" | "email-json" | "sms" | "application" | "firehose"
+    ) {
+        return Err(invalid(format!(
+            "Protocol: {protocol} subscriptions are not supported by the lifehook sandbox (use sqs or http)"
+        )));
     }
     let base = envelope_base(Some(&ctx.host), region);
     let now = world.now;

@@ -507,6 +507,19 @@ fn subscription_attributes_are_checked_normalised_and_compared_on_resubscribe() 
             .1
             .starts_with("Invalid parameter: FilterPolicy: failed to parse JSON.")
     );
+    // Attributes are checked before the sandbox refuses a protocol it does not deliver to.
+    let email = call(
+        &mut w,
+        "Subscribe",
+        &format!(
+            "TopicArn={T}&Protocol=email&Endpoint=a%40b.c&Attributes.entry.1.key=FilterPolicy&Attributes.entry.1.value=invalid"
+        ),
+    );
+    assert!(
+        err(email).1.starts_with(
+            "Invalid parameter: Attributes Reason: FilterPolicy: failed to parse JSON."
+        )
+    );
     assert_eq!(
         err(subscribe_with_protocol(&mut w, "test-protocol")).1,
         "Invalid parameter: Amazon SNS does not support this protocol string: test-protocol"
