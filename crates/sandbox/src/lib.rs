@@ -48,6 +48,7 @@ mod server;
 mod sns;
 mod sqs;
 mod ssm;
+mod sts;
 mod wildcard;
 mod world;
 

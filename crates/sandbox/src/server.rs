@@ -137,6 +137,10 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Service::CloudFormation => {
             crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::cloudformation::run)
         }
+        Service::Sts => {
+            let akid = crate::iam::access_key_id(&parts.headers, parts.uri.query());
+            crate::sts::handle(&ctx, input, akid.as_deref().unwrap_or("anonymous"))
+        }
         other => Err(AwsError::unknown_operation(other, &ctx.op)),
     };
     app.sandbox.poke();
