@@ -123,7 +123,13 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Service::AutoScaling => {
             crate::protocol::answer_query(&app.sandbox, &ctx, input, autoscaling::dispatch)
         }
-        Service::Sqs => sqs::handle(&app.sandbox, &ctx, input).await,
+        Service::Sqs => {
+            let trace = parts
+                .headers
+                .get("x-amzn-trace-id")
+                .and_then(|v| v.to_str().ok());
+            sqs::handle(&app.sandbox, &ctx, input, trace).await
+        }
         Service::Sns => crate::protocol::answer_query(&app.sandbox, &ctx, input, sns::run),
         Service::Events => crate::protocol::answer_json(&app.sandbox, &ctx, input, events::run),
         Service::Ssm => crate::protocol::answer_json(&app.sandbox, &ctx, input, ssm::run),
@@ -206,11 +212,24 @@ async fn read_body(body: Body) -> Result<Bytes, AwsError> {
     }
 }
 
-/// The credential scope of a SigV4 `Authorization` header: (region, service).
-pub(crate) fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
-    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let cred = auth.split("Credential=").nth(1)?;
-    let cred = cred.split([',', ' ']).next()?;
+/// The credential scope of a SigV4 `Authorization` header, or of a presigned URL's
+/// `X-Amz-Credential` (SigV4 query authentication, what SQS's queue-URL `GET`s use):
+/// (region, service).
+pub(crate) fn credential_scope(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Option<(String, String)> {
+    let from_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|a| a.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split([',', ' ']).next())
+        .map(str::to_owned);
+    let cred = from_header.or_else(|| {
+        form_urlencoded::parse(query?.as_bytes())
+            .find(|(k, _)| k == "X-Amz-Credential")
+            .map(|(_, v)| v.into_owned())
+    })?;
     let mut parts = cred.split('/');
     let _akid = parts.next()?;
     let _date = parts.next()?;
@@ -220,9 +239,21 @@ pub(crate) fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> 
 }
 
 fn guess_service(headers: &HeaderMap) -> Service {
-    credential_scope(headers)
+    credential_scope(headers, None)
         .and_then(|(_, s)| Service::from_signing_name(&s))
         .unwrap_or(Service::AutoScaling)
+}
+
+/// Whether `path` is a queue URL's path, `/<12-digit account>/<queue name>`: SQS clients
+/// may send Query requests to the queue URL itself without `Version` (Amazon SQS Developer
+/// Guide, "Making Query API requests").
+fn is_queue_path(path: &str) -> bool {
+    let mut seg = path.trim_matches('/').split('/');
+    matches!(
+        (seg.next(), seg.next(), seg.next()),
+        (Some(account), Some(name), None)
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
+    )
 }
 
 type Recognised = Result<(RequestCtx, Input), (Service, Wire, AwsError)>;
@@ -236,7 +267,7 @@ pub(crate) fn recognise(
     request_id: String,
     host: String,
 ) -> Recognised {
-    let scope = credential_scope(headers);
+    let scope = credential_scope(headers, uri.query());
     let region = scope
         .as_ref()
         .map(|(r, _)| r.clone())
@@ -311,6 +342,7 @@ pub(crate) fn recognise(
         }
         let service = scope_service
             .or_else(|| params.get("Version").and_then(Service::from_query_version))
+            .or_else(|| is_queue_path(&path).then_some(Service::Sqs))
             .unwrap_or(Service::AutoScaling);
         let wire = if service == Service::Ec2 {
             Wire::Ec2Query
@@ -426,6 +458,40 @@ mod tests {
         .unwrap();
         assert_eq!(ctx.service, Service::Sns);
         assert_eq!(ctx.region, "us-east-1");
+    }
+
+    #[test]
+    fn queue_url_gets_are_sqs_by_presigned_scope_or_by_path() {
+        // SigV4 query authentication (a presigned URL), as SQS's queue-URL GETs are signed.
+        let uri = "/000000000000/q?Action=GetQueueAttributes&AttributeName.1=All&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20261203%2Feu-north-1%2Fsqs%2Faws4_request&X-Amz-Signature=0";
+        let (ctx, _) = recognise(
+            &Method::GET,
+            &uri.parse().unwrap(),
+            &HeaderMap::new(),
+            b"",
+            "r".into(),
+            "h".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            (ctx.service, ctx.region.as_str(), ctx.op.as_str()),
+            (Service::Sqs, "eu-north-1", "GetQueueAttributes")
+        );
+        // Unsigned, without Version: a queue URL's path says SQS.
+        let (ctx, _) = recognise(
+            &Method::GET,
+            &"/000000000000/q?Action=ReceiveMessage".parse().unwrap(),
+            &HeaderMap::new(),
+            b"",
+            "r".into(),
+            "h".into(),
+        )
+        .unwrap();
+        assert_eq!(ctx.service, Service::Sqs);
+        assert!(is_queue_path("/123456789012/my-queue"));
+        assert!(!is_queue_path("/"));
+        assert!(!is_queue_path("/bucket/key"));
+        assert!(!is_queue_path("/000000000000/q/extra"));
     }
 
     #[test]
