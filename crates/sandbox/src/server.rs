@@ -4,7 +4,8 @@
 //! 2. A request with `X-Amz-Target` is a JSON-protocol call; the prefix names the service
 //!    (`AmazonSQS.`, `AWSEvents.`, `AmazonEC2ContainerServiceV20141113.`, `AmazonSSM.`).
 //! 3. A form-encoded `POST` (or a `GET` with `Action=`) is a Query call; the service comes
-//!    from the SigV4 credential scope, else from `Version=`.
+//!    from the SigV4 credential scope (`Authorization`, or a presigned URL's
+//!    `X-Amz-Credential`), else from `Version=`, else from a queue URL's path (SQS).
 //! 4. Anything else that is signed for `s3`, or unsigned with a bucket-like path or a
 //!    virtual-hosted bucket `Host`, is S3 (REST-XML, [`crate::s3`]); it is recognised
 //!    before the body is read, so S3 may accept larger bodies.
