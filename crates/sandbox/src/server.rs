@@ -84,6 +84,9 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         host,
     ) {
         Ok(x) => x,
+        Err((Service::Sqs, _, e)) if sqs::is_unknown_operation(&e) => {
+            return sqs::unknown_operation_response(&request_id);
+        }
         Err((service, wire, e)) => return e.render(service, wire, &request_id),
     };
     tracing::debug!(service = %ctx.service, op = %ctx.op, region = %ctx.region, "request");
@@ -372,6 +375,9 @@ pub(crate) fn recognise(
     }
 
     let service = scope_service.unwrap_or(Service::AutoScaling);
+    if service == Service::Sqs {
+        return Err((service, Wire::Query, sqs::unknown_operation()));
+    }
     let wire = match service {
         Service::S3 => Wire::RestXml,
         Service::Ec2 => Wire::Ec2Query,
@@ -489,6 +495,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ctx.service, Service::Sqs);
+        // Signed for SQS but naming no operation: 404 UnknownOperationException.
+        let h = headers(&[(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261203/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x",
+        )]);
+        let Err((service, _, e)) = recognise(
+            &Method::GET,
+            &"/000000000000/q".parse().unwrap(),
+            &h,
+            b"",
+            "r".into(),
+            "h".into(),
+        ) else {
+            panic!("recognised");
+        };
+        assert_eq!(service, Service::Sqs);
+        assert!(sqs::is_unknown_operation(&e));
+        let resp = sqs::unknown_operation_response("r");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
         assert!(is_queue_path("/123456789012/my-queue"));
         assert!(!is_queue_path("/"));
         assert!(!is_queue_path("/bucket/key"));

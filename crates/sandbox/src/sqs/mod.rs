@@ -171,6 +171,37 @@ fn bad_handle(h: &str) -> AwsError {
     )
 }
 
+/// A request signed for SQS that names no operation at all (e.g. a plain `GET` of a queue
+/// URL): AWS answers 404 with the body `<UnknownOperationException/>`, whatever the client
+/// accepts (recorded answers of LocalStack's AWS-validated Query API tests).
+pub(crate) fn unknown_operation() -> AwsError {
+    AwsError::new(
+        404,
+        "UnknownOperationException",
+        "The request names no SQS operation.",
+    )
+}
+
+pub(crate) fn is_unknown_operation(e: &AwsError) -> bool {
+    e.status == 404 && e.code == "UnknownOperationException"
+}
+
+/// The answer to [`unknown_operation`], in SQS's shape for it.
+pub(crate) fn unknown_operation_response(request_id: &str) -> axum::response::Response {
+    let mut resp =
+        axum::response::Response::new(axum::body::Body::from("<UnknownOperationException/>"));
+    *resp.status_mut() = http::StatusCode::NOT_FOUND;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/xml"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
 fn invalid_attr_name(name: &str) -> AwsError {
     AwsError::new(
         400,
