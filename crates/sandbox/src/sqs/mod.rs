@@ -471,6 +471,11 @@ impl Queue {
 // Core operations on the world (shared by both protocols and by other services)
 // ---------------------------------------------------------------------------------------
 
+/// How a message over the queue's `MaximumMessageSize` is refused by SendMessage, and
+/// how within SendMessageBatch (recorded AWS answers).
+const TOO_LONG_SINGLE: &str = "One or more parameters are invalid.";
+const TOO_LONG_IN_BATCH: &str = "One or more parameters cannot be validated.";
+
 /// What a send may carry besides the body and the message attributes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SendOptions {
@@ -513,7 +518,7 @@ fn enqueue(
     let size = message_size(&body, &attrs);
     if size as u64 > max {
         return Err(invalid(format!(
-            "One or more parameters are invalid. Reason: Message must be shorter than {max} bytes."
+            "{TOO_LONG_SINGLE} Reason: Message must be shorter than {max} bytes."
         )));
     }
     let delay = opts.delay.unwrap_or_else(|| q.attr_u64("DelaySeconds", 0));

@@ -847,3 +847,42 @@ async fn add_and_remove_permission_edit_the_queue_policy() {
         "Value two for parameter Label is invalid. Reason: can't find label."
     );
 }
+
+#[tokio::test]
+async fn query_errors_carry_an_empty_detail_and_batch_entries_their_own_wording() {
+    use http_body_util::BodyExt;
+    let resp = no_queue().render(Service::Sqs, Wire::Query, "rid");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        body.contains("<Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>The specified queue does not exist.</Message><Detail/></Error>"),
+        "{body}"
+    );
+    // Other Query services have no <Detail/>.
+    let resp = AwsError::validation("x").render(Service::AutoScaling, Wire::Query, "rid");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(!String::from_utf8(body.to_vec()).unwrap().contains("Detail"));
+
+    let sb = Sandbox::new(ClockMode::Manual, Default::default());
+    let url = queue(&sb, "q", json!({"MaximumMessageSize": "1024"})).await;
+    let big = "a".repeat(1025);
+    let r = call(
+        &sb,
+        "SendMessageBatch",
+        json!({"QueueUrl": url, "Entries": [{"Id": "big", "MessageBody": big}, {"Id": "ok", "MessageBody": "x"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r["Failed"][0]["Message"],
+        "One or more parameters cannot be validated. Reason: Message must be shorter than 1024 bytes."
+    );
+    assert_eq!(r["Successful"][0]["Id"], "ok");
+    let e = send(&sb, &url, json!({"MessageBody": big}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.message,
+        "One or more parameters are invalid. Reason: Message must be shorter than 1024 bytes."
+    );
+}
