@@ -30,7 +30,7 @@ use lifehook_core::clock::Clock;
 use lifehook_core::config::{Config, Pipeline};
 use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Progress, Runner};
 use lifehook_model::{LifecycleEvent, LifecycleResult};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -82,6 +82,13 @@ pub struct PrepareOptions<'a> {
     /// The instance is in no Auto Scaling group: there is no hook to look up, and no
     /// call about the action is made.
     pub no_group: bool,
+    /// The message was delivered before (`ApproximateReceiveCount` > 1): another handler
+    /// may have run it, and the action may be over. Checked with a heartbeat first.
+    pub redelivered: bool,
+    /// Where to publish the action's heartbeat deadline as it moves: the queue message
+    /// that carries the action keeps its visibility short of it
+    /// ([`crate::queue::InFlight::expiry`]).
+    pub expiry: Option<&'a watch::Sender<Option<SystemTime>>>,
 }
 
 /// An action ready to run: its pipeline, its hook (none for an instance in no group) and
@@ -92,6 +99,8 @@ pub struct Prepared<'h> {
     pub hook: Option<HookInfo>,
     pub ctx: ActionContext,
     pub target: ActionTarget,
+    /// Where the heartbeat deadline is published ([`PrepareOptions::expiry`]).
+    pub expiry: Option<watch::Sender<Option<SystemTime>>>,
 }
 
 impl Prepared<'_> {
@@ -257,11 +266,46 @@ impl ActionHandler {
             info!("the action's global timeout has passed; it is already resolved");
             return Err(Resolution::AlreadyResolved);
         }
+        let target = target_of(ev);
+        // An action that may be over already — redelivered after a crash, or older than
+        // its heartbeat timeout (it lives on only if someone heartbeated it) — is checked
+        // before any step runs: steps must not deregister or drain an instance whose
+        // action has ended. A heartbeat is the cheap check, and proves it alive too.
+        let stale = now
+            .duration_since(started_at)
+            .is_ok_and(|age| age >= heartbeat_timeout);
+        let mut last_heartbeat = started_at;
+        if hook.is_some() && (opts.redelivered || stale) {
+            match self.api.heartbeat(&target).await {
+                Ok(()) => {
+                    last_heartbeat = self.clock.now();
+                    debug!(
+                        redelivered = opts.redelivered,
+                        "the action is alive (a heartbeat before the first step)"
+                    );
+                }
+                Err(e) if e.is_already_resolved() => {
+                    info!(
+                        redelivered = opts.redelivered,
+                        "the action is already over; its pipeline is not run"
+                    );
+                    return Err(Resolution::AlreadyResolved);
+                }
+                // Cannot tell (throttled, unreachable): run, as without the check.
+                Err(e) => debug!(error = %e, "the heartbeat before the first step failed"),
+            }
+        }
+        if let (Some(tx), Some(h)) = (opts.expiry, &hook) {
+            tx.send_replace(Some(
+                (last_heartbeat + h.heartbeat_timeout).min(ctx.global_deadline),
+            ));
+        }
         Ok(Prepared {
             pipeline,
             hook,
             ctx,
-            target: target_of(ev),
+            target,
+            expiry: opts.expiry.cloned(),
         })
     }
 
@@ -285,17 +329,36 @@ impl ActionHandler {
                 self.clock.clone(),
             )
         });
+        if let Some(k) = &keepalive {
+            forward_expiry(k, action.expiry.as_ref());
+        }
         debug!(pipeline = %action.pipeline.name, from_step = from, "running pipeline");
+        // When the keepalive learns that the action is over ("No active Lifecycle Action"),
+        // the running steps are cancelled: their work is moot.
+        let steps_cancel = cancel.child_token();
+        let _stop_watching = steps_cancel.clone().drop_guard();
+        if let Some(resolved) = keepalive.as_ref().map(Keepalive::resolved) {
+            let steps_cancel = steps_cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = resolved.cancelled() => {
+                        info!("the action is over (resolved elsewhere or timed out); cancelling its steps");
+                        steps_cancel.cancel();
+                    }
+                    () = steps_cancel.cancelled() => {}
+                }
+            });
+        }
         let outcome = match progress {
             Some(tx) => {
                 let runner = self.runner.clone().with_progress(tx);
                 runner
-                    .run_from(action.pipeline, &action.ctx, from, cancel)
+                    .run_from(action.pipeline, &action.ctx, from, &steps_cancel)
                     .await
             }
             None => {
                 self.runner
-                    .run_from(action.pipeline, &action.ctx, from, cancel)
+                    .run_from(action.pipeline, &action.ctx, from, &steps_cancel)
                     .await
             }
         };
@@ -349,7 +412,20 @@ impl ActionHandler {
         cancel: &CancellationToken,
         steps: &mut Duration,
     ) -> Resolution {
-        let action = match self.prepare(ev, PrepareOptions::default()).await {
+        self.handle_with(ev, PrepareOptions::default(), cancel, steps)
+            .await
+    }
+
+    /// [`Self::handle`] with options (the controller says whether a message is a
+    /// redelivery).
+    pub async fn handle_with(
+        &self,
+        ev: &LifecycleEvent,
+        opts: PrepareOptions<'_>,
+        cancel: &CancellationToken,
+        steps: &mut Duration,
+    ) -> Resolution {
+        let action = match self.prepare(ev, opts).await {
             Ok(a) => a,
             Err(resolution) => return resolution,
         };
@@ -389,6 +465,7 @@ impl ActionHandler {
         hook: &HookInfo,
         started_at: SystemTime,
         keepalive: Option<Keepalive>,
+        expiry: Option<&watch::Sender<Option<SystemTime>>>,
         cancel: &CancellationToken,
     ) -> HoldEnd {
         info!(default_result = %hook.default_result, "holding: the hook's DefaultResult will apply");
@@ -402,6 +479,7 @@ impl ActionHandler {
                 self.clock.clone(),
             )
         });
+        forward_expiry(&keepalive, expiry);
         let until = started_at + hook.global_timeout;
         let end = tokio::select! {
             _ = self.clock.sleep_until(until) => HoldEnd::DefaultResultApplied,
@@ -415,17 +493,11 @@ impl ActionHandler {
         end
     }
 
-    /// Counts and logs the steps' reports: one line a step, a failure as a warning, with the
-    /// end of what the step printed (at most [`OUTPUT_EXCERPT`] characters).
+    /// Counts the steps' reports in the metrics. (Each step's log line is the runner's,
+    /// when the step ends: `lifehook_core::pipeline`, "step finished".)
     fn observe(&self, outcome: &Outcome) {
         for s in &outcome.steps {
-            let status = self.metrics.observe_step(s);
-            let output = s.detail.as_deref().map(excerpt).unwrap_or_default();
-            if let Some(err) = &s.error {
-                warn!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, error = %err, output = %output, "step report");
-            } else {
-                debug!(step = %s.name, step_type = s.step_type, status, attempts = s.attempts, duration_ms = s.duration.as_millis() as u64, output = %output, "step report");
-            }
+            self.metrics.observe_step(s);
         }
     }
 }
@@ -444,6 +516,50 @@ pub fn span(ev: &LifecycleEvent) -> tracing::Span {
     )
 }
 
+/// Publishes the keepalive's expiry (the action's heartbeat deadline, moved by each
+/// heartbeat) to `to` until either side is gone.
+fn forward_expiry(k: &Keepalive, to: Option<&watch::Sender<Option<SystemTime>>>) {
+    let Some(to) = to.cloned() else { return };
+    let mut from = k.expiry();
+    tokio::spawn(async move {
+        loop {
+            to.send_replace(Some(*from.borrow_and_update()));
+            tokio::select! {
+                r = from.changed() => if r.is_err() { return },
+                () = to.closed() => return,
+            }
+        }
+    });
+}
+
+/// The one line that ends an action, in its span: `action done` with the outcome, the
+/// result sent and who gave it, the time it took (and its steps'); a warning when the
+/// handler ABANDONed it (a failed launch or an early end), else `info`.
+pub fn log_done(outcome: &str, elapsed: std::time::Duration, steps: Option<std::time::Duration>) {
+    let (result, by) = result_and_by(outcome);
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let elapsed_ms = ms(elapsed);
+    let steps_ms = steps.map(ms);
+    macro_rules! done {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                outcome,
+                result,
+                by,
+                elapsed_ms,
+                steps_ms,
+                "action done"
+            )
+        };
+    }
+    if outcome == "abandon" {
+        done!(tracing::Level::WARN);
+    } else {
+        done!(tracing::Level::INFO);
+    }
+}
+
 /// For the one line that ends an action: the result sent to Auto Scaling and who gave it,
 /// from the outcome's label (the handler's `CONTINUE`/`ABANDON`, or the hook's
 /// DefaultResult after a hold), `none` when neither.
@@ -454,21 +570,6 @@ pub fn result_and_by(outcome: &str) -> (&'static str, &'static str) {
         "held" => ("none", "default-result"),
         _ => ("none", "none"),
     }
-}
-
-/// How much of a step's output a log line shows.
-pub const OUTPUT_EXCERPT: usize = 512;
-
-/// The end of a step's output, on one line: its last [`OUTPUT_EXCERPT`] characters
-/// (where the error usually is), marked `…` when cut.
-fn excerpt(output: &str) -> String {
-    let one_line = output.trim().replace('\n', "⏎");
-    let n = one_line.chars().count();
-    if n <= OUTPUT_EXCERPT {
-        return one_line;
-    }
-    let tail: String = one_line.chars().skip(n - OUTPUT_EXCERPT).collect();
-    format!("…{tail}")
 }
 
 /// The action's address for Auto Scaling: its token, or — for an action found without a
@@ -513,20 +614,5 @@ async fn group_tags(api: &LifecycleApi, group: &str) -> BTreeMap<String, String>
             warn!(group, error = %crate::lifecycle::describe_sdk(&e), "cannot read the group's tags; routing without them");
             BTreeMap::new()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_step_output_excerpt_is_its_bounded_end_on_one_line() {
-        assert_eq!(excerpt("  ok\n"), "ok");
-        assert_eq!(excerpt("a\nb"), "a⏎b");
-        let long = format!("{}END", "x".repeat(2000));
-        let e = excerpt(&long);
-        assert!(e.starts_with('…') && e.ends_with("END"), "{e}");
-        assert_eq!(e.chars().count(), OUTPUT_EXCERPT + 1);
     }
 }

@@ -220,17 +220,7 @@ async fn handle(sh: Arc<Shared>, msg: InFlight, cancel: CancellationToken) -> Ac
     // The one `info` line per action on the happy path (the steps' and the completion's
     // lines are `debug`): at thousands of actions per second, formatting and writing log
     // lines is a large share of the controller's CPU.
-    let (result, by) = crate::action::result_and_by(outcome.label());
-    span.in_scope(|| {
-        info!(
-            outcome = outcome.label(),
-            result,
-            by,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            steps_ms = steps.as_millis() as u64,
-            "action done"
-        )
-    });
+    span.in_scope(|| crate::action::log_done(outcome.label(), started.elapsed(), Some(steps)));
     outcome
 }
 
@@ -242,7 +232,12 @@ async fn handle_inner(
 ) -> ActionOutcome {
     let ev = msg.event.clone();
     debug!(receive_count = msg.receive_count, "handling the action");
-    match sh.actions.handle(&ev, cancel, steps).await {
+    let opts = crate::action::PrepareOptions {
+        redelivered: msg.receive_count > 1,
+        expiry: Some(msg.expiry()),
+        ..Default::default()
+    };
+    match sh.actions.handle_with(&ev, opts, cancel, steps).await {
         Resolution::Completed(result) => ack(sh, msg, ActionOutcome::Completed(result)).await,
         Resolution::AlreadyResolved => ack(sh, msg, ActionOutcome::AlreadyResolved).await,
         Resolution::Hold { hook, started_at } => hold(sh, msg, &hook, started_at, cancel).await,
@@ -267,7 +262,7 @@ async fn hold(
     let target = ActionTarget::from_event(&msg.event);
     match sh
         .actions
-        .hold(&target, hook, started_at, None, cancel)
+        .hold(&target, hook, started_at, None, Some(msg.expiry()), cancel)
         .await
     {
         HoldEnd::DefaultResultApplied => ack(sh, msg, ActionOutcome::Held).await,

@@ -17,8 +17,9 @@ use std::time::{Duration, SystemTime};
 
 use lifehook_core::keepalive::KeepalivePlan;
 use std::sync::Arc;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use lifehook_core::clock::Clock;
 
@@ -111,6 +112,12 @@ impl Schedule {
         }
     }
 
+    /// When the action expires without a further heartbeat.
+    pub fn expires_at(&self) -> SystemTime {
+        self.plan
+            .expires_at(self.last_heartbeat, self.global_deadline)
+    }
+
     /// The next heartbeat, or `None` when no further heartbeat can help.
     pub fn next(&self, now: SystemTime) -> Option<SystemTime> {
         self.plan
@@ -130,6 +137,10 @@ pub fn parse_message_time(time: &str) -> Option<SystemTime> {
 pub struct Keepalive {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<KeepaliveReport>>,
+    /// Cancelled when Auto Scaling says the action is already resolved.
+    resolved: CancellationToken,
+    /// When the action expires unless heartbeated again: moves with each heartbeat.
+    expiry: watch::Receiver<SystemTime>,
 }
 
 impl Keepalive {
@@ -157,11 +168,27 @@ impl Keepalive {
         Fut: Future<Output = Result<(), LifecycleError>> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(run(schedule, beat, clock, rx));
+        let resolved = CancellationToken::new();
+        let (expiry_tx, expiry) = watch::channel(schedule.expires_at());
+        let task = tokio::spawn(run(schedule, beat, clock, rx, resolved.clone(), expiry_tx));
         Keepalive {
             stop: Some(tx),
             task: Some(task),
+            resolved,
+            expiry,
         }
+    }
+
+    /// When the action expires unless heartbeated again (its heartbeat deadline, never
+    /// past the global one), updated after each heartbeat.
+    pub fn expiry(&self) -> watch::Receiver<SystemTime> {
+        self.expiry.clone()
+    }
+
+    /// Cancelled when a heartbeat learns that the action is already resolved (completed
+    /// elsewhere, or timed out): whatever works on it can stop.
+    pub fn resolved(&self) -> CancellationToken {
+        self.resolved.clone()
     }
 
     /// True once the keepalive ended by itself (resolved, deadline, failure).
@@ -202,6 +229,8 @@ async fn run<F, Fut>(
     beat: F,
     clock: Arc<dyn Clock>,
     mut stop: oneshot::Receiver<()>,
+    resolved: CancellationToken,
+    expiry: watch::Sender<SystemTime>,
 ) -> KeepaliveReport
 where
     F: Fn() -> Fut + Send + 'static,
@@ -236,9 +265,11 @@ where
             Ok(()) => {
                 report.heartbeats += 1;
                 schedule.last_heartbeat = clock.now();
+                expiry.send_replace(schedule.expires_at());
             }
             Err(e) if e.class() == ErrorClass::AlreadyResolved => {
                 report.end = KeepaliveEnd::AlreadyResolved;
+                resolved.cancel();
                 return report;
             }
             Err(e) => {

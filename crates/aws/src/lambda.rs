@@ -342,16 +342,10 @@ impl LambdaHandler {
                 outcome: outcome.label(),
             })
             .inc();
-        let (result, by) = crate::action::result_and_by(outcome.label());
         span.in_scope(|| match &outcome {
-            ItemOutcome::Done(label) => info!(
-                outcome = label,
-                result,
-                by,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                steps_ms = steps.as_millis() as u64,
-                "action done"
-            ),
+            ItemOutcome::Done(label) => {
+                crate::action::log_done(label, started.elapsed(), Some(steps));
+            }
             ItemOutcome::HandBack(why) => info!(
                 outcome = "handed-back",
                 why,

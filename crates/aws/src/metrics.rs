@@ -63,16 +63,10 @@ impl Metrics {
     /// when the action's deadline stopped it. Returns the status label.
     pub fn observe_step(&self, r: &lifehook_core::pipeline::StepReport) -> &'static str {
         use lifehook_core::pipeline::StepStatus;
-        let status = match r.status {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::Failed => "failed",
-            StepStatus::DeadlineReached => {
-                self.deadline_misses.inc();
-                "deadline"
-            }
-            StepStatus::RebootRequested => "reboot",
-            StepStatus::Cancelled => "cancelled",
-        };
+        if r.status == StepStatus::DeadlineReached {
+            self.deadline_misses.inc();
+        }
+        let status = r.status.as_str();
         self.step_duration
             .get_or_create(&StepLabels {
                 step_type: r.step_type,

@@ -1,4 +1,4 @@
-//! Distributions and the controller log's step reports.
+//! Distributions and the steps' times in the controller's log.
 
 use std::collections::HashMap;
 
@@ -89,7 +89,7 @@ mod tests {
 
     #[test]
     fn step_times_are_read_per_instance() {
-        let log = "2026-11-22T18:00:00.1Z DEBUG action{token=ab-cd instance=i-0123 group=bench-burst hook=launch transition=autoscaling:EC2_INSTANCE_LAUNCHING}: lifehook_aws::controller: step report step=noop step_type=\"exec\" status=\"succeeded\" attempts=1 duration_ms=3\n\
+        let log = "2026-11-22T18:00:00.1Z DEBUG action{token=ab-cd instance=i-0123 group=bench-burst hook=launch transition=autoscaling:EC2_INSTANCE_LAUNCHING}: lifehook_core::pipeline: step finished pipeline=\"bench\" step=noop step_type=\"exec\" status=\"succeeded\" attempts=1 duration_ms=3\n\
                    2026-11-22T18:00:00.1Z  INFO action{token=ab-cd instance=i-0123 group=bench-burst hook=launch transition=autoscaling:EC2_INSTANCE_LAUNCHING}: lifehook_aws::controller: action done outcome=\"completed\" elapsed_ms=5 steps_ms=3\n\
                    2026-11-22T18:00:00.2Z  INFO action{instance=i-9 token=x}: lifehook_aws::controller: action done outcome=\"completed\" elapsed_ms=14 steps_ms=12\n";
         let t = step_times(log);

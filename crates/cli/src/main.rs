@@ -22,6 +22,7 @@ mod ops;
 mod out;
 mod policy;
 mod setup;
+mod status;
 
 /// The version with the commit it was built from (`build.rs`).
 const VERSION: &str = concat!(
@@ -67,7 +68,7 @@ enum Command {
     Check(check::CheckArgs),
     /// List every instance waiting on a lifecycle hook: group, instance, state, hooks,
     /// time waited and time left to the hook's global timeout.
-    Status(ops::StatusArgs),
+    Status(status::StatusArgs),
     /// Complete a lifecycle action (by instance id or token). Exits 1 if the action is
     /// already resolved (completed, timed out, or never existed).
     Complete(ops::CompleteArgs),
@@ -149,7 +150,7 @@ async fn run(cli: Cli) -> exit::Outcome {
         Command::Controller(args) => controller::run(args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Lambda(args) => lambda::run(args).await,
-        Command::Status(args) => ops::status(args).await,
+        Command::Status(args) => status::status(args).await,
         Command::Complete(args) => ops::complete(args).await,
         Command::Heartbeat(args) => ops::heartbeat(args).await,
         Command::Demo(args) => match lifehook_demo::run(args, shutdown_signal()).await {
@@ -203,11 +204,9 @@ async fn run_sandbox(args: SandboxArgs) -> exit::Outcome {
         running.endpoint(),
         args.clock
     );
-    // AWS CLI v1 and boto3 read AWS_DEFAULT_REGION; v2 and the SDKs read AWS_REGION.
-    outln!(
-        "  export AWS_ENDPOINT_URL={} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test",
-        running.endpoint()
-    );
+    for line in lifehook_demo::sandbox_env_lines(&running.endpoint()) {
+        outln!("{line}");
+    }
     if !args.enforce_policy.is_empty() {
         outln!(
             "  enforcing IAM policies; requests signed with AWS_ACCESS_KEY_ID={} are never enforced",

@@ -5,16 +5,15 @@
 //! (completed, timed out, or never existed: Auto Scaling cannot tell these apart, and a
 //! mistyped group, hook or instance looks the same); 2 usage or configuration error.
 
-use std::fmt::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
+use lifehook_aws::Clients;
 use lifehook_aws::clients::Overrides;
 use lifehook_aws::lifecycle::{ActionKey, ActionTarget, LifecycleApi, LifecycleError, RetryPolicy};
-use lifehook_aws::{Clients, WaitingInstance};
 use lifehook_model::LifecycleResult;
 
 use crate::exit::{Code, Failure, Outcome};
-use crate::out::{out, outln};
+use crate::out::outln;
 
 /// Operator commands retry a throttled call once more than the SDK does, briefly.
 const OPERATOR_RETRY: RetryPolicy = RetryPolicy {
@@ -39,18 +38,6 @@ pub(crate) struct AwsArgs {
     /// or instance metadata
     #[arg(long)]
     pub profile: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
-pub(crate) struct StatusArgs {
-    /// Only this group (repeatable). Default: every group in the region.
-    #[arg(long = "group", short = 'g', value_name = "GROUP")]
-    pub groups: Vec<String>,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub aws: AwsArgs,
 }
 
 /// Which lifecycle action: a group, a hook, and an instance id or a token (or both).
@@ -116,16 +103,22 @@ impl ActionArgs {
 }
 
 /// Loads the AWS configuration, or explains what is missing (a usage error).
-async fn api(aws: &AwsArgs) -> Result<LifecycleApi, Failure> {
+pub(crate) async fn clients(aws: &AwsArgs) -> Result<Clients, Failure> {
     let overrides = Overrides {
         region: aws.region.clone(),
         endpoint_url: aws.endpoint_url.clone(),
         profile: aws.profile.clone(),
     };
-    match Clients::load_with(&overrides).await {
-        Ok(c) => Ok(LifecycleApi::new(c.autoscaling().clone()).with_retry(OPERATOR_RETRY)),
-        Err(e) => Err(Failure::usage(e)),
-    }
+    Clients::load_with(&overrides).await.map_err(Failure::usage)
+}
+
+/// The lifecycle API the operator commands use, with their retry policy.
+pub(crate) fn lifecycle_api(clients: &Clients) -> LifecycleApi {
+    LifecycleApi::new(clients.autoscaling().clone()).with_retry(OPERATOR_RETRY)
+}
+
+async fn api(aws: &AwsArgs) -> Result<LifecycleApi, Failure> {
+    Ok(lifecycle_api(&clients(aws).await?))
 }
 
 /// A failed action call (exit 1). Auto Scaling answers a wrong group or hook name as it
@@ -196,176 +189,5 @@ pub(crate) async fn heartbeat(args: HeartbeatArgs) -> Outcome {
             Ok(())
         }
         Err(e) => Err(action_failure(&api, &e).await),
-    }
-}
-
-pub(crate) async fn status(args: StatusArgs) -> Outcome {
-    let api = api(&args.aws).await?;
-    if !args.groups.is_empty() {
-        // A group that does not exist has no waiting instances either: say so rather than
-        // "no instances are waiting".
-        let missing = api
-            .missing_groups(&args.groups)
-            .await
-            .map_err(Failure::runtime)?;
-        if !missing.is_empty() {
-            return Err(Failure::runtime(format!(
-                "no Auto Scaling group named {} (in this region)",
-                missing.join(", ")
-            )));
-        }
-    }
-    let waiting = api
-        .waiting_instances(&args.groups)
-        .await
-        .map_err(Failure::runtime)?;
-    let now = SystemTime::now();
-    if args.json {
-        outln!("{}", status_json(&waiting, now));
-    } else {
-        out!("{}", status_table(&waiting, now));
-    }
-    Ok(())
-}
-
-fn status_json(waiting: &[WaitingInstance], now: SystemTime) -> serde_json::Value {
-    let instances: Vec<serde_json::Value> = waiting
-        .iter()
-        .map(|w| {
-            serde_json::json!({
-                "group": w.group,
-                "instance_id": w.instance_id,
-                "state": w.state.as_str(),
-                "hooks": w.hooks.iter().map(|h| serde_json::json!({
-                    "name": h.name,
-                    "transition": h.transition.map(|t| t.as_str()),
-                    "heartbeat_timeout_secs": h.heartbeat_timeout.as_secs(),
-                    "global_timeout_secs": h.global_timeout.as_secs(),
-                    "default_result": h.default_result.as_str(),
-                })).collect::<Vec<_>>(),
-                "waiting_secs": w.waited(now).map(|d| d.as_secs()),
-                "time_left_secs": w.time_left(now).map(|d| d.as_secs()),
-            })
-        })
-        .collect();
-    serde_json::json!({ "instances": instances })
-}
-
-fn status_table(waiting: &[WaitingInstance], now: SystemTime) -> String {
-    if waiting.is_empty() {
-        return "no instances are waiting on lifecycle hooks\n".to_owned();
-    }
-    let header = [
-        "GROUP",
-        "INSTANCE",
-        "STATE",
-        "HOOKS",
-        "WAITING",
-        "TIME LEFT",
-    ];
-    let rows: Vec<[String; 6]> = waiting
-        .iter()
-        .map(|w| {
-            let hooks = if w.hooks.is_empty() {
-                "-".to_owned()
-            } else {
-                w.hooks
-                    .iter()
-                    .map(|h| h.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            [
-                w.group.clone(),
-                w.instance_id.clone(),
-                w.state.as_str().to_owned(),
-                hooks,
-                w.waited(now).map_or("-".into(), human),
-                w.time_left(now).map_or("-".into(), human),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.len());
-        }
-    }
-    let mut out = String::new();
-    let line = |out: &mut String, cells: &[&str]| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(c);
-            } else {
-                let _ = write!(l, "{c:<w$}  ", w = widths[i]);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&mut out, &header);
-    for r in &rows {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        line(&mut out, &cells);
-    }
-    out
-}
-
-/// `1h02m`, `5m07s`, `42s`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lifehook_aws::HookInfo;
-    use lifehook_model::{LifecycleState, LifecycleTransition};
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human(Duration::from_secs(42)), "42s");
-        assert_eq!(human(Duration::from_secs(307)), "5m07s");
-        assert_eq!(human(Duration::from_secs(3720)), "1h02m");
-    }
-
-    #[test]
-    fn table_has_a_row_per_instance() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
-        let w = WaitingInstance {
-            group: "web".into(),
-            instance_id: "i-1".into(),
-            state: LifecycleState::PendingWait,
-            hooks: vec![HookInfo {
-                group: "web".into(),
-                name: "launch".into(),
-                transition: Some(LifecycleTransition::Launching),
-                heartbeat_timeout: Duration::from_secs(60),
-                global_timeout: Duration::from_secs(6000),
-                default_result: LifecycleResult::Abandon,
-            }],
-            since: Some(now - Duration::from_secs(120)),
-        };
-        let t = status_table(std::slice::from_ref(&w), now);
-        let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines.len(), 2, "{t}");
-        assert!(lines[0].starts_with("GROUP"));
-        assert!(lines[1].contains("i-1") && lines[1].contains("Pending:Wait"));
-        assert!(
-            lines[1].contains("2m00s") && lines[1].ends_with("1h38m"),
-            "{t}"
-        );
-        let j = status_json(&[w], now);
-        assert_eq!(j["instances"][0]["time_left_secs"], 5880);
-        assert_eq!(
-            status_table(&[], now),
-            "no instances are waiting on lifecycle hooks\n"
-        );
     }
 }

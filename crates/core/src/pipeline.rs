@@ -117,6 +117,63 @@ pub enum StepStatus {
     Cancelled,
 }
 
+impl StepStatus {
+    /// The name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::DeadlineReached => "deadline",
+            StepStatus::RebootRequested => "reboot",
+            StepStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// At most this many characters of a step's output go into its log line.
+pub const OUTPUT_EXCERPT: usize = 512;
+
+/// The end of a step's output, on one line: its last [`OUTPUT_EXCERPT`] characters
+/// (where the error usually is), marked `…` when cut.
+pub fn excerpt(output: &str) -> String {
+    let one_line = output.trim().replace('\n', "⏎");
+    let n = one_line.chars().count();
+    if n <= OUTPUT_EXCERPT {
+        return one_line;
+    }
+    let tail: String = one_line.chars().skip(n - OUTPUT_EXCERPT).collect();
+    format!("…{tail}")
+}
+
+/// The one log line of a step, when it ends: a warning when it failed or ran out of time,
+/// with the end of what it printed; `debug` when it succeeded (the handler logs one line
+/// per action, and a line per step is a large share of the CPU at high rates).
+fn log_step(pipeline: &str, report: &StepReport) {
+    macro_rules! step_finished {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                pipeline,
+                step = %report.name,
+                step_type = report.step_type,
+                status = report.status.as_str(),
+                attempts = report.attempts,
+                duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+                error = report.error.as_deref().unwrap_or(""),
+                output = %report.detail.as_deref().map(excerpt).unwrap_or_default(),
+                "step finished"
+            )
+        };
+    }
+    match report.status {
+        StepStatus::Succeeded => step_finished!(tracing::Level::DEBUG),
+        StepStatus::Failed | StepStatus::DeadlineReached => step_finished!(tracing::Level::WARN),
+        StepStatus::RebootRequested | StepStatus::Cancelled => {
+            step_finished!(tracing::Level::INFO)
+        }
+    }
+}
+
 /// The record of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepReport {
@@ -245,28 +302,7 @@ impl Runner {
                 .run_step(pipeline, index, s, ctx, work_deadline, cancel)
                 .await;
             let status = report.status;
-            // `debug` when the step succeeded: the runner's caller logs one line per
-            // action, and a line per step is a large share of the CPU at high rates.
-            macro_rules! step_finished {
-                ($level:expr) => {
-                    tracing::event!(
-                        $level,
-                        pipeline = %pipeline.name,
-                        step = %report.name,
-                        step_type = report.step_type,
-                        status = ?report.status,
-                        attempts = report.attempts,
-                        duration_ms = u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
-                        error = report.error.as_deref().unwrap_or(""),
-                        "step finished"
-                    )
-                };
-            }
-            if status == StepStatus::Succeeded {
-                step_finished!(tracing::Level::DEBUG);
-            } else {
-                step_finished!(tracing::Level::INFO);
-            }
+            log_step(&pipeline.name, &report);
             self.emit(|| Progress::StepFinished(report.clone()));
             reports.push(report);
             let stop = match status {
@@ -439,6 +475,16 @@ pub(crate) fn backoff_delay(base: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_output_excerpt_is_its_bounded_end_on_one_line() {
+        assert_eq!(excerpt("  ok\n"), "ok");
+        assert_eq!(excerpt("a\nb"), "a⏎b");
+        let long = format!("{}END", "x".repeat(2000));
+        let e = excerpt(&long);
+        assert!(e.starts_with('…') && e.ends_with("END"), "{e}");
+        assert_eq!(e.chars().count(), OUTPUT_EXCERPT + 1);
+    }
     use crate::config::Config;
     use crate::test_support::event;
     use std::path::Path;

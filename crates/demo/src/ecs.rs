@@ -28,12 +28,7 @@ const LIMIT: Duration = Duration::from_secs(25);
 pub(crate) async fn ecs_drain(env: &Env) -> ScenarioReport {
     let out = &env.out;
     out.heading("Scenario 4: drain an ECS container instance before termination");
-    out.say("  Group demo-ecs (2 instances) hosts ECS cluster demo: service web (2 tasks, spread)");
-    out.say("  and daemon service log-router (one task per instance). Its terminate hook notifies");
-    out.say(
-        "  an SQS queue; the controller (examples/demo-ecs-drain.toml) drains the instance and",
-    );
-    out.say("  completes only when nothing runs on it. ECS time is fast-forwarded 6x.");
+    out.say("  Group demo-ecs (2 instances) hosts ECS cluster demo: service web (2 tasks, spread) and daemon service log-router (one task per instance). Its terminate hook notifies an SQS queue; the controller (examples/demo-ecs-drain.toml) drains the instance and completes only when nothing runs on it. ECS time is fast-forwarded 6x.");
     let mut checks = Vec::new();
     if let Err(e) = body(env, &mut checks).await {
         checks.push(check(format!("scenario stopped: {e:#}"), false, None));
@@ -240,7 +235,7 @@ async fn body(env: &Env, checks: &mut Vec<Check>) -> anyhow::Result<()> {
     // ECS ran fast-forwarded: the action's time is on the sandbox clock.
     let took = activity_took(env, GROUP, &victim, "Terminating")
         .await
-        .map(|t| format!("{t} (sandbox clock)"));
+        .map(|t| format!("{t} on the sandbox clock"));
     let tasks = all_tasks(env).await?;
     let ci_of = |id: &str| {
         instances

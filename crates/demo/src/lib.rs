@@ -13,6 +13,7 @@
 
 mod ecs;
 mod logs;
+mod narrate;
 mod out;
 mod patch;
 mod scenarios;
@@ -20,6 +21,7 @@ mod stub;
 mod watch;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -45,11 +47,11 @@ pub enum DemoError {
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Run only this reference scenario (1: ship logs before termination, agent; 2:
-    /// deregister from service discovery; 3: launch gate, scale-in and instance refresh; 4:
-    /// ECS drain; 5: patch, reboot and resume, agent).
-    #[arg(long, value_name = "N")]
-    pub scenario: Option<u32>,
+    /// Run only these reference scenarios, e.g. `4` or `1,3` (1: ship logs before
+    /// termination, agent; 2: deregister from service discovery; 3: launch gate, scale-in
+    /// and instance refresh; 4: ECS drain; 5: patch, reboot and resume, agent).
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
+    pub scenario: Vec<u32>,
     /// Leave the sandbox (and the demo's controllers) running afterwards, until Ctrl-C,
     /// and print how to point the AWS CLI at it.
     #[arg(long)]
@@ -66,14 +68,28 @@ const SCENARIOS: [(u32, &str); 5] = [
 ];
 
 /// Logging for the demo: `warn` unless `LIFEHOOK_LOG` says otherwise, so that the
-/// controller's own logs do not drown the demo's output.
+/// controller's own logs do not drown the demo's output; and the narrator, which tells each
+/// step and action of lifehook's handlers in the demo's own lines (so those events are not
+/// logged again).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEHOOK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::filter::{FilterExt as _, LevelFilter, Targets, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+
+    let filter = EnvFilter::try_from_env("LIFEHOOK_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        .with_filter(filter.and(filter_fn(|meta| !narrate::is_narrated(meta))));
+    let narrator = narrate::Narrator.with_filter(
+        Targets::new()
+            .with_target("lifehook_core", LevelFilter::DEBUG)
+            .with_target("lifehook_aws", LevelFilter::DEBUG),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(narrator)
         .try_init();
 }
 
@@ -119,17 +135,10 @@ async fn clients(endpoint: &str) -> anyhow::Result<Clients> {
 /// Runs the selected scenarios; with `--keep-running`, keeps the sandbox up until
 /// `shutdown` resolves.
 pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(), DemoError> {
-    let selected: Vec<u32> = match args.scenario {
-        None => SCENARIOS.iter().map(|s| s.0).collect(),
-        Some(n) if SCENARIOS.iter().any(|s| s.0 == n) => vec![n],
-        Some(n) => {
-            return Err(DemoError::Usage(format!(
-                "there is no scenario {n}: the reference scenarios are 1 to 5"
-            )));
-        }
-    };
+    let selected = select(&args.scenario).map_err(DemoError::Usage)?;
 
     let out = Out::new();
+    narrate::start(out);
     if let Some(w) = proxy_warning() {
         eprintln!("{w}");
     }
@@ -151,9 +160,14 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
         &out.bold("lifehook demo: lifecycle hooks on the embedded sandbox, no AWS account needed"),
     );
     out.say(&format!(
-        "  sandbox {endpoint} (EC2 Auto Scaling, EC2 and IMDS, SQS, SNS, EventBridge, S3, ECS, CloudFormation; real-time clock)\n  stub    {} (plays a Eureka registry, a chat webhook and the instances' health endpoints)\n  the controller and the agent are lifehook's own, running examples/demo-*.toml in this process",
+        "  sandbox {endpoint}: EC2 Auto Scaling, EC2 and IMDS, SQS, SNS, EventBridge, S3, ECS, CloudFormation"
+    ));
+    out.say(&format!(
+        "  stub    {}: plays a Eureka registry, a chat webhook and the instances' health endpoints",
         stub.base
     ));
+    out.say("  lifehook's own controller and agent run examples/demo-*.toml in this process.");
+    out.say("  [ 1.0s] is wall-clock time since the demo started. Deadlines (\"30s left\") are on the sandbox's clock, which runs in real time; scenarios 2 and 4 move it forward, and times they measure say \"on the sandbox clock\".");
 
     let env = scenarios::Env {
         out,
@@ -166,45 +180,51 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
         stub,
         watch: watch.clone(),
         sandbox: sandbox.sandbox.clone(),
+        clock: Arc::new(
+            lifehook_core::SandboxClock::connect(&format!("{endpoint}/_sandbox/clock"))
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot follow the embedded sandbox's clock: {e}"))?,
+        ),
     };
     let mut reports = Vec::new();
     let mut keep = Vec::new();
-    // The launch gate runs first: scenario 2 ends by moving the sandbox clock forward (a
-    // hook timing out while the handler is down), and the controller's heartbeats are
-    // planned on the wall clock.
-    if selected.contains(&3) {
-        let (r, c) = scenarios::launch_gate(&env).await;
-        reports.push(r);
-        keep.extend(c);
-    }
-    if selected.contains(&1) {
-        reports.push(logs::ship_logs(&env).await);
-    }
-    if selected.contains(&5) {
-        reports.push(patch::patch_reboot(&env).await);
-    }
-    // Scenarios 4 and 2 move the sandbox clock forward: they come last.
-    if selected.contains(&4) {
-        reports.push(ecs::ecs_drain(&env).await);
-    }
-    if selected.contains(&2) {
-        let (r, c) = scenarios::deregister(&env).await;
-        reports.push(r);
-        keep.extend(c);
+    // In order: the handlers follow the sandbox's clock, so the scenarios that move it
+    // forward (2 and 4) do not disturb the others.
+    for &n in &selected {
+        let before = reports.len();
+        match n {
+            1 => reports.push(logs::ship_logs(&env).await),
+            2 => {
+                let (r, c) = scenarios::deregister(&env).await;
+                reports.push(r);
+                keep.extend(c);
+            }
+            3 => {
+                let (r, c) = scenarios::launch_gate(&env).await;
+                reports.push(r);
+                keep.extend(c);
+            }
+            4 => reports.push(ecs::ecs_drain(&env).await),
+            _ => reports.push(patch::patch_reboot(&env).await),
+        }
+        if reports.len() > before {
+            yourself(&out, n);
+        }
     }
     reports.sort_by_key(|r| r.number);
     let all_passed = reports.iter().all(ScenarioReport::passed);
-    summary(&out, &reports, args.scenario.is_none());
+    summary(&out, &reports, args.scenario.is_empty());
 
     if args.keep_running {
         let kept = scenarios::restart(&env, keep);
         let controllers = &kept.groups;
         out.say("");
         out.say(&out.bold("The sandbox keeps running until Ctrl-C. Point the AWS CLI at it:"));
-        out.say(&format!(
-            "  export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \\\n         AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_EC2_METADATA_DISABLED=true"
-        ));
-        out.say("  aws autoscaling describe-auto-scaling-groups --query 'AutoScalingGroups[].[AutoScalingGroupName,length(Instances)]'");
+        for line in sandbox_env_lines(&endpoint) {
+            out.say(&line);
+        }
+        out.say("  aws autoscaling describe-auto-scaling-groups \\");
+        out.say("    --query 'AutoScalingGroups[].[AutoScalingGroupName,length(Instances)]'");
         if !controllers.is_empty() {
             out.say(&format!(
                 "  # the demo's controllers still handle {}; for example:",
@@ -228,6 +248,94 @@ pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> Result<(
     } else {
         Err(DemoError::ScenarioFailed)
     }
+}
+
+/// How to point the AWS CLI (v1 and v2) and the SDKs at a sandbox, as shell lines of at
+/// most 80 columns.
+pub fn sandbox_env_lines(endpoint: &str) -> Vec<String> {
+    vec![
+        format!("  export AWS_ENDPOINT_URL={endpoint}"),
+        // AWS CLI v1 and boto3 read AWS_DEFAULT_REGION; v2 and the SDKs read AWS_REGION.
+        "  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1".to_owned(),
+        "  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test".to_owned(),
+        "  export AWS_EC2_METADATA_DISABLED=true AWS_PAGER=".to_owned(),
+        "  # AWS CLI v2 before 2.13 ignores AWS_ENDPOINT_URL, v1 for SQS:".to_owned(),
+        format!("  alias aws='aws --endpoint-url {endpoint}'"),
+    ]
+}
+
+/// Each scenario's example configuration and the handler that runs it.
+const EXAMPLES: [(u32, &str, &str, lifehook_core::policy::Mode); 5] = [
+    (
+        1,
+        "examples/demo-ship-logs.toml",
+        logs::SHIP_LOGS_TOML,
+        lifehook_core::policy::Mode::Agent,
+    ),
+    (
+        2,
+        "examples/demo-deregister.toml",
+        scenarios::DEREGISTER_TOML,
+        lifehook_core::policy::Mode::Controller,
+    ),
+    (
+        3,
+        "examples/demo-launch-gate.toml",
+        scenarios::LAUNCH_GATE_TOML,
+        lifehook_core::policy::Mode::Controller,
+    ),
+    (
+        4,
+        "examples/demo-ecs-drain.toml",
+        ecs::ECS_DRAIN_TOML,
+        lifehook_core::policy::Mode::Controller,
+    ),
+    (
+        5,
+        "examples/demo-patch-reboot.toml",
+        patch::PATCH_TOML,
+        lifehook_core::policy::Mode::Agent,
+    ),
+];
+
+/// The end of a scenario: how to run it yourself, and the IAM actions its handler needed.
+fn yourself(out: &Out, n: u32) {
+    let Some((_, file, toml, mode)) = EXAMPLES.iter().find(|e| e.0 == n) else {
+        return;
+    };
+    out.say(&format!(
+        "  Yourself: `lifehook sandbox`, then `lifehook {mode} -c {file}` (docs/demo.md, scenario {n})."
+    ));
+    if let Some(actions) = iam_actions(file, toml, *mode) {
+        out.say(&format!(
+            "  IAM it needed (`lifehook policy -c {file} --mode {mode}` prints the policy): {}",
+            actions.join(", ")
+        ));
+    }
+}
+
+/// The IAM actions of `mode`'s policy for an example configuration.
+fn iam_actions(file: &str, toml: &str, mode: lifehook_core::policy::Mode) -> Option<Vec<String>> {
+    let cfg = lifehook_core::config::Config::from_toml(toml, std::path::Path::new(file)).ok()?;
+    let doc = lifehook_core::policy::policy(&cfg, mode, &Default::default()).ok()?;
+    let mut actions: Vec<String> = doc.statements.into_iter().flat_map(|s| s.actions).collect();
+    actions.sort();
+    actions.dedup();
+    Some(actions)
+}
+
+/// The scenarios to run, in order, each once: all of them when none is named.
+fn select(asked: &[u32]) -> Result<Vec<u32>, String> {
+    if let Some(n) = asked.iter().find(|n| !SCENARIOS.iter().any(|s| s.0 == **n)) {
+        return Err(format!(
+            "there is no scenario {n}: the reference scenarios are 1 to 5"
+        ));
+    }
+    Ok(SCENARIOS
+        .iter()
+        .map(|s| s.0)
+        .filter(|n| asked.is_empty() || asked.contains(n))
+        .collect())
 }
 
 /// A warning when an HTTP proxy is configured for loopback addresses too: the SDK and the
@@ -259,57 +367,44 @@ fn proxy_warning() -> Option<String> {
 
 fn summary(out: &Out, reports: &[ScenarioReport], all: bool) {
     out.heading("Summary");
-    // (first column, result, actions took); scenario rows have no indent, checks have.
-    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let width = out.width();
     for (n, title) in SCENARIOS {
-        if let Some(r) = reports.iter().find(|r| r.number == n) {
-            let result = if r.passed() { "PASS" } else { "FAIL" };
-            rows.push((format!("{n}. {title}"), result.into(), String::new()));
-            for c in &r.checks {
-                rows.push((
-                    format!("   {}", c.what),
-                    if c.ok { "PASS".into() } else { "FAIL".into() },
-                    c.took.clone().unwrap_or_else(|| "-".into()),
-                ));
+        let Some(r) = reports.iter().find(|r| r.number == n) else {
+            if all {
+                let first = format!("{n}. {title}");
+                out.say(&format!("{first}  {}", out.yellow("not run")));
             }
-        } else if all {
-            rows.push((format!("{n}. {title}"), "not run".into(), String::new()));
-        }
-    }
-    let header = ("SCENARIO / CHECK", "RESULT", "ACTIONS TOOK");
-    let w0 = rows
-        .iter()
-        .map(|r| r.0.chars().count())
-        .chain([header.0.len()])
-        .max()
-        .unwrap_or(0);
-    let w1 = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .chain([header.1.len()])
-        .max()
-        .unwrap_or(0);
-    let pad = |s: &str, n: usize| format!("{s}{}", " ".repeat(n.saturating_sub(s.chars().count())));
-    out.say(&out.bold(&format!(
-        "{}  {}  {}",
-        pad(header.0, w0),
-        pad(header.1, w1),
-        header.2
-    )));
-    for (first, result, took) in &rows {
-        let cell = pad(result, w1);
-        let cell = match result.as_str() {
-            "PASS" => out.green(&cell),
-            "FAIL" => out.red(&cell),
-            _ => out.yellow(&cell),
+            continue;
         };
-        let first = if first.starts_with(' ') {
-            first.clone()
+        let (result, paint): (&str, fn(&Out, &str) -> String) = if r.passed() {
+            ("PASS", Out::green)
         } else {
-            out.bold(first)
+            ("FAIL", Out::red)
         };
-        let padding = " ".repeat(w0.saturating_sub(strip_len(&first, out)));
-        out.say(format!("{first}{padding}  {cell}  {took}").trim_end());
+        // The scenario's title, its result at the right margin.
+        let first = format!("{n}. {title}");
+        let gap = width
+            .saturating_sub(first.chars().count() + result.len())
+            .max(2);
+        out.say(&format!(
+            "{}{}{}",
+            out.bold(&first),
+            " ".repeat(gap),
+            paint(out, result)
+        ));
+        // Each check: its result, then what was checked, wrapped under itself.
+        for c in &r.checks {
+            let (result, paint): (&str, fn(&Out, &str) -> String) = if c.ok {
+                ("PASS", Out::green)
+            } else {
+                ("FAIL", Out::red)
+            };
+            let text = match &c.took {
+                Some(t) => format!("{} (took {t})", c.what),
+                None => c.what.clone(),
+            };
+            out.say_wrapped(&format!("   {}  ", paint(out, result)), 9, &text);
+        }
     }
     let failed: usize = reports.iter().filter(|r| !r.passed()).count();
     out.say("");
@@ -326,25 +421,6 @@ fn summary(out: &Out, reports: &[ScenarioReport], all: bool) {
             reports.len(),
             out.elapsed_s()
         )));
-    }
-}
-
-/// The visible length of a cell that may carry colour codes.
-fn strip_len(s: &str, out: &Out) -> usize {
-    if out.is_color() {
-        let mut n = 0;
-        let mut esc = false;
-        for c in s.chars() {
-            match (esc, c) {
-                (false, '\x1b') => esc = true,
-                (true, 'm') => esc = false,
-                (true, _) => {}
-                (false, _) => n += 1,
-            }
-        }
-        n
-    } else {
-        s.chars().count()
     }
 }
 
@@ -394,6 +470,32 @@ pub fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_scenario_names_the_iam_actions_its_handler_needs() {
+        for (n, file, toml, mode) in EXAMPLES {
+            let actions = iam_actions(file, toml, mode)
+                .unwrap_or_else(|| panic!("scenario {n}: {file} gives no policy"));
+            assert!(
+                actions
+                    .iter()
+                    .any(|a| a == "autoscaling:CompleteLifecycleAction"),
+                "scenario {n}: {actions:?}"
+            );
+        }
+        let s3 = iam_actions(EXAMPLES[0].1, EXAMPLES[0].2, EXAMPLES[0].3).unwrap_or_default();
+        assert!(s3.iter().any(|a| a == "s3:PutObject"), "{s3:?}");
+    }
+
+    #[test]
+    fn scenarios_run_in_order_each_once() {
+        assert_eq!(select(&[]), Ok(vec![1, 2, 3, 4, 5]));
+        assert_eq!(select(&[3, 1, 3]), Ok(vec![1, 3]));
+        assert_eq!(
+            select(&[1, 9]),
+            Err("there is no scenario 9: the reference scenarios are 1 to 5".into())
+        );
+    }
 
     #[test]
     fn example_files_parse_as_is_and_once_pointed_at_the_demo() {

@@ -32,14 +32,7 @@ const LOG_BUCKET: &str = "lifehook-demo-logs";
 pub(crate) async fn ship_logs(env: &Env) -> ScenarioReport {
     let out = &env.out;
     out.heading("Scenario 1: ship logs to S3 before termination (agent on each instance)");
-    out.say("  Group demo-logs runs 2 instances, each with lifehook's agent (examples/demo-ship-logs.toml).");
-    out.say(
-        "  The agents create the terminate hook, each subscribes its own filtered inbox to the",
-    );
-    out.say(
-        "  hook's SNS topic; on a scale-in the victim's agent fetches the shutdown script from S3,",
-    );
-    out.say("  runs it and uploads its logs before the instance goes.");
+    out.say("  Group demo-logs runs 2 instances, each with lifehook's agent (examples/demo-ship-logs.toml). The agents create the terminate hook, each subscribes its own filtered inbox to the hook's SNS topic; on a scale-in the victim's agent fetches the shutdown script from S3, runs it and uploads its logs before the instance goes.");
     let mut checks = Vec::new();
     let dir = std::env::temp_dir().join(format!(
         "lifehook-demo-logs-{}-{}",

@@ -6,7 +6,6 @@
 //! would.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
@@ -50,7 +49,7 @@ pub(super) fn start_agent(
         },
         imds,
         Metrics::new(),
-        Arc::new(lifehook_core::SystemClock),
+        env.clock.clone(),
     )?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(agent.run(
@@ -115,10 +114,7 @@ async fn sandbox_instance(env: &Env, id: &str) -> serde_json::Value {
 pub(crate) async fn patch_reboot(env: &Env) -> ScenarioReport {
     let out = &env.out;
     out.heading("Scenario 5: patch, reboot and resume during launch (agent on the instance)");
-    out.say("  Group demo-patch has a launch hook (ABANDON by default, no notification target).");
-    out.say("  lifehook's agent for the new instance (examples/demo-patch-reboot.toml) finds the");
-    out.say("  waiting launch, updates, reboots, resumes after boot at the next step, installs,");
-    out.say("  records the patch date (file and instance tag), signals CloudFormation, completes.");
+    out.say("  Group demo-patch has a launch hook (ABANDON by default, no notification target). lifehook's agent for the new instance (examples/demo-patch-reboot.toml) finds the waiting launch, updates, reboots, resumes after boot at the next step, installs, records the patch date (file and instance tag), signals CloudFormation, completes.");
     let mut checks = Vec::new();
     let dir = std::env::temp_dir().join(format!(
         "lifehook-demo-patch-{}-{}",

@@ -39,6 +39,9 @@ pub(crate) struct Env {
     pub stub: Stub,
     pub watch: Watch,
     pub sandbox: Arc<lifehook_sandbox::Sandbox>,
+    /// The sandbox's virtual clock, which the demo's controllers and agents plan their
+    /// heartbeats and deadlines on (the demo moves it forward at times).
+    pub clock: Arc<dyn lifehook_core::Clock>,
 }
 
 /// A controller to start again for `--keep-running`.
@@ -53,12 +56,7 @@ pub(super) struct Running {
 }
 
 pub(super) fn start_controller(env: &Env, config: Config) -> anyhow::Result<Running> {
-    let controller = Controller::new(
-        config,
-        &env.clients,
-        Metrics::new(),
-        std::sync::Arc::new(lifehook_core::SystemClock),
-    )?;
+    let controller = Controller::new(config, &env.clients, Metrics::new(), env.clock.clone())?;
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(controller.run(
         async {
@@ -221,16 +219,7 @@ pub(crate) async fn launch_gate(env: &Env) -> (ScenarioReport, Option<Keep>) {
     out.heading(
         "Scenario 3: a launch gate; an AMI of an instance lost to a scale-in, none for a refresh",
     );
-    out.say("  Group demo-app has a launch hook (ABANDON by default) and a terminate hook, both");
-    out.say(
-        "  notifying an SQS queue directly. The controller (examples/demo-launch-gate.toml) holds",
-    );
-    out.say(
-        "  each new instance until its health endpoint answers, records every termination, and",
-    );
-    out.say(
-        "  keeps an AMI only of an instance lost to an unexpected scale-in (images take 3 s here).",
-    );
+    out.say("  Group demo-app has a launch hook (ABANDON by default) and a terminate hook, both notifying an SQS queue directly. The controller (examples/demo-launch-gate.toml) holds each new instance until its health endpoint answers, records every termination, and keeps an AMI only of an instance lost to an unexpected scale-in (images take 3 s here).");
     let mut checks = Vec::new();
     let mut keep = None;
     let setup = queue_and_config(
@@ -585,15 +574,7 @@ async fn launch_gate_body(env: &Env, arn: &str, checks: &mut Vec<Check>) -> anyh
 pub(crate) async fn deregister(env: &Env) -> (ScenarioReport, Option<Keep>) {
     let out = &env.out;
     out.heading("Scenario 2: deregister from service discovery, centrally");
-    out.say(
-        "  Group demo-web has a terminate hook (60s, DefaultResult CONTINUE) and no notification",
-    );
-    out.say(
-        "  target: an EventBridge rule sends its lifecycle events to an SQS queue. The controller",
-    );
-    out.say(
-        "  (examples/demo-deregister.toml) takes the instance out of Eureka, then posts to chat.",
-    );
+    out.say("  Group demo-web has a terminate hook (60s, DefaultResult CONTINUE) and no notification target: an EventBridge rule sends its lifecycle events to an SQS queue. The controller (examples/demo-deregister.toml) takes the instance out of Eureka, then posts to chat.");
     let mut checks = Vec::new();
     let setup = queue_and_config(
         env,
@@ -761,9 +742,8 @@ async fn deregister_body(
     checks.push(check(
         format!("handler down: DefaultResult CONTINUE terminated {second}; registry untouched"),
         ok && untouched,
-        took_second.map(|t| format!("{t} (sandbox clock)")),
+        took_second.map(|t| format!("{t} on the sandbox clock")),
     ));
-    out.say("  Its lifecycle event waits in the queue until a controller handles it (the steps are safe");
-    out.say("  to run again) and finds the action already resolved.");
+    out.say("  Its lifecycle event waits in the queue until a controller handles it (the steps are safe to run again) and finds the action already resolved.");
     Ok(())
 }

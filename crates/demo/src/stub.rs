@@ -141,9 +141,14 @@ async fn handle(
         ("stub", StatusCode::NOT_FOUND)
     };
     match who {
-        "registry" => st
-            .out
-            .event(who, &format!("{method} {target}  → {}", status.as_u16())),
+        "registry" => st.out.event(
+            who,
+            &format!(
+                "{method} {}  → {}",
+                target.strip_prefix("/eureka/apps/").unwrap_or(&target),
+                status.as_u16()
+            ),
+        ),
         "chat" => {
             let text = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()

@@ -197,7 +197,7 @@ fn update(out: &Out, snap: &Mutex<Snapshot>, v: &serde_json::Value) {
                         .cloned()
                         .unwrap_or_default();
                     line.push_str(&format!(
-                        "  (hook {hook}: {} left, heartbeat timeout {hb}s, DefaultResult {default})",
+                        " (hook {hook}, heartbeat timeout {hb}s: {} left, then {default})",
                         secs(&a["seconds_left"])
                     ));
                     inst.hb_deadline = a["heartbeat_deadline"].as_str().map(str::to_owned);

@@ -6,7 +6,8 @@
 //! - **Network**: one HTTP listener (loopback by default) serves every service. Requests
 //!   are dispatched on the SigV4 credential scope, `X-Amz-Target` and `Action`/`Version`
 //!   (see `server.rs`). Any credentials are accepted; signatures are not checked. The
-//!   account is always `000000000000`; the region is taken from each request.
+//!   account is always `000000000000`; the region is taken from each request. Outbound,
+//!   the sandbox connects only to the endpoints of SNS `http` subscriptions (POSTs).
 //! - **IAM** ([`iam`]): optionally, identity-based policies bound to access key ids are
 //!   enforced, and denied requests get AccessDenied in each protocol's shape.
 //! - **Time** is virtual (`clock.rs`): real, sped up, or moved only on demand, so a one-hour

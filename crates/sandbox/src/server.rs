@@ -263,6 +263,16 @@ fn is_queue_path(path: &str) -> bool {
 type Recognised = Result<(RequestCtx, Input), (Service, Wire, AwsError)>;
 
 /// Works out the service, operation and region of a request, and decodes its input.
+/// The links SNS hands out (`SubscribeURL`, `UnsubscribeURL`) are unsigned GETs without a
+/// `Version`: their actions exist in SNS only.
+fn sns_link_action(params: &Params) -> Option<Service> {
+    matches!(
+        params.get("Action"),
+        Some("ConfirmSubscription" | "Unsubscribe")
+    )
+    .then_some(Service::Sns)
+}
+
 pub(crate) fn recognise(
     method: &Method,
     uri: &http::Uri,
@@ -346,6 +356,7 @@ pub(crate) fn recognise(
         }
         let service = scope_service
             .or_else(|| params.get("Version").and_then(Service::from_query_version))
+            .or_else(|| sns_link_action(&params))
             .or_else(|| is_queue_path(&path).then_some(Service::Sqs))
             .unwrap_or(Service::AutoScaling);
         let wire = if service == Service::Ec2 {

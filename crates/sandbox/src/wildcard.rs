@@ -1,5 +1,6 @@
 //! The sandbox's one wildcard matcher, for IAM policies (`Action`, `Resource`,
-//! `StringLike`, `ArnLike`), EC2 filter values and EventBridge's `{"wildcard": …}` patterns.
+//! `StringLike`, `ArnLike`) and EC2 filter values. (EventBridge's `{"wildcard": …}` has
+//! escapes and its own matcher in `events::pattern`.)
 //!
 //! `*` matches any run of characters, empty included (`/` and `:` are ordinary
 //! characters). Matching is case-sensitive; a caller that wants otherwise lowercases both
@@ -10,8 +11,6 @@
 pub(crate) enum Question {
     /// Any one character: IAM policies and EC2 filter values.
     AnyChar,
-    /// The character `?` itself: EventBridge's `wildcard` operator knows only `*`.
-    Literal,
 }
 
 /// Whether `text` matches `pattern` (the whole of it).
@@ -42,7 +41,7 @@ pub(crate) fn matches(pattern: &str, text: &str, question: Question) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Question::{AnyChar, Literal};
+    use super::Question::AnyChar;
     use super::*;
 
     #[test]
@@ -63,25 +62,15 @@ mod tests {
     }
 
     #[test]
-    fn eventbridge_question_mark_is_literal() {
-        assert!(matches("web*", "web-1", Literal));
-        assert!(matches("*x*", "axb", Literal));
-        assert!(!matches("a?c", "abc", Literal));
-        assert!(matches("a?c", "a?c", Literal));
-        assert!(matches("**", "", Literal));
-    }
-
-    #[test]
     fn case_sensitive_and_whole_text() {
         assert!(!matches("Web*", "web-1", AnyChar));
-        assert!(!matches("web", "web-1", Literal));
+        assert!(!matches("web", "web-1", AnyChar));
         assert!(!matches("*a", "ab", AnyChar));
     }
 
     #[test]
     fn a_star_in_the_text_is_matched_like_any_character() {
         assert!(matches("*a", "*ba", AnyChar));
-        assert!(matches("*a", "*ba", Literal));
         assert!(matches("a*", "a*", AnyChar));
     }
 }

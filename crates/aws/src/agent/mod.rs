@@ -677,16 +677,7 @@ async fn job(sh: Arc<Shared>, rec: Record, resumed: bool, cancel: CancellationTo
             hand_back(&sh, msg).await;
         }
     }
-    span.in_scope(|| {
-        let (result, by) = crate::action::result_and_by(end.label());
-        info!(
-            outcome = end.label(),
-            result,
-            by,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "action done"
-        )
-    });
+    span.in_scope(|| crate::action::log_done(end.label(), started.elapsed(), None));
     end
 }
 
@@ -706,6 +697,9 @@ async fn run_action(
         pipeline: Some(&pipeline_name),
         started_at: Some(rec.started_at()),
         no_group: rec.no_group,
+        // Resumed after a reboot or a restart: the action may have ended meanwhile.
+        redelivered: resumed,
+        expiry: None,
     };
     let action = match sh.actions.prepare(&ev, opts).await {
         Ok(a) => a,
@@ -778,7 +772,14 @@ async fn run_action(
                 Some(hook) => {
                     let keepalive = ran.into_keepalive();
                     sh.actions
-                        .hold(&action.target, hook, action.started_at(), keepalive, cancel)
+                        .hold(
+                            &action.target,
+                            hook,
+                            action.started_at(),
+                            keepalive,
+                            None,
+                            cancel,
+                        )
                         .await
                 }
                 None => {

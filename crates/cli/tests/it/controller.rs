@@ -269,8 +269,18 @@ async fn failing_step_abandons_the_launch_and_the_instance_is_replaced() {
     let log = std::fs::read_to_string(dir.path().join("controller.log")).unwrap_or_default();
     let report = log
         .lines()
-        .find(|l| l.contains("step report") && l.contains("status=\"failed\""))
+        .find(|l| l.contains("step finished") && l.contains("status=\"failed\""))
         .unwrap_or_default();
+    // Once: not again at the end of the pipeline (issue 15: "each step is logged twice").
+    let lines_of_the_step = log.lines().filter(|l| l.contains("step=work")).count();
+    assert_eq!(lines_of_the_step, 1, "{log}");
+    // The ABANDON it sent is a warning too, naming the result and who gave it.
+    let done = log
+        .lines()
+        .find(|l| l.contains("action done") && l.contains("result=\"ABANDON\""))
+        .unwrap_or_default();
+    assert!(done.contains(" WARN "), "{done:?}\n{log}");
+    assert!(done.contains("by=\"handler\""), "{done:?}");
     assert!(report.contains(" WARN "), "{report:?}\n{log}");
     assert!(report.contains("step=work"), "{report:?}");
     assert!(report.contains("broken"), "the step's output: {report:?}");
@@ -780,4 +790,245 @@ async fn the_controller_checks_its_queue_and_admin_port_at_start() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no-such-queue"), "{err}");
     assert!(!err.contains("controller started"), "{err}");
+}
+
+/// Issue 13: a pipeline is not run for an action found already over. Both launch messages
+/// are redeliveries (received once before, as after a crash); one action was completed
+/// meanwhile. The controller checks each with a heartbeat before the first step: only the
+/// live one runs its step.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivered_message_for_an_action_already_over_runs_no_step() {
+    let _serial = common::serial().await;
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "web-1",
+        2,
+        vec![hook("launch", LAUNCHING, 300, "ABANDON", Some(&arn))],
+    )
+    .await;
+    let ids = wait_for("two instances in Pending:Wait", common::patience(), || {
+        all_in_state(&h, "web-1", 2, "Pending:Wait")
+    })
+    .await;
+    // A first delivery that nobody finishes (a handler that crashed), handed back at once.
+    let mut received = 0;
+    while received < 2 {
+        let out = h
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            h.sqs
+                .change_message_visibility()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle.unwrap_or_default())
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap();
+            received += 1;
+        }
+    }
+    // Meanwhile the first instance's action was completed elsewhere.
+    let (over, alive) = (&ids[0], &ids[1]);
+    h.asg
+        .complete_lifecycle_action()
+        .auto_scaling_group_name("web-1")
+        .lifecycle_hook_name("launch")
+        .instance_id(over)
+        .lifecycle_action_result("CONTINUE")
+        .send()
+        .await
+        .unwrap();
+
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[("web", "\"web-*\"", "\"launching\"", "abandon", MARK)],
+    );
+    let log = dir.path().join("controller.log");
+    let _c = Proc::controller(&h.endpoint(), &config, &log);
+    wait_for_logged("both instances InService", &log, || {
+        all_in_state(&h, "web-1", 2, "InService")
+    })
+    .await;
+    wait_for_logged("the queue empty", &log, || async {
+        (lifehook_conformance::queue_len(&h, &url).await == (0, 0)).then_some(())
+    })
+    .await;
+    // Only the live action ran its step.
+    assert_eq!(
+        marks(dir.path()),
+        vec![format!("{alive} autoscaling:EC2_INSTANCE_LAUNCHING")],
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("the action is already over; its pipeline is not run"),
+        "{text}"
+    );
+}
+
+/// Issue 13: when the keepalive learns mid-run that the action is over, the running steps
+/// are cancelled (the exec step's process is gone) instead of running to their end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_is_cancelled_when_its_action_ends_elsewhere() {
+    let _serial = common::serial().await;
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "web-1",
+        0,
+        vec![hook("launch", LAUNCHING, 30, "ABANDON", Some(&arn))],
+    )
+    .await;
+    // A step that would run for ten minutes, and says who it is.
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[(
+            "web",
+            "\"web-*\"",
+            "\"launching\"",
+            "abandon",
+            r#"["sh", "-c", "echo $$ > step.pid; exec sleep 600"]"#,
+        )],
+    );
+    let log = dir.path().join("controller.log");
+    let _c = Proc::controller_on_sandbox_clock(&h.endpoint(), &config, &log);
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web-1")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    let pid: u32 = wait_for_logged("the step running", &log, || async {
+        std::fs::read_to_string(dir.path().join("step.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    })
+    .await;
+    let id = instances(&h, "web-1").await[0].0.clone();
+    // Someone else completes the action; the controller's next heartbeat (every 15 s of
+    // the sandbox's clock) learns it.
+    h.asg
+        .complete_lifecycle_action()
+        .auto_scaling_group_name("web-1")
+        .lifecycle_hook_name("launch")
+        .instance_id(&id)
+        .lifecycle_action_result("CONTINUE")
+        .send()
+        .await
+        .unwrap();
+    h.advance(16.0).await;
+    wait_for_logged("the step's process gone", &log, || async {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    })
+    .await;
+    let text = wait_for_logged("the action done", &log, || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("action done").then_some(text)
+    })
+    .await;
+    assert!(text.contains("cancelling its steps"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("action done") && l.contains("already-resolved")),
+        "{text}"
+    );
+}
+
+/// Issue 13: a message held by a controller that dies reappears before its action's
+/// heartbeat deadline, whatever `visibility_timeout` says (60 s here, on a 30 s hook), and
+/// another replica completes the action in time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_replicas_action_is_recovered_inside_its_heartbeat_timeout() {
+    let _serial = common::serial().await;
+    let h = Harness::manual().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, arn, _dlq) = queue_with_dlq(&h, "hooks", 5).await;
+    create_group(
+        &h,
+        "web-1",
+        0,
+        vec![hook("launch", LAUNCHING, 30, "ABANDON", Some(&arn))],
+    )
+    .await;
+    // The first run hangs (its controller dies in it); a later run succeeds at once.
+    let config = write_config(
+        dir.path(),
+        &url,
+        &[(
+            "web",
+            "\"web-*\"",
+            "\"launching\"",
+            "abandon",
+            r#"["sh", "-c", "[ -e started ] && exit 0; echo $$ > started; exec sleep 600"]"#,
+        )],
+    );
+    let spawn = |name: &str| {
+        Proc::controller_on_sandbox_clock(&h.endpoint(), &config, &dir.path().join(name))
+    };
+    let mut first = spawn("first.log");
+    h.asg
+        .set_desired_capacity()
+        .auto_scaling_group_name("web-1")
+        .desired_capacity(1)
+        .send()
+        .await
+        .unwrap();
+    let first_log = dir.path().join("first.log");
+    let pid: u32 = wait_for_logged("the first run hanging", &first_log, || async {
+        std::fs::read_to_string(dir.path().join("started"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    })
+    .await;
+    // Its visibility was cut to the hook's deadline less the margin once the hook was
+    // read (not left at the configured 60 s).
+    wait_for_logged("the visibility shortened", &first_log, || async {
+        let n = h.control_get("stats").await["requests"]["sqs"]["ChangeMessageVisibility"]
+            .as_u64()
+            .unwrap_or(0);
+        (n >= 1).then_some(())
+    })
+    .await;
+    first
+        .child
+        .start_kill()
+        .expect("SIGKILL the first controller");
+    let _ = first.child.wait().await;
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status();
+
+    let second = dir.path().join("second.log");
+    let _second = spawn("second.log");
+    // 21 s of the 30 s heartbeat timeout pass with nobody heartbeating: the message is
+    // visible again (at 20 s) while the action is still alive.
+    h.advance(21.0).await;
+    wait_for_logged("the instance InService", &second, || {
+        all_in_state(&h, "web-1", 1, "InService")
+    })
+    .await;
+    // The second replica completed it (its one line per action comes after the delete).
+    wait_for_logged("the second's action done", &second, || async {
+        std::fs::read_to_string(&second)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains("action done") && l.contains("result=\"CONTINUE\""))
+            .then_some(())
+    })
+    .await;
 }

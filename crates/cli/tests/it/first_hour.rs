@@ -54,8 +54,9 @@ async fn a_closed_pipe_is_a_normal_end_of_output() {
     }
 }
 
-/// The banner's `export` line names `AWS_DEFAULT_REGION` too: the AWS CLI v1 (and boto3)
-/// read only that one, and answered "You must specify a region".
+/// The banner's `export` lines name `AWS_DEFAULT_REGION` too: the AWS CLI v1 (and boto3)
+/// read only that one, and answered "You must specify a region"; and the v1 CLI, which
+/// ignores `AWS_ENDPOINT_URL` for SQS, gets the endpoint through an alias.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sandbox_banner_sets_the_region_for_every_client() {
     let _serial = common::serial().await;
@@ -68,16 +69,27 @@ async fn the_sandbox_banner_sets_the_region_for_every_client() {
         .expect("spawn the sandbox");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
+    // The banner up to its last line, the AWS CLI v1's endpoint alias.
     let export = tokio::time::timeout(common::patience(), async {
+        let mut banner = String::new();
         while let Ok(Some(l)) = lines.next_line().await {
-            if l.contains("export ") {
-                return l;
+            banner.push_str(&l);
+            banner.push('\n');
+            if l.contains("alias aws=") {
+                break;
             }
         }
-        String::new()
+        banner
     })
     .await
     .expect("the banner in time");
+    assert!(
+        export.contains(&format!(
+            "alias aws='aws --endpoint-url http://127.0.0.1:{port}'"
+        )),
+        "{export}"
+    );
+    assert!(export.lines().all(|l| l.chars().count() <= 80), "{export}");
     for var in [
         "AWS_ENDPOINT_URL=",
         "AWS_REGION=us-east-1",

@@ -67,22 +67,50 @@ async fn status_lists_a_waiting_instance() {
         row.contains("Pending:Wait") && row.contains("launch"),
         "{row}"
     );
+    // The sandbox's manual clock moved 30 s (whatever the wall clock did): waited 30 s, the
+    // heartbeat deadline exact (4m30s, no `≥`), then the DefaultResult, and the global
+    // deadline labelled as such.
+    assert!(lines[0].contains("HEARTBEAT DUE") && lines[0].contains("GLOBAL DEADLINE"));
+    assert!(
+        row.contains(" 30s ") && row.contains(" 4m30s ") && row.contains("ABANDON"),
+        "{table}"
+    );
+    assert!(!row.contains('≥'), "{table}");
+    assert!(table.contains("sandbox's virtual clock"), "{table}");
 
+    // A heartbeat pushes the heartbeat deadline: 5 minutes again from now.
+    h.advance(60.0).await;
+    let out = lifehook(
+        &h,
+        &[
+            "heartbeat",
+            "-g",
+            "web",
+            "--hook",
+            "launch",
+            "--instance-id",
+            &id,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let out = lifehook(&h, &["status", "--group", "web", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["clock"], "sandbox", "{v}");
     let list = v["instances"].as_array().expect("instances");
     assert_eq!(list.len(), 1, "{v}");
     assert_eq!(list[0]["instance_id"], id.as_str());
     assert_eq!(list[0]["state"], "Pending:Wait");
-    assert_eq!(list[0]["hooks"][0]["name"], "launch");
-    assert_eq!(list[0]["hooks"][0]["heartbeat_timeout_secs"], 300);
-    assert_eq!(list[0]["hooks"][0]["global_timeout_secs"], 30_000);
-    // Time left, where the scaling activity gives the start: never more than the global
-    // timeout.
-    if let Some(left) = list[0]["time_left_secs"].as_u64() {
-        assert!(left <= 30_000, "{v}");
-    }
+    assert_eq!(list[0]["waiting_secs"], 90, "{v}");
+    let first = &list[0]["hooks"][0];
+    assert_eq!(first["name"], "launch");
+    assert_eq!(first["heartbeat_timeout_secs"], 300);
+    assert_eq!(first["global_timeout_secs"], 30_000);
+    assert_eq!(first["default_result"], "ABANDON");
+    assert_eq!(first["heartbeat_due"], "exact", "{v}");
+    assert_eq!(first["heartbeat_due_secs"], 300, "{v}");
+    assert_eq!(first["global_deadline_secs"], 30_000 - 90, "{v}");
 
     // Another group: nothing waits there. (A group that does not exist is an error:
     // `wrong_group_and_hook_names_are_named_with_what_exists`.)

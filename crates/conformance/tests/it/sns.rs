@@ -261,13 +261,24 @@ async fn not_found_and_unsupported() {
         .sns
         .subscribe()
         .topic_arn(topic.topic_arn().unwrap())
-        .protocol("https")
-        .endpoint("https://example.invalid/")
+        .protocol("email")
+        .endpoint("someone@example.invalid")
         .send()
         .await
         .unwrap_err()
         .into_service_error();
     assert!(err.is_invalid_parameter_exception(), "{err:?}");
+    // An HTTP/S endpoint is subscribed, pending its confirmation.
+    let pending = h
+        .sns
+        .subscribe()
+        .topic_arn(topic.topic_arn().unwrap())
+        .protocol("https")
+        .endpoint("https://example.invalid/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pending.subscription_arn(), Some("pending confirmation"));
     let topics = h.sns.list_topics().send().await.unwrap();
     assert_eq!(topics.topics().len(), 1);
     h.sns

@@ -151,6 +151,10 @@ pub(crate) fn state_json(region: &Region, now: Millis) -> Value {
                 "started": iso_millis(a.started),
                 "heartbeat_deadline": iso_millis(a.heartbeat_deadline),
                 "global_deadline": iso_millis(a.global_deadline),
+                "started_ms": a.started,
+                "heartbeat_deadline_ms": a.heartbeat_deadline,
+                "global_deadline_ms": a.global_deadline,
+                "default_result": a.default_result.as_str(),
                 "seconds_left": a.deadline().saturating_sub(now) as f64 / 1000.0,
             })
         })
