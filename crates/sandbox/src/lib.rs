@@ -49,6 +49,7 @@ mod server;
 mod sns;
 mod sqs;
 mod ssm;
+mod sts;
 mod ui;
 mod wildcard;
 mod world;

@@ -4,7 +4,8 @@
 //! 2. A request with `X-Amz-Target` is a JSON-protocol call; the prefix names the service
 //!    (`AmazonSQS.`, `AWSEvents.`, `AmazonEC2ContainerServiceV20141113.`, `AmazonSSM.`).
 //! 3. A form-encoded `POST` (or a `GET` with `Action=`) is a Query call; the service comes
-//!    from the SigV4 credential scope, else from `Version=`.
+//!    from the SigV4 credential scope (`Authorization`, or a presigned URL's
+//!    `X-Amz-Credential`), else from `Version=`, else from a queue URL's path (SQS).
 //! 4. Anything else that is signed for `s3`, or unsigned with a bucket-like path or a
 //!    virtual-hosted bucket `Host`, is S3 (REST-XML, [`crate::s3`]); it is recognised
 //!    before the body is read, so S3 may accept larger bodies.
@@ -83,6 +84,9 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         host,
     ) {
         Ok(x) => x,
+        Err((Service::Sqs, _, e)) if sqs::is_unknown_operation(&e) => {
+            return sqs::unknown_operation_response(&request_id);
+        }
         Err((service, wire, e)) => return e.render(service, wire, &request_id),
     };
     tracing::debug!(service = %ctx.service, op = %ctx.op, region = %ctx.region, "request");
@@ -123,7 +127,13 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         Service::AutoScaling => {
             crate::protocol::answer_query(&app.sandbox, &ctx, input, autoscaling::dispatch)
         }
-        Service::Sqs => sqs::handle(&app.sandbox, &ctx, input).await,
+        Service::Sqs => {
+            let trace = parts
+                .headers
+                .get("x-amzn-trace-id")
+                .and_then(|v| v.to_str().ok());
+            sqs::handle(&app.sandbox, &ctx, input, trace).await
+        }
         Service::Sns => crate::protocol::answer_query(&app.sandbox, &ctx, input, sns::run),
         Service::Events => crate::protocol::answer_json(&app.sandbox, &ctx, input, events::run),
         Service::Ssm => crate::protocol::answer_json(&app.sandbox, &ctx, input, ssm::run),
@@ -136,6 +146,10 @@ async fn handle(State(app): State<AppState>, req: Request) -> Response {
         }
         Service::CloudFormation => {
             crate::protocol::answer_query(&app.sandbox, &ctx, input, crate::cloudformation::run)
+        }
+        Service::Sts => {
+            let akid = crate::iam::access_key_id(&parts.headers, parts.uri.query());
+            crate::sts::handle(&ctx, input, akid.as_deref().unwrap_or("anonymous"))
         }
         other => Err(AwsError::unknown_operation(other, &ctx.op)),
     };
@@ -202,11 +216,24 @@ async fn read_body(body: Body) -> Result<Bytes, AwsError> {
     }
 }
 
-/// The credential scope of a SigV4 `Authorization` header: (region, service).
-pub(crate) fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
-    let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let cred = auth.split("Credential=").nth(1)?;
-    let cred = cred.split([',', ' ']).next()?;
+/// The credential scope of a SigV4 `Authorization` header, or of a presigned URL's
+/// `X-Amz-Credential` (SigV4 query authentication, what SQS's queue-URL `GET`s use):
+/// (region, service).
+pub(crate) fn credential_scope(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Option<(String, String)> {
+    let from_header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|a| a.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split([',', ' ']).next())
+        .map(str::to_owned);
+    let cred = from_header.or_else(|| {
+        form_urlencoded::parse(query?.as_bytes())
+            .find(|(k, _)| k == "X-Amz-Credential")
+            .map(|(_, v)| v.into_owned())
+    })?;
     let mut parts = cred.split('/');
     let _akid = parts.next()?;
     let _date = parts.next()?;
@@ -216,9 +243,21 @@ pub(crate) fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> 
 }
 
 fn guess_service(headers: &HeaderMap) -> Service {
-    credential_scope(headers)
+    credential_scope(headers, None)
         .and_then(|(_, s)| Service::from_signing_name(&s))
         .unwrap_or(Service::AutoScaling)
+}
+
+/// Whether `path` is a queue URL's path, `/<12-digit account>/<queue name>`: SQS clients
+/// may send Query requests to the queue URL itself without `Version` (Amazon SQS Developer
+/// Guide, "Making Query API requests").
+fn is_queue_path(path: &str) -> bool {
+    let mut seg = path.trim_matches('/').split('/');
+    matches!(
+        (seg.next(), seg.next(), seg.next()),
+        (Some(account), Some(name), None)
+            if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty()
+    )
 }
 
 type Recognised = Result<(RequestCtx, Input), (Service, Wire, AwsError)>;
@@ -242,7 +281,7 @@ pub(crate) fn recognise(
     request_id: String,
     host: String,
 ) -> Recognised {
-    let scope = credential_scope(headers);
+    let scope = credential_scope(headers, uri.query());
     let region = scope
         .as_ref()
         .map(|(r, _)| r.clone())
@@ -318,6 +357,7 @@ pub(crate) fn recognise(
         let service = scope_service
             .or_else(|| params.get("Version").and_then(Service::from_query_version))
             .or_else(|| sns_link_action(&params))
+            .or_else(|| is_queue_path(&path).then_some(Service::Sqs))
             .unwrap_or(Service::AutoScaling);
         let wire = if service == Service::Ec2 {
             Wire::Ec2Query
@@ -346,6 +386,9 @@ pub(crate) fn recognise(
     }
 
     let service = scope_service.unwrap_or(Service::AutoScaling);
+    if service == Service::Sqs {
+        return Err((service, Wire::Query, sqs::unknown_operation()));
+    }
     let wire = match service {
         Service::S3 => Wire::RestXml,
         Service::Ec2 => Wire::Ec2Query,
@@ -433,6 +476,59 @@ mod tests {
         .unwrap();
         assert_eq!(ctx.service, Service::Sns);
         assert_eq!(ctx.region, "us-east-1");
+    }
+
+    #[test]
+    fn queue_url_gets_are_sqs_by_presigned_scope_or_by_path() {
+        // SigV4 query authentication (a presigned URL), as SQS's queue-URL GETs are signed.
+        let uri = "/000000000000/q?Action=GetQueueAttributes&AttributeName.1=All&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20261203%2Feu-north-1%2Fsqs%2Faws4_request&X-Amz-Signature=0";
+        let (ctx, _) = recognise(
+            &Method::GET,
+            &uri.parse().unwrap(),
+            &HeaderMap::new(),
+            b"",
+            "r".into(),
+            "h".into(),
+        )
+        .unwrap();
+        assert_eq!(
+            (ctx.service, ctx.region.as_str(), ctx.op.as_str()),
+            (Service::Sqs, "eu-north-1", "GetQueueAttributes")
+        );
+        // Unsigned, without Version: a queue URL's path says SQS.
+        let (ctx, _) = recognise(
+            &Method::GET,
+            &"/000000000000/q?Action=ReceiveMessage".parse().unwrap(),
+            &HeaderMap::new(),
+            b"",
+            "r".into(),
+            "h".into(),
+        )
+        .unwrap();
+        assert_eq!(ctx.service, Service::Sqs);
+        // Signed for SQS but naming no operation: 404 UnknownOperationException.
+        let h = headers(&[(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20261203/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x",
+        )]);
+        let Err((service, _, e)) = recognise(
+            &Method::GET,
+            &"/000000000000/q".parse().unwrap(),
+            &h,
+            b"",
+            "r".into(),
+            "h".into(),
+        ) else {
+            panic!("recognised");
+        };
+        assert_eq!(service, Service::Sqs);
+        assert!(sqs::is_unknown_operation(&e));
+        let resp = sqs::unknown_operation_response("r");
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert!(is_queue_path("/123456789012/my-queue"));
+        assert!(!is_queue_path("/"));
+        assert!(!is_queue_path("/bucket/key"));
+        assert!(!is_queue_path("/000000000000/q/extra"));
     }
 
     #[test]

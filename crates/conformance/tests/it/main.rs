@@ -17,3 +17,4 @@ mod smoke;
 mod sns;
 mod sqs;
 mod ssm;
+mod sts;

@@ -1126,6 +1126,8 @@ pub(crate) fn finish_termination(w: &mut World, region: &str, id: &str, retain: 
             set_activity(w, region, a, "Successful", 100, None, true);
             notify::instance_event(w, region, id, a, false);
         }
+        // ECS deregisters the instance's container instances and stops their tasks.
+        crate::ecs::instance_terminated(w, region, id);
     }
     let s = st(w, region);
     if let Some(r) = s.active_refresh_mut(&group) {

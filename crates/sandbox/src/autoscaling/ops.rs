@@ -589,6 +589,9 @@ fn delete_group(w: &mut World, cx: &Cx, p: &Params) -> R {
         }
     }
     s.groups.remove(&name);
+    for id in &members {
+        crate::ecs::instance_terminated(w, cx.region, id);
+    }
     Ok(cx.no_result())
 }
 

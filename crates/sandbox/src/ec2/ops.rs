@@ -581,6 +581,7 @@ fn terminate_instances(w: &mut World, cx: &Cx, p: &Params) -> R {
                 rec.ended_at.get_or_insert(now);
             }
             sync_one(w.region(cx.region), id);
+            crate::ecs::instance_terminated(w, cx.region, id);
         }
         let current = if before == Ec2State::Terminated {
             Ec2State::Terminated

@@ -482,6 +482,65 @@ fn reconcile_service(c: &mut Cluster, region: &str, name: &str, now: Millis, sch
     }
 }
 
+/// The `stoppedReason` of a task whose host was terminated, as ECS words it.
+fn host_terminated_reason(ec2_instance_id: &str) -> String {
+    format!("Host EC2 (instance {ec2_instance_id}) terminated.")
+}
+
+/// What ECS does when the EC2 instance behind container instances is terminated: "If you
+/// terminate a running container instance, Amazon ECS automatically deregisters the
+/// instance from your cluster" (DeregisterContainerInstance API reference), and "when you
+/// stop or terminate a container instance, the tasks that are running on the instance
+/// transition to the STOPPED status" (Amazon ECS Developer Guide, "Task state change
+/// events"). So every container instance of `ec2_instance_id` in `region` becomes
+/// `INACTIVE` (gone from ListContainerInstances), its tasks are `STOPPED` at once (the host
+/// is gone: no graceful stop steps) with `stoppedReason` "Host EC2 (instance …)
+/// terminated." and `stopCode` `TerminationNotice`, and the service scheduler replaces
+/// service tasks on the instances left. Idempotent: called by every terminate path (EC2
+/// TerminateInstances, an Auto Scaling instance reaching `Terminated`, a forced group
+/// delete).
+pub(crate) fn instance_terminated(world: &mut World, region: &str, ec2_instance_id: &str) {
+    let now = world.now;
+    let Some(st) = world.regions.get_mut(region) else {
+        return;
+    };
+    let mut touched = Vec::new();
+    for c in st.ecs.clusters.values_mut() {
+        let ids: Vec<String> = c
+            .instances
+            .iter_mut()
+            .filter(|i| i.ec2_instance_id == ec2_instance_id && i.status != "INACTIVE")
+            .map(|i| {
+                i.status = "INACTIVE";
+                i.id.clone()
+            })
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        for t in c
+            .tasks
+            .iter_mut()
+            .filter(|t| ids.contains(&t.instance) && t.last != "STOPPED")
+        {
+            if t.desired != "STOPPED" {
+                t.desired = "STOPPED";
+                t.stopping = Some(now);
+                t.stopped_reason = Some(host_terminated_reason(ec2_instance_id));
+                t.stop_code = Some("TerminationNotice");
+            }
+            t.last = "STOPPED";
+            t.stopped = Some(now);
+            // Any pending step of the task is void.
+            t.epoch += 1;
+        }
+        touched.push(c.name.clone());
+    }
+    for cluster in touched {
+        reconcile(world, region, &cluster);
+    }
+}
+
 fn ensure_cluster<'w>(world: &'w mut World, region: &str, name: &str) -> &'w mut Cluster {
     world
         .region(region)

@@ -213,3 +213,297 @@ fn stopped_service_tasks_are_replaced_daemons_follow_instances_and_delete_drains
             == ["i-1", "i-2"]
     );
 }
+
+/// A Query call to Auto Scaling or EC2 on `w`, timers due now fired.
+fn query(w: &mut World, service: Svc, op: &str, pairs: &[(&str, &str)]) -> String {
+    let c = RequestCtx {
+        request_id: "r".into(),
+        region: "us-east-1".into(),
+        host: "h".into(),
+        path: "/".into(),
+        service,
+        wire: if service == Svc::Ec2 {
+            Wire::Ec2Query
+        } else {
+            Wire::Query
+        },
+        op: op.into(),
+    };
+    let p = crate::protocol::Params::from_pairs(
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let r = match service {
+        Svc::Ec2 => crate::ec2::dispatch(w, &c, &p),
+        _ => crate::autoscaling::ops::dispatch(w, &c, &p),
+    };
+    let now = w.now;
+    w.run_until(now);
+    r.unwrap_or_else(|e| panic!("{op}: {e}"))
+}
+
+/// Auto Scaling group `web` of `desired` instances, with a terminate hook `drain` when
+/// `hook`; its instance ids.
+fn group(w: &mut World, desired: &str, hook: bool) -> Vec<String> {
+    let mut pairs = vec![
+        ("AutoScalingGroupName", "web"),
+        ("MinSize", "0"),
+        ("MaxSize", "3"),
+        ("DesiredCapacity", desired),
+        ("LaunchTemplate.LaunchTemplateName", "lt-web"),
+        ("AvailabilityZones.member.1", "us-east-1a"),
+    ];
+    if hook {
+        pairs.extend([
+            (
+                "LifecycleHookSpecificationList.member.1.LifecycleHookName",
+                "drain",
+            ),
+            (
+                "LifecycleHookSpecificationList.member.1.LifecycleTransition",
+                "autoscaling:EC2_INSTANCE_TERMINATING",
+            ),
+            (
+                "LifecycleHookSpecificationList.member.1.HeartbeatTimeout",
+                "300",
+            ),
+        ]);
+    }
+    query(w, Svc::AutoScaling, "CreateAutoScalingGroup", &pairs);
+    w.region("us-east-1")
+        .autoscaling
+        .members("web")
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+/// Cluster `c` with a container instance per EC2 instance and a REPLICA service `s` of
+/// `desired` tasks, RUNNING.
+fn cluster_with_service(w: &mut World, ec2_ids: &[String], desired: usize) -> Vec<String> {
+    call(w, "CreateCluster", json!({"clusterName": "c"})).unwrap();
+    let mut container_instances = Vec::new();
+    for id in ec2_ids {
+        let doc = json!({ "instanceId": id }).to_string();
+        let v = call(
+            w,
+            "RegisterContainerInstance",
+            json!({"cluster": "c", "instanceIdentityDocument": doc}),
+        )
+        .unwrap();
+        container_instances.push(
+            v["containerInstance"]["containerInstanceArn"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    call(
+        w,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "containerDefinitions": [{"name": "app"}]}),
+    )
+    .unwrap();
+    call(
+        w,
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "s", "taskDefinition": "web", "desiredCount": desired}),
+    )
+    .unwrap();
+    let t = w.now + TASK_START_MS;
+    w.run_until(t);
+    container_instances
+}
+
+fn tasks_of(w: &mut World, container_instance: &str) -> Vec<Value> {
+    let arns = call(
+        w,
+        "ListTasks",
+        json!({"cluster": "c", "containerInstance": container_instance, "desiredStatus": "STOPPED"}),
+    )
+    .unwrap()["taskArns"]
+        .clone();
+    let live = call(
+        w,
+        "ListTasks",
+        json!({"cluster": "c", "containerInstance": container_instance}),
+    )
+    .unwrap()["taskArns"]
+        .clone();
+    let all: Vec<Value> = arns
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(live.as_array().unwrap())
+        .cloned()
+        .collect();
+    if all.is_empty() {
+        return Vec::new();
+    }
+    call(w, "DescribeTasks", json!({"cluster": "c", "tasks": all})).unwrap()["tasks"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn container_instance(w: &mut World, arn: &str) -> Value {
+    call(
+        w,
+        "DescribeContainerInstances",
+        json!({"cluster": "c", "containerInstances": [arn]}),
+    )
+    .unwrap()["containerInstances"][0]
+        .clone()
+}
+
+fn terminate(w: &mut World, ec2_instance_id: &str) {
+    query(
+        w,
+        Svc::Ec2,
+        "TerminateInstances",
+        &[("InstanceId.1", ec2_instance_id)],
+    );
+}
+
+fn listed_instances(w: &mut World) -> Vec<String> {
+    call(w, "ListContainerInstances", json!({"cluster": "c"})).unwrap()["containerInstanceArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn terminating_an_ec2_instance_deregisters_its_container_instance_and_stops_its_tasks() {
+    let mut w = World::new(0, Default::default());
+    let run = |w: &mut World| {
+        crate::ec2::run_instance(
+            w,
+            "us-east-1",
+            "ami-12345678",
+            "m5.large",
+            "us-east-1a",
+            "r-1",
+            Default::default(),
+        )
+    };
+    let a = run(&mut w);
+    let b = run(&mut w);
+    let ci = cluster_with_service(&mut w, &[a.clone(), b.clone()], 2);
+    assert_eq!(listed_instances(&mut w).len(), 2);
+    let on_a = tasks_of(&mut w, &ci[0]);
+    assert_eq!(on_a.len(), 1);
+    assert_eq!(on_a[0]["lastStatus"], "RUNNING");
+
+    terminate(&mut w, &a);
+
+    // Deregistered: INACTIVE, gone from the default listing, listed as INACTIVE.
+    assert_eq!(listed_instances(&mut w), vec![ci[1].clone()]);
+    let v = container_instance(&mut w, &ci[0]);
+    assert_eq!(v["status"], "INACTIVE");
+    assert_eq!(v["agentConnected"], false);
+    let inactive = call(
+        &mut w,
+        "ListContainerInstances",
+        json!({"cluster": "c", "status": "INACTIVE"}),
+    )
+    .unwrap();
+    assert_eq!(inactive["containerInstanceArns"], json!([ci[0]]));
+    // Its task is STOPPED at once, with the reason ECS gives.
+    let on_a = tasks_of(&mut w, &ci[0]);
+    assert_eq!(on_a.len(), 1);
+    assert_eq!(on_a[0]["lastStatus"], "STOPPED");
+    assert_eq!(on_a[0]["desiredStatus"], "STOPPED");
+    assert_eq!(
+        on_a[0]["stoppedReason"],
+        format!("Host EC2 (instance {a}) terminated.")
+    );
+    assert_eq!(on_a[0]["stopCode"], "TerminationNotice");
+    assert!(on_a[0]["stoppedAt"].is_number());
+    // The service scheduler replaces it on the instance left.
+    let t = w.now + TASK_START_MS;
+    w.run_until(t);
+    let on_b = tasks_of(&mut w, &ci[1]);
+    assert_eq!(
+        on_b.iter().filter(|t| t["lastStatus"] == "RUNNING").count(),
+        2
+    );
+    // Terminating again changes nothing.
+    terminate(&mut w, &a);
+    assert_eq!(listed_instances(&mut w), vec![ci[1].clone()]);
+}
+
+#[test]
+fn a_drained_group_instance_is_deregistered_when_its_terminate_hook_completes() {
+    let mut w = World::new(0, Default::default());
+    let ids = group(&mut w, "2", true);
+    let ci = cluster_with_service(&mut w, &ids, 2);
+    query(
+        &mut w,
+        Svc::AutoScaling,
+        "TerminateInstanceInAutoScalingGroup",
+        &[
+            ("InstanceId", &ids[0]),
+            ("ShouldDecrementDesiredCapacity", "true"),
+        ],
+    );
+    // In Terminating:Wait the handler drains: the container instance is still registered,
+    // and the drain completes (the task is replaced, then stopped) before termination.
+    call(
+        &mut w,
+        "UpdateContainerInstancesState",
+        json!({"cluster": "c", "containerInstances": [ci[0]], "status": "DRAINING"}),
+    )
+    .unwrap();
+    let t = w.now + TASK_START_MS + 5 * STOP_STEP_MS;
+    w.run_until(t);
+    let v = container_instance(&mut w, &ci[0]);
+    assert_eq!(v["status"], "DRAINING");
+    assert_eq!(v["runningTasksCount"], 0);
+    let drained = tasks_of(&mut w, &ci[0]);
+    assert_eq!(drained[0]["lastStatus"], "STOPPED");
+    assert_eq!(
+        drained[0]["stoppedReason"],
+        "Service task stopped: container instance is DRAINING"
+    );
+    // The hook completes: the instance terminates and ECS deregisters it; the reason of the
+    // task stopped by the drain stays.
+    query(
+        &mut w,
+        Svc::AutoScaling,
+        "CompleteLifecycleAction",
+        &[
+            ("AutoScalingGroupName", "web"),
+            ("LifecycleHookName", "drain"),
+            ("InstanceId", &ids[0]),
+            ("LifecycleActionResult", "CONTINUE"),
+        ],
+    );
+    assert_eq!(listed_instances(&mut w), vec![ci[1].clone()]);
+    let v = container_instance(&mut w, &ci[0]);
+    assert_eq!(v["status"], "INACTIVE");
+    let drained = tasks_of(&mut w, &ci[0]);
+    assert_eq!(
+        drained[0]["stoppedReason"],
+        "Service task stopped: container instance is DRAINING"
+    );
+}
+
+#[test]
+fn force_deleting_a_group_deregisters_its_container_instances() {
+    let mut w = World::new(0, Default::default());
+    let ids = group(&mut w, "1", false);
+    let ci = cluster_with_service(&mut w, &ids, 1);
+    query(
+        &mut w,
+        Svc::AutoScaling,
+        "DeleteAutoScalingGroup",
+        &[("AutoScalingGroupName", "web"), ("ForceDelete", "true")],
+    );
+    assert!(listed_instances(&mut w).is_empty());
+    let tasks = tasks_of(&mut w, &ci[0]);
+    assert_eq!(tasks[0]["lastStatus"], "STOPPED");
+    assert_eq!(
+        tasks[0]["stoppedReason"],
+        format!("Host EC2 (instance {}) terminated.", ids[0])
+    );
+}

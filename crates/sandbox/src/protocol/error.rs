@@ -90,10 +90,17 @@ impl AwsError {
             Wire::Query => (
                 "text/xml",
                 format!(
-                    "<ErrorResponse xmlns=\"{}\"><Error><Type>{fault}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+                    "<ErrorResponse xmlns=\"{}\"><Error><Type>{fault}</Type><Code>{}</Code><Message>{}</Message>{}</Error><RequestId>{request_id}</RequestId></ErrorResponse>",
                     service.xml_namespace(),
                     escape(self.query_code.as_deref().unwrap_or(&self.code)),
-                    escape(&self.message)
+                    escape(&self.message),
+                    // SQS's Query errors carry an empty <Detail/> (recorded AWS answers:
+                    // `"Detail": null`).
+                    if service == Service::Sqs {
+                        "<Detail/>"
+                    } else {
+                        ""
+                    },
                 ),
             ),
             Wire::Ec2Query => (

@@ -50,7 +50,7 @@ pub(crate) async fn serve(
             );
         }
     };
-    let region = crate::server::credential_scope(&parts.headers)
+    let region = crate::server::credential_scope(&parts.headers, parts.uri.query())
         .map(|(r, _)| r)
         .filter(|r| crate::world::is_region_name(r))
         .unwrap_or_else(|| DEFAULT_REGION.to_owned());

@@ -20,7 +20,7 @@ pub(crate) fn is_s3_request(method: &Method, uri: &http::Uri, headers: &HeaderMa
     if (*method == Method::POST && form) || uri.query().is_some_and(|q| q.contains("Action=")) {
         return false;
     }
-    match crate::server::credential_scope(headers) {
+    match crate::server::credential_scope(headers, uri.query()) {
         Some((_, svc)) => svc == "s3",
         None => {
             let host = headers

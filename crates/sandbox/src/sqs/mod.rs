@@ -79,6 +79,8 @@ struct Queue {
     expiry_floor: Millis,
     notify: Arc<Notify>,
     tags: BTreeMap<String, String>,
+    /// When the queue was last purged: AWS allows one `PurgeQueue` every 60 seconds.
+    last_purge: Option<Millis>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +90,14 @@ struct Message {
     md5_body: String,
     attrs: BTreeMap<String, MessageAttr>,
     md5_attrs: Option<String>,
+    /// The `AWSTraceHeader` system attribute (from `MessageSystemAttributes`, or the
+    /// sender's `X-Amzn-Trace-Id` header).
+    trace_header: Option<String>,
+    /// `MessageGroupId` of a standard ("fair") queue's message, returned as a system
+    /// attribute.
+    group_id: Option<String>,
+    /// The queue a dead-lettered message came from (`DeadLetterQueueSourceArn`).
+    dlq_source_arn: Option<String>,
     sent: Millis,
     visible_at: Millis,
     expires_at: Millis,
@@ -128,16 +138,29 @@ fn no_queue() -> AwsError {
     .with_query_code("AWS.SimpleQueueService.NonExistentQueue")
 }
 
+/// `InvalidParameterValue`: SQS's JSON protocol names it `InvalidParameterValueException` in
+/// `__type` and keeps the Query code in `x-amzn-query-error`, as AWS answers (recorded
+/// responses: `Code` `InvalidParameterValue`, `QueryErrorCode` `InvalidParameterValueException`).
 fn invalid(message: impl Into<String>) -> AwsError {
-    AwsError::new(400, "InvalidParameterValue", message)
+    AwsError::new(400, "InvalidParameterValueException", message)
+        .with_query_code("InvalidParameterValue")
 }
 
+/// `Value {value} for parameter {name} is invalid. Reason: {why}`, AWS's wording.
+fn invalid_param(name: &str, value: &str, why: &str) -> AwsError {
+    invalid(format!(
+        "Value {value} for parameter {name} is invalid. Reason: {why}"
+    ))
+}
+
+/// `MissingParameter` (`MissingRequiredParameterException` in JSON `__type`).
 fn missing(name: &str) -> AwsError {
     AwsError::new(
         400,
-        "MissingParameter",
+        "MissingRequiredParameterException",
         format!("The request must contain the parameter {name}."),
     )
+    .with_query_code("MissingParameter")
 }
 
 fn bad_handle(h: &str) -> AwsError {
@@ -146,6 +169,37 @@ fn bad_handle(h: &str) -> AwsError {
         "ReceiptHandleIsInvalid",
         format!("The input receipt handle \"{h}\" is not a valid receipt handle."),
     )
+}
+
+/// A request signed for SQS that names no operation at all (e.g. a plain `GET` of a queue
+/// URL): AWS answers 404 with the body `<UnknownOperationException/>`, whatever the client
+/// accepts (recorded answers of LocalStack's AWS-validated Query API tests).
+pub(crate) fn unknown_operation() -> AwsError {
+    AwsError::new(
+        404,
+        "UnknownOperationException",
+        "The request names no SQS operation.",
+    )
+}
+
+pub(crate) fn is_unknown_operation(e: &AwsError) -> bool {
+    e.status == 404 && e.code == "UnknownOperationException"
+}
+
+/// The answer to [`unknown_operation`], in SQS's shape for it.
+pub(crate) fn unknown_operation_response(request_id: &str) -> axum::response::Response {
+    let mut resp =
+        axum::response::Response::new(axum::body::Body::from("<UnknownOperationException/>"));
+    *resp.status_mut() = http::StatusCode::NOT_FOUND;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/xml"),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
 }
 
 fn invalid_attr_name(name: &str) -> AwsError {
@@ -289,12 +343,21 @@ fn validate_attrs(attrs: &BTreeMap<String, String>) -> Result<(), AwsError> {
                     return Err(invalid_attr_value(k, "the value is not valid JSON."));
                 }
             }
-            "FifoQueue" => {
-                if v.eq_ignore_ascii_case("true") {
-                    return Err(invalid_attr_value(
-                        k,
-                        "FIFO queues are not supported by the lifehook sandbox.",
-                    ));
+            // A standard queue knows no FIFO attributes, whatever their value (recorded AWS
+            // answers: "Unknown Attribute FifoQueue.", "You can specify the DeduplicationScope
+            // only when FifoQueue is set to true."). FIFO queues are refused by name first.
+            "FifoQueue" | "ContentBasedDeduplication" => return Err(invalid_attr_name(k)),
+            "DeduplicationScope" | "FifoThroughputLimit" => {
+                return Err(AwsError::new(
+                    400,
+                    "InvalidAttributeName",
+                    format!("You can specify the {k} only when FifoQueue is set to true."),
+                ));
+            }
+            "KmsDataKeyReusePeriodSeconds" => check_range(k, v, 60, 86_400)?,
+            "SqsManagedSseEnabled" => {
+                if !matches!(v.as_str(), "true" | "false") {
+                    return Err(invalid_attr_value(k, "must be true or false."));
                 }
             }
             other if SETTABLE.contains(&other) => {}
@@ -387,11 +450,18 @@ impl Queue {
             "ReceiveMessageWaitTimeSeconds" => self
                 .attr_u64("ReceiveMessageWaitTimeSeconds", 0)
                 .to_string(),
+            // SSE-SQS is on by default for new queues; a KMS key turns it off (Amazon SQS
+            // Developer Guide, "Encryption at rest": "SSE-SQS is enabled by default").
             "SqsManagedSseEnabled" => self
                 .attrs
                 .get(name)
                 .cloned()
-                .unwrap_or_else(|| "false".into()),
+                .unwrap_or_else(|| "true".into()),
+            // Shown only while a KMS key is set (default 300 s).
+            "KmsDataKeyReusePeriodSeconds" => {
+                self.attrs.get("KmsMasterKeyId").filter(|k| !k.is_empty())?;
+                self.attr_u64(name, 300).to_string()
+            }
             other => self.attrs.get(other).filter(|v| !v.is_empty())?.clone(),
         })
     }
@@ -401,20 +471,26 @@ impl Queue {
 // Core operations on the world (shared by both protocols and by other services)
 // ---------------------------------------------------------------------------------------
 
-/// Puts a message on `queue` (delay in seconds), scheduling a wake-up when it becomes
-/// visible, and waking long pollers now when it is visible at once.
-fn enqueue(
-    world: &mut World,
-    region: &str,
-    queue: &str,
-    body: String,
-    attrs: BTreeMap<String, MessageAttr>,
+/// How a message over the queue's `MaximumMessageSize` is refused by SendMessage, and
+/// how within SendMessageBatch (recorded AWS answers).
+const TOO_LONG_SINGLE: &str = "One or more parameters are invalid.";
+const TOO_LONG_IN_BATCH: &str = "One or more parameters cannot be validated.";
+
+/// What a send may carry besides the body and the message attributes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SendOptions {
+    /// `DelaySeconds`; the queue's own delay when `None`.
     delay: Option<u64>,
-) -> Result<Message, AwsError> {
-    let now = world.now;
-    let q = find_queue(world, region, queue)?;
-    let max = q.attr_u64("MaximumMessageSize", MAX_MESSAGE_SIZE);
-    let size = body.len()
+    /// The `AWSTraceHeader` system attribute.
+    trace_header: Option<String>,
+    /// `MessageGroupId` (accepted on standard queues, which keep it as an attribute).
+    group_id: Option<String>,
+}
+
+/// The size SQS counts for a message: the body, and each attribute's name, type and value
+/// (Amazon SQS Developer Guide, "Message attributes": they count toward the size limit).
+fn message_size(body: &str, attrs: &BTreeMap<String, MessageAttr>) -> usize {
+    body.len()
         + attrs
             .iter()
             .map(|(k, a)| {
@@ -423,13 +499,29 @@ fn enqueue(
                     + a.string_value.as_ref().map_or(0, String::len)
                     + a.binary_value.as_ref().map_or(0, Vec::len)
             })
-            .sum::<usize>();
+            .sum::<usize>()
+}
+
+/// Puts a message on `queue`, scheduling a wake-up when it becomes visible, and waking
+/// long pollers now when it is visible at once.
+fn enqueue(
+    world: &mut World,
+    region: &str,
+    queue: &str,
+    body: String,
+    attrs: BTreeMap<String, MessageAttr>,
+    opts: SendOptions,
+) -> Result<Message, AwsError> {
+    let now = world.now;
+    let q = find_queue(world, region, queue)?;
+    let max = q.attr_u64("MaximumMessageSize", MAX_MESSAGE_SIZE);
+    let size = message_size(&body, &attrs);
     if size as u64 > max {
         return Err(invalid(format!(
-            "One or more parameters are invalid. Reason: Message must be shorter than {max} bytes."
+            "{TOO_LONG_SINGLE} Reason: Message must be shorter than {max} bytes."
         )));
     }
-    let delay = delay.unwrap_or_else(|| q.attr_u64("DelaySeconds", 0));
+    let delay = opts.delay.unwrap_or_else(|| q.attr_u64("DelaySeconds", 0));
     let md5_attrs = (!attrs.is_empty()).then(|| md5_of_attributes(&attrs));
     let m = Message {
         id: ids::uuid(),
@@ -437,6 +529,9 @@ fn enqueue(
         body,
         attrs,
         md5_attrs,
+        trace_header: opts.trace_header,
+        group_id: opts.group_id,
+        dlq_source_arn: None,
         sent: now,
         visible_at: now + delay * 1000,
         expires_at: now + q.attr_u64("MessageRetentionPeriod", DEFAULT_RETENTION) * 1000,
@@ -481,12 +576,19 @@ pub(crate) fn send_by_arn_with_attrs(
     if !world.region(region).sqs.queues.contains_key(name) {
         return Err(DeliveryError::NoSuchTarget(arn.to_owned()));
     }
-    enqueue(world, region, name, body.to_owned(), attrs, None)
-        .map(|_| ())
-        .map_err(|e| DeliveryError::Refused {
-            arn: arn.to_owned(),
-            reason: e.message,
-        })
+    enqueue(
+        world,
+        region,
+        name,
+        body.to_owned(),
+        attrs,
+        SendOptions::default(),
+    )
+    .map(|_| ())
+    .map_err(|e| DeliveryError::Refused {
+        arn: arn.to_owned(),
+        reason: e.message,
+    })
 }
 
 /// The number of messages in a queue (visible or not), for tests and the control API.
@@ -548,9 +650,51 @@ pub(crate) fn create_test_queue(world: &mut World, region: &str, name: &str) {
             expiry_floor: Millis::MAX,
             notify: Arc::new(Notify::new()),
             tags: BTreeMap::new(),
+            last_purge: None,
         },
     );
 }
+/// Whether `c` may appear in a message body or a string attribute value: `#x9 | #xA |
+/// #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF` (SendMessage API
+/// reference).
+fn valid_message_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Checks a message attribute name as SQS does (Amazon SQS Developer Guide, "Message
+/// attributes"): 1–256 characters, letters, digits, `-`, `_` and `.`; no leading or
+/// trailing period, no two periods in a row, and no `AWS.` or `Amazon.` prefix (any case).
+fn check_attr_name(name: &str) -> Result<(), AwsError> {
+    let bad = |why: &str| {
+        invalid(format!(
+            "Message (user) attribute name '{name}' is invalid. Reason: {why}"
+        ))
+    };
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err(bad("The name must be 1 to 256 characters long."));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(bad(&format!(
+            "It contains the character '{c}'; only letters, digits, hyphens, underscores and periods are allowed."
+        )));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("aws.") || lower.starts_with("amazon.") {
+        return Err(bad(
+            "The prefixes AWS. and Amazon. (in any case) are reserved.",
+        ));
+    }
+    if name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+        return Err(bad(
+            "It must not start or end with a period or contain two periods in a row.",
+        ));
+    }
+    Ok(())
+}
+
 /// Decodes `MessageAttributes` (JSON shape: `{name: {DataType, StringValue | BinaryValue}}`).
 pub(crate) fn message_attrs(
     m: Option<&Map<String, Value>>,
@@ -567,6 +711,7 @@ pub(crate) fn message_attrs(
         ));
     }
     for (name, v) in m {
+        check_attr_name(name)?;
         let dt = v.get("DataType").and_then(Value::as_str).unwrap_or("");
         let base = dt.split('.').next().unwrap_or("");
         if !matches!(base, "String" | "Number" | "Binary") {
@@ -590,9 +735,23 @@ pub(crate) fn message_attrs(
             ),
             None => None,
         };
-        if base == "Binary" && bv.is_none() || base != "Binary" && sv.is_none() {
+        let empty = if base == "Binary" {
+            bv.as_ref().is_none_or(Vec::is_empty)
+        } else {
+            sv.as_ref().is_none_or(String::is_empty)
+        };
+        if empty {
             return Err(invalid(format!(
-                "The message attribute '{name}' must contain a non-empty message attribute value for message attribute type '{base}'."
+                "Message (user) attribute '{name}' must contain a non-empty value of type '{base}'."
+            )));
+        }
+        if let Some(c) = sv
+            .as_deref()
+            .and_then(|s| s.chars().find(|c| !valid_message_char(*c)))
+        {
+            return Err(invalid(format!(
+                "Message (user) attribute '{name}' contains an invalid character (U+{:04X}). Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.",
+                c as u32
             )));
         }
         if base == "Number"
@@ -614,6 +773,51 @@ pub(crate) fn message_attrs(
         );
     }
     Ok(out)
+}
+
+/// Decodes `MessageSystemAttributes`: only `AWSTraceHeader`, a `String` (SendMessage API
+/// reference). Returns the trace header and `MD5OfMessageSystemAttributes`, which is
+/// computed like `MD5OfMessageAttributes`.
+pub(crate) fn system_attrs(
+    m: Option<&Map<String, Value>>,
+) -> Result<(Option<String>, Option<String>), AwsError> {
+    let Some(m) = m.filter(|m| !m.is_empty()) else {
+        return Ok((None, None));
+    };
+    let mut trace = None;
+    for (name, v) in m {
+        if name != "AWSTraceHeader" {
+            return Err(invalid(format!(
+                "Message system attribute name '{name}' is invalid."
+            )));
+        }
+        let dt = v.get("DataType").and_then(Value::as_str).unwrap_or("");
+        let sv = v.get("StringValue").and_then(Value::as_str).unwrap_or("");
+        if dt != "String" {
+            return Err(invalid(format!(
+                "The type of message system attribute '{name}' is invalid. It must be String."
+            )));
+        }
+        if sv.is_empty() {
+            return Err(invalid(format!(
+                "Message system attribute '{name}' must contain a non-empty value of type 'String'."
+            )));
+        }
+        trace = Some(sv.to_owned());
+    }
+    let md5 = trace.as_ref().map(|t| {
+        let mut a = BTreeMap::new();
+        a.insert(
+            "AWSTraceHeader".to_owned(),
+            MessageAttr {
+                data_type: "String".into(),
+                string_value: Some(t.clone()),
+                binary_value: None,
+            },
+        );
+        md5_of_attributes(&a)
+    });
+    Ok((trace, md5))
 }
 
 /// The queue `name`, as it is (expired messages not yet dropped).
@@ -687,17 +891,18 @@ fn change_visibility(
     let now = world.now;
     let q = queue_mut(world, region, queue)?;
     let name = q.name.clone();
+    // A deleted message: AWS answers InvalidParameterValue with this wording. A message
+    // whose visibility already ended, or a handle of an earlier receive of a message that
+    // still exists, is changed and answered 200, as AWS answers (the recorded responses of
+    // "change visibility after the visibility timeout expired" and "terminate visibility
+    // with the first receive's handle").
     let Some(m) = q.messages.iter_mut().find(|m| m.id == id) else {
-        return Err(bad_handle(h));
+        return Err(invalid_param(
+            "ReceiptHandle",
+            h,
+            "Message does not exist or is not available for visibility timeout change.",
+        ));
     };
-    if m.receipt.as_deref() != Some(h) || m.visible_at <= now {
-        return Err(AwsError::new(
-            400,
-            "MessageNotInflight",
-            "The message referred to is not in flight.",
-        )
-        .with_query_code("AWS.SimpleQueueService.MessageNotInflight"));
-    }
     m.visible_at = now + vt as u64 * 1000;
     let at = m.visible_at;
     if vt == 0 {
@@ -781,9 +986,11 @@ fn take_messages(
                 tracing::warn!(queue = %args.name, dlq = %r.dead_letter_arn, "dead-letter queue does not exist; message dropped");
                 continue;
             };
-            // The message keeps its id, body, attributes and counts; it is visible at once.
+            // The message keeps its id, body, attributes and counts; it is visible at once
+            // and names the queue it came from (`DeadLetterQueueSourceArn`).
             m.visible_at = now;
             m.receipt = None;
+            m.dlq_source_arn = Some(queue_arn(region, &args.name));
             m.expires_at =
                 m.sent + dlq.attr_u64("MessageRetentionPeriod", DEFAULT_RETENTION) * 1000;
             dlq.push(m);
@@ -882,12 +1089,16 @@ pub(crate) fn queue_exists(world: &mut World, region: &str, queue: &str) -> bool
     world.region(region).sqs.queues.contains_key(queue)
 }
 
+/// Whether `name` is selected by the `AttributeNames`/`MessageAttributeNames` of a receive:
+/// `All`, `*` and `.*` select every attribute, `prefix.*` those whose name starts with
+/// `prefix` (ReceiveMessage API reference; the recorded AWS answer selects `Hello` and
+/// `Help.Me` with `Hel.*`), anything else the attribute of that name.
 fn wants(list: &[String], name: &str) -> bool {
-    list.iter().any(|n| n == "All" || n == name || n == ".*")
-        || list.iter().any(|n| {
-            n.strip_suffix(".*")
-                .is_some_and(|p| name.starts_with(p) && name[p.len()..].starts_with('.'))
-        })
+    list.iter().any(|n| {
+        matches!(n.as_str(), "All" | "*" | ".*")
+            || n == name
+            || n.strip_suffix(".*").is_some_and(|p| name.starts_with(p))
+    })
 }
 
 fn message_json(m: &Message, handle: &str, args: &ReceiveArgs) -> Value {
@@ -910,6 +1121,15 @@ fn message_json(m: &Message, handle: &str, args: &ReceiveArgs) -> Value {
         "ApproximateFirstReceiveTimestamp",
         m.first_receive.unwrap_or(m.sent).to_string(),
     );
+    for (k, v) in [
+        ("AWSTraceHeader", &m.trace_header),
+        ("MessageGroupId", &m.group_id),
+        ("DeadLetterQueueSourceArn", &m.dlq_source_arn),
+    ] {
+        if let Some(v) = v {
+            put(k, v.clone());
+        }
+    }
     if !sys.is_empty() {
         v["Attributes"] = Value::Object(sys);
     }

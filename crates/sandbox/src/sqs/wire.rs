@@ -19,16 +19,15 @@ pub(crate) fn query_to_json(ctx: &RequestCtx, p: &Params) -> JsonBody {
         ("MessageAttributeName", "MessageAttributeNames"),
         ("MessageSystemAttributeName", "MessageSystemAttributeNames"),
         ("TagKey", "TagKeys"),
+        ("AWSAccountId", "AWSAccountIds"),
+        ("ActionName", "Actions"),
     ] {
         let l = p.list(q);
         if !l.is_empty() {
             m.insert(j.into(), json!(l));
         }
     }
-    let ma = query_message_attrs(p);
-    if !ma.is_empty() {
-        m.insert("MessageAttributes".into(), Value::Object(ma));
-    }
+    insert_message_attrs(&mut m, p);
     let entry = format!("{}RequestEntry", ctx.op);
     let entries = p.struct_list(&entry);
     if !entries.is_empty() {
@@ -36,10 +35,7 @@ pub(crate) fn query_to_json(ctx: &RequestCtx, p: &Params) -> JsonBody {
             .iter()
             .map(|e| {
                 let mut o = query_scalars(e);
-                let ma = query_message_attrs(e);
-                if !ma.is_empty() {
-                    o.insert("MessageAttributes".into(), Value::Object(ma));
-                }
+                insert_message_attrs(&mut o, e);
                 Value::Object(o)
             })
             .collect();
@@ -64,6 +60,9 @@ fn query_scalars(p: &Params) -> Map<String, Value> {
         "MaxNumberOfMessages",
         "Id",
         "ReceiveRequestAttemptId",
+        "MessageGroupId",
+        "MessageDeduplicationId",
+        "Label",
     ] {
         if let Some(v) = p.get(k) {
             m.insert(k.into(), json!(v));
@@ -95,8 +94,22 @@ fn write_pairs(w: &mut XmlWriter, v: &Value, k: &str, elem: &str, key: &str) {
     }
 }
 
-fn query_message_attrs(p: &Params) -> Map<String, Value> {
-    p.struct_list("MessageAttribute")
+/// `MessageAttribute.N.*` and `MessageSystemAttribute.N.*` as the JSON members
+/// `MessageAttributes` and `MessageSystemAttributes`.
+fn insert_message_attrs(m: &mut Map<String, Value>, p: &Params) {
+    for (q, j) in [
+        ("MessageAttribute", "MessageAttributes"),
+        ("MessageSystemAttribute", "MessageSystemAttributes"),
+    ] {
+        let attrs = query_message_attrs(p, q);
+        if !attrs.is_empty() {
+            m.insert(j.into(), Value::Object(attrs));
+        }
+    }
+}
+
+fn query_message_attrs(p: &Params, list: &str) -> Map<String, Value> {
+    p.struct_list(list)
         .iter()
         .filter_map(|e| {
             let name = e.get("Name")?.to_owned();
@@ -131,6 +144,10 @@ pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
             | "ListQueueTags"
             | "ListDeadLetterSourceQueues"
     );
+    if with_result && out.as_object().is_some_and(Map::is_empty) {
+        // Nothing to report (no message, no queue): `<OpResult/>`, as AWS answers.
+        return XmlWriter::empty_result(op, ns, &ctx.request_id);
+    }
     let mut w = XmlWriter::response(op, ns, with_result);
     match op {
         "CreateQueue" | "GetQueueUrl" => {
@@ -156,6 +173,10 @@ pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
         "SendMessage" => {
             w.opt("MD5OfMessageBody", s(out, "MD5OfMessageBody"));
             w.opt("MD5OfMessageAttributes", s(out, "MD5OfMessageAttributes"));
+            w.opt(
+                "MD5OfMessageSystemAttributes",
+                s(out, "MD5OfMessageSystemAttributes"),
+            );
             w.opt("MessageId", s(out, "MessageId"));
         }
         "SendMessageBatch" | "DeleteMessageBatch" | "ChangeMessageVisibilityBatch" => {
@@ -167,6 +188,7 @@ pub(crate) fn json_to_xml(ctx: &RequestCtx, out: &Value) -> String {
                     "MessageId",
                     "MD5OfMessageBody",
                     "MD5OfMessageAttributes",
+                    "MD5OfMessageSystemAttributes",
                 ] {
                     w.opt(k, s(e, k));
                 }
