@@ -30,7 +30,7 @@ use lifehook_core::clock::Clock;
 use lifehook_core::config::{Config, Pipeline};
 use lifehook_core::pipeline::{ActionContext, Decision, Outcome, Progress, Runner};
 use lifehook_model::{LifecycleEvent, LifecycleResult};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -85,10 +85,6 @@ pub struct PrepareOptions<'a> {
     /// The message was delivered before (`ApproximateReceiveCount` > 1): another handler
     /// may have run it, and the action may be over. Checked with a heartbeat first.
     pub redelivered: bool,
-    /// Where to publish the action's heartbeat deadline as it moves: the queue message
-    /// that carries the action keeps its visibility short of it
-    /// ([`crate::queue::InFlight::expiry`]).
-    pub expiry: Option<&'a watch::Sender<Option<SystemTime>>>,
 }
 
 /// An action ready to run: its pipeline, its hook (none for an instance in no group) and
@@ -99,8 +95,6 @@ pub struct Prepared<'h> {
     pub hook: Option<HookInfo>,
     pub ctx: ActionContext,
     pub target: ActionTarget,
-    /// Where the heartbeat deadline is published ([`PrepareOptions::expiry`]).
-    pub expiry: Option<watch::Sender<Option<SystemTime>>>,
 }
 
 impl Prepared<'_> {
@@ -274,16 +268,12 @@ impl ActionHandler {
         let stale = now
             .duration_since(started_at)
             .is_ok_and(|age| age >= heartbeat_timeout);
-        let mut last_heartbeat = started_at;
         if hook.is_some() && (opts.redelivered || stale) {
             match self.api.heartbeat(&target).await {
-                Ok(()) => {
-                    last_heartbeat = self.clock.now();
-                    debug!(
-                        redelivered = opts.redelivered,
-                        "the action is alive (a heartbeat before the first step)"
-                    );
-                }
+                Ok(()) => debug!(
+                    redelivered = opts.redelivered,
+                    "the action is alive (a heartbeat before the first step)"
+                ),
                 Err(e) if e.is_already_resolved() => {
                     info!(
                         redelivered = opts.redelivered,
@@ -295,17 +285,11 @@ impl ActionHandler {
                 Err(e) => debug!(error = %e, "the heartbeat before the first step failed"),
             }
         }
-        if let (Some(tx), Some(h)) = (opts.expiry, &hook) {
-            tx.send_replace(Some(
-                (last_heartbeat + h.heartbeat_timeout).min(ctx.global_deadline),
-            ));
-        }
         Ok(Prepared {
             pipeline,
             hook,
             ctx,
             target,
-            expiry: opts.expiry.cloned(),
         })
     }
 
@@ -329,9 +313,6 @@ impl ActionHandler {
                 self.clock.clone(),
             )
         });
-        if let Some(k) = &keepalive {
-            forward_expiry(k, action.expiry.as_ref());
-        }
         debug!(pipeline = %action.pipeline.name, from_step = from, "running pipeline");
         // When the keepalive learns that the action is over ("No active Lifecycle Action"),
         // the running steps are cancelled: their work is moot.
@@ -465,7 +446,6 @@ impl ActionHandler {
         hook: &HookInfo,
         started_at: SystemTime,
         keepalive: Option<Keepalive>,
-        expiry: Option<&watch::Sender<Option<SystemTime>>>,
         cancel: &CancellationToken,
     ) -> HoldEnd {
         info!(default_result = %hook.default_result, "holding: the hook's DefaultResult will apply");
@@ -479,7 +459,6 @@ impl ActionHandler {
                 self.clock.clone(),
             )
         });
-        forward_expiry(&keepalive, expiry);
         let until = started_at + hook.global_timeout;
         let end = tokio::select! {
             _ = self.clock.sleep_until(until) => HoldEnd::DefaultResultApplied,
@@ -514,22 +493,6 @@ pub fn span(ev: &LifecycleEvent) -> tracing::Span {
         transition = %ev.transition,
         pipeline = tracing::field::Empty,
     )
-}
-
-/// Publishes the keepalive's expiry (the action's heartbeat deadline, moved by each
-/// heartbeat) to `to` until either side is gone.
-fn forward_expiry(k: &Keepalive, to: Option<&watch::Sender<Option<SystemTime>>>) {
-    let Some(to) = to.cloned() else { return };
-    let mut from = k.expiry();
-    tokio::spawn(async move {
-        loop {
-            to.send_replace(Some(*from.borrow_and_update()));
-            tokio::select! {
-                r = from.changed() => if r.is_err() { return },
-                () = to.closed() => return,
-            }
-        }
-    });
 }
 
 /// The one line that ends an action, in its span: `action done` with the outcome, the

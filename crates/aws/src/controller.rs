@@ -234,7 +234,6 @@ async fn handle_inner(
     debug!(receive_count = msg.receive_count, "handling the action");
     let opts = crate::action::PrepareOptions {
         redelivered: msg.receive_count > 1,
-        expiry: Some(msg.expiry()),
         ..Default::default()
     };
     match sh.actions.handle_with(&ev, opts, cancel, steps).await {
@@ -262,7 +261,7 @@ async fn hold(
     let target = ActionTarget::from_event(&msg.event);
     match sh
         .actions
-        .hold(&target, hook, started_at, None, Some(msg.expiry()), cancel)
+        .hold(&target, hook, started_at, None, cancel)
         .await
     {
         HoldEnd::DefaultResultApplied => ack(sh, msg, ActionOutcome::Held).await,

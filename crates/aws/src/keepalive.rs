@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use lifehook_core::keepalive::KeepalivePlan;
 use std::sync::Arc;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -112,12 +112,6 @@ impl Schedule {
         }
     }
 
-    /// When the action expires without a further heartbeat.
-    pub fn expires_at(&self) -> SystemTime {
-        self.plan
-            .expires_at(self.last_heartbeat, self.global_deadline)
-    }
-
     /// The next heartbeat, or `None` when no further heartbeat can help.
     pub fn next(&self, now: SystemTime) -> Option<SystemTime> {
         self.plan
@@ -139,8 +133,6 @@ pub struct Keepalive {
     task: Option<JoinHandle<KeepaliveReport>>,
     /// Cancelled when Auto Scaling says the action is already resolved.
     resolved: CancellationToken,
-    /// When the action expires unless heartbeated again: moves with each heartbeat.
-    expiry: watch::Receiver<SystemTime>,
 }
 
 impl Keepalive {
@@ -169,20 +161,12 @@ impl Keepalive {
     {
         let (tx, rx) = oneshot::channel();
         let resolved = CancellationToken::new();
-        let (expiry_tx, expiry) = watch::channel(schedule.expires_at());
-        let task = tokio::spawn(run(schedule, beat, clock, rx, resolved.clone(), expiry_tx));
+        let task = tokio::spawn(run(schedule, beat, clock, rx, resolved.clone()));
         Keepalive {
             stop: Some(tx),
             task: Some(task),
             resolved,
-            expiry,
         }
-    }
-
-    /// When the action expires unless heartbeated again (its heartbeat deadline, never
-    /// past the global one), updated after each heartbeat.
-    pub fn expiry(&self) -> watch::Receiver<SystemTime> {
-        self.expiry.clone()
     }
 
     /// Cancelled when a heartbeat learns that the action is already resolved (completed
@@ -230,7 +214,6 @@ async fn run<F, Fut>(
     clock: Arc<dyn Clock>,
     mut stop: oneshot::Receiver<()>,
     resolved: CancellationToken,
-    expiry: watch::Sender<SystemTime>,
 ) -> KeepaliveReport
 where
     F: Fn() -> Fut + Send + 'static,
@@ -265,7 +248,6 @@ where
             Ok(()) => {
                 report.heartbeats += 1;
                 schedule.last_heartbeat = clock.now();
-                expiry.send_replace(schedule.expires_at());
             }
             Err(e) if e.class() == ErrorClass::AlreadyResolved => {
                 report.end = KeepaliveEnd::AlreadyResolved;

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
@@ -28,7 +28,7 @@ use aws_sdk_sqs::types::{
 };
 use lifehook_core::clock::Clock;
 use lifehook_model::delivery::{Delivery, LifecycleEvent, parse_delivery};
-use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::lifecycle::{ErrorClass, classify_sdk, describe_sdk};
@@ -110,9 +110,6 @@ pub struct InFlight {
     pub receive_count: u32,
     receipt: Arc<Mutex<String>>,
     extender: Option<JoinHandle<()>>,
-    /// The action's heartbeat deadline, once known: the visibility is kept short of it
-    /// ([`visibility_for`]).
-    expiry: watch::Sender<Option<SystemTime>>,
     tokens: Tokens,
     /// A place in `concurrency`; given back as soon as the action's work is over (before
     /// the batched delete), so the next batch is not held up by the delete's linger.
@@ -120,12 +117,6 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    /// Where the action's heartbeat deadline is published as it moves (the action engine
-    /// does, from the hook and each heartbeat): the message's visibility follows it.
-    pub fn expiry(&self) -> &watch::Sender<Option<SystemTime>> {
-        &self.expiry
-    }
-
     /// The current receipt handle (a redelivery may have replaced it).
     pub fn receipt_handle(&self) -> String {
         lock(&self.receipt).clone()
@@ -361,14 +352,12 @@ impl QueueConsumer {
                                 lock(&inner.tokens).remove(&event.token);
                                 continue;
                             };
-                            let (expiry, expiry_rx) = watch::channel(None);
                             let extender = tokio::spawn(extend_visibility(
                                 inner.sqs.clone(),
                                 queue.clone(),
                                 receipt_cell.clone(),
                                 inner.cfg.visibility_timeout,
                                 inner.clock.clone(),
-                                expiry_rx,
                             ));
                             actions.push(InFlight {
                                 event,
@@ -377,7 +366,6 @@ impl QueueConsumer {
                                 receive_count,
                                 receipt: receipt_cell,
                                 extender: Some(extender),
-                                expiry,
                                 tokens: inner.tokens.clone(),
                                 permit: Some(permit),
                             });
@@ -589,63 +577,23 @@ fn secs_i32(d: Duration) -> i32 {
         .clamp(0, 43_200)
 }
 
-/// How long a second replica needs, once a message held by a handler that died becomes
-/// visible, to receive it and heartbeat its action (a redelivery is checked with a
-/// heartbeat before anything runs).
-pub const RECOVERY_MARGIN: Duration = Duration::from_secs(10);
-
-/// Never make a held message visible sooner than this (a deadline this close cannot be
-/// saved by another replica either).
-const MIN_VISIBILITY: Duration = Duration::from_secs(5);
-
-/// The visibility to give a held message: the configured visibility timeout, capped so
-/// that the message reappears [`RECOVERY_MARGIN`] before its action would expire
-/// (`expiry`, when known). If the handler dies, another replica gets the message while
-/// the action is alive, whatever `visibility_timeout` says (docs/configuration.md).
-pub fn visibility_for(
-    configured: Duration,
-    expiry: Option<SystemTime>,
-    now: SystemTime,
-) -> Duration {
-    let Some(expiry) = expiry else {
-        return configured;
-    };
-    let left = expiry.duration_since(now).unwrap_or(Duration::ZERO);
-    configured
-        .min(left.saturating_sub(RECOVERY_MARGIN))
-        .max(MIN_VISIBILITY.min(configured))
-}
-
-/// Keeps a held message invisible: every half of its visibility, and at once when the
-/// action's expiry moves (a heartbeat), to [`visibility_for`].
 async fn extend_visibility(
     sqs: aws_sdk_sqs::Client,
     queue: String,
     receipt: Arc<Mutex<String>>,
-    configured: Duration,
+    visibility: Duration,
     clock: Arc<dyn Clock>,
-    mut expiry: watch::Receiver<Option<SystemTime>>,
 ) {
-    let mut following = true;
+    let every = (visibility / 2).max(Duration::from_secs(1));
     loop {
-        let vis = visibility_for(configured, *expiry.borrow_and_update(), clock.now());
-        let due = clock.now() + (vis / 2).max(Duration::from_secs(1));
-        tokio::select! {
-            () = clock.sleep_until(due) => {}
-            r = expiry.changed(), if following => {
-                if r.is_err() {
-                    following = false;
-                    continue;
-                }
-            }
-        }
-        let vis = visibility_for(configured, *expiry.borrow(), clock.now());
+        let due = clock.now() + every;
+        clock.sleep_until(due).await;
         let handle = lock(&receipt).clone();
         let r = sqs
             .change_message_visibility()
             .queue_url(&queue)
             .receipt_handle(handle)
-            .visibility_timeout(secs_i32(vis))
+            .visibility_timeout(secs_i32(visibility))
             .send()
             .await;
         if let Err(e) = r {
@@ -762,23 +710,6 @@ mod tests {
     fn truncation_respects_char_boundaries() {
         assert_eq!(truncate("abc", 10), "abc");
         assert_eq!(truncate("ééé", 3), "é");
-    }
-
-    #[test]
-    fn a_held_message_reappears_before_its_action_would_expire() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let s = Duration::from_secs;
-        // Unknown expiry (the hook not read yet): the configured visibility.
-        assert_eq!(visibility_for(s(120), None, now), s(120));
-        // A 90 s heartbeat timeout just heartbeated: 80 s, not the configured 2 minutes,
-        // so a second replica has the margin to pick the action up in time.
-        assert_eq!(visibility_for(s(120), Some(now + s(90)), now), s(80));
-        // A shorter configured visibility stays as it is.
-        assert_eq!(visibility_for(s(30), Some(now + s(3600)), now), s(30));
-        // Close to (or past) the expiry: a short floor, never 0.
-        assert_eq!(visibility_for(s(120), Some(now + s(12)), now), s(5));
-        assert_eq!(visibility_for(s(120), Some(now - s(5)), now), s(5));
-        assert_eq!(visibility_for(s(2), Some(now), now), s(2));
     }
 
     #[test]

@@ -699,7 +699,6 @@ async fn run_action(
         no_group: rec.no_group,
         // Resumed after a reboot or a restart: the action may have ended meanwhile.
         redelivered: resumed,
-        expiry: None,
     };
     let action = match sh.actions.prepare(&ev, opts).await {
         Ok(a) => a,
@@ -772,14 +771,7 @@ async fn run_action(
                 Some(hook) => {
                     let keepalive = ran.into_keepalive();
                     sh.actions
-                        .hold(
-                            &action.target,
-                            hook,
-                            action.started_at(),
-                            keepalive,
-                            None,
-                            cancel,
-                        )
+                        .hold(&action.target, hook, action.started_at(), keepalive, cancel)
                         .await
                 }
                 None => {

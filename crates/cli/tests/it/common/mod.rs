@@ -81,24 +81,6 @@ impl Proc {
         Proc { child, admin }
     }
 
-    /// A controller that follows the sandbox's virtual clock (`LIFEHOOK_CLOCK_URL`), so
-    /// that its heartbeats and deadlines move with `Harness::advance`.
-    pub(crate) fn controller_on_sandbox_clock(endpoint: &str, config: &Path, log: &Path) -> Proc {
-        let port = free_port();
-        let admin = format!("127.0.0.1:{port}");
-        let log = std::fs::File::create(log).expect("log file");
-        let child = lifehook_cmd(endpoint)
-            .args(["controller", "--config"])
-            .arg(config)
-            .args(["--admin-listen", &admin, "--grace-seconds", "5"])
-            .env("LIFEHOOK_CLOCK_URL", format!("{endpoint}/_sandbox/clock"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn controller");
-        Proc { child, admin }
-    }
-
     /// The value of a counter line in `/metrics` whose text starts with `prefix`.
     pub(crate) async fn metric(&self, prefix: &str) -> f64 {
         let text = match reqwest::get(format!("http://{}/metrics", self.admin)).await {
