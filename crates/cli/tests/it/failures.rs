@@ -406,7 +406,7 @@ async fn run_round(round: u8) -> Harness {
                 .lines()
                 .find(|l| {
                     l.contains(&format!("group={group}"))
-                        && l.contains("status=Failed")
+                        && l.contains("status=\"failed\"")
                         && l.contains(why)
                 })
                 .unwrap_or_else(|| panic!("{group}: no log line saying {why:?}:\n{log}"));

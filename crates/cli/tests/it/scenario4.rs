@@ -168,7 +168,7 @@ timeout = "2h"
     let text = std::fs::read_to_string(d.join("controller.log")).unwrap();
     assert!(
         text.lines()
-            .any(|l| l.contains("status=DeadlineReached") && l.contains("deadline arrived")),
+            .any(|l| l.contains("status=\"deadline\"") && l.contains("deadline arrived")),
         "no log line about the deadline:\n{text}"
     );
     assert!(
