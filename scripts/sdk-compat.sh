@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The lifecycle flow with boto3 and with the AWS CLI against a real `lifehook sandbox`.
+# The lifecycle flow with boto3, the AWS CLI and the AWS SDK for JavaScript v3 against a
+# real `lifehook sandbox` (aws-sdk-rust runs it in `cargo test`).
 # Installs boto3 and awscli from PyPI into a virtualenv (kept between runs), starts the
 # sandbox on a free loopback port with a manual clock, runs scripts/sdk_compat.py, stops it.
 set -euo pipefail
@@ -36,3 +37,11 @@ for _ in $(seq 1 100); do
 done
 
 "$VENV/bin/python" scripts/sdk_compat.py
+
+# The AWS SDK for JavaScript v3, from npm (the versions in scripts/sdk-js/package-lock.json).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "sdk-compat: node and npm are needed for the JavaScript case (Debian: apt-get install -y nodejs npm)" >&2
+  exit 1
+fi
+(cd scripts/sdk-js && npm ci --no-audit --no-fund --silent)
+node scripts/sdk-js/lifecycle.mjs
