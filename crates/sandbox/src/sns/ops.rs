@@ -656,7 +656,7 @@ fn publish_op(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
         ));
     }
     let out = outgoing(p, "messageAttributes")?;
-    if validate::message_size(out.message, &out.attrs) > MAX_MESSAGE_BYTES {
+    if sqs::message_size(out.message, &out.attrs) > MAX_MESSAGE_BYTES {
         return Err(invalid("Message too long"));
     }
     find_topic(world, ctx, param, arn)?;
@@ -717,7 +717,7 @@ fn publish_batch(world: &mut World, ctx: &RequestCtx, p: &Params) -> R {
             }
             Err(err) => return Err(err),
         };
-        total += validate::message_size(out.message, &out.attrs);
+        total += sqs::message_size(out.message, &out.attrs);
         checked.push((ids[i], Ok(out)));
     }
     if total > MAX_MESSAGE_BYTES {

@@ -239,20 +239,6 @@ pub(super) fn message_attrs(
     Ok(out)
 }
 
-/// The size SNS counts for a message: the body and every attribute's name, type and value.
-pub(super) fn message_size(message: &str, attrs: &BTreeMap<String, MessageAttr>) -> usize {
-    message.len()
-        + attrs
-            .iter()
-            .map(|(k, a)| {
-                k.len()
-                    + a.data_type.len()
-                    + a.string_value.as_ref().map_or(0, String::len)
-                    + a.binary_value.as_ref().map_or(0, Vec::len)
-            })
-            .sum::<usize>()
-}
-
 /// A `MessageStructure=json` message: an object with a string `default`
 /// (<https://docs.aws.amazon.com/sns/latest/api/API_Publish.html>). Duplicate keys are
 /// accepted, the last one winning, as AWS does.

@@ -489,7 +489,8 @@ pub(crate) struct SendOptions {
 
 /// The size SQS counts for a message: the body, and each attribute's name, type and value
 /// (Amazon SQS Developer Guide, "Message attributes": they count toward the size limit).
-fn message_size(body: &str, attrs: &BTreeMap<String, MessageAttr>) -> usize {
+/// SNS counts a published message the same way.
+pub(crate) fn message_size(body: &str, attrs: &BTreeMap<String, MessageAttr>) -> usize {
     body.len()
         + attrs
             .iter()
